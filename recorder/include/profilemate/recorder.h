@@ -1,0 +1,74 @@
+/* ProfileMate recorder: the C ABI that the injection library and the Python extension call.
+ *
+ * One recorder per process (this shared library is loaded once, whichever side loads it
+ * first). Events are the nanopb structs generated from proto/profilemate.proto; `pm_record`
+ * copies one into the calling thread's buffer and returns at once: a background writer thread
+ * encodes and streams it to `<session>/process_<pid>.pmlog`. Nothing here allocates, locks or
+ * makes a system call per event; when a buffer is full the event is dropped and counted.
+ *
+ * Timestamps in events are "log time": nanoseconds since this process's time base, a
+ * CLOCK_REALTIME reading taken at start (`pm_now`, `pm_log_time`).
+ */
+#ifndef PROFILEMATE_RECORDER_H
+#define PROFILEMATE_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profilemate.npb.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PM_API __attribute__((visibility("default")))
+
+/* Results of pm_start and pm_record. */
+enum {
+  PM_OK = 0,
+  PM_DROPPED = 1,      /* buffer full or no buffer free: counted in the log */
+  PM_INACTIVE = -1,    /* not started, stopped, or disabled by an earlier error */
+  PM_BAD_KIND = -2,    /* not a recordable Record field number */
+  PM_START_FAILED = -3 /* session directory or log unusable: reason printed on stderr */
+};
+
+/* Opens the session directory and this process's log and starts the writer. Idempotent; safe
+ * from any thread. The session directory is PROFILEMATE_SESSION_DIR, else a new
+ * session_<UTC time>_<random> under VLLM_PROFILING_DIR (default /tmp/vllm_profiling), which is
+ * then exported as PROFILEMATE_SESSION_DIR so child processes join the same session. */
+PM_API int pm_start(void);
+
+/* Flushes everything, writes the closing records and closes the log. Later events are ignored.
+ * Also runs at exit. */
+PM_API void pm_stop(void);
+
+/* Non-zero while recording. */
+PM_API int pm_active(void);
+
+/* Copies one event. `kind` is the event's field number in `profilemate.Record`
+ * (e.g. profilemate_Record_graph_replay_tag) and `event` points to its nanopb struct. */
+PM_API int pm_record(uint32_t kind, const void* event);
+
+/* Log time now, and a CLOCK_REALTIME (or CUPTI) timestamp converted to log time. */
+PM_API uint64_t pm_now(void);
+PM_API uint64_t pm_log_time(uint64_t realtime_ns);
+
+/* The calling thread's index in this log (announced by a ThreadInfo record); 0 if none. */
+PM_API uint32_t pm_thread(void);
+
+/* Waits until everything recorded so far is in the file (at most timeout_ms). Returns PM_OK, or
+ * PM_INACTIVE when not recording or the wait timed out. */
+PM_API int pm_flush(uint32_t timeout_ms);
+
+/* The session directory and this process's log file; "" when not recording. */
+PM_API const char* pm_session_dir(void);
+PM_API const char* pm_log_path(void);
+
+/* Copies a NUL-terminated string into a fixed nanopb char array, truncating. */
+PM_API void pm_copy_string(char* dst, size_t capacity, const char* src);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROFILEMATE_RECORDER_H */

@@ -1,0 +1,58 @@
+#include "config.h"
+
+#include <bit>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace profilemate::recorder {
+namespace {
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return (value != nullptr && *value != '\0') ? value : fallback;
+}
+
+// Reads an integer setting; out-of-range or malformed values keep the default, said once.
+template <typename T>
+T env_integer(const char* name, T fallback, T min, T max) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  std::string_view text(value);
+  T parsed{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+  if (error != std::errc{} || end != text.data() + text.size() || parsed < min || parsed > max) {
+    std::fprintf(stderr,
+                 "[ProfileMate] ignoring %s=\"%s\": expected an integer in [%llu, %llu]; using "
+                 "%llu\n",
+                 name, value, static_cast<unsigned long long>(min),
+                 static_cast<unsigned long long>(max), static_cast<unsigned long long>(fallback));
+    return fallback;
+  }
+  return parsed;
+}
+
+}  // namespace
+
+Config Config::from_environment() {
+  Config config;
+  config.session_dir = env_or("PROFILEMATE_SESSION_DIR", "");
+  config.profiling_dir = env_or("VLLM_PROFILING_DIR", "/tmp/vllm_profiling");
+  config.process_role = env_or("PROFILEMATE_PROCESS_ROLE", "");
+  config.flush_interval_ms =
+      env_integer<uint32_t>("PROFILEMATE_FLUSH_MS", config.flush_interval_ms, 10, 60000);
+  config.budget_bytes =
+      env_integer<uint64_t>("PROFILEMATE_BUFFER_MB", config.budget_bytes >> 20, 2, 4096) << 20;
+  config.max_threads = env_integer<uint32_t>("PROFILEMATE_MAX_THREADS", config.max_threads, 1, 1024);
+  return config;
+}
+
+uint64_t Config::thread_buffer_bytes() const {
+  const uint64_t for_threads =
+      budget_bytes > kWriterBufferBytes ? budget_bytes - kWriterBufferBytes : 0;
+  const uint64_t each = std::bit_floor(for_threads / max_threads);
+  return each < kMinThreadBufferBytes ? kMinThreadBufferBytes : each;
+}
+
+}  // namespace profilemate::recorder

@@ -1,0 +1,27 @@
+// Recorder settings read from the environment once, at start.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace profilemate::recorder {
+
+struct Config {
+  std::string session_dir;    // PROFILEMATE_SESSION_DIR; empty: make a new one
+  std::string profiling_dir;  // VLLM_PROFILING_DIR, the parent of new sessions
+  std::string process_role;   // PROFILEMATE_PROCESS_ROLE
+  uint32_t flush_interval_ms = 200;
+  uint64_t budget_bytes = 32ull << 20;
+  uint32_t max_threads = 48;
+
+  // Invalid values are reported on stderr and replaced by the defaults.
+  static Config from_environment();
+
+  // Each thread buffer's size: a power of two, all of them plus the writer's buffer within the
+  // budget.
+  [[nodiscard]] uint64_t thread_buffer_bytes() const;
+  static constexpr uint64_t kWriterBufferBytes = 1ull << 20;
+  static constexpr uint64_t kMinThreadBufferBytes = 64ull << 10;
+};
+
+}  // namespace profilemate::recorder

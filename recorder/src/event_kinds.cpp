@@ -1,0 +1,50 @@
+#include "event_kinds.h"
+
+#include <array>
+
+#include "profilemate.npb.h"
+
+namespace profilemate::recorder {
+namespace {
+
+constexpr uint32_t kMaxField = 32;
+
+#define PM_EVENT(field, type) \
+  table[profilemate_Record_##field##_tag] = {profilemate_##type##_fields, sizeof(profilemate_##type)}
+
+std::array<EventKind, kMaxField> make_table() {
+  std::array<EventKind, kMaxField> table{};
+  PM_EVENT(graph_replay, GraphReplay);
+  PM_EVENT(scheduler_step, SchedulerStep);
+  PM_EVENT(forward_pass, ForwardPass);
+  PM_EVENT(kv_usage, KvUsage);
+  PM_EVENT(cpu_operation, CpuOperation);
+  PM_EVENT(moe_timing, MoeLayerTiming);
+  PM_EVENT(kv_eviction, KvEviction);
+  PM_EVENT(moe_expert_counts, MoeExpertCounts);
+  PM_EVENT(graph_capture, GraphCapture);
+  PM_EVENT(graph_instantiate, GraphInstantiate);
+  PM_EVENT(graph_exec_event, GraphExecEvent);
+  PM_EVENT(preemption, Preemption);
+  PM_EVENT(encoder_timing, EncoderTiming);
+  PM_EVENT(thread_info, ThreadInfo);
+  PM_EVENT(dropped_records, DroppedRecords);
+  PM_EVENT(process_info, ProcessInfo);
+  PM_EVENT(patch_status, PatchStatus);
+  PM_EVENT(notice, Notice);
+  PM_EVENT(clock_sync, ClockSync);
+  return table;
+}
+
+#undef PM_EVENT
+
+const std::array<EventKind, kMaxField> kTable = make_table();
+const EventKind kUnknown{};
+
+}  // namespace
+
+const EventKind& event_kind(uint32_t field_number) {
+  return field_number < kMaxField ? kTable[field_number] : kUnknown;
+}
+
+}  // namespace profilemate::recorder
