@@ -1,0 +1,424 @@
+#include "csv_files.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "csv_writer.h"
+
+namespace profilemate::exporter {
+namespace {
+
+constexpr int kSecondsDecimals = 6;  // timestamps and second durations: microseconds
+constexpr int kMillisDecimals = 3;   // millisecond durations: microseconds
+constexpr int kPercentDecimals = 2;
+
+double ms(uint64_t ns) { return static_cast<double>(ns) * 1e-6; }
+double us(uint64_t ns) { return static_cast<double>(ns) * 1e-3; }
+double sec(uint64_t ns) { return static_cast<double>(ns) * 1e-9; }
+double percent(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
+
+// Shared columns, so every file spells them the same way.
+class Columns {
+ public:
+  Columns(CsvWriter& out, const SessionData& data) : out_(out), data_(data) {}
+
+  void timestamp(uint64_t unix_ns) { out_.fixed(data_.seconds(unix_ns), kSecondsDecimals); }
+  void process(uint32_t index) {
+    const Process& process = data_.processes[index];
+    out_.integer(process.header.pid()).text(process.info.process_role());
+  }
+  // pid, process_role, time_unix_ns, step
+  template <typename Event>
+  void event_suffix(const Row<Event>& row) {
+    process(row.process);
+    out_.integer(row.unix_ns);
+    optional_count(row.event.step());
+  }
+  void thread(uint32_t process, uint32_t thread) {
+    optional_count(data_.processes[process].tid(thread));
+  }
+  // Zero means "not known" for steps, thread ids and the like.
+  void optional_count(uint64_t value) {
+    if (value == 0) {
+      out_.empty();
+    } else {
+      out_.integer(value);
+    }
+  }
+  void optional_ms(bool present, uint64_t ns) {
+    if (present) {
+      out_.fixed(ms(ns), kMillisDecimals);
+    } else {
+      out_.empty();
+    }
+  }
+
+ private:
+  CsvWriter& out_;
+  const SessionData& data_;
+};
+
+std::string_view phase_name(Phase phase) {
+  switch (phase) {
+    case PREFILL: return "prefill";
+    case DECODE: return "decode";
+    case MIXED: return "mixed";
+    case IDLE: return "idle";
+    default: return "";
+  }
+}
+
+Phase step_phase(const SchedulerStep& step) {
+  if (step.num_seqs() == 0) return IDLE;
+  if (step.num_prefill_seqs() > 0 && step.num_decode_seqs() > 0) return MIXED;
+  return step.num_prefill_seqs() > 0 ? PREFILL : DECODE;
+}
+
+std::string_view capture_mode_name(uint32_t mode) {
+  switch (mode) {
+    case 0: return "global";
+    case 1: return "thread_local";
+    case 2: return "relaxed";
+    default: return "";
+  }
+}
+
+std::string_view capture_status_name(GraphCapture::Status status) {
+  switch (status) {
+    case GraphCapture::OK: return "ok";
+    case GraphCapture::FAILED: return "failed";
+    default: return "";
+  }
+}
+
+// runtime_mode, num_tokens, num_reqs, uniform, has_lora; empty when the graph had no label.
+void descriptor_columns(CsvWriter& out, const GraphCapture* capture) {
+  if (capture == nullptr || !capture->has_context()) {
+    for (int i = 0; i < 5; ++i) out.empty();
+    return;
+  }
+  const CaptureContext& context = capture->context();
+  out.text(context.runtime_mode()).integer(context.num_tokens());
+  if (context.has_num_reqs()) {
+    out.integer(context.num_reqs());
+  } else {
+    out.text("None");
+  }
+  out.boolean(context.uniform()).boolean(context.has_lora());
+}
+
+using Key = std::pair<uint32_t, uint32_t>;
+
+uint64_t nearest_rank(std::vector<uint64_t>& values, double fraction) {
+  const auto rank = static_cast<size_t>(std::ceil(fraction * static_cast<double>(values.size())));
+  const size_t index = rank == 0 ? 0 : rank - 1;
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
+  return values[index];
+}
+
+OutputFile graph_captures(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/cuda_graph_captures.csv",
+                {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "capture_time_sec",
+                 "pid", "process_role", "time_unix_ns", "thread_id", "stream_id", "graph_id", "exec_id",
+                 "node_count", "capture_mode", "status", "capture_duration_ms", "instantiate_ms",
+                 "wrapper"});
+  Columns columns(out, data);
+  for (const Row<GraphCapture>& row : data.captures) {
+    const GraphCapture& capture = row.event;
+    descriptor_columns(out, &capture);
+    columns.timestamp(row.unix_ns);
+    columns.process(row.process);
+    out.integer(row.unix_ns);
+    columns.thread(row.process, capture.thread());
+    out.integer(capture.stream_id()).integer(capture.graph_id());
+    const auto inst = data.instantiations.find({row.process, capture.graph_id()});
+    if (inst != data.instantiations.end()) {
+      out.integer(inst->second.event.exec_id());
+    } else {
+      out.empty();
+    }
+    out.integer(capture.node_count())
+        .text(capture_mode_name(capture.capture_mode()))
+        .text(capture_status_name(capture.status()))
+        .fixed(ms(capture.duration_ns()), kMillisDecimals);
+    columns.optional_ms(inst != data.instantiations.end(),
+                        inst != data.instantiations.end() ? inst->second.event.duration_ns() : 0);
+    out.text(capture.has_context() ? capture.context().wrapper() : "");
+    out.end_row();
+  }
+  out.close();
+  return {"cuda_graph_captures.csv", out.rows()};
+}
+
+OutputFile graph_usage(const SessionData& data, const std::string& dir) {
+  std::map<Key, const GraphCapture*> capture_of_graph;
+  for (const Row<GraphCapture>& row : data.captures) {
+    capture_of_graph.try_emplace({row.process, row.event.graph_id()}, &row.event);
+  }
+  struct Line {
+    Key exec;
+    uint32_t graph_id = 0;
+    bool has_graph = false;
+    const ExecGraphUsage* usage = nullptr;
+  };
+  std::map<Key, Line> lines;
+  for (const auto& [key, inst] : data.instantiations) {
+    const Key exec{key.first, inst.event.exec_id()};
+    lines[exec] = {exec, key.second, true, nullptr};
+  }
+  for (const auto& [exec, usage] : data.exec_usage) {
+    Line& line = lines[exec];
+    line.exec = exec;
+    line.usage = &usage;
+  }
+  std::vector<Line> ordered;
+  for (const auto& [key, line] : lines) ordered.push_back(line);
+  // Most replayed first, as the predecessor sorted it.
+  std::stable_sort(ordered.begin(), ordered.end(), [](const Line& a, const Line& b) {
+    return (a.usage ? a.usage->replays : 0) > (b.usage ? b.usage->replays : 0);
+  });
+
+  CsvWriter out(dir + "/cuda_graph_usage.csv",
+                {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "replay_count", "pid",
+                 "process_role", "exec_id", "graph_id", "gpu_replays", "gpu_time_total_ms",
+                 "gpu_time_mean_us", "gpu_time_p50_us", "gpu_time_p99_us", "gpu_time_max_us",
+                 "cpu_launch_mean_us", "first_replay_sec", "last_replay_sec"});
+  Columns columns(out, data);
+  for (const Line& line : ordered) {
+    const auto capture = capture_of_graph.find({line.exec.first, line.graph_id});
+    descriptor_columns(out, line.has_graph && capture != capture_of_graph.end() ? capture->second : nullptr);
+    const uint64_t replays = line.usage ? line.usage->replays : 0;
+    out.integer(replays);
+    columns.process(line.exec.first);
+    out.integer(line.exec.second);
+    if (line.has_graph) {
+      out.integer(line.graph_id);
+    } else {
+      out.empty();
+    }
+    std::vector<uint64_t> gpu = line.usage ? line.usage->gpu_ns : std::vector<uint64_t>{};
+    out.integer(gpu.size());
+    if (gpu.empty()) {
+      for (int i = 0; i < 5; ++i) out.empty();
+    } else {
+      uint64_t total = 0;
+      uint64_t max = 0;
+      for (const uint64_t ns : gpu) {
+        total += ns;
+        max = std::max(max, ns);
+      }
+      out.fixed(ms(total), kMillisDecimals)
+          .fixed(us(total) / static_cast<double>(gpu.size()), kMillisDecimals)
+          .fixed(us(nearest_rank(gpu, 0.50)), kMillisDecimals)
+          .fixed(us(nearest_rank(gpu, 0.99)), kMillisDecimals)
+          .fixed(us(max), kMillisDecimals);
+    }
+    if (replays == 0) {
+      out.empty().empty().empty();
+    } else {
+      out.fixed(us(line.usage->cpu_ns_total) / static_cast<double>(replays), kMillisDecimals);
+      columns.timestamp(line.usage->first_unix_ns);
+      columns.timestamp(line.usage->last_unix_ns);
+    }
+    out.end_row();
+  }
+  out.close();
+  return {"cuda_graph_usage.csv", out.rows()};
+}
+
+OutputFile kv_usage(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/kv_cache_usage.csv", {"timestamp_sec", "usage_pct", "num_blocks", "total_blocks",
+                                              "pid", "process_role", "time_unix_ns", "step"});
+  Columns columns(out, data);
+  for (const Row<KvUsage>& row : data.kv_usage) {
+    columns.timestamp(row.unix_ns);
+    out.fixed(percent(row.event.used_blocks(), row.event.total_blocks()), kPercentDecimals)
+        .integer(row.event.used_blocks())
+        .integer(row.event.total_blocks());
+    columns.event_suffix(row);
+    out.end_row();
+  }
+  out.close();
+  return {"kv_cache_usage.csv", out.rows()};
+}
+
+OutputFile kv_evictions(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/kv_cache_evictions.csv", {"timestamp_sec", "lifetime_sec", "idle_sec", "pid",
+                                                  "process_role", "time_unix_ns", "step", "block_id"});
+  Columns columns(out, data);
+  for (const Row<KvEviction>& row : data.kv_evictions) {
+    columns.timestamp(row.unix_ns);
+    out.fixed(sec(row.event.lifetime_ns()), kSecondsDecimals).fixed(sec(row.event.idle_ns()), kSecondsDecimals);
+    columns.event_suffix(row);
+    out.integer(row.event.block_id());
+    out.end_row();
+  }
+  out.close();
+  return {"kv_cache_evictions.csv", out.rows()};
+}
+
+OutputFile moe_selection(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/moe_expert_selection.csv",
+                {"layer_idx", "expert_id", "activation_count", "percentage", "pid", "process_role"});
+  Columns columns(out, data);
+  for (const auto& [key, counts] : data.expert_counts) {
+    uint64_t total = 0;
+    for (const uint64_t count : counts) total += count;
+    for (size_t expert = 0; expert < counts.size(); ++expert) {
+      out.integer(key.second).integer(expert).integer(counts[expert]);
+      out.fixed(percent(static_cast<double>(counts[expert]), static_cast<double>(total)), kPercentDecimals);
+      columns.process(key.first);
+      out.end_row();
+    }
+  }
+  out.close();
+  return {"moe_expert_selection.csv", out.rows()};
+}
+
+OutputFile moe_timing(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/moe_expert_timing.csv",
+                {"timestamp_sec", "layer_idx", "num_tokens", "duration_ms", "pid", "process_role",
+                 "time_unix_ns", "step", "thread_id", "gpu_duration_ms"});
+  Columns columns(out, data);
+  for (const Row<MoeLayerTiming>& row : data.moe_timing) {
+    const MoeLayerTiming& timing = row.event;
+    columns.timestamp(row.unix_ns);
+    out.integer(timing.layer()).integer(timing.num_tokens()).fixed(ms(timing.duration_ns()), kMillisDecimals);
+    columns.event_suffix(row);
+    columns.thread(row.process, timing.thread());
+    columns.optional_ms(timing.has_gpu_duration_ns(), timing.gpu_duration_ns());
+    out.end_row();
+  }
+  out.close();
+  return {"moe_expert_timing.csv", out.rows()};
+}
+
+OutputFile forward_passes(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/forward_pass_timing.csv",
+                {"timestamp_sec", "phase", "batch_size", "num_tokens", "forward_time_ms",
+                 "throughput_tokens_per_sec", "pid", "process_role", "time_unix_ns", "step", "thread_id",
+                 "gpu_time_ms"});
+  Columns columns(out, data);
+  for (const Row<ForwardPass>& row : data.forward_passes) {
+    const ForwardPass& pass = row.event;
+    columns.timestamp(row.unix_ns);
+    const double seconds = sec(pass.duration_ns());
+    out.text(phase_name(pass.phase()))
+        .integer(pass.batch_size())
+        .integer(pass.num_tokens())
+        .fixed(ms(pass.duration_ns()), kMillisDecimals)
+        .fixed(seconds > 0 ? pass.num_tokens() / seconds : 0.0, 1);
+    columns.event_suffix(row);
+    columns.thread(row.process, pass.thread());
+    columns.optional_ms(pass.has_gpu_duration_ns(), pass.gpu_duration_ns());
+    out.end_row();
+  }
+  out.close();
+  return {"forward_pass_timing.csv", out.rows()};
+}
+
+// cpu_operations_timing.csv and encoder_decoder_timing.csv share one shape.
+template <typename Event>
+OutputFile named_durations(const SessionData& data, const std::string& dir, const char* file,
+                           const char* name_column, const std::vector<Row<Event>>& rows,
+                           std::string_view (*name)(const Event&)) {
+  CsvWriter out(dir + "/" + file, {"timestamp_sec", name_column, "duration_ms", "context", "pid",
+                                   "process_role", "time_unix_ns", "step", "thread_id"});
+  Columns columns(out, data);
+  for (const Row<Event>& row : rows) {
+    columns.timestamp(row.unix_ns);
+    out.text(name(row.event)).fixed(ms(row.event.duration_ns()), kMillisDecimals).text(row.event.context());
+    columns.event_suffix(row);
+    columns.thread(row.process, row.event.thread());
+    out.end_row();
+  }
+  out.close();
+  return {file, out.rows()};
+}
+
+OutputFile batch_utilization(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/batch_utilization.csv",
+                {"timestamp_sec", "num_seqs", "max_num_seqs", "seq_utilization_pct", "num_tokens", "max_tokens",
+                 "token_utilization_pct", "phase", "running_queue_len", "waiting_queue_len", "pid",
+                 "process_role", "time_unix_ns", "step", "num_prefill_seqs", "num_decode_seqs",
+                 "num_prefill_tokens", "num_decode_tokens", "kv_usage_pct", "schedule_time_ms"});
+  Columns columns(out, data);
+  for (const Row<SchedulerStep>& row : data.steps) {
+    const SchedulerStep& step = row.event;
+    columns.timestamp(row.unix_ns);
+    out.integer(step.num_seqs())
+        .integer(step.max_num_seqs())
+        .fixed(percent(step.num_seqs(), step.max_num_seqs()), kPercentDecimals)
+        .integer(step.num_tokens())
+        .integer(step.max_tokens())
+        .fixed(percent(step.num_tokens(), step.max_tokens()), kPercentDecimals)
+        .text(phase_name(step_phase(step)))
+        .integer(step.running_queue_len())
+        .integer(step.waiting_queue_len());
+    columns.event_suffix(row);
+    out.integer(step.num_prefill_seqs())
+        .integer(step.num_decode_seqs())
+        .integer(step.num_prefill_tokens())
+        .integer(step.num_decode_tokens());
+    if (step.has_kv_usage_pct()) {
+      out.fixed(step.kv_usage_pct(), kPercentDecimals);
+    } else {
+      out.empty();
+    }
+    out.fixed(ms(step.schedule_duration_ns()), kMillisDecimals);
+    out.end_row();
+  }
+  out.close();
+  return {"batch_utilization.csv", out.rows()};
+}
+
+OutputFile preemptions(const SessionData& data, const std::string& dir) {
+  CsvWriter out(dir + "/preemption_events.csv",
+                {"timestamp_sec", "request_id", "event", "reason", "running_time_sec", "extra_info", "pid",
+                 "process_role", "time_unix_ns", "step", "computed_tokens_lost", "blocks_freed",
+                 "kv_usage_before_pct"});
+  Columns columns(out, data);
+  for (const Row<Preemption>& row : data.preemptions) {
+    const Preemption& event = row.event;
+    columns.timestamp(row.unix_ns);
+    out.text(event.request_id())
+        .text(event.event())
+        .text(event.reason())
+        .fixed(sec(event.running_ns()), kSecondsDecimals)
+        .text(event.extra_info());
+    columns.event_suffix(row);
+    out.integer(event.computed_tokens_lost()).integer(event.blocks_freed());
+    if (event.has_kv_usage_before_pct()) {
+      out.fixed(event.kv_usage_before_pct(), kPercentDecimals);
+    } else {
+      out.empty();
+    }
+    out.end_row();
+  }
+  out.close();
+  return {"preemption_events.csv", out.rows()};
+}
+
+}  // namespace
+
+std::vector<OutputFile> write_csv_files(const SessionData& data, const std::string& out_dir) {
+  return {
+      graph_captures(data, out_dir),
+      graph_usage(data, out_dir),
+      kv_usage(data, out_dir),
+      kv_evictions(data, out_dir),
+      moe_selection(data, out_dir),
+      moe_timing(data, out_dir),
+      forward_passes(data, out_dir),
+      named_durations<CpuOperation>(data, out_dir, "cpu_operations_timing.csv", "operation", data.cpu_operations,
+                                    [](const CpuOperation& op) { return std::string_view(op.operation()); }),
+      batch_utilization(data, out_dir),
+      preemptions(data, out_dir),
+      named_durations<EncoderTiming>(data, out_dir, "encoder_decoder_timing.csv", "component",
+                                     data.encoder_timing,
+                                     [](const EncoderTiming& e) { return std::string_view(e.component()); }),
+  };
+}
+
+}  // namespace profilemate::exporter

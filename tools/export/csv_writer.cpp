@@ -1,0 +1,100 @@
+#include "csv_writer.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace profilemate::exporter {
+namespace {
+
+constexpr size_t kFlushBytes = 1 << 20;
+
+}  // namespace
+
+CsvWriter::CsvWriter(std::string path, std::initializer_list<std::string_view> columns)
+    : path_(std::move(path)), file_(std::fopen(path_.c_str(), "wb")) {
+  if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+  buffer_.reserve(kFlushBytes + 4096);
+  for (const std::string_view column : columns) text(column);
+  end_row();
+  rows_ = 0;
+}
+
+void CsvWriter::separator() {
+  if (row_started_) buffer_.push_back(',');
+  row_started_ = true;
+}
+
+CsvWriter& CsvWriter::text(std::string_view value) {
+  separator();
+  if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
+    buffer_.append(value);
+    return *this;
+  }
+  buffer_.push_back('"');
+  for (const char c : value) {
+    if (c == '"') buffer_.push_back('"');
+    buffer_.push_back(c);
+  }
+  buffer_.push_back('"');
+  return *this;
+}
+
+CsvWriter& CsvWriter::integer(uint64_t value) {
+  separator();
+  char digits[24];
+  const auto result = std::to_chars(digits, digits + sizeof digits, value);
+  buffer_.append(digits, result.ptr);
+  return *this;
+}
+
+CsvWriter& CsvWriter::signed_integer(int64_t value) {
+  separator();
+  char digits[24];
+  const auto result = std::to_chars(digits, digits + sizeof digits, value);
+  buffer_.append(digits, result.ptr);
+  return *this;
+}
+
+CsvWriter& CsvWriter::fixed(double value, int decimals) {
+  if (!std::isfinite(value)) return empty();
+  separator();
+  char digits[64];
+  const auto result =
+      std::to_chars(digits, digits + sizeof digits, value, std::chars_format::fixed, decimals);
+  buffer_.append(digits, result.ptr);
+  return *this;
+}
+
+CsvWriter& CsvWriter::boolean(bool value) { return text(value ? "True" : "False"); }
+
+CsvWriter& CsvWriter::empty() {
+  separator();
+  return *this;
+}
+
+void CsvWriter::end_row() {
+  buffer_.push_back('\n');
+  row_started_ = false;
+  ++rows_;
+  if (buffer_.size() >= kFlushBytes) write_out();
+}
+
+void CsvWriter::write_out() {
+  if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), file_.get()) != buffer_.size()) {
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
+  }
+  buffer_.clear();
+}
+
+void CsvWriter::close() {
+  write_out();
+  if (std::fflush(file_.get()) != 0) {
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
+  }
+  file_.reset();
+}
+
+}  // namespace profilemate::exporter

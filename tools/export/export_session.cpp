@@ -1,0 +1,67 @@
+#include "export_session.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "metadata_json.h"
+#include "session_data.h"
+
+namespace profilemate::exporter {
+namespace {
+
+std::vector<std::string> damage_warnings(const SessionData& data) {
+  std::vector<std::string> warnings;
+  for (const Process& process : data.processes) {
+    const reader::LogStats& stats = process.stats;
+    for (const reader::CorruptSpan& span : stats.corrupt) {
+      warnings.push_back(stats.path + ": corrupt record at byte offset " + std::to_string(span.offset) + " (" +
+                         span.reason + "); skipped " + std::to_string(span.skipped_bytes) +
+                         " bytes and went on with the next readable record");
+    }
+    if (stats.torn_tail_bytes > 0) {
+      warnings.push_back(stats.path + ": the last record is incomplete (" + std::to_string(stats.torn_tail_bytes) +
+                         " bytes, the process was probably killed while writing); skipped");
+    }
+    if (stats.unknown_records > 0) {
+      warnings.push_back(stats.path + ": " + std::to_string(stats.unknown_records) +
+                         " records of kinds this profilemate does not know were skipped; a newer "
+                         "profilemate reads them");
+    }
+    uint64_t dropped = 0;
+    for (const auto& [key, count] : process.dropped) dropped += count;
+    if (dropped > 0) {
+      warnings.push_back(stats.path + ": the recorder dropped " + std::to_string(dropped) +
+                         " events when its buffers were full (see dropped_records in metadata.json)");
+    }
+  }
+  return warnings;
+}
+
+}  // namespace
+
+ExportResult export_session(const std::string& session_dir, const std::string& output_dir) {
+  const SessionData data = read_session(session_dir);
+  std::error_code error;
+  std::filesystem::create_directories(output_dir, error);
+  if (error) throw std::runtime_error("cannot create output directory " + output_dir + ": " + error.message());
+
+  ExportResult result;
+  result.output_dir = output_dir;
+  result.files = write_csv_files(data, output_dir);
+  const std::string metadata = metadata_json(data, result.files);
+  const std::string metadata_path = output_dir + "/metadata.json";
+  std::FILE* file = std::fopen(metadata_path.c_str(), "wb");
+  const bool written = file != nullptr && std::fwrite(metadata.data(), 1, metadata.size(), file) == metadata.size();
+  const bool closed = file != nullptr && std::fclose(file) == 0;
+  if (!written || !closed) throw std::runtime_error("cannot write " + metadata_path + ": " + std::strerror(errno));
+  result.files.push_back({"metadata.json", 1});
+  result.warnings = damage_warnings(data);
+  result.processes = data.processes.size();
+  for (const Process& process : data.processes) result.records += process.stats.records;
+  return result;
+}
+
+}  // namespace profilemate::exporter

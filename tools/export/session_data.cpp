@@ -1,0 +1,202 @@
+#include "session_data.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "session_files.h"
+
+namespace profilemate::exporter {
+namespace {
+
+using Key = std::pair<uint32_t, uint32_t>;
+
+template <typename Event>
+void sort_by_time(std::vector<Row<Event>>& rows) {
+  std::stable_sort(rows.begin(), rows.end(), [](const Row<Event>& a, const Row<Event>& b) {
+    return a.unix_ns != b.unix_ns ? a.unix_ns < b.unix_ns : a.process < b.process;
+  });
+}
+
+void merge_info(ProcessInfo& into, const ProcessInfo& update) {
+  // Later non-empty values win; empty ones say nothing.
+  if (!update.process_role().empty()) into.set_process_role(update.process_role());
+  if (!update.cuda_driver_version().empty()) into.set_cuda_driver_version(update.cuda_driver_version());
+  if (!update.cupti_version().empty()) into.set_cupti_version(update.cupti_version());
+  if (!update.vllm_version().empty()) into.set_vllm_version(update.vllm_version());
+  if (!update.python_version().empty()) into.set_python_version(update.python_version());
+  if (!update.torch_version().empty()) into.set_torch_version(update.torch_version());
+}
+
+// Turns one process's records into rows.
+class ProcessCollector {
+ public:
+  ProcessCollector(SessionData& data, uint32_t index) : data_(data), index_(index) {}
+
+  void operator()(Record& record) {
+    Process& process = data_.processes[index_];
+    switch (record.event_case()) {
+      case Record::kGraphReplay: {
+        const GraphReplay& replay = record.graph_replay();
+        const uint64_t when = process.unix_ns(replay.cpu_enter_ns());
+        ExecGraphUsage& usage = usage_for(replay.exec_id());
+        if (usage.replays++ == 0) usage.first_unix_ns = when;
+        usage.last_unix_ns = std::max(usage.last_unix_ns, when);
+        usage.cpu_ns_total += replay.cpu_duration_ns();
+        if (replay.has_gpu_duration_ns()) usage.gpu_ns.push_back(replay.gpu_duration_ns());
+        seen(process, when);
+        break;
+      }
+      case Record::kSchedulerStep:
+        add(data_.steps, process, record.scheduler_step().t_ns(), record.mutable_scheduler_step());
+        break;
+      case Record::kForwardPass:
+        add(data_.forward_passes, process, record.forward_pass().t_ns(), record.mutable_forward_pass());
+        break;
+      case Record::kKvUsage:
+        add(data_.kv_usage, process, record.kv_usage().t_ns(), record.mutable_kv_usage());
+        break;
+      case Record::kCpuOperation:
+        add(data_.cpu_operations, process, record.cpu_operation().t_ns(), record.mutable_cpu_operation());
+        break;
+      case Record::kMoeTiming:
+        add(data_.moe_timing, process, record.moe_timing().t_ns(), record.mutable_moe_timing());
+        break;
+      case Record::kKvEviction:
+        add(data_.kv_evictions, process, record.kv_eviction().t_ns(), record.mutable_kv_eviction());
+        break;
+      case Record::kMoeExpertCounts: {
+        const MoeExpertCounts& counts = record.moe_expert_counts();
+        std::vector<uint64_t>& totals = data_.expert_counts[{index_, counts.layer()}];
+        const size_t needed = size_t{counts.first_expert()} + counts.counts_size();
+        if (totals.size() < needed) totals.resize(needed);
+        for (int i = 0; i < counts.counts_size(); ++i) totals[counts.first_expert() + i] += counts.counts(i);
+        seen(process, process.unix_ns(counts.t_ns()));
+        break;
+      }
+      case Record::kGraphCapture:
+        add(data_.captures, process, record.graph_capture().begin_ns(), record.mutable_graph_capture());
+        break;
+      case Record::kGraphInstantiate: {
+        const uint64_t when = process.unix_ns(record.graph_instantiate().t_ns());
+        const Key key{index_, record.graph_instantiate().graph_id()};
+        // A graph instantiated twice keeps its first executable: that is what replays name.
+        data_.instantiations.try_emplace(
+            key, Row<GraphInstantiate>{index_, when, std::move(*record.mutable_graph_instantiate())});
+        seen(process, when);
+        break;
+      }
+      case Record::kGraphExecEvent: {
+        const GraphExecEvent& event = record.graph_exec_event();
+        const auto op = static_cast<size_t>(event.op());
+        if (op < std::size(process.graph_exec_events)) ++process.graph_exec_events[op];
+        seen(process, process.unix_ns(event.t_ns()));
+        break;
+      }
+      case Record::kPreemption:
+        add(data_.preemptions, process, record.preemption().t_ns(), record.mutable_preemption());
+        break;
+      case Record::kEncoderTiming:
+        add(data_.encoder_timing, process, record.encoder_timing().t_ns(), record.mutable_encoder_timing());
+        break;
+      case Record::kThreadInfo:
+        process.threads[record.thread_info().thread()] = record.thread_info();
+        break;
+      case Record::kDroppedRecords: {
+        const DroppedRecords& dropped = record.dropped_records();
+        uint64_t& total = process.dropped[{dropped.thread(), dropped.reason()}];
+        total = std::max(total, dropped.dropped());  // cumulative: the largest is the total
+        break;
+      }
+      case Record::kProcessInfo:
+        merge_info(process.info, record.process_info());
+        break;
+      case Record::kPatchStatus:
+        add(data_.patches, process, record.patch_status().t_ns(), record.mutable_patch_status());
+        break;
+      case Record::kNotice:
+        add(data_.notices, process, record.notice().t_ns(), record.mutable_notice());
+        break;
+      case Record::kClockSync:
+        seen(process, process.unix_ns(record.clock_sync().t_ns()));
+        break;
+      case Record::kHeader:  // a second header carries nothing new
+      case Record::EVENT_NOT_SET:
+        break;
+    }
+  }
+
+ private:
+  static void seen(Process& process, uint64_t unix_ns) {
+    process.last_unix_ns = std::max(process.last_unix_ns, unix_ns);
+  }
+
+  template <typename Event>
+  void add(std::vector<Row<Event>>& rows, Process& process, uint64_t log_ns, Event* event) {
+    const uint64_t when = process.unix_ns(log_ns);
+    seen(process, when);
+    rows.push_back({index_, when, std::move(*event)});
+  }
+
+  ExecGraphUsage& usage_for(uint32_t exec_id) {
+    // Replays of one graph come in long runs: skip the map lookup for a repeat.
+    if (last_usage_ == nullptr || last_exec_ != exec_id) {
+      last_usage_ = &data_.exec_usage[{index_, exec_id}];
+      last_exec_ = exec_id;
+    }
+    return *last_usage_;
+  }
+
+  SessionData& data_;
+  uint32_t index_;
+  ExecGraphUsage* last_usage_ = nullptr;
+  uint32_t last_exec_ = 0;
+};
+
+}  // namespace
+
+uint32_t Process::tid(uint32_t thread) const {
+  const auto it = threads.find(thread);
+  return it == threads.end() ? 0 : it->second.tid();
+}
+
+double SessionData::seconds(uint64_t unix_ns) const {
+  return unix_ns >= start_unix_ns ? static_cast<double>(unix_ns - start_unix_ns) * 1e-9
+                                  : -static_cast<double>(start_unix_ns - unix_ns) * 1e-9;
+}
+
+SessionData read_session(const std::string& dir) {
+  SessionData data;
+  const std::vector<std::string> files = reader::session_log_files(dir);
+  data.processes.reserve(files.size());
+  for (const std::string& path : files) {
+    const auto index = static_cast<uint32_t>(data.processes.size());
+    data.processes.emplace_back();
+    Process& process = data.processes.back();
+    process.file = std::filesystem::path(path).filename().string();
+    ProcessCollector collect(data, index);
+    // The header is filled in before the first record is visited, so times resolve as we go.
+    process.stats = reader::read_log(path, process.header, [&](Record& record) { collect(record); });
+    ProcessInfo info = process.header.info();
+    merge_info(info, process.info);
+    process.info = std::move(info);
+    process.last_unix_ns = std::max(process.last_unix_ns, process.header.start_realtime_ns());
+  }
+  data.start_unix_ns = data.processes.front().header.start_realtime_ns();
+  for (const Process& process : data.processes) {
+    data.start_unix_ns = std::min(data.start_unix_ns, process.header.start_realtime_ns());
+  }
+  sort_by_time(data.captures);
+  sort_by_time(data.steps);
+  sort_by_time(data.kv_usage);
+  sort_by_time(data.kv_evictions);
+  sort_by_time(data.moe_timing);
+  sort_by_time(data.forward_passes);
+  sort_by_time(data.cpu_operations);
+  sort_by_time(data.preemptions);
+  sort_by_time(data.encoder_timing);
+  sort_by_time(data.patches);
+  sort_by_time(data.notices);
+  return data;
+}
+
+}  // namespace profilemate::exporter

@@ -1,0 +1,48 @@
+// Reads a process log (`*.pmlog`): a header record, then length-delimited `profilemate.Record`s.
+// Damage is survived, never fatal: a torn last record is measured and skipped, a corrupt record
+// in the middle is reported with its byte offset and reading resumes at the next readable one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "profilemate.pb.h"
+
+namespace profilemate::reader {
+
+// A log that cannot be used at all: unreadable, not a ProfileMate log, or too new. The message
+// is one line that names the file.
+class ReadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct CorruptSpan {
+  uint64_t offset = 0;         // where the unreadable bytes start
+  uint64_t skipped_bytes = 0;  // how many were skipped before reading resumed
+  std::string reason;
+};
+
+struct LogStats {
+  std::string path;
+  uint64_t file_bytes = 0;
+  uint64_t records = 0;          // readable records, header included
+  uint64_t unknown_records = 0;  // kinds from a newer writer, skipped
+  uint64_t torn_tail_bytes = 0;  // an incomplete last record (process killed mid-write)
+  std::vector<CorruptSpan> corrupt;
+};
+
+// The record may be moved from: it is reused for the next one.
+using RecordVisitor = std::function<void(Record&)>;
+
+// Calls `visit` for every readable record after the header, in file order.
+LogStats read_log(const std::string& path, Header& header, const RecordVisitor& visit);
+
+// The same on bytes already in memory (`name` is used in messages); for tests and fuzzing.
+LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& name, Header& header,
+                        const RecordVisitor& visit);
+
+}  // namespace profilemate::reader
