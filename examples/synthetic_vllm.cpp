@@ -22,6 +22,7 @@ namespace {
 struct Options {
   uint32_t steps = 1000;
   uint32_t seed = 1;
+  uint32_t kv_blocks = 4096;
 };
 
 constexpr std::array<uint32_t, 8> kCaptureSizes = {1, 2, 4, 8, 16, 32, 64, 128};
@@ -29,7 +30,6 @@ constexpr uint32_t kMoeLayers = 4;
 constexpr uint32_t kExperts = 8;
 constexpr uint32_t kMaxNumSeqs = 64;
 constexpr uint32_t kMaxTokens = 2048;
-constexpr uint32_t kTotalBlocks = 4096;
 
 // Simulated log-time clock: starts now and advances by simulated durations, without sleeping.
 class SimClock {
@@ -177,7 +177,7 @@ void run_worker(const Options& options) {
         expert_counts[layer].fill(0);
       }
     }
-    if (step % 100 == 0) {
+    if (step % 40 == 0) {
       profilemate_EncoderTiming encoder = profilemate_EncoderTiming_init_zero;
       encoder.t_ns = clock.now();
       encoder.step = step;
@@ -230,7 +230,8 @@ void run_engine_core(const Options& options) {
 
   SimClock clock;
   Draw draw(options.seed);
-  uint32_t used_blocks = 256;
+  const uint32_t total_blocks = options.kv_blocks;
+  uint32_t used_blocks = total_blocks / 16;
   uint32_t running = 0;
   uint32_t waiting = 32;
   for (uint32_t step = 1; step <= options.steps; ++step) {
@@ -255,9 +256,9 @@ void run_engine_core(const Options& options) {
     sched.num_decode_tokens = tokens - std::min(tokens, prefill_tokens);
     sched.running_queue_len = running;
     sched.waiting_queue_len = waiting;
-    used_blocks = std::min(kTotalBlocks, used_blocks + (prefill ? 120 : 2));
+    used_blocks = std::min(total_blocks, used_blocks + (prefill ? 120 : 2));
     sched.has_kv_usage_pct = true;
-    sched.kv_usage_pct = 100.0f * static_cast<float>(used_blocks) / kTotalBlocks;
+    sched.kv_usage_pct = 100.0f * static_cast<float>(used_blocks) / static_cast<float>(total_blocks);
     record(profilemate_Record_scheduler_step_tag, sched);
     clock.advance(sched.schedule_duration_ns);
 
@@ -265,21 +266,21 @@ void run_engine_core(const Options& options) {
     usage.t_ns = clock.now();
     usage.step = step;
     usage.used_blocks = used_blocks;
-    usage.total_blocks = kTotalBlocks;
+    usage.total_blocks = total_blocks;
     record(profilemate_Record_kv_usage_tag, usage);
 
-    if (used_blocks > kTotalBlocks * 9 / 10) {
+    if (used_blocks > total_blocks * 9 / 10) {
       // Near full: evict cached blocks, and preempt the newest request now and then.
       for (int i = 0; i < 4; ++i) {
         profilemate_KvEviction eviction = profilemate_KvEviction_init_zero;
         eviction.t_ns = clock.now();
         eviction.step = step;
-        eviction.block_id = draw.below(kTotalBlocks);
+        eviction.block_id = draw.below(total_blocks);
         eviction.lifetime_ns = draw.between(500'000'000, 9'000'000'000);
         eviction.idle_ns = eviction.lifetime_ns / (2 + draw.below(6));
         record(profilemate_Record_kv_eviction_tag, eviction);
       }
-      used_blocks -= 400;
+      used_blocks -= std::min(used_blocks, total_blocks / 10);
       if (running > 4 && draw.below(3) == 0) {
         profilemate_Preemption preemption = profilemate_Preemption_init_zero;
         preemption.t_ns = clock.now();
@@ -304,16 +305,17 @@ void run_engine_core(const Options& options) {
 int parse(int argc, char** argv, Options& options) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if ((arg == "--steps" || arg == "--seed") && i + 1 < argc) {
+    if ((arg == "--steps" || arg == "--seed" || arg == "--kv-blocks") && i + 1 < argc) {
       const long value = std::strtol(argv[++i], nullptr, 10);
       if (value <= 0) {
         std::fprintf(stderr, "synthetic_vllm: %s needs a positive integer\n", argv[i - 1]);
         return 2;
       }
-      (arg == "--steps" ? options.steps : options.seed) = static_cast<uint32_t>(value);
+      (arg == "--steps" ? options.steps : arg == "--seed" ? options.seed : options.kv_blocks) =
+          static_cast<uint32_t>(value);
     } else {
       std::fprintf(stderr,
-                   "Usage: synthetic_vllm [--steps N] [--seed S]\n"
+                   "Usage: synthetic_vllm [--steps N] [--seed S] [--kv-blocks B]\n"
                    "Records a synthetic two-process vLLM-like workload into a ProfileMate session\n"
                    "(PROFILEMATE_SESSION_DIR, or a new one under VLLM_PROFILING_DIR).\n");
       return arg == "-h" || arg == "--help" ? 0 : 2;

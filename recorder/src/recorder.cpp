@@ -149,9 +149,13 @@ int Recorder::start_locked() {
 
   base_realtime_ns_ = realtime_ns();
   base_monotonic_ns_ = monotonic_ns();
+  // New bindings for every thread, and empty buffers: after fork they hold the parent's events.
   generation_.fetch_add(1, std::memory_order_relaxed);
   reset_slots();
   stop_requested_.store(false, std::memory_order_relaxed);
+  wake_pending_.store(false, std::memory_order_relaxed);
+  flush_requested_.store(0, std::memory_order_relaxed);
+  flush_done_.store(0, std::memory_order_relaxed);
   write_header();
   write_clock_sync();
   log_->write_out();
@@ -201,15 +205,10 @@ void Recorder::stop_locked() {
 
 void Recorder::on_fork_child() {
   // Only this thread survives: the writer is gone and the buffers hold the parent's events,
-  // which the parent writes. Start afresh, lazily, when the child first records.
+  // which the parent writes. start_locked() empties them when the child first records.
   if (state_.load(std::memory_order_relaxed) == State::kOn) {
     state_.store(State::kForkPending, std::memory_order_relaxed);
   }
-  generation_.fetch_add(1, std::memory_order_relaxed);
-  reset_slots();
-  wake_pending_.store(false, std::memory_order_relaxed);
-  flush_requested_.store(0, std::memory_order_relaxed);
-  flush_done_.store(0, std::memory_order_relaxed);
 }
 
 void Recorder::reset_slots() {

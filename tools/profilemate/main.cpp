@@ -119,8 +119,8 @@ int run_export(const std::vector<std::string_view>& args) {
       if (file.name == "metadata.json") {
         std::printf("  %s/%s\n", result.output_dir.c_str(), file.name.c_str());
       } else {
-        std::printf("  %s/%s (%llu rows)\n", result.output_dir.c_str(), file.name.c_str(),
-                    static_cast<unsigned long long>(file.rows));
+        std::printf("  %s/%s (%llu row%s)\n", result.output_dir.c_str(), file.name.c_str(),
+                    static_cast<unsigned long long>(file.rows), file.rows == 1 ? "" : "s");
       }
     }
     return kExitOk;

@@ -1,0 +1,64 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace profilemate::recorder {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : kNames) ::unsetenv(name);
+  }
+  void TearDown() override { SetUp(); }
+  static constexpr const char* kNames[] = {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR", "PROFILEMATE_FLUSH_MS",
+                                           "PROFILEMATE_BUFFER_MB", "PROFILEMATE_MAX_THREADS",
+                                           "PROFILEMATE_PROCESS_ROLE"};
+};
+
+TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {
+  const Config config = Config::from_environment();
+  EXPECT_EQ(config.session_dir, "");
+  EXPECT_EQ(config.profiling_dir, "/tmp/vllm_profiling");
+  EXPECT_EQ(config.flush_interval_ms, 200u);
+  EXPECT_EQ(config.budget_bytes, 32ull << 20);
+  EXPECT_EQ(config.max_threads, 48u);
+}
+
+TEST_F(ConfigTest, ReadsEverySetting) {
+  ::setenv("PROFILEMATE_SESSION_DIR", "/x/s", 1);
+  ::setenv("VLLM_PROFILING_DIR", "/x", 1);
+  ::setenv("PROFILEMATE_FLUSH_MS", "50", 1);
+  ::setenv("PROFILEMATE_BUFFER_MB", "8", 1);
+  ::setenv("PROFILEMATE_MAX_THREADS", "4", 1);
+  ::setenv("PROFILEMATE_PROCESS_ROLE", "EngineCore", 1);
+  const Config config = Config::from_environment();
+  EXPECT_EQ(config.session_dir, "/x/s");
+  EXPECT_EQ(config.profiling_dir, "/x");
+  EXPECT_EQ(config.flush_interval_ms, 50u);
+  EXPECT_EQ(config.budget_bytes, 8ull << 20);
+  EXPECT_EQ(config.max_threads, 4u);
+  EXPECT_EQ(config.process_role, "EngineCore");
+}
+
+TEST_F(ConfigTest, MalformedOrOutOfRangeValuesKeepTheDefault) {
+  for (const char* bad : {"abc", "10ms", "-5", "5", "999999"}) {
+    ::setenv("PROFILEMATE_FLUSH_MS", bad, 1);
+    EXPECT_EQ(Config::from_environment().flush_interval_ms, 200u) << bad;
+  }
+}
+
+TEST_F(ConfigTest, ThreadBuffersAndTheWriterBufferStayWithinTheBudget) {
+  for (const uint32_t threads : {1u, 7u, 48u, 100u}) {
+    Config config;
+    config.max_threads = threads;
+    const uint64_t each = config.thread_buffer_bytes();
+    EXPECT_EQ(each & (each - 1), 0u) << "power of two for " << threads << " threads";
+    EXPECT_LE(each * threads + Config::kWriterBufferBytes, config.budget_bytes) << threads << " threads";
+  }
+}
+
+}  // namespace
+}  // namespace profilemate::recorder

@@ -1,0 +1,84 @@
+#include "session_dir.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <regex>
+
+#include "test_support.h"
+
+namespace profilemate::recorder {
+namespace {
+
+using profilemate::testing::TempDir;
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+class SessionDirTest : public ::testing::Test {
+ protected:
+  void TearDown() override { ::unsetenv("PROFILEMATE_SESSION_DIR"); }
+  TempDir tmp_;
+};
+
+TEST_F(SessionDirTest, NewSessionIsOwnerOnlyNamedByTimeAndExportedToChildren) {
+  const std::string parent = tmp_ / "profiles/nested";
+  SessionLogResult result = open_session_log("", parent, 4242);
+  ASSERT_EQ(result.error, "");
+  EXPECT_TRUE(std::regex_match(result.log.session_id, std::regex(R"(session_\d{8}_\d{6}_[0-9a-f]{6})")))
+      << result.log.session_id;
+  EXPECT_EQ(result.log.dir_path, parent + "/" + result.log.session_id);
+  EXPECT_EQ(result.log.log_path, result.log.dir_path + "/process_4242.pmlog");
+  EXPECT_EQ(mode_of(parent), 0700u);
+  EXPECT_EQ(mode_of(result.log.dir_path), 0700u);
+  EXPECT_EQ(mode_of(result.log.log_path), 0600u);
+  ASSERT_NE(std::getenv("PROFILEMATE_SESSION_DIR"), nullptr);
+  EXPECT_EQ(std::string(std::getenv("PROFILEMATE_SESSION_DIR")), result.log.dir_path);
+}
+
+TEST_F(SessionDirTest, JoinsAGivenSessionAndNeverOverwritesAnExistingLog) {
+  const std::string session = tmp_ / "s";
+  SessionLogResult first = open_session_log(session, "", 7);
+  SessionLogResult second = open_session_log(session, "", 7);
+  ASSERT_EQ(first.error, "");
+  ASSERT_EQ(second.error, "");
+  EXPECT_EQ(first.log.log_path, session + "/process_7.pmlog");
+  EXPECT_EQ(second.log.log_path, session + "/process_7_1.pmlog");
+  EXPECT_EQ(first.log.session_id, "s");
+}
+
+TEST_F(SessionDirTest, RefusesASymlinkPlantedInPlaceOfTheSessionDirectory) {
+  const std::string target = tmp_ / "elsewhere";
+  ASSERT_EQ(::mkdir(target.c_str(), 0700), 0);
+  const std::string link = tmp_ / "planted";
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  const SessionLogResult result = open_session_log(link, "", 1);
+  EXPECT_NE(result.error.find("symbolic link"), std::string::npos) << result.error;
+  EXPECT_FALSE(result.log.log_fd.valid());
+  EXPECT_TRUE(profilemate::testing::files_with_suffix(target, ".pmlog").empty());
+}
+
+TEST_F(SessionDirTest, RefusesADirectoryOwnedBySomeoneElse) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  const std::string foreign = tmp_ / "foreign";
+  ASSERT_EQ(::mkdir(foreign.c_str(), 0777), 0);
+  ASSERT_EQ(::chown(foreign.c_str(), 54321, 54321), 0);
+  const SessionLogResult result = open_session_log("", foreign, 1);
+  EXPECT_NE(result.error.find("owned by uid 54321"), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find("VLLM_PROFILING_DIR"), std::string::npos) << result.error;
+}
+
+TEST_F(SessionDirTest, SaysWhyWhenTheParentCannotBeCreated) {
+  const std::string file = tmp_ / "a_file";
+  profilemate::testing::write_file(file, "x");
+  const SessionLogResult result = open_session_log("", file + "/sub", 1);
+  EXPECT_NE(result.error.find(file), std::string::npos) << result.error;
+}
+
+}  // namespace
+}  // namespace profilemate::recorder

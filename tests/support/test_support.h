@@ -1,0 +1,66 @@
+// Helpers shared by the test suites: temporary directories, child processes, file access.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "profilemate.pb.h"
+
+namespace profilemate::testing {
+
+// A fresh directory under the test temp dir, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct ChildResult {
+  bool exited = false;
+  int exit_code = -1;
+  int signal = 0;
+};
+
+// Runs `body` in a forked child with `env` set (the recorder starts fresh there) and waits.
+// The child exits with body's return value through exit(), so at-exit handlers run.
+ChildResult run_in_child(const std::map<std::string, std::string>& env, const std::function<int()>& body);
+
+pid_t start_child(const std::map<std::string, std::string>& env, const std::function<int()>& body);
+ChildResult wait_child(pid_t pid);
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& bytes);
+std::vector<std::string> files_with_suffix(const std::string& dir, const std::string& suffix);
+
+// Every record of a process log, header first, parsed with libprotobuf; fails the test on
+// damage.
+std::vector<Record> read_records(const std::string& path);
+
+// A record as the writer frames it: varint length, then the encoded Record.
+std::string frame(const Record& record);
+// A whole log: a header record, then `records`.
+std::string log_bytes(const Header& header, const std::vector<Record>& records);
+// Where each framed record starts in a log file, and its kind.
+struct FramedRecord {
+  uint64_t offset = 0;
+  uint64_t size = 0;  // prefix included
+  Record::EventCase kind = Record::EVENT_NOT_SET;
+};
+std::vector<FramedRecord> frames_of(const std::string& bytes);
+
+// The directory holding the test data that ships with the sources.
+std::string source_dir();
+
+}  // namespace profilemate::testing
