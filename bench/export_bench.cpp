@@ -1,0 +1,71 @@
+// Converter throughput on a generated 10 M-event session, next to a plain read of the same bytes.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "export_session.h"
+#include "synthetic_session.h"
+#include "test_support.h"
+
+namespace {
+
+struct BenchSession {
+  std::string dir;
+  profilemate::bench::WrittenSession written;
+};
+
+const BenchSession& bench_session() {
+  static const BenchSession session = [] {
+    BenchSession s;
+    s.dir =
+        std::filesystem::temp_directory_path() / ("profilemate_bench_session_" + std::to_string(::getpid()));
+    s.written = profilemate::bench::write_synthetic_session(s.dir, {});
+    return s;
+  }();
+  return session;
+}
+
+void report(benchmark::State& state, const BenchSession& session) {
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * session.written.events));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * session.written.bytes));
+  state.counters["events"] = static_cast<double>(session.written.events);
+  state.counters["bytes_per_event"] =
+      static_cast<double>(session.written.bytes) / static_cast<double>(session.written.events);
+  state.counters["bytes_per_replay"] =
+      static_cast<double>(session.written.replay_bytes) / static_cast<double>(session.written.replays);
+}
+
+// Baseline: touching every byte of the logs once.
+void BM_Baseline_ReadSessionBytes(benchmark::State& state) {
+  const BenchSession& session = bench_session();
+  for (auto _ : state) {
+    const std::string bytes = profilemate::testing::read_file(session.dir + "/process_1.pmlog");
+    uint64_t sum = 0;
+    for (const char c : bytes) sum += static_cast<uint8_t>(c);
+    benchmark::DoNotOptimize(sum);
+  }
+  report(state, session);
+}
+BENCHMARK(BM_Baseline_ReadSessionBytes)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+
+void BM_ExportTenMillionEvents(benchmark::State& state) {
+  const BenchSession& session = bench_session();
+  const std::string out = session.dir + "/csv";
+  for (auto _ : state) {
+    const auto result = profilemate::exporter::export_session(session.dir, out);
+    benchmark::DoNotOptimize(result.records);
+  }
+  report(state, session);
+}
+BENCHMARK(BM_ExportTenMillionEvents)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+
+}  // namespace
