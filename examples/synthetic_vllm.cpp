@@ -92,7 +92,8 @@ void run_worker(const Options& options) {
   // Capture one FULL and one PIECEWISE graph per size, largest first as vLLM does.
   std::vector<uint32_t> exec_of_size(kCaptureSizes.back() + 1, 0);
   uint32_t next_id = 1;
-  for (auto it = kCaptureSizes.rbegin(); it != kCaptureSizes.rend(); ++it) {
+  // NOLINTNEXTLINE(modernize-loop-convert): a reverse walk
+  for (auto size = kCaptureSizes.rbegin(); size != kCaptureSizes.rend(); ++size) {
     for (const char* mode : {"FULL", "PIECEWISE"}) {
       profilemate_GraphCapture capture = profilemate_GraphCapture_init_zero;
       capture.graph_id = next_id;
@@ -104,9 +105,9 @@ void run_worker(const Options& options) {
       capture.status = profilemate_GraphCapture_Status_OK;
       capture.has_context = true;
       pm_copy_string(capture.context.runtime_mode, sizeof capture.context.runtime_mode, mode);
-      capture.context.num_tokens = *it;
+      capture.context.num_tokens = *size;
       capture.context.has_num_reqs = std::strcmp(mode, "FULL") == 0;
-      capture.context.num_reqs = *it;
+      capture.context.num_reqs = *size;
       capture.context.uniform = std::strcmp(mode, "FULL") == 0;
       std::snprintf(capture.context.wrapper, sizeof capture.context.wrapper, "CUDAGraphWrapper#%s", mode);
       record(profilemate_Record_graph_capture_tag, capture);
@@ -120,7 +121,7 @@ void run_worker(const Options& options) {
       inst.duration_ns = draw.between(300'000, 900'000);
       record(profilemate_Record_graph_instantiate_tag, inst);
       clock.advance(inst.duration_ns);
-      if (std::strcmp(mode, "FULL") == 0) exec_of_size[*it] = inst.exec_id;
+      if (std::strcmp(mode, "FULL") == 0) exec_of_size[*size] = inst.exec_id;
       ++next_id;
     }
   }
@@ -195,8 +196,9 @@ void run_worker(const Options& options) {
     pass.phase = prefill ? profilemate_Phase_PREFILL : profilemate_Phase_DECODE;
     pass.batch_size = num_seqs;
     pass.num_tokens = tokens;
-    pass.duration_ns = clock.advance(prefill ? draw.between(20'000'000, 45'000'000)
-                                             : draw.between(4'000'000, 9'000'000)) - start;
+    pass.duration_ns =
+        clock.advance(prefill ? draw.between(20'000'000, 45'000'000) : draw.between(4'000'000, 9'000'000)) -
+        start;
     pass.has_gpu_duration_ns = true;
     pass.gpu_duration_ns = pass.duration_ns - draw.between(100'000, 900'000);
     record(profilemate_Record_forward_pass_tag, pass);
@@ -311,8 +313,9 @@ int parse(int argc, char** argv, Options& options) {
         std::fprintf(stderr, "synthetic_vllm: %s needs a positive integer\n", argv[i - 1]);
         return 2;
       }
-      (arg == "--steps" ? options.steps : arg == "--seed" ? options.seed : options.kv_blocks) =
-          static_cast<uint32_t>(value);
+      (arg == "--steps"  ? options.steps
+       : arg == "--seed" ? options.seed
+                         : options.kv_blocks) = static_cast<uint32_t>(value);
     } else {
       std::fprintf(stderr,
                    "Usage: synthetic_vllm [--steps N] [--seed S] [--kv-blocks B]\n"

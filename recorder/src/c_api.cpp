@@ -7,16 +7,36 @@ using profilemate::recorder::Recorder;
 
 extern "C" {
 
-int pm_start(void) { return Recorder::instance().start(); }
-void pm_stop(void) { Recorder::instance().stop(); }
-int pm_active(void) { return Recorder::instance().active() ? 1 : 0; }
-int pm_record(uint32_t kind, const void* event) { return Recorder::instance().record(kind, event); }
-uint64_t pm_now(void) { return Recorder::instance().now(); }
-uint64_t pm_log_time(uint64_t realtime_ns) { return Recorder::instance().log_time(realtime_ns); }
-uint32_t pm_thread(void) { return Recorder::instance().thread_index(); }
-int pm_flush(uint32_t timeout_ms) { return Recorder::instance().flush(timeout_ms); }
-const char* pm_session_dir(void) { return Recorder::instance().session_dir(); }
-const char* pm_log_path(void) { return Recorder::instance().log_path(); }
+int pm_start(void) {
+  return Recorder::instance().start();
+}
+void pm_stop(void) {
+  Recorder::instance().stop();
+}
+int pm_active(void) {
+  return Recorder::instance().active() ? 1 : 0;
+}
+int pm_record(uint32_t kind, const void* event) {
+  return Recorder::instance().record(kind, event);
+}
+uint64_t pm_now(void) {
+  return Recorder::instance().now();
+}
+uint64_t pm_log_time(uint64_t realtime_ns) {
+  return Recorder::instance().log_time(realtime_ns);
+}
+uint32_t pm_thread(void) {
+  return Recorder::instance().thread_index();
+}
+int pm_flush(uint32_t timeout_ms) {
+  return Recorder::instance().flush(timeout_ms);
+}
+const char* pm_session_dir(void) {
+  return Recorder::instance().session_dir();
+}
+const char* pm_log_path(void) {
+  return Recorder::instance().log_path();
+}
 
 void pm_copy_string(char* dst, size_t capacity, const char* src) {
   profilemate::recorder::copy_utf8(dst, capacity, src != nullptr ? src : "");

@@ -26,8 +26,8 @@ T env_integer(const char* name, T fallback, T min, T max) {
     std::fprintf(stderr,
                  "[ProfileMate] ignoring %s=\"%s\": expected an integer in [%llu, %llu]; using "
                  "%llu\n",
-                 name, value, static_cast<unsigned long long>(min),
-                 static_cast<unsigned long long>(max), static_cast<unsigned long long>(fallback));
+                 name, value, static_cast<unsigned long long>(min), static_cast<unsigned long long>(max),
+                 static_cast<unsigned long long>(fallback));
     return fallback;
   }
   return parsed;
@@ -42,15 +42,14 @@ Config Config::from_environment() {
   config.process_role = env_or("PROFILEMATE_PROCESS_ROLE", "");
   config.flush_interval_ms =
       env_integer<uint32_t>("PROFILEMATE_FLUSH_MS", config.flush_interval_ms, 10, 60000);
-  config.budget_bytes =
-      env_integer<uint64_t>("PROFILEMATE_BUFFER_MB", config.budget_bytes >> 20, 2, 4096) << 20;
+  config.budget_bytes = env_integer<uint64_t>("PROFILEMATE_BUFFER_MB", config.budget_bytes >> 20, 2, 4096)
+                        << 20;
   config.max_threads = env_integer<uint32_t>("PROFILEMATE_MAX_THREADS", config.max_threads, 1, 1024);
   return config;
 }
 
 uint64_t Config::thread_buffer_bytes() const {
-  const uint64_t for_threads =
-      budget_bytes > kWriterBufferBytes ? budget_bytes - kWriterBufferBytes : 0;
+  const uint64_t for_threads = budget_bytes > kWriterBufferBytes ? budget_bytes - kWriterBufferBytes : 0;
   const uint64_t each = std::bit_floor(for_threads / max_threads);
   return each < kMinThreadBufferBytes ? kMinThreadBufferBytes : each;
 }

@@ -18,8 +18,7 @@ LogFile::LogFile(UniqueFd fd, std::string path, size_t buffer_bytes)
 
 bool LogFile::append(uint32_t field_number, const pb_msgdesc_t* fields, const void* message) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const size_t n = encode_record(buffer_.get() + used_, capacity_ - used_, field_number, fields,
-                                   message);
+    const size_t n = encode_record(buffer_.get() + used_, capacity_ - used_, field_number, fields, message);
     if (n != 0) {
       used_ += n;
       return true;

@@ -19,8 +19,12 @@ uint64_t clock_ns(clockid_t clock) {
 
 }  // namespace
 
-uint64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
-uint64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t realtime_ns() {
+  return clock_ns(CLOCK_REALTIME);
+}
+uint64_t monotonic_ns() {
+  return clock_ns(CLOCK_MONOTONIC);
+}
 
 std::string host_name() {
   char name[256] = {};
@@ -33,7 +37,8 @@ std::string command_line() {
   if (!fd.valid()) return {};
   std::string text;
   char chunk[4096];
-  for (ssize_t n; (n = ::read(fd.get(), chunk, sizeof chunk)) > 0;) text.append(chunk, n);
+  ssize_t n = 0;
+  while ((n = ::read(fd.get(), chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<size_t>(n));
   while (!text.empty() && text.back() == '\0') text.pop_back();
   std::replace(text.begin(), text.end(), '\0', ' ');
   return text;

@@ -27,8 +27,8 @@ uint8_t* put_varint(uint8_t* out, uint64_t value) {
 
 }  // namespace
 
-size_t encode_record(uint8_t* out, size_t capacity, uint32_t field_number,
-                     const pb_msgdesc_t* fields, const void* message) {
+size_t encode_record(uint8_t* out, size_t capacity, uint32_t field_number, const pb_msgdesc_t* fields,
+                     const void* message) {
   if (capacity <= kRecordFramingBytes) return 0;
   // Encode the message after the largest possible prefix, then slide it down behind the real
   // prefix: one pass over the fields instead of a sizing pass and an encoding pass.

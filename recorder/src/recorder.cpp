@@ -16,8 +16,8 @@
 #include "event_kinds.h"
 #include "no_destructor.h"
 #include "process_facts.h"
-#include "profilemate/recorder.h"
 #include "profilemate.npb.h"
+#include "profilemate/recorder.h"
 #include "session_dir.h"
 #include "text.h"
 
@@ -60,7 +60,9 @@ void install_signal_handlers() {
   }
 }
 
-void stop_at_exit() { Recorder::instance().stop(); }
+void stop_at_exit() {
+  Recorder::instance().stop();
+}
 
 }  // namespace
 
@@ -70,8 +72,7 @@ struct Recorder::ThreadBinding {
   uint64_t generation = 0;
   bool refused = false;  // no buffer was free: this thread's events are dropped and counted
   ~ThreadBinding() {
-    if (slot != nullptr &&
-        generation == Recorder::instance().generation_.load(std::memory_order_relaxed)) {
+    if (slot != nullptr && generation == Recorder::instance().generation_.load(std::memory_order_relaxed)) {
       slot->state.store(kRetired, std::memory_order_release);
     }
   }
@@ -267,8 +268,7 @@ int Recorder::record(uint32_t kind, const void* event) {
     return PM_DROPPED;
   }
   if (!slot->ring.push(kind, event, event_kind_info.struct_size)) [[unlikely]] {
-    slot->dropped.store(slot->dropped.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
+    slot->dropped.store(slot->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     wake_writer();
     return PM_DROPPED;
   }
@@ -286,7 +286,9 @@ void Recorder::wake_writer() {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-uint64_t Recorder::now() const { return log_time(realtime_ns()); }
+uint64_t Recorder::now() const {
+  return log_time(realtime_ns());
+}
 
 uint64_t Recorder::log_time(uint64_t realtime) const {
   return realtime > base_realtime_ns_ ? realtime - base_realtime_ns_ : 0;
@@ -298,8 +300,12 @@ uint32_t Recorder::thread_index() {
   return slot != nullptr ? slot->index : 0;
 }
 
-const char* Recorder::session_dir() const { return active() ? session_dir_.c_str() : ""; }
-const char* Recorder::log_path() const { return active() && log_ ? log_->path().c_str() : ""; }
+const char* Recorder::session_dir() const {
+  return active() ? session_dir_.c_str() : "";
+}
+const char* Recorder::log_path() const {
+  return active() && log_ ? log_->path().c_str() : "";
+}
 
 int Recorder::flush(uint32_t timeout_ms) {
   if (!active()) return PM_INACTIVE;

@@ -13,11 +13,13 @@
 namespace profilemate::recorder {
 namespace {
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
 // Opens `path` as a directory we own, creating missing components with mode 0700.
 UniqueFd open_private_dir(const std::string& path, std::string& error) {
-  for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
     const std::string prefix = path.substr(0, slash);
     if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
       error = "cannot create directory " + prefix + ": " + errno_text(errno);
@@ -91,7 +93,8 @@ SessionLogResult open_session_log(const std::string& session_dir, const std::str
         error = "cannot create a session directory in " + profiling_dir + ": " + errno_text(errno);
         return result;
       }
-      log.dir_path = profiling_dir + "/" + name;
+      log.dir_path = profiling_dir;
+      log.dir_path.append("/").append(name);
       dir_fd = open_private_dir(log.dir_path, error);
       if (!dir_fd.valid()) return result;
     }
@@ -104,10 +107,10 @@ SessionLogResult open_session_log(const std::string& session_dir, const std::str
   }
   log.session_id = base_name(log.dir_path);
   for (int suffix = 0; suffix < 1000; ++suffix) {
-    const std::string name = "process_" + std::to_string(pid) +
-                             (suffix == 0 ? "" : "_" + std::to_string(suffix)) + ".pmlog";
-    const int fd = ::openat(dir_fd.get(), name.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    const std::string name =
+        "process_" + std::to_string(pid) + (suffix == 0 ? "" : "_" + std::to_string(suffix)) + ".pmlog";
+    const int fd =
+        ::openat(dir_fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
       log.log_fd.reset(fd);
       log.log_path = log.dir_path + "/" + name;

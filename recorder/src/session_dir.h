@@ -2,8 +2,8 @@
 // /tmp: owner-only permissions, no symlink followed, no directory owned by someone else.
 #pragma once
 
-#include <string>
 #include <sys/types.h>
+#include <string>
 
 #include "unique_fd.h"
 

@@ -72,8 +72,7 @@ class ThreadRing {
         tail += capacity_ - offset;
         continue;
       }
-      visit(header.kind, static_cast<const void*>(memory_ + offset + sizeof(EntryHeader)),
-            header.size);
+      visit(header.kind, static_cast<const void*>(memory_ + offset + sizeof(EntryHeader)), header.size);
       tail += sizeof(EntryHeader) + align8(header.size);
       ++count;
     }

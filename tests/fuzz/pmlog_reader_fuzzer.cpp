@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& span : stats.corrupt) {
       if (span.offset >= size || span.offset + span.skipped_bytes > size) __builtin_trap();
     }
-    if (stats.torn_tail_bytes > size || visited + stats.unknown_records + 1 != stats.records) __builtin_trap();
+    if (stats.torn_tail_bytes > size || visited + stats.unknown_records + 1 != stats.records)
+      __builtin_trap();
   } catch (const profilemate::reader::ReadError&) {
     // Refusing a file is a valid answer.
   }

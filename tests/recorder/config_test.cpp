@@ -13,9 +13,9 @@ class ConfigTest : public ::testing::Test {
     for (const char* name : kNames) ::unsetenv(name);
   }
   void TearDown() override { SetUp(); }
-  static constexpr const char* kNames[] = {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR", "PROFILEMATE_FLUSH_MS",
-                                           "PROFILEMATE_BUFFER_MB", "PROFILEMATE_MAX_THREADS",
-                                           "PROFILEMATE_PROCESS_ROLE"};
+  static constexpr const char* kNames[] = {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",
+                                           "PROFILEMATE_FLUSH_MS",    "PROFILEMATE_BUFFER_MB",
+                                           "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE"};
 };
 
 TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {

@@ -36,11 +36,15 @@ void fill_every_field(Message& message, int salt) {
     }
     switch (field->cpp_type()) {
       case FieldDescriptor::CPPTYPE_UINT32: reflection->SetUInt32(&message, field, value); break;
-      case FieldDescriptor::CPPTYPE_UINT64: reflection->SetUInt64(&message, field, (1ull << 40) + value); break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        reflection->SetUInt64(&message, field, (1ull << 40) + value);
+        break;
       case FieldDescriptor::CPPTYPE_INT32: reflection->SetInt32(&message, field, -value); break;
       case FieldDescriptor::CPPTYPE_INT64: reflection->SetInt64(&message, field, -(1ll << 35) - value); break;
       case FieldDescriptor::CPPTYPE_BOOL: reflection->SetBool(&message, field, true); break;
-      case FieldDescriptor::CPPTYPE_FLOAT: reflection->SetFloat(&message, field, 0.5f + static_cast<float>(value)); break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        reflection->SetFloat(&message, field, 0.5f + static_cast<float>(value));
+        break;
       case FieldDescriptor::CPPTYPE_STRING: reflection->SetString(&message, field, text); break;
       case FieldDescriptor::CPPTYPE_ENUM: {
         const auto* type = field->enum_type();
@@ -89,14 +93,16 @@ TEST(RecordEncoder, EveryEventKindRoundTripsThroughNanopbAndLibprotobuf) {
     const FieldDescriptor* member = oneof->field(i);
     SCOPED_TRACE(member->name());
     Record original;
-    fill_every_field(*original.GetReflection()->MutableMessage(&original, member), 1);
-    const std::string event_bytes = original.GetReflection()->GetMessage(original, member).SerializeAsString();
+    const Reflection* reflection = Record::GetReflection();
+    fill_every_field(*reflection->MutableMessage(&original, member), 1);
+    const std::string event_bytes = reflection->GetMessage(original, member).SerializeAsString();
 
     const NanoKind kind = nano_kind(member->number());
     ASSERT_NE(kind.fields, nullptr) << "no in-process encoder for this kind";
     alignas(8) std::array<uint8_t, 8192> nano{};
     ASSERT_LE(kind.size, nano.size());
-    pb_istream_t in = pb_istream_from_buffer(reinterpret_cast<const pb_byte_t*>(event_bytes.data()), event_bytes.size());
+    pb_istream_t in =
+        pb_istream_from_buffer(reinterpret_cast<const pb_byte_t*>(event_bytes.data()), event_bytes.size());
     ASSERT_TRUE(pb_decode(&in, kind.fields, nano.data())) << PB_GET_ERROR(&in);
 
     std::array<uint8_t, 8192> out{};
@@ -145,7 +151,9 @@ TEST(RecordEncoder, ReportsARecordThatDoesNotFitInsteadOfWritingPastTheBuffer) {
   profilemate_Notice notice = profilemate_Notice_init_zero;
   std::fill(notice.message, notice.message + sizeof notice.message - 1, 'x');
   std::array<uint8_t, 64> out{};
-  EXPECT_EQ(encode_record(out.data(), out.size(), profilemate_Record_notice_tag, profilemate_Notice_fields, &notice), 0u);
+  EXPECT_EQ(encode_record(out.data(), out.size(), profilemate_Record_notice_tag, profilemate_Notice_fields,
+                          &notice),
+            0u);
 }
 
 }  // namespace

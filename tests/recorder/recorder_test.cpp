@@ -27,7 +27,8 @@ using testing::read_records;
 using testing::run_in_child;
 using testing::TempDir;
 
-std::map<std::string, std::string> session_env(const std::string& session, const std::string& flush_ms = "200") {
+std::map<std::string, std::string> session_env(const std::string& session,
+                                               const std::string& flush_ms = "200") {
   return {{"PROFILEMATE_SESSION_DIR", session}, {"PROFILEMATE_FLUSH_MS", flush_ms}};
 }
 
@@ -122,8 +123,9 @@ TEST(Recorder, RejectsUnknownKindsAndIgnoresEventsBeforeStart) {
   expect_clean_exit(run_in_child(session_env(session), [] {
     profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
     if (pm_record(profilemate_Record_kv_usage_tag, &usage) != PM_INACTIVE) return 10;
-    if (pm_active() != 0 || std::string(pm_session_dir()) != "") return 11;
-    if (pm_start() != PM_OK || pm_start() != PM_OK) return 12;  // idempotent
+    if (pm_active() != 0 || !std::string_view(pm_session_dir()).empty()) return 11;
+    if (pm_start() != PM_OK) return 12;
+    if (pm_start() != PM_OK) return 17;  // idempotent
     if (pm_record(profilemate_Record_header_tag, &usage) != PM_BAD_KIND) return 13;
     if (pm_record(999, &usage) != PM_BAD_KIND) return 14;
     if (pm_record(profilemate_Record_kv_usage_tag, nullptr) != PM_BAD_KIND) return 15;
@@ -145,6 +147,7 @@ TEST(Recorder, EightThreadsOfAMillionEventsEachAreCountedExactlyWithDropsAccount
     std::vector<uint64_t> dropped(kThreads);
     std::vector<uint32_t> index(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         index[t] = pm_thread();
@@ -189,7 +192,7 @@ TEST(Recorder, EightThreadsOfAMillionEventsEachAreCountedExactlyWithDropsAccount
   }
   // Printed, not asserted: how often the writer fell behind depends on the machine.
   std::printf("dropped %llu of %llu events\n", static_cast<unsigned long long>(total_dropped),
-              static_cast<unsigned long long>(kThreads * kEvents));
+              static_cast<unsigned long long>(kThreads) * kEvents);
 }
 
 TEST(Recorder, AChildKilledWithSigkillMidStreamLeavesALogWhoseCompleteRecordsAllConvert) {
@@ -204,13 +207,13 @@ TEST(Recorder, AChildKilledWithSigkillMidStreamLeavesALogWhoseCompleteRecordsAll
   });
   const std::string log = session + "/process_" + std::to_string(child) + ".pmlog";
   struct stat st {};
-  for (int i = 0; i < 2000 && (::stat(log.c_str(), &st) != 0 || st.st_size < 256 * 1024); ++i) {
+  for (int i = 0; i < 2000 && (::stat(log.c_str(), &st) != 0 || st.st_size < 256L * 1024); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(::kill(child, SIGKILL), 0);
   const ChildResult result = testing::wait_child(child);
   ASSERT_EQ(result.signal, SIGKILL);
-  ASSERT_GE(st.st_size, 256 * 1024) << "the child streamed records before it was killed";
+  ASSERT_GE(st.st_size, 256L * 1024) << "the child streamed records before it was killed";
 
   Header header;
   std::vector<uint64_t> sequences;
@@ -246,9 +249,11 @@ TEST(Recorder, AForkedChildWritesItsOwnLogAndNeverThePendingEventsOfItsParent) {
   const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
   ASSERT_EQ(logs.size(), 2u);
   std::vector<std::vector<Record>> by_process;
+  by_process.reserve(logs.size());
   for (const std::string& log : logs) by_process.push_back(read_records(log));
   // The parent started first; its child names it as ppid.
-  if (by_process[0][0].header().ppid() != static_cast<uint32_t>(::getpid())) std::swap(by_process[0], by_process[1]);
+  if (by_process[0][0].header().ppid() != static_cast<uint32_t>(::getpid()))
+    std::swap(by_process[0], by_process[1]);
   const std::vector<Record>& parent = by_process[0];
   const std::vector<Record>& child = by_process[1];
   EXPECT_EQ(child[0].header().ppid(), parent[0].header().pid());
@@ -373,7 +378,8 @@ TEST(Recorder, ThreadsBeyondTheLimitAreDroppedAndCountedAndExitedThreadsFreeThei
   uint64_t no_buffer_drops = 0;
   std::set<uint32_t> announced;
   for (const Record& record : records) {
-    if (record.has_dropped_records() && record.dropped_records().reason() == DroppedRecords::NO_THREAD_BUFFER) {
+    if (record.has_dropped_records() &&
+        record.dropped_records().reason() == DroppedRecords::NO_THREAD_BUFFER) {
       no_buffer_drops = record.dropped_records().dropped();
     }
     if (record.has_thread_info()) announced.insert(record.thread_info().thread());

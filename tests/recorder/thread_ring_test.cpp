@@ -16,7 +16,8 @@ class ThreadRingTest : public ::testing::Test {
 };
 
 TEST_F(ThreadRingTest, ConsumesEntriesInOrderWithTheirKindAndBytes) {
-  for (uint64_t value = 1; value <= 5; ++value) ASSERT_TRUE(ring_.push(static_cast<uint32_t>(value), &value, sizeof value));
+  for (uint64_t value = 1; value <= 5; ++value)
+    ASSERT_TRUE(ring_.push(static_cast<uint32_t>(value), &value, sizeof value));
   std::vector<uint64_t> seen;
   ring_.consume([&](uint32_t kind, const void* payload, uint32_t size) {
     ASSERT_EQ(size, sizeof(uint64_t));

@@ -66,7 +66,8 @@ std::vector<std::string> files_with_suffix(const std::string& dir, const std::st
   std::vector<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       files.push_back(entry.path().string());
     }
   }
@@ -76,8 +77,8 @@ std::vector<std::string> files_with_suffix(const std::string& dir, const std::st
 
 std::vector<Record> read_records(const std::string& path) {
   std::vector<Record> records(1);
-  const reader::LogStats stats =
-      reader::read_log(path, *records.front().mutable_header(), [&](Record& record) { records.push_back(record); });
+  const reader::LogStats stats = reader::read_log(path, *records.front().mutable_header(),
+                                                  [&](Record& record) { records.push_back(record); });
   EXPECT_EQ(stats.torn_tail_bytes, 0u) << path;
   EXPECT_TRUE(stats.corrupt.empty()) << path;
   EXPECT_EQ(stats.unknown_records, 0u) << path;
@@ -122,6 +123,8 @@ std::vector<FramedRecord> frames_of(const std::string& bytes) {
   return frames;
 }
 
-std::string source_dir() { return PROFILEMATE_TEST_SOURCE_DIR; }
+std::string source_dir() {
+  return PROFILEMATE_TEST_SOURCE_DIR;
+}
 
 }  // namespace profilemate::testing

@@ -24,10 +24,13 @@ CliResult run_cli(const std::string& args) {
   const std::string command =
       std::string(PROFILEMATE_CLI) + " " + args + " >" + (capture / "out") + " 2>" + (capture / "err");
   const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(capture / "out"), read_file(capture / "err")};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(capture / "out"),
+          read_file(capture / "err")};
 }
 
-std::string golden_session() { return testing::source_dir() + "/golden/synthetic/session"; }
+std::string golden_session() {
+  return testing::source_dir() + "/golden/synthetic/session";
+}
 
 size_t csv_rows(const std::string& path) {
   const std::string text = read_file(path);
@@ -36,7 +39,7 @@ size_t csv_rows(const std::string& path) {
 
 // A copy of the golden session to damage.
 std::string copy_golden(const TempDir& dir) {
-  const std::string session = dir / "session";
+  std::string session = dir / "session";
   std::filesystem::copy(golden_session(), session);
   return session;
 }
@@ -91,18 +94,22 @@ TEST(ExportCli, ConvertsWhatIsReadableFromASessionWithATornTailAndACorruptMiddle
 
   const CliResult result = run_cli("export " + session + " -o " + (dir / "out"));
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.err.find(engine_log + ": corrupt record at byte offset " + std::to_string(corrupted.offset)),
-            std::string::npos)
+  EXPECT_NE(
+      result.err.find(engine_log + ": corrupt record at byte offset " + std::to_string(corrupted.offset)),
+      std::string::npos)
       << result.err;
-  EXPECT_NE(result.err.find(worker_log + ": the last record is incomplete (3 bytes"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(worker_log + ": the last record is incomplete (3 bytes"), std::string::npos)
+      << result.err;
 
   const std::string expected = testing::source_dir() + "/golden/synthetic/expected";
   EXPECT_EQ(csv_rows(dir / "out/kv_cache_usage.csv"), csv_rows(expected + "/kv_cache_usage.csv") - 1);
-  EXPECT_EQ(csv_rows(dir / "out/forward_pass_timing.csv"), csv_rows(expected + "/forward_pass_timing.csv") - 1);
+  EXPECT_EQ(csv_rows(dir / "out/forward_pass_timing.csv"),
+            csv_rows(expected + "/forward_pass_timing.csv") - 1);
   EXPECT_EQ(csv_rows(dir / "out/batch_utilization.csv"), csv_rows(expected + "/batch_utilization.csv"))
       << "records around the damage are all converted";
   const std::string metadata = read_file(dir / "out/metadata.json");
-  EXPECT_NE(metadata.find("\"torn_tail_records\": 1,\n    \"torn_tail_bytes\": 3,"), std::string::npos) << metadata;
+  EXPECT_NE(metadata.find("\"torn_tail_records\": 1,\n    \"torn_tail_bytes\": 3,"), std::string::npos)
+      << metadata;
   EXPECT_NE(metadata.find("\"offset\": " + std::to_string(corrupted.offset)), std::string::npos);
   EXPECT_NE(metadata.find("\"corrupt_spans\": 1,"), std::string::npos);
 }

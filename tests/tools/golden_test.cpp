@@ -44,11 +44,13 @@ TEST(Golden, TheSyntheticSessionExportsExactlyAsCheckedIn) {
   EXPECT_EQ(written, expected_names);
   EXPECT_EQ(written.size(), 12u) << "eleven CSV files and metadata.json";
 
+  const std::string expected_dir = case_dir + "/expected/";
   for (const std::string& name : expected_names) {
-    const std::string expected = testing::read_file(case_dir + "/expected/" + name);
+    const std::string expected = testing::read_file(expected_dir + name);
     const std::string actual = testing::read_file(out / name);
-    EXPECT_TRUE(expected == actual) << name << " differs at " << first_difference(expected, actual)
-                                    << "\n(regenerate with tests/golden/regenerate.sh if the change is intended)";
+    EXPECT_TRUE(expected == actual)
+        << name << " differs at " << first_difference(expected, actual)
+        << "\n(regenerate with tests/golden/regenerate.sh if the change is intended)";
   }
 }
 

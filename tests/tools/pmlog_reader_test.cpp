@@ -41,10 +41,9 @@ struct Read {
 
 Read read(const std::string& bytes) {
   Read result;
-  result.stats = read_log_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "test.pmlog",
-                                result.header, [&](Record& record) {
-                                  result.used.push_back(record.kv_usage().used_blocks());
-                                });
+  result.stats = read_log_bytes(
+      reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "test.pmlog", result.header,
+      [&](Record& record) { result.used.push_back(record.kv_usage().used_blocks()); });
   return result;
 }
 
@@ -155,7 +154,8 @@ TEST(SessionFiles, SaysPlainlyWhenADirectoryIsNotASession) {
     session_log_files(dir.path());
     FAIL();
   } catch (const ReadError& error) {
-    EXPECT_NE(std::string(error.what()).find("is not a ProfileMate session"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("is not a ProfileMate session"), std::string::npos)
+        << error.what();
   }
   EXPECT_THROW(session_log_files(dir / "missing"), ReadError);
 }

@@ -13,10 +13,18 @@ constexpr int kSecondsDecimals = 6;  // timestamps and second durations: microse
 constexpr int kMillisDecimals = 3;   // millisecond durations: microseconds
 constexpr int kPercentDecimals = 2;
 
-double ms(uint64_t ns) { return static_cast<double>(ns) * 1e-6; }
-double us(uint64_t ns) { return static_cast<double>(ns) * 1e-3; }
-double sec(uint64_t ns) { return static_cast<double>(ns) * 1e-9; }
-double percent(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
+double ms(uint64_t ns) {
+  return static_cast<double>(ns) * 1e-6;
+}
+double us(uint64_t ns) {
+  return static_cast<double>(ns) * 1e-3;
+}
+double sec(uint64_t ns) {
+  return static_cast<double>(ns) * 1e-9;
+}
+double percent(double part, double whole) {
+  return whole > 0 ? 100.0 * part / whole : 0.0;
+}
 
 // Shared columns, so every file spells them the same way.
 class Columns {
@@ -35,9 +43,7 @@ class Columns {
     out_.integer(row.unix_ns);
     optional_count(row.event.step());
   }
-  void thread(uint32_t process, uint32_t thread) {
-    optional_count(data_.processes[process].tid(thread));
-  }
+  void thread(uint32_t process, uint32_t thread) { optional_count(data_.processes[process].tid(thread)); }
   // Zero means "not known" for steps, thread ids and the like.
   void optional_count(uint64_t value) {
     if (value == 0) {
@@ -119,10 +125,9 @@ uint64_t nearest_rank(std::vector<uint64_t>& values, double fraction) {
 
 OutputFile graph_captures(const SessionData& data, const std::string& dir) {
   CsvWriter out(dir + "/cuda_graph_captures.csv",
-                {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "capture_time_sec",
-                 "pid", "process_role", "time_unix_ns", "thread_id", "stream_id", "graph_id", "exec_id",
-                 "node_count", "capture_mode", "status", "capture_duration_ms", "instantiate_ms",
-                 "wrapper"});
+                {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "capture_time_sec", "pid",
+                 "process_role", "time_unix_ns", "thread_id", "stream_id", "graph_id", "exec_id",
+                 "node_count", "capture_mode", "status", "capture_duration_ms", "instantiate_ms", "wrapper"});
   Columns columns(out, data);
   for (const Row<GraphCapture>& row : data.captures) {
     const GraphCapture& capture = row.event;
@@ -173,17 +178,18 @@ OutputFile graph_usage(const SessionData& data, const std::string& dir) {
     line.usage = &usage;
   }
   std::vector<Line> ordered;
+  ordered.reserve(lines.size());
   for (const auto& [key, line] : lines) ordered.push_back(line);
   // Most replayed first, as the predecessor sorted it.
   std::stable_sort(ordered.begin(), ordered.end(), [](const Line& a, const Line& b) {
     return (a.usage ? a.usage->replays : 0) > (b.usage ? b.usage->replays : 0);
   });
 
-  CsvWriter out(dir + "/cuda_graph_usage.csv",
-                {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "replay_count", "pid",
-                 "process_role", "exec_id", "graph_id", "gpu_replays", "gpu_time_total_ms",
-                 "gpu_time_mean_us", "gpu_time_p50_us", "gpu_time_p99_us", "gpu_time_max_us",
-                 "cpu_launch_mean_us", "first_replay_sec", "last_replay_sec"});
+  CsvWriter out(
+      dir + "/cuda_graph_usage.csv",
+      {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "replay_count", "pid", "process_role",
+       "exec_id", "graph_id", "gpu_replays", "gpu_time_total_ms", "gpu_time_mean_us", "gpu_time_p50_us",
+       "gpu_time_p99_us", "gpu_time_max_us", "cpu_launch_mean_us", "first_replay_sec", "last_replay_sec"});
   Columns columns(out, data);
   for (const Line& line : ordered) {
     const auto capture = capture_of_graph.find({line.exec.first, line.graph_id});
@@ -249,7 +255,8 @@ OutputFile kv_evictions(const SessionData& data, const std::string& dir) {
   Columns columns(out, data);
   for (const Row<KvEviction>& row : data.kv_evictions) {
     columns.timestamp(row.unix_ns);
-    out.fixed(sec(row.event.lifetime_ns()), kSecondsDecimals).fixed(sec(row.event.idle_ns()), kSecondsDecimals);
+    out.fixed(sec(row.event.lifetime_ns()), kSecondsDecimals)
+        .fixed(sec(row.event.idle_ns()), kSecondsDecimals);
     columns.event_suffix(row);
     out.integer(row.event.block_id());
     out.end_row();
@@ -295,10 +302,10 @@ OutputFile moe_timing(const SessionData& data, const std::string& dir) {
 }
 
 OutputFile forward_passes(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/forward_pass_timing.csv",
-                {"timestamp_sec", "phase", "batch_size", "num_tokens", "forward_time_ms",
-                 "throughput_tokens_per_sec", "pid", "process_role", "time_unix_ns", "step", "thread_id",
-                 "gpu_time_ms"});
+  CsvWriter out(
+      dir + "/forward_pass_timing.csv",
+      {"timestamp_sec", "phase", "batch_size", "num_tokens", "forward_time_ms", "throughput_tokens_per_sec",
+       "pid", "process_role", "time_unix_ns", "step", "thread_id", "gpu_time_ms"});
   Columns columns(out, data);
   for (const Row<ForwardPass>& row : data.forward_passes) {
     const ForwardPass& pass = row.event;
@@ -338,11 +345,26 @@ OutputFile named_durations(const SessionData& data, const std::string& dir, cons
 }
 
 OutputFile batch_utilization(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/batch_utilization.csv",
-                {"timestamp_sec", "num_seqs", "max_num_seqs", "seq_utilization_pct", "num_tokens", "max_tokens",
-                 "token_utilization_pct", "phase", "running_queue_len", "waiting_queue_len", "pid",
-                 "process_role", "time_unix_ns", "step", "num_prefill_seqs", "num_decode_seqs",
-                 "num_prefill_tokens", "num_decode_tokens", "kv_usage_pct", "schedule_time_ms"});
+  CsvWriter out(dir + "/batch_utilization.csv", {"timestamp_sec",
+                                                 "num_seqs",
+                                                 "max_num_seqs",
+                                                 "seq_utilization_pct",
+                                                 "num_tokens",
+                                                 "max_tokens",
+                                                 "token_utilization_pct",
+                                                 "phase",
+                                                 "running_queue_len",
+                                                 "waiting_queue_len",
+                                                 "pid",
+                                                 "process_role",
+                                                 "time_unix_ns",
+                                                 "step",
+                                                 "num_prefill_seqs",
+                                                 "num_decode_seqs",
+                                                 "num_prefill_tokens",
+                                                 "num_decode_tokens",
+                                                 "kv_usage_pct",
+                                                 "schedule_time_ms"});
   Columns columns(out, data);
   for (const Row<SchedulerStep>& row : data.steps) {
     const SchedulerStep& step = row.event;
@@ -411,7 +433,8 @@ std::vector<OutputFile> write_csv_files(const SessionData& data, const std::stri
       moe_selection(data, out_dir),
       moe_timing(data, out_dir),
       forward_passes(data, out_dir),
-      named_durations<CpuOperation>(data, out_dir, "cpu_operations_timing.csv", "operation", data.cpu_operations,
+      named_durations<CpuOperation>(data, out_dir, "cpu_operations_timing.csv", "operation",
+                                    data.cpu_operations,
                                     [](const CpuOperation& op) { return std::string_view(op.operation()); }),
       batch_utilization(data, out_dir),
       preemptions(data, out_dir),

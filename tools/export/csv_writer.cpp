@@ -68,7 +68,9 @@ CsvWriter& CsvWriter::fixed(double value, int decimals) {
   return *this;
 }
 
-CsvWriter& CsvWriter::boolean(bool value) { return text(value ? "True" : "False"); }
+CsvWriter& CsvWriter::boolean(bool value) {
+  return text(value ? "True" : "False");
+}
 
 CsvWriter& CsvWriter::empty() {
   separator();

@@ -17,12 +17,13 @@ std::vector<std::string> damage_warnings(const SessionData& data) {
   for (const Process& process : data.processes) {
     const reader::LogStats& stats = process.stats;
     for (const reader::CorruptSpan& span : stats.corrupt) {
-      warnings.push_back(stats.path + ": corrupt record at byte offset " + std::to_string(span.offset) + " (" +
-                         span.reason + "); skipped " + std::to_string(span.skipped_bytes) +
+      warnings.push_back(stats.path + ": corrupt record at byte offset " + std::to_string(span.offset) +
+                         " (" + span.reason + "); skipped " + std::to_string(span.skipped_bytes) +
                          " bytes and went on with the next readable record");
     }
     if (stats.torn_tail_bytes > 0) {
-      warnings.push_back(stats.path + ": the last record is incomplete (" + std::to_string(stats.torn_tail_bytes) +
+      warnings.push_back(stats.path + ": the last record is incomplete (" +
+                         std::to_string(stats.torn_tail_bytes) +
                          " bytes, the process was probably killed while writing); skipped");
     }
     if (stats.unknown_records > 0) {
@@ -46,7 +47,8 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
   const SessionData data = read_session(session_dir);
   std::error_code error;
   std::filesystem::create_directories(output_dir, error);
-  if (error) throw std::runtime_error("cannot create output directory " + output_dir + ": " + error.message());
+  if (error)
+    throw std::runtime_error("cannot create output directory " + output_dir + ": " + error.message());
 
   ExportResult result;
   result.output_dir = output_dir;
@@ -54,9 +56,11 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
   const std::string metadata = metadata_json(data, result.files);
   const std::string metadata_path = output_dir + "/metadata.json";
   std::FILE* file = std::fopen(metadata_path.c_str(), "wb");
-  const bool written = file != nullptr && std::fwrite(metadata.data(), 1, metadata.size(), file) == metadata.size();
+  const bool written =
+      file != nullptr && std::fwrite(metadata.data(), 1, metadata.size(), file) == metadata.size();
   const bool closed = file != nullptr && std::fclose(file) == 0;
-  if (!written || !closed) throw std::runtime_error("cannot write " + metadata_path + ": " + std::strerror(errno));
+  if (!written || !closed)
+    throw std::runtime_error("cannot write " + metadata_path + ": " + std::strerror(errno));
   result.files.push_back({"metadata.json", 1});
   result.warnings = damage_warnings(data);
   result.processes = data.processes.size();

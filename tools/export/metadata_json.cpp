@@ -64,7 +64,11 @@ void write_process(JsonWriter& json, const Process& process, Totals& totals) {
       .end_object();
   json.key("threads").begin_array();
   for (const auto& [index, thread] : process.threads) {
-    json.begin_object().field("thread", index).field("tid", thread.tid()).field("name", thread.name()).end_object();
+    json.begin_object()
+        .field("thread", index)
+        .field("tid", thread.tid())
+        .field("name", thread.name())
+        .end_object();
   }
   json.end_array();
 
@@ -126,7 +130,8 @@ std::string metadata_json(const SessionData& data, const std::vector<OutputFile>
       .field("session_id", data.processes.front().header.session_id())
       .field("start_unix_ns", data.start_unix_ns)
       .field("end_unix_ns", end_unix_ns)
-      .key("duration_sec").value(data.seconds(end_unix_ns), 6)
+      .key("duration_sec")
+      .value(data.seconds(end_unix_ns), 6)
       .field("timestamp_sec_origin", "start_unix_ns: the earliest process start in the session");
 
   Totals totals;
@@ -150,7 +155,8 @@ std::string metadata_json(const SessionData& data, const std::vector<OutputFile>
   for (const Row<Notice>& row : data.notices) {
     json.begin_object()
         .field("pid", data.processes[row.process].header.pid())
-        .key("timestamp_sec").value(data.seconds(row.unix_ns), 6)
+        .key("timestamp_sec")
+        .value(data.seconds(row.unix_ns), 6)
         .field("severity", severity_name(row.event.severity()))
         .field("source", row.event.source())
         .field("message", row.event.message())

@@ -98,30 +98,23 @@ class ProcessCollector {
       case Record::kEncoderTiming:
         add(data_.encoder_timing, process, record.encoder_timing().t_ns(), record.mutable_encoder_timing());
         break;
-      case Record::kThreadInfo:
-        process.threads[record.thread_info().thread()] = record.thread_info();
-        break;
+      case Record::kThreadInfo: process.threads[record.thread_info().thread()] = record.thread_info(); break;
       case Record::kDroppedRecords: {
         const DroppedRecords& dropped = record.dropped_records();
         uint64_t& total = process.dropped[{dropped.thread(), dropped.reason()}];
         total = std::max(total, dropped.dropped());  // cumulative: the largest is the total
         break;
       }
-      case Record::kProcessInfo:
-        merge_info(process.info, record.process_info());
-        break;
+      case Record::kProcessInfo: merge_info(process.info, record.process_info()); break;
       case Record::kPatchStatus:
         add(data_.patches, process, record.patch_status().t_ns(), record.mutable_patch_status());
         break;
       case Record::kNotice:
         add(data_.notices, process, record.notice().t_ns(), record.mutable_notice());
         break;
-      case Record::kClockSync:
-        seen(process, process.unix_ns(record.clock_sync().t_ns()));
-        break;
+      case Record::kClockSync: seen(process, process.unix_ns(record.clock_sync().t_ns())); break;
       case Record::kHeader:  // a second header carries nothing new
-      case Record::EVENT_NOT_SET:
-        break;
+      case Record::EVENT_NOT_SET: break;
     }
   }
 

@@ -18,10 +18,10 @@ struct Process {
   Header header;
   ProcessInfo info;  // the header's, updated by later ProcessInfo records
   reader::LogStats stats;
-  std::map<uint32_t, ThreadInfo> threads;                  // by thread index
-  std::map<std::pair<uint32_t, int>, uint64_t> dropped;    // (thread, reason) -> total
-  uint64_t last_unix_ns = 0;                               // latest timestamp seen
-  uint64_t graph_exec_events[4] = {};                      // by GraphExecEvent::Op
+  std::map<uint32_t, ThreadInfo> threads;                // by thread index
+  std::map<std::pair<uint32_t, int>, uint64_t> dropped;  // (thread, reason) -> total
+  uint64_t last_unix_ns = 0;                             // latest timestamp seen
+  uint64_t graph_exec_events[4] = {};                    // by GraphExecEvent::Op
 
   [[nodiscard]] uint64_t unix_ns(uint64_t log_ns) const { return header.start_realtime_ns() + log_ns; }
   [[nodiscard]] uint32_t tid(uint32_t thread) const;
@@ -49,7 +49,7 @@ struct SessionData {
 
   std::vector<Row<GraphCapture>> captures;
   std::map<std::pair<uint32_t, uint32_t>, Row<GraphInstantiate>> instantiations;  // (process, graph)
-  std::map<std::pair<uint32_t, uint32_t>, ExecGraphUsage> exec_usage;            // (process, exec)
+  std::map<std::pair<uint32_t, uint32_t>, ExecGraphUsage> exec_usage;             // (process, exec)
   std::vector<Row<SchedulerStep>> steps;
   std::vector<Row<KvUsage>> kv_usage;
   std::vector<Row<KvEviction>> kv_evictions;

@@ -72,11 +72,12 @@ Example:
   profilemate dump /tmp/vllm_profiling/session_20261127_101500_3fa2c1/process_4242.pmlog
 )";
 
-bool is_help(std::string_view arg) { return arg == "-h" || arg == "--help"; }
+bool is_help(std::string_view arg) {
+  return arg == "-h" || arg == "--help";
+}
 
 int usage_error(const std::string& message, const char* command) {
-  std::fprintf(stderr, "profilemate: %s\nRun 'profilemate %s--help' for usage.\n", message.c_str(),
-               command);
+  std::fprintf(stderr, "profilemate: %s\nRun 'profilemate %s--help' for usage.\n", message.c_str(), command);
   return kExitUsage;
 }
 
@@ -93,7 +94,8 @@ int run_export(const std::vector<std::string_view>& args) {
       if (i + 1 >= args.size()) return usage_error(std::string(arg) + " needs a value", "export ");
       const std::string_view value = args[++i];
       if (arg == "--type") {
-        if (value != "csv") return usage_error("unknown export type '" + std::string(value) + "': expected csv", "export ");
+        if (value != "csv")
+          return usage_error("unknown export type '" + std::string(value) + "': expected csv", "export ");
       } else {
         output = value;
       }
@@ -102,8 +104,9 @@ int run_export(const std::vector<std::string_view>& args) {
     } else if (session.empty()) {
       session = arg;
     } else {
-      return usage_error("one session directory at a time (got '" + session + "' and '" + std::string(arg) + "')",
-                         "export ");
+      return usage_error(
+          "one session directory at a time (got '" + session + "' and '" + std::string(arg) + "')",
+          "export ");
     }
   }
   if (session.empty()) return usage_error("export needs a session directory", "export ");
@@ -165,7 +168,8 @@ int run_dump(const std::vector<std::string_view>& args) {
       print(wrapper);
     }
     std::printf("# %llu records, %llu unknown, torn tail %llu bytes, %zu corrupt span(s)\n",
-                static_cast<unsigned long long>(stats.records), static_cast<unsigned long long>(stats.unknown_records),
+                static_cast<unsigned long long>(stats.records),
+                static_cast<unsigned long long>(stats.unknown_records),
                 static_cast<unsigned long long>(stats.torn_tail_bytes), stats.corrupt.size());
     for (const auto& span : stats.corrupt) {
       std::printf("# corrupt at byte offset %llu (%s): skipped %llu bytes\n",
@@ -188,7 +192,8 @@ int main(int argc, char** argv) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "--version") {
-    std::printf("profilemate %s (schema %d)\n", PROFILEMATE_VERSION, static_cast<int>(profilemate::SCHEMA_VERSION));
+    std::printf("profilemate %s (schema %d)\n", PROFILEMATE_VERSION,
+                static_cast<int>(profilemate::SCHEMA_VERSION));
     return kExitOk;
   }
   const std::string_view command = args[0];

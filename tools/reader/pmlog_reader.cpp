@@ -61,8 +61,8 @@ class LogParser {
       Frame frame;
       const FrameStatus status = read_frame(data_, size_, offset, frame);
       std::string reason;
-      if (status == FrameStatus::kOk && record_.ParseFromArray(data_ + frame.body_offset,
-                                                               static_cast<int>(frame.body_size))) {
+      if (status == FrameStatus::kOk &&
+          record_.ParseFromArray(data_ + frame.body_offset, static_cast<int>(frame.body_size))) {
         if (record_.event_case() == Record::EVENT_NOT_SET) {
           ++stats.unknown_records;
         } else {
@@ -96,14 +96,14 @@ class LogParser {
     if (read_frame(data_, size_, 0, frame) != FrameStatus::kOk ||
         !record_.ParseFromArray(data_ + frame.body_offset, static_cast<int>(frame.body_size)) ||
         !record_.has_header()) {
-      throw ReadError(name_ + ": not a ProfileMate process log (it does not start with a header "
-                              "record)");
+      throw ReadError(name_ +
+                      ": not a ProfileMate process log (it does not start with a header "
+                      "record)");
     }
     header = record_.header();
     if (header.schema_version() > SCHEMA_VERSION) {
-      throw ReadError(name_ + ": written with schema version " +
-                      std::to_string(header.schema_version()) + " by ProfileMate " +
-                      header.tool_version() + ", but this reader knows versions up to " +
+      throw ReadError(name_ + ": written with schema version " + std::to_string(header.schema_version()) +
+                      " by ProfileMate " + header.tool_version() + ", but this reader knows versions up to " +
                       std::to_string(SCHEMA_VERSION) + ": use a newer profilemate");
     }
     first_record_ = frame.end();
