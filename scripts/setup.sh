@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for ProfileMate and builds it:
+#   1. installs the Debian packages it needs (as root, or through sudo);
+#   2. configures and builds into build/ (or $BUILD_DIR).
+# The CUDA toolkit is expected to be installed already (its headers only: CUPTI and NVTX3).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+
+packages=(
+  cmake g++ make pkg-config
+  libprotobuf-dev protobuf-compiler python3-protobuf  # libprotobuf for the tools, protoc
+  nanopb libnanopb-dev                                # the in-process encoder
+  libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
+  python3-dev                                         # the Python extension (pyhooks)
+  clang-format clang-tidy                             # style checks
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v nvcc >/dev/null 2>&1; then
+  for candidate in /usr/local/cuda/bin /usr/local/cuda-13*/bin; do
+    [ -x "$candidate/nvcc" ] && export PATH="$candidate:$PATH" && break
+  done
+fi
+command -v nvcc >/dev/null 2>&1 || {
+  echo "[setup] the CUDA toolkit was not found (no nvcc on PATH or in /usr/local/cuda/bin): install it first" >&2
+  exit 1
+}
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$build" -j"$(nproc)"
+echo "[setup] built into $build"
