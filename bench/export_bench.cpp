@@ -23,6 +23,12 @@ const BenchSession& bench_session() {
     s.written = profilemate::bench::write_synthetic_session(s.dir, {});
     return s;
   }();
+  // Registered after `session`, so it runs before `session` is destroyed.
+  static const bool cleanup_registered = std::atexit([] {
+                                           std::error_code ignored;
+                                           std::filesystem::remove_all(session.dir, ignored);
+                                         }) == 0;
+  (void)cleanup_registered;
   return session;
 }
 

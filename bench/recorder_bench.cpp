@@ -15,12 +15,22 @@
 
 namespace {
 
-// One recorder for the whole program, writing to a throwaway session.
+// One recorder for the whole program, writing to a throwaway session that is removed at exit.
+std::string g_session_dir;
+
+void remove_session() {
+  pm_stop();
+  std::error_code ignored;
+  std::filesystem::remove_all(g_session_dir, ignored);
+}
+
 bool start_recorder() {
-  const std::string dir =
+  g_session_dir =
       std::filesystem::temp_directory_path() / ("profilemate_bench_" + std::to_string(::getpid()));
-  ::setenv("PROFILEMATE_SESSION_DIR", dir.c_str(), 1);
-  return pm_start() == PM_OK;
+  ::setenv("PROFILEMATE_SESSION_DIR", g_session_dir.c_str(), 1);
+  const bool started = pm_start() == PM_OK;
+  std::atexit(remove_session);
+  return started;
 }
 
 profilemate_GraphReplay sample_replay() {
@@ -77,8 +87,10 @@ void BM_RecordGraphReplay(benchmark::State& state) {
                          benchmark::Counter::kAvgThreads);
   state.counters["dropped"] = static_cast<double>(dropped);
 }
+// Fixed iteration counts keep the throwaway session small: what is accepted is written.
 BENCHMARK(BM_RecordGraphReplay)
     ->UseManualTime()
+    ->Iterations(500)
     ->Threads(1)
     ->Threads(2)
     ->Repetitions(5)
@@ -103,7 +115,12 @@ void BM_RecordGraphReplay_Saturated(benchmark::State& state) {
       100.0 * static_cast<double>(dropped) / static_cast<double>(std::max<uint64_t>(1, state.iterations())),
       benchmark::Counter::kAvgThreads);
 }
-BENCHMARK(BM_RecordGraphReplay_Saturated)->Threads(1)->Threads(2)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_RecordGraphReplay_Saturated)
+    ->Iterations(20'000'000)
+    ->Threads(1)
+    ->Threads(2)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 
 // The writer thread's work per event: nanopb encoding and buffered writes to a file.
 void BM_WriterEncodeAndWrite(benchmark::State& state) {

@@ -45,6 +45,8 @@ Config Config::from_environment() {
   config.budget_bytes = env_integer<uint64_t>("PROFILEMATE_BUFFER_MB", config.budget_bytes >> 20, 2, 4096)
                         << 20;
   config.max_threads = env_integer<uint32_t>("PROFILEMATE_MAX_THREADS", config.max_threads, 1, 1024);
+  config.max_log_bytes =
+      env_integer<uint64_t>("PROFILEMATE_MAX_LOG_MB", config.max_log_bytes >> 20, 0, 1ull << 30) << 20;
   return config;
 }
 

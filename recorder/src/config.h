@@ -13,6 +13,7 @@ struct Config {
   uint32_t flush_interval_ms = 200;
   uint64_t budget_bytes = 32ull << 20;
   uint32_t max_threads = 48;
+  uint64_t max_log_bytes = 8192ull << 20;  // 0: no limit
 
   // Invalid values are reported on stderr and replaced by the defaults.
   static Config from_environment();

@@ -28,8 +28,10 @@ constexpr int kHandledSignals[] = {SIGTERM, SIGINT};
 struct sigaction g_previous_actions[NSIG];
 constexpr uint32_t kSignalFlushTimeoutMs = 2000;
 
-void sleep_ms(long ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
+constexpr long kFlushPollMicros = 100;
+
+void sleep_us(long us) {
+  timespec ts{us / 1'000'000, (us % 1'000'000) * 1000};
   ::nanosleep(&ts, nullptr);
 }
 
@@ -144,12 +146,11 @@ int Recorder::start_locked() {
   config_.session_dir = opened.log.dir_path;
   session_dir_ = opened.log.dir_path;
   session_id_ = opened.log.session_id;
-  log_ = std::make_unique<LogFile>(std::move(opened.log.log_fd), opened.log.log_path,
-                                   Config::kWriterBufferBytes);
-  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-
   base_realtime_ns_ = realtime_ns();
   base_monotonic_ns_ = monotonic_ns();
+  log_ = std::make_unique<LogFile>(std::move(opened.log.log_fd), opened.log.log_path,
+                                   Config::kWriterBufferBytes, config_.max_log_bytes, base_realtime_ns_);
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   // New bindings for every thread, and empty buffers: after fork they hold the parent's events.
   generation_.fetch_add(1, std::memory_order_relaxed);
   reset_slots();
@@ -312,9 +313,10 @@ int Recorder::flush(uint32_t timeout_ms) {
   const uint64_t wanted = flush_requested_.fetch_add(1, std::memory_order_acq_rel) + 1;
   const uint64_t one = 1;
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
-  for (uint32_t waited = 0; flush_done_.load(std::memory_order_acquire) < wanted; ++waited) {
-    if (waited >= timeout_ms || !active()) return PM_INACTIVE;
-    sleep_ms(1);
+  for (uint64_t waited_us = 0; flush_done_.load(std::memory_order_acquire) < wanted;
+       waited_us += kFlushPollMicros) {
+    if (waited_us >= uint64_t{timeout_ms} * 1000 || !active()) return PM_INACTIVE;
+    sleep_us(kFlushPollMicros);
   }
   return PM_OK;
 }

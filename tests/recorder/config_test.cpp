@@ -13,9 +13,9 @@ class ConfigTest : public ::testing::Test {
     for (const char* name : kNames) ::unsetenv(name);
   }
   void TearDown() override { SetUp(); }
-  static constexpr const char* kNames[] = {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",
-                                           "PROFILEMATE_FLUSH_MS",    "PROFILEMATE_BUFFER_MB",
-                                           "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE"};
+  static constexpr const char* kNames[] = {
+      "PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",       "PROFILEMATE_FLUSH_MS",  "PROFILEMATE_BUFFER_MB",
+      "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE", "PROFILEMATE_MAX_LOG_MB"};
 };
 
 TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {
@@ -25,6 +25,7 @@ TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {
   EXPECT_EQ(config.flush_interval_ms, 200u);
   EXPECT_EQ(config.budget_bytes, 32ull << 20);
   EXPECT_EQ(config.max_threads, 48u);
+  EXPECT_EQ(config.max_log_bytes, 8192ull << 20);
 }
 
 TEST_F(ConfigTest, ReadsEverySetting) {
@@ -34,6 +35,7 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   ::setenv("PROFILEMATE_BUFFER_MB", "8", 1);
   ::setenv("PROFILEMATE_MAX_THREADS", "4", 1);
   ::setenv("PROFILEMATE_PROCESS_ROLE", "EngineCore", 1);
+  ::setenv("PROFILEMATE_MAX_LOG_MB", "0", 1);
   const Config config = Config::from_environment();
   EXPECT_EQ(config.session_dir, "/x/s");
   EXPECT_EQ(config.profiling_dir, "/x");
@@ -41,6 +43,7 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   EXPECT_EQ(config.budget_bytes, 8ull << 20);
   EXPECT_EQ(config.max_threads, 4u);
   EXPECT_EQ(config.process_role, "EngineCore");
+  EXPECT_EQ(config.max_log_bytes, 0u) << "0 lifts the limit";
 }
 
 TEST_F(ConfigTest, MalformedOrOutOfRangeValuesKeepTheDefault) {

@@ -327,6 +327,33 @@ TEST(Recorder, EventsReachTheFileWithinTheFlushIntervalWithoutAnExplicitFlush) {
   }));
 }
 
+TEST(Recorder, StopsAtTheLogSizeLimitWithANoticeInsteadOfFillingTheDisk) {
+  TempDir tmp;
+  const std::string session = tmp / "s";
+  auto env = session_env(session, "20");
+  env["PROFILEMATE_MAX_LOG_MB"] = "1";
+  expect_clean_exit(run_in_child(env, [] {
+    if (pm_start() != PM_OK) return 10;
+    // About 3 MiB of replays, paced so that the writer keeps up.
+    for (uint64_t i = 0; i < 100'000; ++i) {
+      if (record_replay(1, i) == PM_DROPPED) return 11;
+      if (i % 1000 == 999) pm_flush(5000);
+    }
+    return 0;
+  }));
+  const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::string bytes = testing::read_file(logs[0]);
+  EXPECT_LE(bytes.size(), (1u << 20) + 256) << "the limit plus one closing notice";
+  EXPECT_GT(bytes.size(), (1u << 20) / 2);
+  const std::vector<Record> records = read_records(logs[0]);
+  ASSERT_TRUE(records.back().has_notice()) << records.back().ShortDebugString();
+  EXPECT_EQ(records.back().notice().severity(), Notice::DEGRADED);
+  EXPECT_NE(records.back().notice().message().find("PROFILEMATE_MAX_LOG_MB=1"), std::string::npos);
+  const std::vector<uint64_t> sequences = replay_sequences(records, 1);
+  EXPECT_EQ(sequences, iota(sequences.size())) << "what was written is a gap-free prefix";
+}
+
 TEST(Recorder, AnUnusableSessionDirectoryTurnsRecordingOffAndTheApplicationGoesOn) {
   TempDir tmp;
   const std::string target = tmp / "target";
