@@ -12,20 +12,23 @@ rm -rf "$session"
 PROFILEMATE_SESSION_DIR=$session "$build/examples/synthetic_vllm" --steps 2000 --kv-blocks 2048
 "$build/tools/profilemate" export "$session"
 
+# show FILE ROWS COLUMNS: a few columns of the first rows, as a table.
 show() {
   echo
-  echo "== $1 (first rows)"
-  python3 - "$session/$1" "${2:-5}" <<'PY'
+  echo "== $1 (first rows; every column is in the file)"
+  python3 - "$session/$1" "$2" "$3" <<'PY'
 import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))[: int(sys.argv[2])]
-widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
-for row in rows:
-    print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+path, count, wanted = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+rows = list(csv.DictReader(open(path)))[:count]
+table = [wanted] + [[row[name] for name in wanted] for row in rows]
+widths = [max(len(line[i]) for line in table) for i in range(len(wanted))]
+for line in table:
+    print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
 PY
 }
-show cuda_graph_usage.csv 6
-show batch_utilization.csv
-show kv_cache_usage.csv 3
-show preemption_events.csv 3
+show cuda_graph_usage.csv 5 runtime_mode,num_tokens,num_reqs,replay_count,gpu_time_total_ms,gpu_time_p50_us,gpu_time_p99_us,cpu_launch_mean_us
+show batch_utilization.csv 4 timestamp_sec,phase,num_seqs,seq_utilization_pct,num_tokens,token_utilization_pct,waiting_queue_len,kv_usage_pct
+show preemption_events.csv 3 timestamp_sec,request_id,event,reason,running_time_sec,computed_tokens_lost,kv_usage_before_pct
+show moe_expert_selection.csv 8 layer_idx,expert_id,activation_count,percentage,process_role
 echo
-echo "Everything is in $session (columns: docs/csv-reference.md)"
+echo "Everything is in $session (columns and units: docs/csv-reference.md)"
