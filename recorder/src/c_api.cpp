@@ -38,6 +38,22 @@ const char* pm_log_path(void) {
   return Recorder::instance().log_path();
 }
 
+namespace {
+thread_local profilemate_CaptureContext t_capture_context;
+thread_local bool t_has_capture_context = false;
+}  // namespace
+
+void pm_set_capture_context(const profilemate_CaptureContext* context) {
+  t_has_capture_context = context != nullptr;
+  if (context != nullptr) t_capture_context = *context;
+}
+
+int pm_get_capture_context(profilemate_CaptureContext* out) {
+  if (!t_has_capture_context || out == nullptr) return 0;
+  *out = t_capture_context;
+  return 1;
+}
+
 void pm_copy_string(char* dst, size_t capacity, const char* src) {
   profilemate::recorder::copy_utf8(dst, capacity, src != nullptr ? src : "");
 }

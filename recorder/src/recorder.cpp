@@ -68,15 +68,26 @@ void stop_at_exit() {
 
 }  // namespace
 
-// Releases the thread's buffer when the thread exits; the writer drains and recycles it.
-struct Recorder::ThreadBinding {
-  Slot* slot = nullptr;
-  uint64_t generation = 0;
-  bool refused = false;  // no buffer was free: this thread's events are dropped and counted
-  ~ThreadBinding() {
-    if (slot != nullptr && generation == Recorder::instance().generation_.load(std::memory_order_relaxed)) {
-      slot->state.store(kRetired, std::memory_order_release);
+// The calling thread's buffer. Plain thread_locals (no destructor), so they stay usable after
+// the thread's C++ thread_local objects are destroyed: the main thread still records from
+// atexit handlers, which run after that.
+thread_local Recorder::Slot* Recorder::t_slot_ = nullptr;
+thread_local uint64_t Recorder::t_generation_ = 0;
+thread_local bool Recorder::t_exiting_ = false;
+
+// Releases the thread's buffer when the thread exits; the writer drains and recycles it. A
+// record made after this (from an exit handler) binds a new buffer.
+struct Recorder::ThreadExit {
+  ThreadExit() = default;
+  ThreadExit(const ThreadExit&) = delete;
+  ThreadExit& operator=(const ThreadExit&) = delete;
+  ~ThreadExit() {
+    if (t_slot_ != nullptr && t_generation_ == instance().generation_.load(std::memory_order_relaxed)) {
+      t_slot_->state.store(kRetired, std::memory_order_release);
     }
+    t_slot_ = nullptr;
+    t_generation_ = 0;
+    t_exiting_ = true;
   }
 };
 
@@ -231,14 +242,16 @@ void Recorder::reset_slots() {
 // Recording path
 
 Recorder::Slot* Recorder::bind_thread() {
-  static thread_local ThreadBinding binding;
   const uint64_t generation = generation_.load(std::memory_order_relaxed);
-  if (binding.generation == generation) [[likely]] {
-    return binding.slot;
+  if (t_generation_ == generation) [[likely]] {
+    return t_slot_;
   }
-  binding.generation = generation;
-  binding.slot = claim_slot();
-  return binding.slot;
+  if (!t_exiting_) {
+    static thread_local ThreadExit exit_hook;  // constructed once per thread: registers the release
+  }
+  t_generation_ = generation;
+  t_slot_ = claim_slot();
+  return t_slot_;
 }
 
 Recorder::Slot* Recorder::claim_slot() {

@@ -59,7 +59,10 @@ class Recorder {
     size_t bytes = 0;
     ~RingMemory();
   };
-  struct ThreadBinding;
+  struct ThreadExit;
+  static thread_local Slot* t_slot_;
+  static thread_local uint64_t t_generation_;
+  static thread_local bool t_exiting_;
 
   int ensure_running();  // slow path of every entry point
   int start_locked();

@@ -327,6 +327,25 @@ TEST(Recorder, EventsReachTheFileWithinTheFlushIntervalWithoutAnExplicitFlush) {
   }));
 }
 
+void record_at_exit() {
+  pm_flush(1000);  // the writer has now seen this thread's buffer released by the teardown
+  record_replay(7, 0);
+}
+
+TEST(Recorder, EventsRecordedByTheMainThreadFromAnExitHandlerAreWritten) {
+  TempDir tmp;
+  const std::string session = tmp / "s";
+  expect_clean_exit(run_in_child(session_env(session), [] {
+    if (pm_start() != PM_OK) return 10;
+    record_replay(7, 1);          // binds the main thread's buffer before exit tears its thread_locals down
+    std::atexit(record_at_exit);  // runs before the recorder's own exit handler, after the teardown
+    return 0;
+  }));
+  const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(replay_sequences(read_records(logs[0]), 7), (std::vector<uint64_t>{1, 0}));
+}
+
 TEST(Recorder, StopsAtTheLogSizeLimitWithANoticeInsteadOfFillingTheDisk) {
   TempDir tmp;
   const std::string session = tmp / "s";

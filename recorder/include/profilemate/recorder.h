@@ -64,6 +64,13 @@ PM_API int pm_flush(uint32_t timeout_ms);
 PM_API const char* pm_session_dir(void);
 PM_API const char* pm_log_path(void);
 
+/* The capture context: vLLM's batch descriptor and runtime mode, set by the Python hooks on the
+ * capturing thread just before a CUDA graph capture (NULL clears it). The injection library
+ * attaches it to every graph captured on that thread while it is set. Thread-local. */
+PM_API void pm_set_capture_context(const profilemate_CaptureContext* context);
+/* Copies the calling thread's capture context into `out`; returns 1 if one is set, else 0. */
+PM_API int pm_get_capture_context(profilemate_CaptureContext* out);
+
 /* Copies a NUL-terminated string into a fixed nanopb char array, truncating. */
 PM_API void pm_copy_string(char* dst, size_t capacity, const char* src);
 
