@@ -1,0 +1,331 @@
+#include "cupti_session.h"
+
+#include <cstdio>
+#include <string>
+
+#include "graph_calls.h"
+#include "no_destructor.h"
+#include "notices.h"
+
+namespace profilemate::injection {
+namespace {
+
+constexpr const char* kStillRecorded =
+    "Still recorded: the Python hooks' events (vLLM steps, KV cache, MoE, forward passes).";
+
+// Inside a runtime graph call we follow: the driver call it makes underneath is the same event.
+thread_local int t_runtime_depth = 0;
+
+// What the ENTER callback learnt, for the EXIT callback of the same call on the same thread.
+struct CallState {
+  uint32_t exec_id = 0;
+  uint32_t stream_id = 0;
+};
+thread_local CallState t_call;
+
+std::string version_text(uint32_t version) {
+  if (version >= 100000) {
+    return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + " (API " +
+           std::to_string(version) + ")";
+  }
+  return "API " + std::to_string(version);
+}
+
+}  // namespace
+
+CuptiSession& CuptiSession::instance() {
+  static recorder::NoDestructor<CuptiSession> session;
+  return session.get();
+}
+
+void CuptiSession::start(const SessionOptions& options) {
+  options_ = options;
+  CuptiLoad load = load_cupti();
+  if (!load.loaded) {
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "CUDA graph tracing is off: " + load.error + ". " + kStillRecorded);
+    return;
+  }
+  cupti_ = std::move(load.library);
+  record_versions();
+  if (!subscribe()) return;
+  for (const CUpti_CallbackId* cbid = kRuntimeGraphCallbacks; *cbid != 0; ++cbid) {
+    cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_RUNTIME_API, *cbid);
+  }
+  for (const CUpti_CallbackId* cbid = kDriverGraphCallbacks; *cbid != 0; ++cbid) {
+    cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_DRIVER_API, *cbid);
+  }
+  cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
+
+  if (cupti_.major() != CUPTI_API_VERSION / 10000) {
+    // Callback parameters are stable across majors; activity record layouts are not.
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "GPU timing of CUDA graph replays is off: the CUPTI in this process (" + cupti_.path + ", " +
+               version_text(cupti_.version) + ") is not the major version this library was built for (" +
+               std::to_string(CUPTI_API_VERSION / 10000) +
+               "). Captures and replays are still recorded, with CPU launch times.");
+  } else {
+    enable_gpu_timing();
+  }
+  tracker_.set_gpu_timing(gpu_timing_);
+  tracing_.store(true, std::memory_order_release);
+  if (gpu_timing_) flusher_ = std::thread([this] { flush_loop(); });
+}
+
+bool CuptiSession::subscribe() {
+  char other[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN + 1] = {};
+  CUptiResult result = CUPTI_SUCCESS;
+  if (cupti_.Subscribe_v2 != nullptr) {
+    CUpti_SubscriberParams params{};
+    params.structSize = CUpti_SubscriberParams_STRUCT_SIZE;
+    params.subscriberName = "ProfileMate";
+    params.oldSubscriberName = other;
+    params.oldSubscriberSize = CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN;
+    result = cupti_.Subscribe_v2(&subscriber_, &CuptiSession::on_callback, this, &params);
+  } else {
+    result = cupti_.Subscribe(&subscriber_, &CuptiSession::on_callback, this);
+  }
+  if (result == CUPTI_SUCCESS) return true;
+  if (result == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED) {
+    const std::string who = other[0] != '\0' ? std::string(" (") + other + ")" : "";
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "CUDA graph tracing is off: another tool" + who +
+               " holds CUPTI's only subscriber slot (nsys, ncu, compute-sanitizer and the torch profiler "
+               "take it). " +
+               kStillRecorded);
+  } else {
+    notice(profilemate_Notice_Severity_DEGRADED, "CUDA graph tracing is off: cuptiSubscribe failed with " +
+                                                     cupti_.result_text(result) + " (" + cupti_.path + "). " +
+                                                     kStillRecorded);
+  }
+  return false;
+}
+
+void CuptiSession::enable_gpu_timing() {
+  buffers_ = std::make_unique<ActivityBuffers>(options_.activity_buffers, options_.activity_buffer_bytes);
+  CUptiResult result = cupti_.ActivityRegisterCallbacks(&CuptiSession::on_buffer_requested,
+                                                        &CuptiSession::on_buffer_completed);
+  if (result == CUPTI_SUCCESS) result = cupti_.ActivityEnable(CUPTI_ACTIVITY_KIND_GRAPH_TRACE);
+  if (result != CUPTI_SUCCESS) {
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "GPU timing of CUDA graph replays is off: CUPTI refused the GRAPH_TRACE activity (" +
+               cupti_.result_text(result) +
+               "). Captures and replays are still recorded, with CPU launch times.");
+    return;
+  }
+  gpu_timing_ = true;
+}
+
+void CuptiSession::record_versions() {
+  profilemate_ProcessInfo info = profilemate_ProcessInfo_init_zero;
+  info.t_ns = pm_now();
+  pm_copy_string(info.cupti_version, sizeof info.cupti_version, version_text(cupti_.version).c_str());
+  int driver = 0;
+  if (cupti_.DriverGetVersion != nullptr && cupti_.DriverGetVersion(&driver) == CUDA_SUCCESS) {
+    const std::string text = std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10);
+    pm_copy_string(info.cuda_driver_version, sizeof info.cuda_driver_version, text.c_str());
+  }
+  pm_record(profilemate_Record_process_info_tag, &info);
+
+  // CUPTI's clock next to ours, so GPU times can be re-based if CUPTI's differs.
+  profilemate_ClockSync sync = profilemate_ClockSync_init_zero;
+  uint64_t cupti_now = 0;
+  sync.t_ns = pm_now();
+  if (cupti_.GetTimestamp(&cupti_now) == CUPTI_SUCCESS) {
+    sync.has_cupti_ns = true;
+    sync.cupti_ns = cupti_now;
+  }
+  pm_record(profilemate_Record_clock_sync_tag, &sync);
+}
+
+void CUPTIAPI CuptiSession::on_callback(void* userdata, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
+                                        const void* cbdata) {
+  auto& session = *static_cast<CuptiSession*>(userdata);
+  if (!session.tracing_.load(std::memory_order_acquire) || cbdata == nullptr) return;
+  if (domain == CUPTI_CB_DOMAIN_STATE) {
+    if (cbid == CUPTI_CBID_STATE_FATAL_ERROR)
+      session.handle_fatal_error(*static_cast<const CUpti_StateData*>(cbdata));
+    return;
+  }
+  if (domain == CUPTI_CB_DOMAIN_RUNTIME_API || domain == CUPTI_CB_DOMAIN_DRIVER_API) {
+    session.handle_api_call(domain, cbid, *static_cast<const CUpti_CallbackData*>(cbdata));
+  }
+}
+
+uint32_t CuptiSession::stream_id(CUcontext context, CUstream stream, bool per_thread) {
+  uint32_t id = 0;
+  cupti_.GetStreamIdEx(context, stream, per_thread ? 1 : 0, &id);
+  return id;
+}
+
+void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
+                                   const CUpti_CallbackData& data) {
+  const bool enter = data.callbackSite == CUPTI_API_ENTER;
+  const bool runtime = domain == CUPTI_CB_DOMAIN_RUNTIME_API;
+  if (!runtime && t_runtime_depth > 0) return;
+  if (runtime) t_runtime_depth += enter ? 1 : -1;
+
+  const GraphCall call = decode_graph_call(domain, cbid, data.functionParams);
+  if (call.op == GraphOp::kNone) return;
+  const uint64_t now = pm_now();
+  if (enter) {
+    *data.correlationData = now;
+    if (call.exec != nullptr) {
+      // Taken now: at a destroy's EXIT the handle is gone.
+      t_call.exec_id = 0;
+      cupti_.GetGraphExecId(call.exec, &t_call.exec_id);
+    }
+    if (call.op == GraphOp::kLaunch || call.op == GraphOp::kUpload) {
+      t_call.stream_id = stream_id(data.context, call.stream, call.per_thread_stream);
+    }
+    return;
+  }
+
+  const uint64_t enter_ns = *data.correlationData;
+  const int result =
+      data.functionReturnValue != nullptr ? *static_cast<const int*>(data.functionReturnValue) : 0;
+  switch (call.op) {
+    case GraphOp::kBeginCapture:
+      if (result == 0) {
+        tracker_.capture_begin(reinterpret_cast<uint64_t>(call.stream),
+                               stream_id(data.context, call.stream, call.per_thread_stream),
+                               call.capture_mode, enter_ns);
+      }
+      break;
+    case GraphOp::kEndCapture: {
+      CUgraph graph = (result == 0 && call.graph_out != nullptr) ? *call.graph_out : nullptr;
+      uint32_t graph_id = 0;
+      size_t nodes = 0;
+      if (graph != nullptr) {
+        cupti_.GetGraphId(graph, &graph_id);
+        // Counted now: PyTorch destroys the CUgraph right after instantiating it. The callback for
+        // cuGraphGetNodes is not enabled, so this does not re-enter us.
+        if (cupti_.GraphGetNodes != nullptr) cupti_.GraphGetNodes(graph, nullptr, &nodes);
+      }
+      tracker_.capture_end(reinterpret_cast<uint64_t>(call.stream), graph_id, static_cast<uint32_t>(nodes),
+                           graph != nullptr, now);
+      break;
+    }
+    case GraphOp::kInstantiate:
+      if (result == 0 && call.exec_out != nullptr && *call.exec_out != nullptr) {
+        uint32_t graph_id = 0;
+        uint32_t exec_id = 0;
+        cupti_.GetGraphId(call.graph, &graph_id);
+        cupti_.GetGraphExecId(*call.exec_out, &exec_id);
+        tracker_.instantiate(graph_id, exec_id, call.flags, enter_ns, now, result);
+      }
+      break;
+    case GraphOp::kLaunch:
+      if (result == 0) tracker_.launch(data.correlationId, t_call.exec_id, t_call.stream_id, enter_ns, now);
+      break;
+    case GraphOp::kUpload:
+      tracker_.exec_event(profilemate_GraphExecEvent_Op_UPLOAD, t_call.exec_id, t_call.stream_id, enter_ns,
+                          now, result);
+      break;
+    case GraphOp::kExecUpdate:
+      tracker_.exec_event(profilemate_GraphExecEvent_Op_UPDATE, t_call.exec_id, 0, enter_ns, now, result);
+      break;
+    case GraphOp::kExecDestroy:
+      tracker_.exec_event(profilemate_GraphExecEvent_Op_DESTROY, t_call.exec_id, 0, enter_ns, now, result);
+      break;
+    case GraphOp::kNone: break;
+  }
+}
+
+void CuptiSession::handle_fatal_error(const CUpti_StateData& state) {
+  // CUPTI finalizes itself after this: never call it again, never exit. Launches still waiting
+  // for a GPU record will not get one.
+  tracing_.store(false, std::memory_order_release);
+  tracker_.expire(pm_now(), true);
+  const char* message = state.notification.message;
+  notice(profilemate_Notice_Severity_FAULT,
+         "CUPTI reported a fatal error (" + cupti_.result_text(state.notification.result) +
+             (message != nullptr ? std::string(": ") + message : std::string()) +
+             "): CUDA graph tracing stops here; the application goes on. " + kStillRecorded);
+}
+
+void CUPTIAPI CuptiSession::on_buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
+  CuptiSession& session = instance();
+  *buffer = session.buffers_->acquire();
+  *size = *buffer != nullptr ? session.buffers_->buffer_bytes() : 0;
+  *max_records = 0;
+}
+
+void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t,
+                                                size_t valid_size) {
+  CuptiSession& session = instance();
+  if (buffer == nullptr) return;
+  session.read_activity(buffer, valid_size);
+  session.buffers_->release(buffer);
+}
+
+void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
+  CUpti_Activity* record = nullptr;
+  while (cupti_.ActivityGetNextRecord(buffer, valid_size, &record) == CUPTI_SUCCESS) {
+    if (record->kind != CUPTI_ACTIVITY_KIND_GRAPH_TRACE) continue;
+    const auto* trace = reinterpret_cast<const CUpti_ActivityGraphTrace2*>(record);
+    if (trace->start == 0 && trace->end == 0) continue;  // CUPTI could not time it
+    tracker_.gpu_execution(trace->correlationId, pm_log_time(trace->start), pm_log_time(trace->end));
+  }
+  size_t dropped = 0;
+  if (cupti_.ActivityGetNumDroppedRecords(nullptr, 0, &dropped) == CUPTI_SUCCESS && dropped > 0) {
+    cupti_dropped_total_ += dropped;
+    profilemate_DroppedRecords event = profilemate_DroppedRecords_init_zero;
+    event.t_ns = pm_now();
+    event.reason = profilemate_DroppedRecords_Reason_CUPTI_ACTIVITY;
+    event.dropped = cupti_dropped_total_;
+    pm_record(profilemate_Record_dropped_records_tag, &event);
+  }
+}
+
+void CuptiSession::flush_loop() {
+  std::unique_lock lock(flush_mutex_);
+  while (!stopping_) {
+    flush_wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms));
+    if (stopping_) break;
+    if (!tracing_.load(std::memory_order_acquire)) continue;  // after a fatal error: hands off
+    lock.unlock();
+    // Never while holding a lock the buffer callbacks take: they run inside this call.
+    cupti_.ActivityFlushAll(0);
+    tracker_.expire(pm_now(), false);
+    lock.lock();
+  }
+}
+
+void CuptiSession::stop() {
+  if (stopped_.exchange(true)) return;
+  const bool was_tracing = tracing_.exchange(false);
+  {
+    const std::lock_guard lock(flush_mutex_);
+    stopping_ = true;
+  }
+  flush_wake_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  if (gpu_timing_ && was_tracing) {
+    // A forced flush can hang in a dying process: give it a bounded time on its own thread.
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread flush([this, done] {
+      cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+      done->store(true);
+    });
+    for (uint32_t waited = 0; !done->load() && waited < options_.exit_flush_timeout_ms; ++waited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (done->load()) {
+      flush.join();
+    } else {
+      flush.detach();
+      notice(profilemate_Notice_Severity_WARNING,
+             "CUPTI's final flush did not return within " + std::to_string(options_.exit_flush_timeout_ms) +
+                 " ms: replays still in flight are written without GPU time");
+    }
+  }
+  tracker_.expire(pm_now(), true);
+}
+
+void CuptiSession::abandon_after_fork() {
+  tracing_.store(false, std::memory_order_release);
+  stopped_.store(true);  // the flush thread is the parent's
+}
+
+}  // namespace profilemate::injection

@@ -1,0 +1,13 @@
+// Saying what degraded and what still works: one stderr line starting "[ProfileMate]" and the
+// same text as a Notice record, so metadata.json has it too.
+#pragma once
+
+#include <string>
+
+#include "profilemate/recorder.h"
+
+namespace profilemate::injection {
+
+void notice(profilemate_Notice_Severity severity, const std::string& message);
+
+}  // namespace profilemate::injection

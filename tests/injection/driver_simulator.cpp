@@ -1,0 +1,151 @@
+#include "driver_simulator.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+
+namespace profilemate::testing {
+namespace {
+
+std::mutex g_nodes_mutex;
+std::map<uint32_t, size_t> g_nodes;
+
+template <typename Handle>
+Handle handle(uint32_t id) {
+  return reinterpret_cast<Handle>(static_cast<uintptr_t>(id));
+}
+
+}  // namespace
+
+void set_node_count(uint32_t graph_id, size_t nodes) {
+  const std::lock_guard lock(g_nodes_mutex);
+  g_nodes[graph_id] = nodes;
+}
+
+DriverSimulator::DriverSimulator(const std::string& injection_library) : path_(injection_library) {
+  void* library = ::dlopen(path_.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) throw std::runtime_error(std::string("cannot load ") + path_ + ": " + ::dlerror());
+  initialize_ = reinterpret_cast<int (*)()>(::dlsym(library, "InitializeInjection"));
+  if (initialize_ == nullptr) throw std::runtime_error(path_ + " does not export InitializeInjection");
+  const char* cupti = std::getenv("PROFILEMATE_CUPTI_LIBRARY");
+  if (void* fake = cupti != nullptr ? ::dlopen(cupti, RTLD_NOW | RTLD_LOCAL) : nullptr) {
+    const auto bind = [fake](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::decay_t<decltype(fn)>>(::dlsym(fake, name));
+    };
+    bind(fake_.api, "fake_cupti_api");
+    bind(fake_.state_fatal, "fake_cupti_state_fatal");
+    bind(fake_.queue_graph_traces, "fake_cupti_queue_graph_traces");
+    bind(fake_.pending_buffers, "fake_cupti_pending_buffers");
+    bind(fake_.set_dropped, "fake_cupti_set_dropped");
+    bind(fake_.subscribed, "fake_cupti_subscribed");
+  }
+}
+
+bool DriverSimulator::cupti_subscribed() const {
+  return fake_.subscribed != nullptr && fake_.subscribed() != 0;
+}
+
+void DriverSimulator::cupti_fatal_error(CUptiResult result, const char* message) {
+  if (fake_.state_fatal != nullptr) fake_.state_fatal(result, message);
+}
+
+void DriverSimulator::set_cupti_dropped(size_t count) {
+  if (fake_.set_dropped != nullptr) fake_.set_dropped(count);
+}
+
+void DriverSimulator::deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) {
+  if (fake_.queue_graph_traces == nullptr) return;
+  static std::mutex one_activity_worker;  // CUPTI fills buffers from one worker
+  const std::lock_guard lock(one_activity_worker);
+  constexpr size_t kBuffersAtOnce = 4;  // of the library's pool of 8
+  for (size_t first = 0; first < traces.size(); first += kBuffersAtOnce * per_buffer) {
+    const size_t count = std::min(kBuffersAtOnce * per_buffer, traces.size() - first);
+    fake_.queue_graph_traces(traces.data() + first, count, per_buffer);
+    for (int waited_ms = 0; fake_.pending_buffers() > 0 && waited_ms < 10'000; ++waited_ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+int DriverSimulator::initialize() {
+  return initialize_();
+}
+
+uint32_t DriverSimulator::call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void* params,
+                               int result, const std::function<void()>& inside) {
+  const uint32_t correlation = next_correlation_.fetch_add(1);
+  uint64_t correlation_data = 0;
+  if (fake_.api != nullptr)
+    fake_.api(domain, cbid, CUPTI_API_ENTER, params, correlation, nullptr, &correlation_data);
+  if (inside) inside();
+  if (fake_.api != nullptr)
+    fake_.api(domain, cbid, CUPTI_API_EXIT, params, correlation, &result, &correlation_data);
+  return correlation;
+}
+
+void DriverSimulator::capture(uint32_t stream, uint32_t graph_id, uint32_t exec_id, size_t nodes,
+                              cudaStreamCaptureMode mode) {
+  set_node_count(graph_id, nodes);
+  cudaStreamBeginCapture_v10000_params begin{handle<cudaStream_t>(stream), mode};
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaStreamBeginCapture_v10000, &begin);
+
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture_v10000_params end{handle<cudaStream_t>(stream), &graph};
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaStreamEndCapture_v10000, &end, 0,
+       [&] { graph = handle<cudaGraph_t>(graph_id); });
+
+  size_t counted = 0;
+  cudaGraphGetNodes_v10000_params get_nodes{handle<cudaGraph_t>(graph_id), nullptr, &counted};
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphGetNodes_v10000, &get_nodes);
+
+  cudaGraphExec_t exec = nullptr;
+  cudaGraphInstantiateWithFlags_v11040_params instantiate{
+      &exec, handle<cudaGraph_t>(graph_id),
+      cudaGraphInstantiateFlagAutoFreeOnLaunch | cudaGraphInstantiateFlagUseNodePriority};
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphInstantiateWithFlags_v11040,
+       &instantiate, 0, [&] { exec = handle<cudaGraphExec_t>(exec_id); });
+
+  cudaGraphDestroy_v10000_params destroy{handle<cudaGraph_t>(graph_id)};
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphDestroy_v10000, &destroy);
+}
+
+uint32_t DriverSimulator::launch(uint32_t exec_id, uint32_t stream) {
+  cudaGraphLaunch_v10000_params params{handle<cudaGraphExec_t>(exec_id), handle<cudaStream_t>(stream)};
+  return call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphLaunch_v10000, &params, 0,
+              [&] { driver_launch(exec_id, stream); });
+}
+
+uint32_t DriverSimulator::driver_launch(uint32_t exec_id, uint32_t stream) {
+  cuGraphLaunch_params params{handle<CUgraphExec>(exec_id), handle<CUstream>(stream)};
+  return call(CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuGraphLaunch, &params);
+}
+
+void DriverSimulator::destroy_exec(uint32_t exec_id) {
+  cudaGraphExecDestroy_v10000_params params{handle<cudaGraphExec_t>(exec_id)};
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphExecDestroy_v10000, &params);
+}
+
+}  // namespace profilemate::testing
+
+// The driver entry points the injection library looks up: this program is "the driver".
+extern "C" __attribute__((visibility("default"))) CUresult cuGraphGetNodes(CUgraph graph, CUgraphNode* nodes,
+                                                                           size_t* count) {
+  (void)nodes;
+  const std::lock_guard lock(profilemate::testing::g_nodes_mutex);
+  const auto it =
+      profilemate::testing::g_nodes.find(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(graph)));
+  *count = it == profilemate::testing::g_nodes.end() ? 0 : it->second;
+  return CUDA_SUCCESS;
+}
+
+extern "C" __attribute__((visibility("default"))) CUresult cuDriverGetVersion(int* version) {
+  *version = 13000;
+  return CUDA_SUCCESS;
+}

@@ -1,0 +1,65 @@
+// Plays the CUDA runtime and driver against the injection library without a GPU: loads the
+// library by path, calls InitializeInjection as cuInit would, and drives the real callback and
+// activity-buffer protocols through the fake CUPTI. Handles are the CUPTI ids themselves.
+#pragma once
+
+#include <cupti.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fake_cupti.h"
+
+namespace profilemate::testing {
+
+class DriverSimulator {
+ public:
+  // Also loads the CUPTI named by PROFILEMATE_CUPTI_LIBRARY, the fake the injection library will
+  // find there, to play CUPTI's part; when it cannot be loaded, CUPTI's part is silent.
+  explicit DriverSimulator(const std::string& injection_library);
+  int initialize();
+
+  // CUPTI's part (see fake_cupti.h).
+  bool cupti_subscribed() const;
+  void cupti_fatal_error(CUptiResult result, const char* message);
+  void set_cupti_dropped(size_t count);
+  // Hands GPU records to the injection library as CUPTI's activity worker would: a few buffers
+  // at a time, each delivered by the library's own periodic flush before the next are filled.
+  void deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer);
+
+  // What PyTorch's CUDAGraph does for one capture (runtime API): cudaStreamBeginCapture,
+  // cudaStreamEndCapture, cudaGraphGetNodes, cudaGraphInstantiateWithFlags, cudaGraphDestroy.
+  void capture(uint32_t stream, uint32_t graph_id, uint32_t exec_id, size_t nodes,
+               cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal);
+  // cudaGraphLaunch, with the driver's cuGraphLaunch nested inside as the runtime does it.
+  // Returns the call's correlation id.
+  uint32_t launch(uint32_t exec_id, uint32_t stream);
+  // The same straight through the driver API (Triton, cuda-python).
+  uint32_t driver_launch(uint32_t exec_id, uint32_t stream);
+  void destroy_exec(uint32_t exec_id);
+
+  // One API call: ENTER, `inside`, then EXIT with `result`.
+  uint32_t call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void* params, int result = 0,
+                const std::function<void()>& inside = {});
+
+ private:
+  std::string path_;
+  int (*initialize_)() = nullptr;
+  struct FakeCupti {
+    decltype(&fake_cupti_api) api = nullptr;
+    decltype(&fake_cupti_state_fatal) state_fatal = nullptr;
+    decltype(&fake_cupti_queue_graph_traces) queue_graph_traces = nullptr;
+    decltype(&fake_cupti_pending_buffers) pending_buffers = nullptr;
+    decltype(&fake_cupti_set_dropped) set_dropped = nullptr;
+    decltype(&fake_cupti_subscribed) subscribed = nullptr;
+  } fake_;
+  std::atomic<uint32_t> next_correlation_{1};
+};
+
+// The node count cuGraphGetNodes (exported by the test program) reports for a graph.
+void set_node_count(uint32_t graph_id, size_t nodes);
+
+}  // namespace profilemate::testing

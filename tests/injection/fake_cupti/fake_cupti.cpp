@@ -1,0 +1,269 @@
+// A fake CUPTI for tests without a GPU: built against the real cupti.h, it exports the functions
+// the injection library binds and behaves as the documentation says, with switches to play the
+// failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
+// FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available). Built twice: as CUPTI 13, and with
+// FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
+#include "fake_cupti.h"
+
+#include <time.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
+
+namespace {
+
+struct State {
+  std::mutex mutex;
+  bool subscribed = false;
+  CUpti_CallbackFunc callback = nullptr;
+  void* userdata = nullptr;
+  std::set<std::pair<int, CUpti_CallbackId>> enabled;
+  CUpti_BuffersCallbackRequestFunc request = nullptr;
+  CUpti_BuffersCallbackCompleteFunc complete = nullptr;
+  bool graph_trace_enabled = false;
+  std::deque<std::pair<uint8_t*, size_t>> completed;  // buffer, valid bytes
+  size_t dropped = 0;
+  size_t declined = 0;
+};
+
+State& state() {
+  static State* s = new State;  // never destroyed: used from exit handlers
+  return *s;
+}
+
+uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+extern "C" {
+
+#ifdef FAKE_CUPTI_12
+constexpr uint32_t kVersion = 28;  // CUDA 12.9 Update 1
+#else
+constexpr uint32_t kVersion = CUPTI_API_VERSION;
+#endif
+
+CUptiResult CUPTIAPI cuptiGetVersion(uint32_t* version) {
+  *version = kVersion;
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiGetResultString(CUptiResult result, const char** text) {
+  *text = result == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
+              ? "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED"
+              : "CUPTI_ERROR_FAKE";
+  return CUPTI_SUCCESS;
+}
+
+static CUptiResult subscribe(CUpti_SubscriberHandle* handle, CUpti_CallbackFunc callback, void* userdata,
+                             CUpti_SubscriberParams* params) {
+  State& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (const char* other = std::getenv("FAKE_CUPTI_REFUSE_SUBSCRIBER")) {
+    if (params != nullptr && params->oldSubscriberName != nullptr && params->oldSubscriberSize > 0) {
+      std::strncpy(params->oldSubscriberName, other, params->oldSubscriberSize - 1);
+    }
+    return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
+  }
+  if (s.subscribed) return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
+  s.subscribed = true;
+  s.callback = callback;
+  s.userdata = userdata;
+  *handle = reinterpret_cast<CUpti_SubscriberHandle>(&s);
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiSubscribe(CUpti_SubscriberHandle* handle, CUpti_CallbackFunc callback,
+                                    void* userdata) {
+  return subscribe(handle, callback, userdata, nullptr);
+}
+
+#ifndef FAKE_CUPTI_12
+CUptiResult CUPTIAPI cuptiSubscribe_v2(CUpti_SubscriberHandle* handle, CUpti_CallbackFunc callback,
+                                       void* userdata, CUpti_SubscriberParams* params) {
+  if (params != nullptr && params->structSize != CUpti_SubscriberParams_STRUCT_SIZE)
+    return CUPTI_ERROR_INVALID_PARAMETER;
+  return subscribe(handle, callback, userdata, params);
+}
+#endif
+
+CUptiResult CUPTIAPI cuptiUnsubscribe(CUpti_SubscriberHandle) {
+  const std::lock_guard lock(state().mutex);
+  state().subscribed = false;
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle, CUpti_CallbackDomain domain,
+                                         CUpti_CallbackId cbid) {
+  State& s = state();
+  const std::lock_guard lock(s.mutex);
+  if (enable != 0) {
+    s.enabled.insert({domain, cbid});
+  } else {
+    s.enabled.erase({domain, cbid});
+  }
+  return CUPTI_SUCCESS;
+}
+
+// Handles are the ids themselves: the simulator makes them so.
+CUptiResult CUPTIAPI cuptiGetGraphId(CUgraph graph, uint32_t* id) {
+  *id = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(graph));
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiGetGraphExecId(CUgraphExec exec, uint32_t* id) {
+  *id = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(exec));
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiGetStreamIdEx(CUcontext, CUstream stream, uint8_t, uint32_t* id) {
+  *id = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(stream));
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiGetTimestamp(uint64_t* timestamp) {
+  *timestamp = now_ns();
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityRegisterCallbacks(CUpti_BuffersCallbackRequestFunc request,
+                                                    CUpti_BuffersCallbackCompleteFunc complete) {
+  State& s = state();
+  const std::lock_guard lock(s.mutex);
+  s.request = request;
+  s.complete = complete;
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind) {
+  if (kind == CUPTI_ACTIVITY_KIND_GRAPH_TRACE && std::getenv("FAKE_CUPTI_REFUSE_ACTIVITY") != nullptr) {
+    return CUPTI_ERROR_NOT_COMPATIBLE;
+  }
+  const std::lock_guard lock(state().mutex);
+  if (kind == CUPTI_ACTIVITY_KIND_GRAPH_TRACE) state().graph_trace_enabled = true;
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t) {
+  State& s = state();
+  std::deque<std::pair<uint8_t*, size_t>> ready;
+  CUpti_BuffersCallbackCompleteFunc complete = nullptr;
+  {
+    const std::lock_guard lock(s.mutex);
+    ready.swap(s.completed);
+    complete = s.complete;
+  }
+  // As CUPTI does, the completion callback runs on the flushing thread, without our lock held.
+  for (const auto& [buffer, valid] : ready) complete(nullptr, 0, buffer, 0, valid);
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityGetNextRecord(uint8_t* buffer, size_t valid, CUpti_Activity** record) {
+  uint8_t* next =
+      *record == nullptr ? buffer : reinterpret_cast<uint8_t*>(*record) + sizeof(CUpti_ActivityGraphTrace2);
+  if (next + sizeof(CUpti_ActivityGraphTrace2) > buffer + valid) return CUPTI_ERROR_MAX_LIMIT_REACHED;
+  *record = reinterpret_cast<CUpti_Activity*>(next);
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityGetNumDroppedRecords(CUcontext, uint32_t, size_t* dropped) {
+  const std::lock_guard lock(state().mutex);
+  *dropped = std::exchange(state().dropped, 0);
+  return CUPTI_SUCCESS;
+}
+
+// ---- control ------------------------------------------------------------------------------
+
+int fake_cupti_api(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, CUpti_ApiCallbackSite site,
+                   const void* params, uint32_t correlation_id, const void* return_value,
+                   uint64_t* correlation_data) {
+  State& s = state();
+  CUpti_CallbackFunc callback = nullptr;
+  void* userdata = nullptr;
+  {
+    const std::lock_guard lock(s.mutex);
+    if (!s.subscribed || s.enabled.count({domain, cbid}) == 0) return 0;
+    callback = s.callback;
+    userdata = s.userdata;
+  }
+  CUpti_CallbackData data{};
+  data.callbackSite = site;
+  data.functionName = "fake";
+  data.functionParams = params;
+  data.functionReturnValue = const_cast<void*>(return_value);
+  data.correlationData = correlation_data;
+  data.correlationId = correlation_id;
+  callback(userdata, domain, cbid, &data);
+  return 1;
+}
+
+void fake_cupti_state_fatal(CUptiResult result, const char* message) {
+  State& s = state();
+  if (!s.subscribed || s.enabled.count({CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR}) == 0) return;
+  CUpti_StateData data{};
+  data.notification.result = result;
+  data.notification.message = message;
+  s.callback(s.userdata, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR, &data);
+}
+
+void fake_cupti_queue_graph_traces(const FakeGraphTrace* traces, size_t count, size_t per_buffer) {
+  State& s = state();
+  for (size_t first = 0; first < count; first += per_buffer) {
+    uint8_t* buffer = nullptr;
+    size_t size = 0;
+    size_t max_records = 0;
+    s.request(&buffer, &size, &max_records);
+    if (buffer == nullptr) {
+      const std::lock_guard lock(s.mutex);
+      ++s.declined;
+      s.dropped += std::min(per_buffer, count - first);
+      continue;
+    }
+    size_t used = 0;
+    for (size_t i = first; i < count && i < first + per_buffer; ++i) {
+      if (used + sizeof(CUpti_ActivityGraphTrace2) > size) break;
+      CUpti_ActivityGraphTrace2 record{};
+      record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
+      record.correlationId = traces[i].correlation_id;
+      record.start = traces[i].start;
+      record.end = traces[i].end;
+      record.graphId = traces[i].graph_id;
+      record.streamId = traces[i].stream_id;
+      std::memcpy(buffer + used, &record, sizeof record);
+      used += sizeof record;
+    }
+    const std::lock_guard lock(s.mutex);
+    s.completed.emplace_back(buffer, used);
+  }
+}
+
+size_t fake_cupti_pending_buffers(void) {
+  const std::lock_guard lock(state().mutex);
+  return state().completed.size();
+}
+
+void fake_cupti_set_dropped(size_t count) {
+  const std::lock_guard lock(state().mutex);
+  state().dropped = count;
+}
+
+int fake_cupti_subscribed(void) {
+  const std::lock_guard lock(state().mutex);
+  return state().subscribed ? 1 : 0;
+}
+
+size_t fake_cupti_declined_buffers(void) {
+  const std::lock_guard lock(state().mutex);
+  return state().declined;
+}
+
+}  // extern "C"

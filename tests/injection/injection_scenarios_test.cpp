@@ -1,0 +1,354 @@
+// The injection library end to end without a GPU: each scenario runs in a fresh child process,
+// where the driver simulator loads the library, calls InitializeInjection and plays CUDA calls
+// through the fake CUPTI; the parent exports the session and checks exact numbers in the CSVs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "driver_simulator.h"
+#include "export_session.h"
+#include "profilemate/recorder.h"
+#include "test_support.h"
+
+namespace profilemate {
+namespace {
+
+using testing::DriverSimulator;
+using testing::TempDir;
+using Row = std::map<std::string, std::string>;
+
+std::vector<Row> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream names(line);
+  for (std::string name; std::getline(names, name, ',');) header.push_back(name);
+  std::vector<Row> rows;
+  while (std::getline(in, line)) {
+    Row row;
+    std::stringstream cells(line);
+    std::string cell;
+    for (const std::string& name : header) {
+      if (!std::getline(cells, cell, ',')) cell.clear();
+      row[name] = cell;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+struct Scenario {
+  TempDir tmp;
+  std::string session = tmp / "session";
+  std::map<std::string, std::string> env{{"PROFILEMATE_SESSION_DIR", session},
+                                         {"PROFILEMATE_ENABLE", "1"},
+                                         {"PROFILEMATE_FLUSH_MS", "20"},
+                                         {"PROFILEMATE_CUPTI_LIBRARY", FAKE_CUPTI_LIBRARY}};
+
+  // Runs `body` in a child that has initialised the injection library; the child exits normally.
+  void run(const std::function<int(DriverSimulator&)>& body) {
+    const testing::ChildResult result = testing::run_in_child(env, [&] {
+      DriverSimulator simulator(PROFILEMATE_INJECTION_LIBRARY);
+      if (simulator.initialize() != 1) return 90;
+      return body(simulator);
+    });
+    ASSERT_TRUE(result.exited) << "the child died by signal " << result.signal;
+    ASSERT_EQ(result.exit_code, 0);
+  }
+  std::vector<Row> csv(const std::string& name) {
+    if (!exported) {
+      exporter::export_session(session, tmp / "out");
+      exported = true;
+    }
+    return read_csv(tmp / ("out/" + name));
+  }
+  std::string metadata() {
+    csv("cuda_graph_usage.csv");
+    return testing::read_file(tmp / "out/metadata.json");
+  }
+  bool exported = false;
+};
+
+uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void set_context(const char* mode, uint32_t tokens, bool uniform) {
+  profilemate_CaptureContext context = profilemate_CaptureContext_init_zero;
+  pm_copy_string(context.runtime_mode, sizeof context.runtime_mode, mode);
+  context.num_tokens = tokens;
+  context.has_num_reqs = uniform;
+  context.num_reqs = tokens;
+  context.uniform = uniform;
+  pm_copy_string(context.wrapper, sizeof context.wrapper, "CUDAGraphWrapper");
+  pm_set_capture_context(&context);
+}
+
+const Row& only_row(const std::vector<Row>& rows) {
+  EXPECT_EQ(rows.size(), 1u);
+  static const Row empty;
+  return rows.empty() ? empty : rows.front();
+}
+
+TEST(InjectionScenario, ThePyTorchCaptureAndReplaySequenceIsRecordedWithGpuTime) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    set_context("FULL", 8, true);
+    sim.capture(/*stream=*/7, /*graph=*/5, /*exec=*/105, /*nodes=*/42);
+    pm_set_capture_context(nullptr);
+    std::vector<FakeGraphTrace> traces;
+    const uint64_t base = realtime_ns();
+    for (uint32_t i = 0; i < 10; ++i) {
+      const uint32_t correlation = sim.launch(105, 7);
+      traces.push_back(
+          {correlation, base + i * 1'000'000, base + i * 1'000'000 + 100'000 + i * 1000, 105, 7});
+    }
+    sim.deliver_graph_traces(traces, 4);
+    sim.destroy_exec(105);
+    return 0;
+  });
+  const Row capture = only_row(scenario.csv("cuda_graph_captures.csv"));
+  EXPECT_EQ(capture.at("runtime_mode"), "FULL");
+  EXPECT_EQ(capture.at("num_tokens"), "8");
+  EXPECT_EQ(capture.at("num_reqs"), "8");
+  EXPECT_EQ(capture.at("uniform"), "True");
+  EXPECT_EQ(capture.at("graph_id"), "5");
+  EXPECT_EQ(capture.at("exec_id"), "105");
+  EXPECT_EQ(capture.at("node_count"), "42");
+  EXPECT_EQ(capture.at("stream_id"), "7");
+  EXPECT_EQ(capture.at("capture_mode"), "global");
+  EXPECT_EQ(capture.at("status"), "ok");
+  EXPECT_EQ(capture.at("wrapper"), "CUDAGraphWrapper");
+
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("runtime_mode"), "FULL");
+  EXPECT_EQ(usage.at("replay_count"), "10")
+      << "the driver call nested in each runtime launch is not a second replay";
+  EXPECT_EQ(usage.at("gpu_replays"), "10");
+  EXPECT_EQ(usage.at("gpu_time_total_ms"), "1.045");  // 10 x 100 us + (0 + ... + 9) us
+  EXPECT_EQ(usage.at("gpu_time_max_us"), "109.000");
+  EXPECT_EQ(usage.at("gpu_time_p50_us"), "104.000");
+  EXPECT_NE(scenario.metadata().find("\"destroy\": 1,"), std::string::npos);
+}
+
+TEST(InjectionScenario, AVllmLikeRunOfSixtyGraphsAndAHundredThousandReplaysCountsExactly) {
+  constexpr uint32_t kGraphs = 60;
+  constexpr uint32_t kReplays = 100'000;
+  constexpr uint32_t kThreads = 3;
+  Scenario scenario;
+  // Launches back to back, far faster than a GPU runs graphs: buffers large enough that nothing
+  // is dropped, so every count can be exact.
+  scenario.env["PROFILEMATE_MAX_THREADS"] = "8";
+  scenario.env["PROFILEMATE_BUFFER_MB"] = "256";
+  scenario.run([&](DriverSimulator& sim) {
+    for (uint32_t g = 0; g < kGraphs; ++g) {
+      const bool full = g % 2 == 0;
+      set_context(full ? "FULL" : "PIECEWISE", 8 * (g / 2 + 1), full);
+      sim.capture(full ? 1 : 2, 1000 + g, 2000 + g, full ? 300 : 20);
+    }
+    pm_set_capture_context(nullptr);
+    // Three threads replay graph (i % 60) on stream 1 or 2; GPU time is 10 us per graph index.
+    // Every 5000 launches a thread hands the GPU records over, shuffled (out of launch order)
+    // and split across buffers, while the other threads keep launching.
+    std::vector<std::thread> threads;
+    for (uint32_t t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937 shuffle(t);
+        std::vector<FakeGraphTrace> pending;
+        const uint64_t base = realtime_ns();
+        for (uint32_t i = t; i < kReplays; i += kThreads) {
+          const uint32_t g = i % kGraphs;
+          const uint32_t correlation = sim.launch(2000 + g, 1 + i % 2);
+          pending.push_back({correlation, base + i, base + i + 10'000ull * (g + 1), 2000 + g, 1 + i % 2});
+          if (pending.size() == 5000 || i + kThreads >= kReplays) {
+            std::shuffle(pending.begin(), pending.end(), shuffle);
+            sim.deliver_graph_traces(pending, 997);
+            pending.clear();
+          }
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return 0;
+  });
+  EXPECT_EQ(scenario.csv("cuda_graph_captures.csv").size(), kGraphs);
+  const std::vector<Row> usage = scenario.csv("cuda_graph_usage.csv");
+  ASSERT_EQ(usage.size(), kGraphs);
+  uint64_t total = 0;
+  for (const Row& row : usage) {
+    const uint32_t g = std::stoul(row.at("exec_id")) - 2000;
+    const uint64_t expected = kReplays / kGraphs + (g < kReplays % kGraphs ? 1 : 0);
+    EXPECT_EQ(row.at("replay_count"), std::to_string(expected)) << "graph " << g;
+    EXPECT_EQ(row.at("gpu_replays"), std::to_string(expected)) << "graph " << g;
+    EXPECT_EQ(row.at("gpu_time_p99_us"), std::to_string(10 * (g + 1)) + ".000") << "graph " << g;
+    EXPECT_EQ(row.at("runtime_mode"), g % 2 == 0 ? "FULL" : "PIECEWISE");
+    EXPECT_EQ(row.at("num_tokens"), std::to_string(8 * (g / 2 + 1)));
+    EXPECT_EQ(row.at("num_reqs"), g % 2 == 0 ? row.at("num_tokens") : "None");
+    total += std::stoull(row.at("replay_count"));
+  }
+  EXPECT_EQ(total, kReplays);
+  EXPECT_NE(scenario.metadata().find("\"dropped_records\": {}"), std::string::npos) << scenario.metadata();
+}
+
+TEST(InjectionScenario, DriverApiLaunchesAreRecordedWhenNoRuntimeCallSurroundsThem) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(3, 9, 109, 12);
+    for (int i = 0; i < 5; ++i) sim.driver_launch(109, 3);
+    for (int i = 0; i < 2; ++i) sim.launch(109, 3);
+    return 0;
+  });
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "7");
+}
+
+TEST(InjectionScenario, CuptiDroppedActivityRecordsAreCountedInTheMetadata) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    const uint32_t correlation = sim.launch(101, 1);
+    const FakeGraphTrace trace{correlation, realtime_ns(), realtime_ns() + 5000, 101, 1};
+    sim.set_cupti_dropped(17);
+    sim.deliver_graph_traces({trace}, 1);
+    return 0;
+  });
+  EXPECT_NE(scenario.metadata().find("\"cupti_activity\": 17"), std::string::npos) << scenario.metadata();
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("gpu_replays"), "1");
+}
+
+TEST(InjectionScenario, ALaunchWhoseGpuRecordNeverComesIsStillCountedWithoutGpuTime) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    sim.launch(101, 1);
+    return 0;
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), "2");
+  EXPECT_EQ(usage.at("gpu_replays"), "0");
+  EXPECT_EQ(usage.at("gpu_time_total_ms"), "");
+}
+
+TEST(InjectionScenario, ARefusedSubscriptionNamesTheOtherToolAndTheApplicationGoesOn) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_REFUSE_SUBSCRIBER"] = "Nsight Systems";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    return sim.cupti_subscribed() ? 5 : 0;
+  });
+  EXPECT_TRUE(scenario.csv("cuda_graph_captures.csv").empty());
+  const std::string metadata = scenario.metadata();
+  EXPECT_NE(metadata.find("another tool (Nsight Systems) holds CUPTI's only subscriber slot"),
+            std::string::npos)
+      << metadata;
+  EXPECT_NE(metadata.find("\"severity\": \"degraded\""), std::string::npos);
+}
+
+TEST(InjectionScenario, MissingCuptiTurnsGraphTracingOffWithAReasonAndTheApplicationGoesOn) {
+  Scenario scenario;
+  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = "/nonexistent/libcupti.so.13";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    return sim.cupti_subscribed() ? 5 : 0;
+  });
+  EXPECT_TRUE(scenario.csv("cuda_graph_usage.csv").empty());
+  EXPECT_NE(scenario.metadata().find("cannot load PROFILEMATE_CUPTI_LIBRARY=/nonexistent/libcupti.so.13"),
+            std::string::npos)
+      << scenario.metadata();
+}
+
+TEST(InjectionScenario, WithCupti12GraphsAreCountedWithCpuTimesAndGpuTimingIsSaidToBeOff) {
+  Scenario scenario;
+  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = FAKE_CUPTI12_LIBRARY;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    for (int i = 0; i < 4; ++i) sim.launch(101, 1);
+    return 0;
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), "4");
+  EXPECT_EQ(usage.at("gpu_replays"), "0");
+  const std::string metadata = scenario.metadata();
+  EXPECT_NE(metadata.find("GPU timing of CUDA graph replays is off"), std::string::npos) << metadata;
+  EXPECT_NE(metadata.find("\"cupti\": \"API 28\""), std::string::npos) << metadata;
+}
+
+TEST(InjectionScenario, ARefusedActivityKindKeepsCountingReplaysWithoutGpuTime) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_REFUSE_ACTIVITY"] = "1";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    for (int i = 0; i < 3; ++i) sim.launch(101, 1);
+    return 0;
+  });
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "3");
+  EXPECT_NE(scenario.metadata().find("CUPTI refused the GRAPH_TRACE activity"), std::string::npos);
+}
+
+TEST(InjectionScenario, AFatalCuptiErrorStopsTracingWithoutStoppingTheApplication) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    sim.cupti_fatal_error(CUPTI_ERROR_UNKNOWN, "device lost");
+    sim.launch(101, 1);
+    return 0;
+  });
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "1");
+  const std::string metadata = scenario.metadata();
+  EXPECT_NE(metadata.find("\"severity\": \"fault\""), std::string::npos);
+  EXPECT_NE(metadata.find("device lost"), std::string::npos) << metadata;
+}
+
+TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesItsEvents) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      sim.launch(101, 1);  // CUPTI does not work in a forked child: ignored
+      profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
+      usage.used_blocks = 1;
+      usage.total_blocks = 2;
+      pm_record(profilemate_Record_kv_usage_tag, &usage);  // the child's own events go to its log
+      std::exit(0);
+    }
+    const testing::ChildResult grandchild = testing::wait_child(child);
+    sim.launch(101, 1);
+    return grandchild.exited && grandchild.exit_code == 0 ? 0 : 6;
+  });
+  EXPECT_EQ(testing::files_with_suffix(scenario.session, ".pmlog").size(), 2u);
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "2");
+  EXPECT_EQ(scenario.csv("kv_cache_usage.csv").size(), 1u);
+}
+
+TEST(InjectionScenario, WhenActivationIsOffNothingIsStartedAtAll) {
+  Scenario scenario;
+  scenario.env.erase("PROFILEMATE_SESSION_DIR");
+  scenario.env["PROFILEMATE_ENABLE"] = "0";
+  scenario.env["VLLM_PROFILING_DIR"] = scenario.tmp / "profiles";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    if (sim.cupti_subscribed()) return 5;
+    if (pm_active() != 0) return 6;
+    return sim.initialize() == 1 ? 0 : 7;  // idempotent
+  });
+  EXPECT_FALSE(std::filesystem::exists(scenario.tmp / "profiles"));
+}
+
+}  // namespace
+}  // namespace profilemate
