@@ -1,1 +1,123 @@
+#include "graph_tracker.h"
+
 #include <gtest/gtest.h>
+
+#include <vector>
+
+namespace profilemate::injection {
+namespace {
+
+// What the tracker wrote, in order.
+std::vector<profilemate_GraphReplay> g_replays;
+std::vector<profilemate_GraphCapture> g_captures;
+std::vector<profilemate_GraphInstantiate> g_instantiations;
+
+int capture_record(uint32_t kind, const void* event) {
+  if (kind == profilemate_Record_graph_replay_tag)
+    g_replays.push_back(*static_cast<const profilemate_GraphReplay*>(event));
+  if (kind == profilemate_Record_graph_capture_tag)
+    g_captures.push_back(*static_cast<const profilemate_GraphCapture*>(event));
+  if (kind == profilemate_Record_graph_instantiate_tag) {
+    g_instantiations.push_back(*static_cast<const profilemate_GraphInstantiate*>(event));
+  }
+  return PM_OK;
+}
+
+class GraphTrackerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    g_replays.clear();
+    g_captures.clear();
+    g_instantiations.clear();
+  }
+  void TearDown() override { pm_set_capture_context(nullptr); }
+};
+
+TEST_F(GraphTrackerTest, ACaptureCarriesTheContextSetOnItsThreadAndItsDuration) {
+  GraphTracker tracker(&capture_record);
+  profilemate_CaptureContext context = profilemate_CaptureContext_init_zero;
+  pm_copy_string(context.runtime_mode, sizeof context.runtime_mode, "PIECEWISE");
+  context.num_tokens = 256;
+  pm_set_capture_context(&context);
+  tracker.capture_begin(/*stream=*/0xabc, /*stream_id=*/3, /*mode=*/1, /*t=*/1000);
+  pm_set_capture_context(nullptr);  // what counts is the context at the capture's beginning
+  tracker.capture_end(0xabc, /*graph=*/9, /*nodes=*/77, true, 4500);
+  ASSERT_EQ(g_captures.size(), 1u);
+  const profilemate_GraphCapture& capture = g_captures[0];
+  EXPECT_TRUE(capture.has_context);
+  EXPECT_STREQ(capture.context.runtime_mode, "PIECEWISE");
+  EXPECT_EQ(capture.context.num_tokens, 256u);
+  EXPECT_EQ(capture.graph_id, 9u);
+  EXPECT_EQ(capture.node_count, 77u);
+  EXPECT_EQ(capture.begin_ns, 1000u);
+  EXPECT_EQ(capture.duration_ns, 3500u);
+  EXPECT_EQ(capture.capture_mode, 1u);
+  EXPECT_EQ(capture.status, profilemate_GraphCapture_Status_OK);
+}
+
+TEST_F(GraphTrackerTest, AnEndWithoutABeginIsIgnoredAndAFailedCaptureIsMarked) {
+  GraphTracker tracker(&capture_record);
+  tracker.capture_end(1, 5, 1, true, 10);
+  EXPECT_TRUE(g_captures.empty());
+  tracker.capture_begin(2, 2, 0, 10);
+  tracker.capture_end(2, 0, 0, false, 20);
+  ASSERT_EQ(g_captures.size(), 1u);
+  EXPECT_EQ(g_captures[0].status, profilemate_GraphCapture_Status_FAILED);
+  EXPECT_FALSE(g_captures[0].has_context);
+}
+
+TEST_F(GraphTrackerTest, JoinsALaunchWithItsGpuRecordWhicheverComesFirst) {
+  GraphTracker tracker(&capture_record);
+  tracker.launch(/*correlation=*/1, /*exec=*/50, /*stream=*/7, /*enter=*/1000, /*exit=*/1200);
+  EXPECT_TRUE(g_replays.empty()) << "waits for its GPU record";
+  tracker.gpu_execution(1, 1300, 5300);
+  tracker.gpu_execution(2, 2300, 2400);  // before its launch returned
+  tracker.launch(2, 51, 7, 2000, 2100);
+  ASSERT_EQ(g_replays.size(), 2u);
+  EXPECT_EQ(g_replays[0].exec_id, 50u);
+  EXPECT_EQ(g_replays[0].cpu_enter_ns, 1000u);
+  EXPECT_EQ(g_replays[0].cpu_duration_ns, 200u);
+  EXPECT_EQ(g_replays[0].gpu_start_offset_ns, 300);
+  EXPECT_EQ(g_replays[0].gpu_duration_ns, 4000u);
+  EXPECT_EQ(g_replays[1].exec_id, 51u);
+  EXPECT_EQ(g_replays[1].gpu_duration_ns, 100u);
+  EXPECT_EQ(tracker.counters().replays_with_gpu, 2u);
+}
+
+TEST_F(GraphTrackerTest, WaitingLaunchesAreBoundedAndOverdueOnesAreWrittenWithoutGpuTime) {
+  GraphTracker tracker(&capture_record, {.max_pending_launches = 3, .gpu_record_timeout_ns = 1000});
+  for (uint32_t i = 1; i <= 4; ++i) tracker.launch(i, 60, 1, i * 100, i * 100 + 10);
+  ASSERT_EQ(g_replays.size(), 1u) << "the oldest makes room";
+  EXPECT_EQ(g_replays[0].cpu_enter_ns, 100u);
+  EXPECT_FALSE(g_replays[0].has_gpu_duration_ns);
+  tracker.gpu_execution(3, 400, 450);
+  tracker.expire(/*now=*/1250, false);  // launch 2 (t=200) is overdue, launch 4 (t=400) is not
+  ASSERT_EQ(g_replays.size(), 3u);
+  EXPECT_EQ(g_replays[2].cpu_enter_ns, 200u);
+  tracker.expire(1250, true);
+  ASSERT_EQ(g_replays.size(), 4u);
+  EXPECT_EQ(g_replays[3].cpu_enter_ns, 400u);
+  EXPECT_EQ(tracker.counters().replays_without_gpu, 3u);
+  EXPECT_EQ(tracker.counters().replays_with_gpu, 1u);
+}
+
+TEST_F(GraphTrackerTest, WithoutGpuTimingEveryLaunchIsWrittenAtOnce) {
+  GraphTracker tracker(&capture_record);
+  tracker.set_gpu_timing(false);
+  tracker.launch(1, 70, 1, 10, 20);
+  ASSERT_EQ(g_replays.size(), 1u);
+  EXPECT_FALSE(g_replays[0].has_gpu_start_offset_ns);
+}
+
+TEST_F(GraphTrackerTest, InstantiationLinksTheGraphToItsExecutable) {
+  GraphTracker tracker(&capture_record);
+  tracker.instantiate(/*graph=*/9, /*exec=*/109, /*flags=*/3, 100, 160, 0);
+  ASSERT_EQ(g_instantiations.size(), 1u);
+  EXPECT_EQ(g_instantiations[0].graph_id, 9u);
+  EXPECT_EQ(g_instantiations[0].exec_id, 109u);
+  EXPECT_EQ(g_instantiations[0].duration_ns, 60u);
+  EXPECT_EQ(g_instantiations[0].flags, 3u);
+}
+
+}  // namespace
+}  // namespace profilemate::injection

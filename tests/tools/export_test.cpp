@@ -59,10 +59,11 @@ TEST(ExportCli, ConvertsASessionAndPrintsEveryPathItWrote) {
   const CliResult result = run_cli("export " + golden_session() + " --output " + out.path());
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.err, "");
-  for (const char* name : {"cuda_graph_captures.csv", "cuda_graph_usage.csv", "kv_cache_usage.csv",
-                           "kv_cache_evictions.csv", "moe_expert_selection.csv", "moe_expert_timing.csv",
-                           "forward_pass_timing.csv", "cpu_operations_timing.csv", "batch_utilization.csv",
-                           "preemption_events.csv", "encoder_decoder_timing.csv", "metadata.json"}) {
+  for (const char* name :
+       {"cuda_graph_captures.csv", "cuda_graph_usage.csv", "cuda_graph_replays.csv", "kv_cache_usage.csv",
+        "kv_cache_evictions.csv", "moe_expert_selection.csv", "moe_expert_timing.csv",
+        "forward_pass_timing.csv", "cpu_operations_timing.csv", "batch_utilization.csv",
+        "preemption_events.csv", "encoder_decoder_timing.csv", "metadata.json"}) {
     EXPECT_NE(result.out.find(out / name), std::string::npos) << name << " not announced";
     EXPECT_TRUE(std::filesystem::exists(out / name)) << name;
   }

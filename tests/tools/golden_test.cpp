@@ -42,7 +42,7 @@ TEST(Golden, TheSyntheticSessionExportsExactlyAsCheckedIn) {
   for (const OutputFile& file : result.files) written.push_back(file.name);
   std::sort(written.begin(), written.end());
   EXPECT_EQ(written, expected_names);
-  EXPECT_EQ(written.size(), 12u) << "eleven CSV files and metadata.json";
+  EXPECT_EQ(written.size(), 13u) << "twelve CSV files and metadata.json";
 
   const std::string expected_dir = case_dir + "/expected/";
   for (const std::string& name : expected_names) {

@@ -156,22 +156,83 @@ OutputFile graph_captures(const SessionData& data, const std::string& dir) {
   return {"cuda_graph_captures.csv", out.rows()};
 }
 
-OutputFile graph_usage(const SessionData& data, const std::string& dir) {
+// The graph an executable came from, and the capture that labelled it.
+struct ExecOrigin {
+  uint32_t graph_id = 0;
+  const GraphCapture* capture = nullptr;
+};
+
+std::map<Key, ExecOrigin> exec_origins(const SessionData& data) {
   std::map<Key, const GraphCapture*> capture_of_graph;
   for (const Row<GraphCapture>& row : data.captures) {
     capture_of_graph.try_emplace({row.process, row.event.graph_id()}, &row.event);
   }
+  std::map<Key, ExecOrigin> origins;
+  for (const auto& [graph, inst] : data.instantiations) {
+    const auto capture = capture_of_graph.find(graph);
+    origins[{graph.first, inst.event.exec_id()}] = {
+        graph.second, capture == capture_of_graph.end() ? nullptr : capture->second};
+  }
+  return origins;
+}
+
+OutputFile graph_replays(const SessionData& data, const std::string& dir) {
+  const std::map<Key, ExecOrigin> origins = exec_origins(data);
+  CsvWriter out(dir + "/cuda_graph_replays.csv",
+                {"timestamp_sec", "pid", "process_role", "time_unix_ns", "thread_id", "stream_id", "exec_id",
+                 "graph_id", "runtime_mode", "num_tokens", "num_reqs", "cpu_launch_us", "gpu_start_unix_ns",
+                 "gpu_duration_us", "launch_to_gpu_start_us"});
+  Columns columns(out, data);
+  const ExecOrigin unknown;
+  Key last_exec{UINT32_MAX, UINT32_MAX};
+  const ExecOrigin* origin = &unknown;
+  for (const ReplayRow& replay : data.replays) {
+    if (last_exec != Key{replay.process, replay.exec_id}) {  // replays of one graph come in runs
+      last_exec = {replay.process, replay.exec_id};
+      const auto it = origins.find(last_exec);
+      origin = it == origins.end() ? &unknown : &it->second;
+    }
+    columns.timestamp(replay.unix_ns);
+    columns.process(replay.process);
+    out.integer(replay.unix_ns);
+    columns.thread(replay.process, replay.thread);
+    out.integer(replay.stream_id).integer(replay.exec_id);
+    columns.optional_count(origin->graph_id);
+    if (origin->capture != nullptr && origin->capture->has_context()) {
+      const CaptureContext& context = origin->capture->context();
+      out.text(context.runtime_mode()).integer(context.num_tokens());
+      if (context.has_num_reqs()) {
+        out.integer(context.num_reqs());
+      } else {
+        out.text("None");
+      }
+    } else {
+      out.empty().empty().empty();
+    }
+    out.fixed(us(replay.cpu_ns), kMillisDecimals);
+    if (replay.has_gpu) {
+      out.integer(static_cast<uint64_t>(static_cast<int64_t>(replay.unix_ns) + replay.gpu_offset_ns))
+          .fixed(us(replay.gpu_ns), kMillisDecimals)
+          .fixed(static_cast<double>(replay.gpu_offset_ns) * 1e-3, kMillisDecimals);
+    } else {
+      out.empty().empty().empty();
+    }
+    out.end_row();
+  }
+  out.close();
+  return {"cuda_graph_replays.csv", out.rows()};
+}
+
+OutputFile graph_usage(const SessionData& data, const std::string& dir) {
   struct Line {
     Key exec;
-    uint32_t graph_id = 0;
-    bool has_graph = false;
+    const ExecOrigin* origin = nullptr;
     const ExecGraphUsage* usage = nullptr;
   };
+  // Every executable graph: instantiated (perhaps never replayed), replayed, or both.
+  const std::map<Key, ExecOrigin> origins = exec_origins(data);
   std::map<Key, Line> lines;
-  for (const auto& [key, inst] : data.instantiations) {
-    const Key exec{key.first, inst.event.exec_id()};
-    lines[exec] = {exec, key.second, true, nullptr};
-  }
+  for (const auto& [exec, origin] : origins) lines[exec] = {exec, &origin, nullptr};
   for (const auto& [exec, usage] : data.exec_usage) {
     Line& line = lines[exec];
     line.exec = exec;
@@ -192,17 +253,12 @@ OutputFile graph_usage(const SessionData& data, const std::string& dir) {
        "gpu_time_p99_us", "gpu_time_max_us", "cpu_launch_mean_us", "first_replay_sec", "last_replay_sec"});
   Columns columns(out, data);
   for (const Line& line : ordered) {
-    const auto capture = capture_of_graph.find({line.exec.first, line.graph_id});
-    descriptor_columns(out, line.has_graph && capture != capture_of_graph.end() ? capture->second : nullptr);
+    descriptor_columns(out, line.origin != nullptr ? line.origin->capture : nullptr);
     const uint64_t replays = line.usage ? line.usage->replays : 0;
     out.integer(replays);
     columns.process(line.exec.first);
     out.integer(line.exec.second);
-    if (line.has_graph) {
-      out.integer(line.graph_id);
-    } else {
-      out.empty();
-    }
+    columns.optional_count(line.origin != nullptr ? line.origin->graph_id : 0);
     std::vector<uint64_t> gpu = line.usage ? line.usage->gpu_ns : std::vector<uint64_t>{};
     out.integer(gpu.size());
     if (gpu.empty()) {
@@ -428,6 +484,7 @@ std::vector<OutputFile> write_csv_files(const SessionData& data, const std::stri
   return {
       graph_captures(data, out_dir),
       graph_usage(data, out_dir),
+      graph_replays(data, out_dir),
       kv_usage(data, out_dir),
       kv_evictions(data, out_dir),
       moe_selection(data, out_dir),

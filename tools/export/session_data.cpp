@@ -43,6 +43,9 @@ class ProcessCollector {
         usage.last_unix_ns = std::max(usage.last_unix_ns, when);
         usage.cpu_ns_total += replay.cpu_duration_ns();
         if (replay.has_gpu_duration_ns()) usage.gpu_ns.push_back(replay.gpu_duration_ns());
+        data_.replays.push_back({index_, replay.exec_id(), replay.stream_id(), replay.thread(), when,
+                                 replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
+                                 replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
         seen(process, when);
         break;
       }
@@ -178,6 +181,9 @@ SessionData read_session(const std::string& dir) {
   for (const Process& process : data.processes) {
     data.start_unix_ns = std::min(data.start_unix_ns, process.header.start_realtime_ns());
   }
+  std::stable_sort(data.replays.begin(), data.replays.end(), [](const ReplayRow& a, const ReplayRow& b) {
+    return a.unix_ns != b.unix_ns ? a.unix_ns < b.unix_ns : a.process < b.process;
+  });
   sort_by_time(data.captures);
   sort_by_time(data.steps);
   sort_by_time(data.kv_usage);

@@ -35,6 +35,19 @@ struct Row {
   Event event;
 };
 
+// One graph launch, compact: a long run has millions.
+struct ReplayRow {
+  uint32_t process = 0;
+  uint32_t exec_id = 0;
+  uint32_t stream_id = 0;
+  uint32_t thread = 0;
+  uint64_t unix_ns = 0;  // CPU enter
+  uint64_t cpu_ns = 0;
+  int64_t gpu_offset_ns = 0;
+  uint64_t gpu_ns = 0;
+  bool has_gpu = false;
+};
+
 struct ExecGraphUsage {
   uint64_t replays = 0;
   uint64_t cpu_ns_total = 0;
@@ -50,6 +63,7 @@ struct SessionData {
   std::vector<Row<GraphCapture>> captures;
   std::map<std::pair<uint32_t, uint32_t>, Row<GraphInstantiate>> instantiations;  // (process, graph)
   std::map<std::pair<uint32_t, uint32_t>, ExecGraphUsage> exec_usage;             // (process, exec)
+  std::vector<ReplayRow> replays;
   std::vector<Row<SchedulerStep>> steps;
   std::vector<Row<KvUsage>> kv_usage;
   std::vector<Row<KvEviction>> kv_evictions;

@@ -43,10 +43,11 @@ Exit codes:
 constexpr const char* kExportHelp = R"(Usage: profilemate export SESSION_DIR [--output DIR] [--type csv]
 
 Merges every process log (*.pmlog) of SESSION_DIR and writes, into DIR (default: SESSION_DIR):
-  cuda_graph_captures.csv  cuda_graph_usage.csv    kv_cache_usage.csv
-  kv_cache_evictions.csv   moe_expert_selection.csv moe_expert_timing.csv
-  forward_pass_timing.csv  cpu_operations_timing.csv batch_utilization.csv
-  preemption_events.csv    encoder_decoder_timing.csv metadata.json
+  cuda_graph_captures.csv   cuda_graph_usage.csv       cuda_graph_replays.csv
+  kv_cache_usage.csv        kv_cache_evictions.csv     moe_expert_selection.csv
+  moe_expert_timing.csv     forward_pass_timing.csv    cpu_operations_timing.csv
+  batch_utilization.csv     preemption_events.csv      encoder_decoder_timing.csv
+  metadata.json
 Every file is written, with its header row, even when it has no rows. Columns and units:
 docs/csv-reference.md.
 
