@@ -10,27 +10,16 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bench_session.h"
 #include "log_file.h"
 #include "profilemate/recorder.h"
 
 namespace {
 
-// One recorder for the whole program, writing to a throwaway session that is removed at exit.
-std::string g_session_dir;
-
-void remove_session() {
-  pm_stop();
-  std::error_code ignored;
-  std::filesystem::remove_all(g_session_dir, ignored);
-}
-
+// One recorder for the whole program, writing to a throwaway session.
 bool start_recorder() {
-  g_session_dir =
-      std::filesystem::temp_directory_path() / ("profilemate_bench_" + std::to_string(::getpid()));
-  ::setenv("PROFILEMATE_SESSION_DIR", g_session_dir.c_str(), 1);
-  const bool started = pm_start() == PM_OK;
-  std::atexit(remove_session);
-  return started;
+  profilemate::bench::use_throwaway_session();
+  return pm_start() == PM_OK;
 }
 
 profilemate_GraphReplay sample_replay() {

@@ -45,6 +45,7 @@ DriverSimulator::DriverSimulator(const std::string& injection_library) : path_(i
     bind(fake_.pending_buffers, "fake_cupti_pending_buffers");
     bind(fake_.set_dropped, "fake_cupti_set_dropped");
     bind(fake_.subscribed, "fake_cupti_subscribed");
+    bind(fake_.flush_all, "cuptiActivityFlushAll");
   }
 }
 
@@ -76,6 +77,12 @@ void DriverSimulator::deliver_graph_traces(const std::vector<FakeGraphTrace>& tr
 
 int DriverSimulator::initialize() {
   return initialize_();
+}
+
+void DriverSimulator::deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) {
+  if (fake_.queue_graph_traces == nullptr) return;
+  fake_.queue_graph_traces(traces.data(), traces.size(), per_buffer);
+  fake_.flush_all(0);
 }
 
 uint32_t DriverSimulator::call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void* params,

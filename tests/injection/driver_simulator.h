@@ -29,6 +29,8 @@ class DriverSimulator {
   // Hands GPU records to the injection library as CUPTI's activity worker would: a few buffers
   // at a time, each delivered by the library's own periodic flush before the next are filled.
   void deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer);
+  // The same, flushed by the calling thread at once (for timing the record handling).
+  void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer);
 
   // What PyTorch's CUDAGraph does for one capture (runtime API): cudaStreamBeginCapture,
   // cudaStreamEndCapture, cudaGraphGetNodes, cudaGraphInstantiateWithFlags, cudaGraphDestroy.
@@ -55,6 +57,7 @@ class DriverSimulator {
     decltype(&fake_cupti_pending_buffers) pending_buffers = nullptr;
     decltype(&fake_cupti_set_dropped) set_dropped = nullptr;
     decltype(&fake_cupti_subscribed) subscribed = nullptr;
+    decltype(&cuptiActivityFlushAll) flush_all = nullptr;
   } fake_;
   std::atomic<uint32_t> next_correlation_{1};
 };
