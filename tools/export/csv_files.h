@@ -16,8 +16,8 @@ struct OutputFile {
   uint64_t rows = 0;
 };
 
-// Writes the CSV files (the eleven of the predecessor and cuda_graph_replays.csv) into `out_dir` (which must exist). Throws std::runtime_error naming
-// the file that could not be written.
+// Writes the CSV files (the eleven of the predecessor and cuda_graph_replays.csv) into `out_dir` (which must
+// exist). Throws std::runtime_error naming the file that could not be written.
 std::vector<OutputFile> write_csv_files(const SessionData& data, const std::string& out_dir);
 
 }  // namespace profilemate::exporter
