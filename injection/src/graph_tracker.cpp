@@ -1,5 +1,7 @@
 #include "graph_tracker.h"
 
+#include <cstdio>
+
 namespace profilemate::injection {
 
 GraphTracker::GraphTracker(RecordFn record, GraphTrackerLimits limits) : record_(record), limits_(limits) {}
@@ -12,20 +14,31 @@ void GraphTracker::capture_begin(uint64_t stream, uint32_t stream_id, uint32_t m
   capture.capture_mode = mode;
   // vLLM's batch descriptor, if the Python hooks set one on this thread.
   capture.has_context = pm_get_capture_context(&capture.context) != 0;
+  // An NVTX range from begin to end of capture (it may end on another thread), named by the label.
+  char name[96];
+  if (capture.has_context) {
+    std::snprintf(name, sizeof name, "CUDA graph capture %s num_tokens=%u", capture.context.runtime_mode,
+                  capture.context.num_tokens);
+  } else {
+    std::snprintf(name, sizeof name, "CUDA graph capture");
+  }
+  const uint64_t range = pm_range_start(name, capture.context.num_tokens);
   const std::lock_guard lock(captures_mutex_);
-  open_captures_[stream] = capture;
+  open_captures_[stream] = {capture, range};
 }
 
 void GraphTracker::capture_end(uint64_t stream, uint32_t graph_id, uint32_t node_count, bool ok,
                                uint64_t t_ns) {
-  profilemate_GraphCapture capture;
+  OpenCapture open;
   {
     const std::lock_guard lock(captures_mutex_);
     const auto it = open_captures_.find(stream);
     if (it == open_captures_.end()) return;  // began before we were loaded
-    capture = it->second;
+    open = it->second;
     open_captures_.erase(it);
   }
+  pm_range_end(open.nvtx_range);
+  profilemate_GraphCapture& capture = open.capture;
   capture.graph_id = graph_id;
   capture.node_count = node_count;
   capture.duration_ns = t_ns > capture.begin_ns ? t_ns - capture.begin_ns : 0;

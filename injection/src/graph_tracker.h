@@ -60,7 +60,11 @@ class GraphTracker {
   bool gpu_timing_ = true;
 
   std::mutex captures_mutex_;
-  std::unordered_map<uint64_t, profilemate_GraphCapture> open_captures_;  // by stream handle
+  struct OpenCapture {
+    profilemate_GraphCapture capture;
+    uint64_t nvtx_range = 0;
+  };
+  std::unordered_map<uint64_t, OpenCapture> open_captures_;  // by stream handle
 
   mutable std::mutex launches_mutex_;
   std::unordered_map<uint32_t, profilemate_GraphReplay> pending_;  // by correlation id

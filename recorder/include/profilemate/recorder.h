@@ -71,6 +71,15 @@ PM_API void pm_set_capture_context(const profilemate_CaptureContext* context);
 /* Copies the calling thread's capture context into `out`; returns 1 if one is set, else 0. */
 PM_API int pm_get_capture_context(profilemate_CaptureContext* out);
 
+/* NVTX3 ranges in the "ProfileMate" domain, so that an nsys timeline shows vLLM's steps, forward
+ * passes and graph captures next to the kernels. Almost free when no NVTX tool is attached; they
+ * work whether or not the recorder is recording. Start/end ranges may end on another thread;
+ * push/pop ranges nest per thread. `payload` is shown with the range (e.g. a token count). */
+PM_API uint64_t pm_range_start(const char* message, uint64_t payload);
+PM_API void pm_range_end(uint64_t range);
+PM_API void pm_range_push(const char* message, uint64_t payload);
+PM_API void pm_range_pop(void);
+
 /* Copies a NUL-terminated string into a fixed nanopb char array, truncating. */
 PM_API void pm_copy_string(char* dst, size_t capacity, const char* src);
 
