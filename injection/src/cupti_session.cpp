@@ -15,6 +15,9 @@ constexpr const char* kStillRecorded =
 
 // Inside a runtime graph call we follow: the driver call it makes underneath is the same event.
 thread_local int t_runtime_depth = 0;
+// Inside a driver call of our own, made from a callback: whatever it triggers is not the
+// application's.
+thread_local bool t_in_own_call = false;
 
 // What the ENTER callback learnt, for the EXIT callback of the same call on the same thread.
 struct CallState {
@@ -160,6 +163,7 @@ uint32_t CuptiSession::stream_id(CUcontext context, CUstream stream, bool per_th
 
 void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
                                    const CUpti_CallbackData& data) {
+  if (t_in_own_call) return;
   const bool enter = data.callbackSite == CUPTI_API_ENTER;
   const bool runtime = domain == CUPTI_CB_DOMAIN_RUNTIME_API;
   if (!runtime && t_runtime_depth > 0) return;
@@ -198,9 +202,13 @@ void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId
       size_t nodes = 0;
       if (graph != nullptr) {
         cupti_.GetGraphId(graph, &graph_id);
-        // Counted now: PyTorch destroys the CUgraph right after instantiating it. The callback for
-        // cuGraphGetNodes is not enabled, so this does not re-enter us.
-        if (cupti_.GraphGetNodes != nullptr) cupti_.GraphGetNodes(graph, nullptr, &nodes);
+        // Counted now: PyTorch destroys the CUgraph right after instantiating it. Querying an ended
+        // graph is safe during another thread's global-mode capture (no sync, no allocation).
+        if (cupti_.GraphGetNodes != nullptr) {
+          t_in_own_call = true;
+          cupti_.GraphGetNodes(graph, nullptr, &nodes);
+          t_in_own_call = false;
+        }
       }
       tracker_.capture_end(reinterpret_cast<uint64_t>(call.stream), graph_id, static_cast<uint32_t>(nodes),
                            graph != nullptr, now);
