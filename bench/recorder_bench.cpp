@@ -17,9 +17,13 @@
 namespace {
 
 // One recorder for the whole program, writing to a throwaway session.
-bool start_recorder() {
-  profilemate::bench::use_throwaway_session();
-  return pm_start() == PM_OK;
+bool recorder_ready(benchmark::State& state) {
+  static const bool started = [] {
+    profilemate::bench::use_throwaway_session();
+    return pm_start() == PM_OK;
+  }();
+  if (!started) state.SkipWithError("recorder did not start");
+  return started;
 }
 
 profilemate_GraphReplay sample_replay() {
@@ -51,11 +55,7 @@ BENCHMARK(BM_Baseline_ClockGettime)->Threads(1)->Threads(2)->Repetitions(5)->Rep
 constexpr int kBatch = 4096;
 
 void BM_RecordGraphReplay(benchmark::State& state) {
-  static const bool started = start_recorder();
-  if (!started) {
-    state.SkipWithError("recorder did not start");
-    return;
-  }
+  if (!recorder_ready(state)) return;
   profilemate_GraphReplay replay = sample_replay();
   uint64_t dropped = 0;
   double timed_seconds = 0;
@@ -88,11 +88,7 @@ BENCHMARK(BM_RecordGraphReplay)
 // The same at saturation: nothing waits for the writer, so most events find the buffer full and
 // are dropped and counted. The cost of the drop path and the drop rate are reported.
 void BM_RecordGraphReplay_Saturated(benchmark::State& state) {
-  static const bool started = start_recorder();
-  if (!started) {
-    state.SkipWithError("recorder did not start");
-    return;
-  }
+  if (!recorder_ready(state)) return;
   profilemate_GraphReplay replay = sample_replay();
   uint64_t dropped = 0;
   for (auto _ : state) {
@@ -147,11 +143,7 @@ uint64_t resident_kib() {
 // started.
 void BM_ResidentMemoryOver10MEvents(benchmark::State& state) {
   const uint64_t before = resident_kib();
-  static const bool started = start_recorder();
-  if (!started) {
-    state.SkipWithError("recorder did not start");
-    return;
-  }
+  if (!recorder_ready(state)) return;
   profilemate_GraphReplay replay = sample_replay();
   for (auto _ : state) {
     uint64_t at_1m = 0;

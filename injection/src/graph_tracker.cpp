@@ -3,6 +3,20 @@
 #include <cstdio>
 
 namespace profilemate::injection {
+namespace {
+
+uint64_t elapsed(uint64_t begin_ns, uint64_t end_ns) {
+  return end_ns > begin_ns ? end_ns - begin_ns : 0;
+}
+
+void attach_gpu_time(profilemate_GraphReplay& replay, uint64_t start_ns, uint64_t end_ns) {
+  replay.has_gpu_start_offset_ns = true;
+  replay.gpu_start_offset_ns = static_cast<int64_t>(start_ns - replay.cpu_enter_ns);
+  replay.has_gpu_duration_ns = true;
+  replay.gpu_duration_ns = elapsed(start_ns, end_ns);
+}
+
+}  // namespace
 
 GraphTracker::GraphTracker(RecordFn record, GraphTrackerLimits limits) : record_(record), limits_(limits) {}
 
@@ -41,7 +55,7 @@ void GraphTracker::capture_end(uint64_t stream, uint32_t graph_id, uint32_t node
   profilemate_GraphCapture& capture = open.capture;
   capture.graph_id = graph_id;
   capture.node_count = node_count;
-  capture.duration_ns = t_ns > capture.begin_ns ? t_ns - capture.begin_ns : 0;
+  capture.duration_ns = elapsed(capture.begin_ns, t_ns);
   capture.status = ok ? profilemate_GraphCapture_Status_OK : profilemate_GraphCapture_Status_FAILED;
   record_(profilemate_Record_graph_capture_tag, &capture);
 }
@@ -53,7 +67,7 @@ void GraphTracker::instantiate(uint32_t graph_id, uint32_t exec_id, uint64_t fla
   event.exec_id = exec_id;
   event.thread = pm_thread();
   event.t_ns = begin_ns;
-  event.duration_ns = end_ns > begin_ns ? end_ns - begin_ns : 0;
+  event.duration_ns = elapsed(begin_ns, end_ns);
   event.flags = flags;
   event.result = result;
   record_(profilemate_Record_graph_instantiate_tag, &event);
@@ -66,7 +80,7 @@ void GraphTracker::exec_event(profilemate_GraphExecEvent_Op op, uint32_t exec_id
   event.exec_id = exec_id;
   event.thread = pm_thread();
   event.t_ns = begin_ns;
-  event.duration_ns = end_ns > begin_ns ? end_ns - begin_ns : 0;
+  event.duration_ns = elapsed(begin_ns, end_ns);
   event.stream_id = stream_id;
   event.result = result;
   record_(profilemate_Record_graph_exec_event_tag, &event);
@@ -79,7 +93,7 @@ void GraphTracker::launch(uint32_t correlation_id, uint32_t exec_id, uint32_t st
   replay.stream_id = stream_id;
   replay.thread = pm_thread();
   replay.cpu_enter_ns = enter_ns;
-  replay.cpu_duration_ns = exit_ns > enter_ns ? exit_ns - enter_ns : 0;
+  replay.cpu_duration_ns = elapsed(enter_ns, exit_ns);
   if (!gpu_timing_) {
     write_replay(replay, false);
     return;
@@ -90,10 +104,7 @@ void GraphTracker::launch(uint32_t correlation_id, uint32_t exec_id, uint32_t st
     const auto [start, end] = early->second;
     early_gpu_.erase(early);
     lock.unlock();
-    replay.has_gpu_start_offset_ns = true;
-    replay.gpu_start_offset_ns = static_cast<int64_t>(start - enter_ns);
-    replay.has_gpu_duration_ns = true;
-    replay.gpu_duration_ns = end > start ? end - start : 0;
+    attach_gpu_time(replay, start, end);
     write_replay(replay, true);
     return;
   }
@@ -116,10 +127,7 @@ void GraphTracker::gpu_execution(uint32_t correlation_id, uint64_t start_ns, uin
   profilemate_GraphReplay replay = it->second;
   pending_.erase(it);
   lock.unlock();
-  replay.has_gpu_start_offset_ns = true;
-  replay.gpu_start_offset_ns = static_cast<int64_t>(start_ns - replay.cpu_enter_ns);
-  replay.has_gpu_duration_ns = true;
-  replay.gpu_duration_ns = end_ns > start_ns ? end_ns - start_ns : 0;
+  attach_gpu_time(replay, start_ns, end_ns);
   write_replay(replay, true);
 }
 

@@ -42,20 +42,19 @@ CsvWriter& CsvWriter::text(std::string_view value) {
   return *this;
 }
 
-CsvWriter& CsvWriter::integer(uint64_t value) {
+template <typename Integer>
+CsvWriter& CsvWriter::number(Integer value) {
   separator();
   char digits[24];
-  const auto result = std::to_chars(digits, digits + sizeof digits, value);
-  buffer_.append(digits, result.ptr);
+  buffer_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
   return *this;
 }
 
+CsvWriter& CsvWriter::integer(uint64_t value) {
+  return number(value);
+}
 CsvWriter& CsvWriter::signed_integer(int64_t value) {
-  separator();
-  char digits[24];
-  const auto result = std::to_chars(digits, digits + sizeof digits, value);
-  buffer_.append(digits, result.ptr);
-  return *this;
+  return number(value);
 }
 
 CsvWriter& CsvWriter::fixed(double value, int decimals) {

@@ -31,6 +31,8 @@ class CsvWriter {
 
  private:
   void separator();
+  template <typename Integer>
+  CsvWriter& number(Integer value);
   void write_out();
 
   struct FileCloser {

@@ -68,18 +68,19 @@ JsonWriter& JsonWriter::value(std::string_view text) {
   return *this;
 }
 
-JsonWriter& JsonWriter::value(uint64_t number) {
+template <typename Integer>
+JsonWriter& JsonWriter::integer(Integer number) {
   before_value();
   char digits[24];
   out_.append(digits, std::to_chars(digits, digits + sizeof digits, number).ptr);
   return *this;
 }
 
+JsonWriter& JsonWriter::value(uint64_t number) {
+  return integer(number);
+}
 JsonWriter& JsonWriter::value(int64_t number) {
-  before_value();
-  char digits[24];
-  out_.append(digits, std::to_chars(digits, digits + sizeof digits, number).ptr);
-  return *this;
+  return integer(number);
 }
 
 JsonWriter& JsonWriter::value(bool flag) {

@@ -34,6 +34,8 @@ class JsonWriter {
 
  private:
   void before_value();
+  template <typename Integer>
+  JsonWriter& integer(Integer number);
   void newline();
   void escaped(std::string_view text);
 
