@@ -270,6 +270,21 @@ TEST(InjectionScenario, MissingCuptiTurnsGraphTracingOffWithAReasonAndTheApplica
       << scenario.metadata();
 }
 
+TEST(InjectionScenario, TheToolkitsRealCuptiBindsAndWithoutADriverRefusesCleanly) {
+  if (!std::filesystem::exists(REAL_CUPTI_LIBRARY))
+    GTEST_SKIP() << "no CUPTI in the CUDA toolkit at " << REAL_CUPTI_LIBRARY;
+  Scenario scenario;
+  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = REAL_CUPTI_LIBRARY;
+  scenario.run([](DriverSimulator&) { return 0; });
+  // Every function ProfileMate binds exists in the real library (a missing one is named in the
+  // notice), and with no GPU driver cuptiSubscribe fails: graph tracing is off, said plainly.
+  const std::string metadata = scenario.metadata();
+  EXPECT_EQ(metadata.find(" lacks "), std::string::npos) << metadata;
+  EXPECT_NE(metadata.find("CUDA graph tracing is off: cuptiSubscribe failed with"), std::string::npos)
+      << metadata;
+  EXPECT_NE(metadata.find("\"cupti\": \"13."), std::string::npos) << "its version is recorded\n" << metadata;
+}
+
 TEST(InjectionScenario, WithCupti12GraphsAreCountedWithCpuTimesAndGpuTimingIsSaidToBeOff) {
   Scenario scenario;
   scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = FAKE_CUPTI12_LIBRARY;
