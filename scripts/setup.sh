@@ -13,7 +13,7 @@ packages=(
   libprotobuf-dev protobuf-compiler python3-protobuf  # libprotobuf for the tools, protoc
   nanopb libnanopb-dev                                # the in-process encoder
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
-  python3-dev                                         # the Python extension (pyhooks)
+  python3-dev python3-venv                            # the Python extension (pyhooks), its tests' venv
   clang-format clang-tidy                             # style checks
 )
 missing=()
@@ -37,6 +37,12 @@ command -v nvcc >/dev/null 2>&1 || {
   echo "[setup] the CUDA toolkit was not found (no nvcc on PATH or in /usr/local/cuda/bin): install it first" >&2
   exit 1
 }
+
+# PyPI packages for the tests live in a virtual environment of the project's own.
+if [ ! -x "$root/.venv/bin/python" ]; then
+  python3 -m venv "$root/.venv"
+fi
+"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check pytest
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j"$(nproc)"

@@ -1,0 +1,155 @@
+/* profilemate._native: the Python hooks' bridge to the recorder core (C ABI in
+ * recorder/include/profilemate/recorder.h). Stable ABI: one build serves Python 3.10 and later.
+ * Every function is cheap and never raises on a recording failure: the hooks count those. */
+#define Py_LIMITED_API 0x030A0000
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "profilemate/recorder.h"
+
+static PyObject* native_start(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  return PyBool_FromLong(pm_start() == PM_OK);
+}
+
+static PyObject* native_active(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  return PyBool_FromLong(pm_active());
+}
+
+static PyObject* native_now(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  return PyLong_FromUnsignedLongLong(pm_now());
+}
+
+static PyObject* native_session_dir(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  return PyUnicode_FromString(pm_session_dir());
+}
+
+static PyObject* recorded(int status) { return PyBool_FromLong(status == PM_OK); }
+
+/* scheduler_step(step, t_ns, duration_ns, num_seqs, max_num_seqs, num_tokens, max_tokens,
+ *                prefill_seqs, decode_seqs, prefill_tokens, decode_tokens, running, waiting,
+ *                kv_usage_pct or -1) */
+static PyObject* native_scheduler_step(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_SchedulerStep e = profilemate_SchedulerStep_init_zero;
+  unsigned long long step, t_ns, duration_ns;
+  unsigned int v[10];
+  double kv_usage_pct;
+  if (!PyArg_ParseTuple(args, "KKKIIIIIIIIIId", &step, &t_ns, &duration_ns, &v[0], &v[1], &v[2], &v[3], &v[4],
+                        &v[5], &v[6], &v[7], &v[8], &v[9], &kv_usage_pct)) {
+    return NULL;
+  }
+  e.step = step;
+  e.t_ns = t_ns;
+  e.schedule_duration_ns = duration_ns;
+  e.num_seqs = v[0];
+  e.max_num_seqs = v[1];
+  e.num_tokens = v[2];
+  e.max_tokens = v[3];
+  e.num_prefill_seqs = v[4];
+  e.num_decode_seqs = v[5];
+  e.num_prefill_tokens = v[6];
+  e.num_decode_tokens = v[7];
+  e.running_queue_len = v[8];
+  e.waiting_queue_len = v[9];
+  e.has_kv_usage_pct = kv_usage_pct >= 0;
+  e.kv_usage_pct = (float)kv_usage_pct;
+  return recorded(pm_record(profilemate_Record_scheduler_step_tag, &e));
+}
+
+/* kv_usage(t_ns, step, used_blocks, total_blocks) */
+static PyObject* native_kv_usage(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_KvUsage e = profilemate_KvUsage_init_zero;
+  unsigned long long t_ns, step;
+  unsigned int used, total;
+  if (!PyArg_ParseTuple(args, "KKII", &t_ns, &step, &used, &total)) return NULL;
+  e.t_ns = t_ns;
+  e.step = step;
+  e.used_blocks = used;
+  e.total_blocks = total;
+  return recorded(pm_record(profilemate_Record_kv_usage_tag, &e));
+}
+
+/* patch_status(component, target, applied, reason) */
+static PyObject* native_patch_status(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_PatchStatus e = profilemate_PatchStatus_init_zero;
+  const char* component;
+  const char* target;
+  int applied;
+  const char* reason;
+  if (!PyArg_ParseTuple(args, "ssps", &component, &target, &applied, &reason)) return NULL;
+  e.t_ns = pm_now();
+  pm_copy_string(e.component, sizeof e.component, component);
+  pm_copy_string(e.target, sizeof e.target, target);
+  e.applied = applied != 0;
+  pm_copy_string(e.reason, sizeof e.reason, reason);
+  return recorded(pm_record(profilemate_Record_patch_status_tag, &e));
+}
+
+/* process_info(role, vllm_version, python_version, torch_version) */
+static PyObject* native_process_info(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_ProcessInfo e = profilemate_ProcessInfo_init_zero;
+  const char *role, *vllm, *python, *torch;
+  if (!PyArg_ParseTuple(args, "ssss", &role, &vllm, &python, &torch)) return NULL;
+  e.t_ns = pm_now();
+  pm_copy_string(e.process_role, sizeof e.process_role, role);
+  pm_copy_string(e.vllm_version, sizeof e.vllm_version, vllm);
+  pm_copy_string(e.python_version, sizeof e.python_version, python);
+  pm_copy_string(e.torch_version, sizeof e.torch_version, torch);
+  return recorded(pm_record(profilemate_Record_process_info_tag, &e));
+}
+
+/* set_capture_context(runtime_mode, num_tokens, num_reqs or -1, uniform, has_lora, wrapper) */
+static PyObject* native_set_capture_context(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_CaptureContext c = profilemate_CaptureContext_init_zero;
+  const char *mode, *wrapper;
+  unsigned int num_tokens;
+  long long num_reqs;
+  int uniform, has_lora;
+  if (!PyArg_ParseTuple(args, "sILpps", &mode, &num_tokens, &num_reqs, &uniform, &has_lora, &wrapper)) return NULL;
+  pm_copy_string(c.runtime_mode, sizeof c.runtime_mode, mode);
+  c.num_tokens = num_tokens;
+  c.has_num_reqs = num_reqs >= 0;
+  c.num_reqs = num_reqs >= 0 ? (uint32_t)num_reqs : 0;
+  c.uniform = uniform != 0;
+  c.has_lora = has_lora != 0;
+  pm_copy_string(c.wrapper, sizeof c.wrapper, wrapper);
+  pm_set_capture_context(&c);
+  Py_RETURN_NONE;
+}
+
+static PyObject* native_clear_capture_context(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  pm_set_capture_context(NULL);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef kMethods[] = {
+    {"start", native_start, METH_NOARGS, "Start the recorder (idempotent); True when recording."},
+    {"active", native_active, METH_NOARGS, "True while recording."},
+    {"now", native_now, METH_NOARGS, "Log time now, in ns."},
+    {"session_dir", native_session_dir, METH_NOARGS, "The session directory, '' when not recording."},
+    {"scheduler_step", native_scheduler_step, METH_VARARGS, "Record one scheduler step."},
+    {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},
+    {"patch_status", native_patch_status, METH_VARARGS, "Record that a patch was applied or skipped."},
+    {"process_info", native_process_info, METH_VARARGS, "Record the process role and versions."},
+    {"set_capture_context", native_set_capture_context, METH_VARARGS, "Label graphs captured on this thread."},
+    {"clear_capture_context", native_clear_capture_context, METH_NOARGS, "Stop labelling graphs on this thread."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_native", "ProfileMate's bridge to the recorder core.",
+                                     -1, kMethods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&kModule); }

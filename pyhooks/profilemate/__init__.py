@@ -1,0 +1,77 @@
+"""ProfileMate's Python hooks for vLLM.
+
+`install()` decides whether to record (see activation.py), starts the recorder through the
+native bridge, patches the vLLM modules already imported and every watched module imported
+later. It is idempotent; `unpatch()` undoes it (for tests).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import activation, import_hook
+from .patches import all_targets
+from .registry import PatchResult, Registry
+
+__version__ = "0.1.0"
+
+_registry: Registry | None = None
+_finder: import_hook.PatchingFinder | None = None
+
+
+def _announce(results: list[PatchResult]) -> None:
+    from .patches import recording
+
+    native = recording.native()
+    for result in results:
+        target = result.target
+        if result.applied:
+            print(f"[Instrumentation] ✅ Successfully patched {target.component}", file=sys.stderr)
+            native.patch_status(target.component, result.location, True, "")
+        else:
+            print(f"[Instrumentation] ⚠️  Skipped {target.component} ({target.qualname}): {result.reason}",
+                  file=sys.stderr)
+            native.patch_status(target.component, f"{target.module}:{target.qualname}", False, result.reason)
+
+
+def _after_import(module_name: str) -> None:
+    if _registry is not None:
+        _announce(_registry.apply_ready())
+
+
+def install() -> bool:
+    """True when recording (now or already)."""
+    global _registry, _finder
+    if _registry is not None:
+        return True
+    on, _reason = activation.decide()
+    if not on:
+        return False
+    try:
+        from . import _native  # type: ignore[attr-defined]
+    except ImportError as error:
+        print(f"[ProfileMate] the native bridge cannot load ({error}): nothing is recorded in this process",
+              file=sys.stderr)
+        return False
+    if not _native.start():
+        return False  # the recorder said why on stderr
+    print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
+    session = _native.session_dir()
+    print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
+    print(f"  Output directory: {session}", file=sys.stderr)
+    _native.process_info("", "", sys.version.split()[0], "")
+    _registry = Registry(all_targets())
+    _finder = import_hook.install(_registry.watched_modules(), _after_import)
+    _announce(_registry.apply_ready())  # modules imported before us
+    return True
+
+
+def unpatch() -> None:
+    """Restores vLLM's original methods and removes the import hook."""
+    global _registry, _finder
+    if _finder is not None:
+        import_hook.uninstall(_finder)
+    if _registry is not None:
+        _registry.unpatch()
+    _registry = None
+    _finder = None

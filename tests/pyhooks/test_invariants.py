@@ -1,0 +1,83 @@
+"""What a patch must never change: return values, exceptions, signatures; and never twice."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+
+import pytest
+
+from conftest import BUILD, STANDINS
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory):
+    os.environ["PROFILEMATE_SESSION_DIR"] = str(tmp_path_factory.mktemp("session"))
+    os.environ["VLLM_ENABLE_PROFILING"] = "1"
+    sys.path[:0] = [str(BUILD / "pyhooks"), str(STANDINS / "vllm_2026"), str(STANDINS / "common")]
+    import profilemate
+    from vllm.v1.core.sched import scheduler as module
+
+    original = module.Scheduler.schedule
+    assert profilemate.install()
+    yield profilemate, module, original
+    profilemate.unpatch()
+
+
+def test_the_signature_is_unchanged(hooks) -> None:
+    _, module, original = hooks
+    assert module.Scheduler.schedule is not original
+    assert inspect.signature(module.Scheduler.schedule) == inspect.signature(original)
+    assert module.Scheduler.schedule.__name__ == "schedule"
+    assert module.Scheduler.schedule.__doc__ == original.__doc__
+
+
+def test_the_return_value_passes_through_unchanged(hooks) -> None:
+    _, module, original = hooks
+    patched, plain = module.Scheduler(), module.Scheduler()
+    for _ in range(3):
+        assert patched.schedule() == original(plain)
+
+
+def test_exceptions_pass_through_unchanged(hooks) -> None:
+    _, module, _ = hooks
+    with pytest.raises(RuntimeError, match="scheduler failure"):
+        module.Scheduler().schedule(throttle_prefills="boom")
+
+
+def test_a_recording_failure_never_reaches_vllm(hooks, monkeypatch) -> None:
+    from profilemate.patches import recording, scheduler
+
+    def broken(*args: object) -> None:
+        raise ValueError("recording bug")
+
+    monkeypatch.setattr(scheduler, "record_step", broken)
+    _, module, _ = hooks
+    before = recording.failures
+    assert module.Scheduler().schedule().total_num_scheduled_tokens == 101
+    assert recording.failures == before + 1
+
+
+def test_installing_twice_wraps_once_and_unpatch_restores(hooks) -> None:
+    profilemate, module, original = hooks
+    wrapped = module.Scheduler.schedule
+    assert profilemate.install()
+    assert module.Scheduler.schedule is wrapped
+    profilemate.unpatch()
+    assert module.Scheduler.schedule is original
+    assert profilemate.install()  # back for the other tests
+    assert module.Scheduler.schedule.__profilemate_original__ is original
+
+
+def test_activation_rules_match_the_injection_library() -> None:
+    sys.path.insert(0, str(BUILD / "pyhooks"))
+    from profilemate import activation
+
+    serve = ["/usr/bin/python3", "/usr/local/bin/vllm", "serve", "m"]
+    assert activation.decide({}, serve)[0]
+    assert not activation.decide({"VLLM_ENABLE_PROFILING": "0"}, serve)[0]
+    assert activation.decide({"PROFILEMATE_ENABLE": "1", "VLLM_ENABLE_PROFILING": "0"}, ["x"])[0]
+    assert activation.decide({"PROFILEMATE_SESSION_DIR": "/s"}, ["python", "-c", "spawn_main()"])[0]
+    assert not activation.decide({}, ["python", "train.py", "--model", "resnet"])[0]
+    assert activation.looks_like_vllm(["python", "-m", "vllm.entrypoints.openai.api_server"])

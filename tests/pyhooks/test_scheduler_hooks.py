@@ -1,0 +1,111 @@
+"""Scheduler.schedule, patched at import or retroactively, against stand-ins of two vLLM eras."""
+
+from __future__ import annotations
+
+STEPS = 12
+
+SCHEDULE_LOOP = f"""
+from vllm.v1.core.sched.scheduler import Scheduler
+scheduler = Scheduler()
+for _ in range({STEPS}):
+    scheduler.schedule()
+"""
+
+
+def expected_step(n: int, max_seqs: int, max_tokens: int) -> dict[str, str]:
+    """Step n of the stand-in: request n arrives with 100 + n prompt tokens, n - 1 requests decode."""
+    tokens = 2 * n + 99
+    return {
+        "step": str(n),
+        "num_seqs": str(n),
+        "max_num_seqs": str(max_seqs),
+        "seq_utilization_pct": f"{100 * n / max_seqs:.2f}",
+        "num_tokens": str(tokens),
+        "max_tokens": str(max_tokens),
+        "token_utilization_pct": f"{100 * tokens / max_tokens:.2f}",
+        "phase": "prefill" if n == 1 else "mixed",
+        "running_queue_len": str(n),
+        "waiting_queue_len": str(5 - n % 5),
+        "num_prefill_seqs": "1",
+        "num_decode_seqs": str(n - 1),
+        "num_prefill_tokens": str(100 + n),
+        "num_decode_tokens": str(n - 1),
+        "kv_usage_pct": f"{0.7 * n:.2f}",
+    }
+
+
+def check_steps(rows: list[dict[str, str]], max_seqs: int, max_tokens: int) -> None:
+    assert len(rows) == STEPS
+    for n, row in enumerate(rows, start=1):
+        want = expected_step(n, max_seqs, max_tokens)
+        assert {key: row[key] for key in want} == want, f"step {n}"
+        assert float(row["schedule_time_ms"]) >= 0
+
+
+def test_steps_are_recorded_against_the_live_limits_when_patched_at_import(run_workload) -> None:
+    run = run_workload(SCHEDULE_LOOP)
+    check_steps(run.csv("batch_utilization.csv"), max_seqs=64, max_tokens=2048)
+    usage = run.csv("kv_cache_usage.csv")
+    assert [(row["num_blocks"], row["total_blocks"]) for row in usage] == [
+        (str(7 * n), "1000") for n in range(1, STEPS + 1)
+    ]
+    assert "[sitecustomize] vLLM Comprehensive Instrumentation Loaded" in run.stderr
+    assert "[Instrumentation] ✅ Successfully patched Scheduler" in run.stderr
+    patches = run.metadata()["patches"]
+    assert [(p["component"], p["applied"], p["target"]) for p in patches] == [
+        ("Scheduler", True, "vllm.v1.core.sched.scheduler:Scheduler.schedule")
+    ]
+
+
+def test_modules_imported_before_the_hooks_are_patched_retroactively(run_workload) -> None:
+    script = """
+import os
+from vllm.v1.core.sched.scheduler import Scheduler   # imported first, as vLLM's engine core does
+import profilemate
+os.environ["VLLM_ENABLE_PROFILING"] = "1"
+assert profilemate.install()
+assert profilemate.install(), "idempotent"
+scheduler = Scheduler()
+""" + SCHEDULE_LOOP.split("scheduler = Scheduler()", 1)[1]
+    run = run_workload(script, env={"VLLM_ENABLE_PROFILING": "0"})
+    check_steps(run.csv("batch_utilization.csv"), max_seqs=64, max_tokens=2048)
+    assert run.stderr.count("Successfully patched Scheduler") == 1
+
+
+def test_an_older_vllm_without_max_num_scheduled_tokens_uses_its_token_budget(run_workload) -> None:
+    run = run_workload(SCHEDULE_LOOP, era="vllm_2025")
+    check_steps(run.csv("batch_utilization.csv"), max_seqs=64, max_tokens=4096)
+
+
+def test_a_target_that_moved_is_skipped_with_its_reason_and_nothing_breaks(run_workload) -> None:
+    run = run_workload("from vllm.v1.core.sched.scheduler import Scheduler\nassert Scheduler().plan() is None\n",
+                       era="vllm_moved")
+    assert "Skipped Scheduler (Scheduler.schedule)" in run.stderr
+    patch = run.metadata()["patches"][0]
+    assert patch["applied"] is False
+    assert "has no Scheduler.schedule" in patch["reason"]
+    assert run.csv("batch_utilization.csv") == []
+
+
+def test_nothing_is_recorded_or_patched_when_activation_is_off(run_workload, tmp_path) -> None:
+    script = """
+import sys
+from vllm.v1.core.sched.scheduler import Scheduler
+assert not hasattr(Scheduler.schedule, "__profilemate_original__")
+assert "profilemate._native" not in sys.modules
+"""
+    session = tmp_path / "session"
+    import os
+    import subprocess
+    import sys
+
+    from conftest import BUILD, STANDINS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
+    env.update({"PYTHONPATH": os.pathsep.join(str(p) for p in (BUILD / "pyhooks", STANDINS / "vllm_2026",
+                                                                STANDINS / "common")),
+                "VLLM_ENABLE_PROFILING": "0", "VLLM_PROFILING_DIR": str(session)})
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not session.exists()
+    assert done.stderr == ""
