@@ -33,35 +33,54 @@ static PyObject* native_session_dir(PyObject* self, PyObject* args) {
 
 static PyObject* recorded(int status) { return PyBool_FromLong(status == PM_OK); }
 
+/* Integer arguments without the cost of a format string: the hooks call this on every step. */
+static int unsigned_args(PyObject* const* args, Py_ssize_t nargs, Py_ssize_t want, unsigned long long* out) {
+  if (nargs != want) {
+    PyErr_Format(PyExc_TypeError, "expected %zd arguments, got %zd", want, nargs);
+    return 0;
+  }
+  for (Py_ssize_t i = 0; i < want; ++i) {
+    out[i] = PyLong_AsUnsignedLongLong(args[i]);
+    if (out[i] == (unsigned long long)-1 && PyErr_Occurred()) return 0;
+  }
+  return 1;
+}
+
 /* scheduler_step(step, t_ns, duration_ns, num_seqs, max_num_seqs, num_tokens, max_tokens,
  *                prefill_seqs, decode_seqs, prefill_tokens, decode_tokens, running, waiting,
- *                kv_usage_pct or -1) */
-static PyObject* native_scheduler_step(PyObject* self, PyObject* args) {
+ *                used_blocks, total_blocks): a SchedulerStep, and a KvUsage sample when
+ *                total_blocks > 0. */
+static PyObject* native_scheduler_step(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   (void)self;
+  unsigned long long v[15];
+  if (!unsigned_args(args, nargs, 15, v)) return NULL;
   profilemate_SchedulerStep e = profilemate_SchedulerStep_init_zero;
-  unsigned long long step, t_ns, duration_ns;
-  unsigned int v[10];
-  double kv_usage_pct;
-  if (!PyArg_ParseTuple(args, "KKKIIIIIIIIIId", &step, &t_ns, &duration_ns, &v[0], &v[1], &v[2], &v[3], &v[4],
-                        &v[5], &v[6], &v[7], &v[8], &v[9], &kv_usage_pct)) {
-    return NULL;
+  e.step = v[0];
+  e.t_ns = v[1];
+  e.schedule_duration_ns = v[2];
+  e.num_seqs = (uint32_t)v[3];
+  e.max_num_seqs = (uint32_t)v[4];
+  e.num_tokens = (uint32_t)v[5];
+  e.max_tokens = (uint32_t)v[6];
+  e.num_prefill_seqs = (uint32_t)v[7];
+  e.num_decode_seqs = (uint32_t)v[8];
+  e.num_prefill_tokens = (uint32_t)v[9];
+  e.num_decode_tokens = (uint32_t)v[10];
+  e.running_queue_len = (uint32_t)v[11];
+  e.waiting_queue_len = (uint32_t)v[12];
+  const unsigned long long used = v[13], total = v[14];
+  e.has_kv_usage_pct = total > 0;
+  e.kv_usage_pct = total > 0 ? (float)(100.0 * (double)used / (double)total) : 0.0f;
+  int status = pm_record(profilemate_Record_scheduler_step_tag, &e);
+  if (total > 0) {
+    profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
+    usage.t_ns = e.t_ns + e.schedule_duration_ns;
+    usage.step = e.step;
+    usage.used_blocks = (uint32_t)used;
+    usage.total_blocks = (uint32_t)total;
+    status |= pm_record(profilemate_Record_kv_usage_tag, &usage);
   }
-  e.step = step;
-  e.t_ns = t_ns;
-  e.schedule_duration_ns = duration_ns;
-  e.num_seqs = v[0];
-  e.max_num_seqs = v[1];
-  e.num_tokens = v[2];
-  e.max_tokens = v[3];
-  e.num_prefill_seqs = v[4];
-  e.num_decode_seqs = v[5];
-  e.num_prefill_tokens = v[6];
-  e.num_decode_tokens = v[7];
-  e.running_queue_len = v[8];
-  e.waiting_queue_len = v[9];
-  e.has_kv_usage_pct = kv_usage_pct >= 0;
-  e.kv_usage_pct = (float)kv_usage_pct;
-  return recorded(pm_record(profilemate_Record_scheduler_step_tag, &e));
+  return recorded(status);
 }
 
 /* kv_usage(t_ns, step, used_blocks, total_blocks) */
@@ -141,7 +160,8 @@ static PyMethodDef kMethods[] = {
     {"active", native_active, METH_NOARGS, "True while recording."},
     {"now", native_now, METH_NOARGS, "Log time now, in ns."},
     {"session_dir", native_session_dir, METH_NOARGS, "The session directory, '' when not recording."},
-    {"scheduler_step", native_scheduler_step, METH_VARARGS, "Record one scheduler step."},
+    {"scheduler_step", (PyCFunction)(void (*)(void))native_scheduler_step, METH_FASTCALL,
+     "Record one scheduler step and its KV usage."},
     {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},
     {"patch_status", native_patch_status, METH_VARARGS, "Record that a patch was applied or skipped."},
     {"process_info", native_process_info, METH_VARARGS, "Record the process role and versions."},

@@ -1,11 +1,9 @@
-"""What every patch shares: the native bridge, and a guard so that a recording failure never
-reaches vLLM (it is counted instead)."""
+"""What every patch shares: the native bridge, and the count of recording failures (which never
+reach vLLM)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 failures = 0
 _native: ModuleType | None = None
@@ -18,11 +16,3 @@ def native() -> ModuleType:
 
         _native = module
     return _native
-
-
-def guarded(record: Callable[..., Any], *args: Any) -> None:
-    global failures
-    try:
-        record(*args)
-    except Exception:  # noqa: BLE001 - by design: vLLM must never see our failure
-        failures += 1

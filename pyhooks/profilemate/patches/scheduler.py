@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from ..registry import PatchTarget
@@ -16,52 +17,54 @@ from . import recording
 _steps = itertools.count(1)
 
 
-def _limit(scheduler: Any, *names: str) -> int:
-    for name in names:
-        value = getattr(scheduler, name, None)
-        if isinstance(value, int):
-            return value
-    return 0
+def _limits(scheduler: Any) -> tuple[int, int]:
+    """(max requests, max tokens) of a live scheduler; the token budget's name changed in 2026."""
+    tokens = getattr(scheduler, "max_num_scheduled_tokens", None)
+    if not isinstance(tokens, int):
+        tokens = getattr(scheduler, "max_num_batched_tokens", 0)
+    return getattr(scheduler, "max_num_running_reqs", 0), tokens
 
 
-def record_step(scheduler: Any, output: Any, started_ns: int, ended_ns: int) -> None:
-    native = recording.native()
-    per_request: dict[str, int] = getattr(output, "num_scheduled_tokens", None) or {}
-    new_ids = [request.req_id for request in getattr(output, "scheduled_new_reqs", ()) or ()]
-    prefill_tokens = sum(per_request.get(request_id, 0) for request_id in new_ids)
-    num_tokens = int(getattr(output, "total_num_scheduled_tokens", sum(per_request.values())))
-    kv_manager = getattr(scheduler, "kv_cache_manager", None)
-    pool = getattr(kv_manager, "block_pool", None)
-    total_blocks = max(int(getattr(pool, "num_gpu_blocks", 1)) - 1, 0)  # block 0 is the null block
-    used_blocks = total_blocks - int(pool.get_num_free_blocks()) if pool is not None else 0
-    usage_pct = 100.0 * used_blocks / total_blocks if total_blocks else -1.0
-    step = next(_steps)
+def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int, ended_ns: int) -> None:
+    per_request: dict[str, int] = output.num_scheduled_tokens
+    num_tokens = output.total_num_scheduled_tokens
+    new_requests = output.scheduled_new_reqs
+    prefill_tokens = 0
+    for request in new_requests:
+        prefill_tokens += per_request.get(request.req_id, 0)
+    pool = scheduler.kv_cache_manager.block_pool
+    total_blocks = pool.num_gpu_blocks - 1  # block 0 is the null block
+    max_requests, max_tokens = _limits(scheduler)
     native.scheduler_step(
-        step,
+        next(_steps),
         started_ns,
         ended_ns - started_ns,
         len(per_request),
-        _limit(scheduler, "max_num_running_reqs"),
+        max_requests,
         num_tokens,
-        _limit(scheduler, "max_num_scheduled_tokens", "max_num_batched_tokens"),
-        len(new_ids),
-        len(per_request) - len(new_ids),
+        max_tokens,
+        len(new_requests),
+        len(per_request) - len(new_requests),
         prefill_tokens,
         num_tokens - prefill_tokens,
-        len(getattr(scheduler, "running", ())),
-        len(getattr(scheduler, "waiting", ())),
-        usage_pct,
+        len(scheduler.running),
+        len(scheduler.waiting),
+        total_blocks - pool.get_num_free_blocks(),
+        max(total_blocks, 0),
     )
-    if total_blocks:
-        native.kv_usage(ended_ns, step, used_blocks, total_blocks)
 
 
 def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
+    native = recording.native()
+    now = native.now
+
     def schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
-        native = recording.native()
-        started = native.now()
+        started = now()
         output = original(self, *args, **kwargs)
-        recording.guarded(record_step, self, output, started, native.now())
+        try:
+            record_step(native, self, output, started, now())
+        except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
+            recording.failures += 1
         return output
 
     return schedule
