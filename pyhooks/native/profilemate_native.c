@@ -31,7 +31,9 @@ static PyObject* native_session_dir(PyObject* self, PyObject* args) {
   return PyUnicode_FromString(pm_session_dir());
 }
 
-static PyObject* recorded(int status) { return PyBool_FromLong(status == PM_OK); }
+static PyObject* recorded(int status) {
+  return PyBool_FromLong(status == PM_OK);
+}
 
 /* Integer arguments without the cost of a format string: the hooks call this on every step. */
 static int unsigned_args(PyObject* const* args, Py_ssize_t nargs, Py_ssize_t want, unsigned long long* out) {
@@ -136,7 +138,8 @@ static PyObject* native_set_capture_context(PyObject* self, PyObject* args) {
   unsigned int num_tokens;
   long long num_reqs;
   int uniform, has_lora;
-  if (!PyArg_ParseTuple(args, "sILpps", &mode, &num_tokens, &num_reqs, &uniform, &has_lora, &wrapper)) return NULL;
+  if (!PyArg_ParseTuple(args, "sILpps", &mode, &num_tokens, &num_reqs, &uniform, &has_lora, &wrapper))
+    return NULL;
   pm_copy_string(c.runtime_mode, sizeof c.runtime_mode, mode);
   c.num_tokens = num_tokens;
   c.has_num_reqs = num_reqs >= 0;
@@ -165,11 +168,22 @@ static PyMethodDef kMethods[] = {
     {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},
     {"patch_status", native_patch_status, METH_VARARGS, "Record that a patch was applied or skipped."},
     {"process_info", native_process_info, METH_VARARGS, "Record the process role and versions."},
-    {"set_capture_context", native_set_capture_context, METH_VARARGS, "Label graphs captured on this thread."},
-    {"clear_capture_context", native_clear_capture_context, METH_NOARGS, "Stop labelling graphs on this thread."},
+    {"set_capture_context", native_set_capture_context, METH_VARARGS,
+     "Label graphs captured on this thread."},
+    {"clear_capture_context", native_clear_capture_context, METH_NOARGS,
+     "Stop labelling graphs on this thread."},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_native", "ProfileMate's bridge to the recorder core.",
-                                     -1, kMethods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
+                                     "_native",
+                                     "ProfileMate's bridge to the recorder core.",
+                                     -1,
+                                     kMethods,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL};
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&kModule); }
+PyMODINIT_FUNC PyInit__native(void) {
+  return PyModule_Create(&kModule);
+}
