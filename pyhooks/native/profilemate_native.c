@@ -85,6 +85,45 @@ static PyObject* native_scheduler_step(PyObject* self, PyObject* const* args, Py
   return recorded(status);
 }
 
+/* kv_eviction(t_ns, block_id, lifetime_ns, idle_ns) */
+static PyObject* native_kv_eviction(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  (void)self;
+  unsigned long long v[4];
+  if (!unsigned_args(args, nargs, 4, v)) return NULL;
+  profilemate_KvEviction e = profilemate_KvEviction_init_zero;
+  e.t_ns = v[0];
+  e.block_id = v[1];
+  e.lifetime_ns = v[2];
+  e.idle_ns = v[3];
+  return recorded(pm_record(profilemate_Record_kv_eviction_tag, &e));
+}
+
+/* preemption(t_ns, request_id, event, reason, running_ns, computed_tokens_lost, blocks_freed,
+ *            kv_usage_before_pct or -1, extra_info) */
+static PyObject* native_preemption(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_Preemption e = profilemate_Preemption_init_zero;
+  unsigned long long t_ns, running_ns;
+  const char *request_id, *event, *reason, *extra;
+  unsigned int lost, freed;
+  double usage;
+  if (!PyArg_ParseTuple(args, "KsssKIIds", &t_ns, &request_id, &event, &reason, &running_ns, &lost, &freed,
+                        &usage, &extra)) {
+    return NULL;
+  }
+  e.t_ns = t_ns;
+  pm_copy_string(e.request_id, sizeof e.request_id, request_id);
+  pm_copy_string(e.event, sizeof e.event, event);
+  pm_copy_string(e.reason, sizeof e.reason, reason);
+  e.running_ns = running_ns;
+  e.computed_tokens_lost = lost;
+  e.blocks_freed = freed;
+  e.has_kv_usage_before_pct = usage >= 0;
+  e.kv_usage_before_pct = (float)usage;
+  pm_copy_string(e.extra_info, sizeof e.extra_info, extra);
+  return recorded(pm_record(profilemate_Record_preemption_tag, &e));
+}
+
 /* kv_usage(t_ns, step, used_blocks, total_blocks) */
 static PyObject* native_kv_usage(PyObject* self, PyObject* args) {
   (void)self;
@@ -166,6 +205,9 @@ static PyMethodDef kMethods[] = {
     {"scheduler_step", (PyCFunction)(void (*)(void))native_scheduler_step, METH_FASTCALL,
      "Record one scheduler step and its KV usage."},
     {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},
+    {"kv_eviction", (PyCFunction)(void (*)(void))native_kv_eviction, METH_FASTCALL,
+     "Record a KV block eviction."},
+    {"preemption", native_preemption, METH_VARARGS, "Record a preemption."},
     {"patch_status", native_patch_status, METH_VARARGS, "Record that a patch was applied or skipped."},
     {"process_info", native_process_info, METH_VARARGS, "Record the process role and versions."},
     {"set_capture_context", native_set_capture_context, METH_VARARGS,

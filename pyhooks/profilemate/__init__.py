@@ -16,6 +16,7 @@ from .registry import PatchResult, Registry
 __version__ = "0.1.0"
 
 _registry: Registry | None = None
+_announced: set[str] = set()
 _finder: import_hook.PatchingFinder | None = None
 
 
@@ -26,7 +27,9 @@ def _announce(results: list[PatchResult]) -> None:
     for result in results:
         target = result.target
         if result.applied:
-            print(f"[Instrumentation] ✅ Successfully patched {target.component}", file=sys.stderr)
+            if target.component not in _announced:  # one line per component, as the predecessor printed
+                _announced.add(target.component)
+                print(f"[Instrumentation] ✅ Successfully patched {target.component}", file=sys.stderr)
             native.patch_status(target.component, result.location, True, "")
         else:
             print(f"[Instrumentation] ⚠️  Skipped {target.component} ({target.qualname}): {result.reason}",

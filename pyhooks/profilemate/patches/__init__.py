@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..registry import PatchTarget
-from . import scheduler
+from . import block_pool, preemption, scheduler
 
 
 def all_targets() -> list[PatchTarget]:
-    return [*scheduler.TARGETS]
+    return [*scheduler.TARGETS, *preemption.TARGETS, *block_pool.TARGETS]

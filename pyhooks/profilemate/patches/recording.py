@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 failures = 0
+in_schedule = False  # inside Scheduler.schedule: a preemption there is for lack of KV cache
 _native: ModuleType | None = None
 
 

@@ -60,7 +60,11 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = now()
-        output = original(self, *args, **kwargs)
+        recording.in_schedule = True
+        try:
+            output = original(self, *args, **kwargs)
+        finally:
+            recording.in_schedule = False
         try:
             record_step(native, self, output, started, now())
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted

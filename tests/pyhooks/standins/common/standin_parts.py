@@ -4,6 +4,7 @@ deterministic batch plan. Each era's package re-exports them under vLLM's module
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -19,18 +20,67 @@ class SchedulerOutput:
     total_num_scheduled_tokens: int = 0
 
 
+@dataclass
+class KVCacheBlock:
+    block_id: int
+    ref_cnt: int = 0
+    block_hash: int | None = None
+
+
 class BlockPool:
-    """Block 0 is the null block, as in vLLM."""
+    """Block 0 is the null block, as in vLLM. Freed blocks with a prefix-cache hash go to the tail
+    of the free queue (LRU); allocating one of them evicts it."""
 
     def __init__(self, num_gpu_blocks: int) -> None:
         self.num_gpu_blocks = num_gpu_blocks
-        self.free = num_gpu_blocks - 1
+        self.blocks = [KVCacheBlock(i) for i in range(min(num_gpu_blocks, 100_000))]
+        self.free_ids = deque(range(1, len(self.blocks)))
+        self.untracked_free = num_gpu_blocks - len(self.blocks)  # huge pools: counted, not built
 
     def get_num_free_blocks(self) -> int:
-        return self.free
+        return len(self.free_ids) + self.untracked_free
 
     def get_usage(self) -> float:
-        return 1.0 - self.free / (self.num_gpu_blocks - 1)
+        return 1.0 - self.get_num_free_blocks() / (self.num_gpu_blocks - 1)
+
+    def get_new_blocks(self, num_blocks: int) -> list[KVCacheBlock]:
+        taken = [self.blocks[self.free_ids.popleft()] for _ in range(min(num_blocks, len(self.free_ids)))]
+        for block in taken:
+            self._maybe_evict_cached_block(block)
+            block.ref_cnt = 1
+        return taken
+
+    def _maybe_evict_cached_block(self, block: KVCacheBlock) -> bool:
+        if block.block_hash is None:
+            return False
+        block.block_hash = None
+        return True
+
+    def cache_full_blocks(self, blocks: list[KVCacheBlock]) -> None:
+        for block in blocks:
+            block.block_hash = hash(("prefix", block.block_id))
+
+    def touch(self, blocks: list[KVCacheBlock]) -> None:
+        for block in blocks:
+            if block.ref_cnt == 0:
+                self.free_ids.remove(block.block_id)
+            block.ref_cnt += 1
+
+    def free_blocks(self, ordered_blocks: list[KVCacheBlock]) -> None:
+        for block in ordered_blocks:
+            block.ref_cnt -= 1
+            if block.ref_cnt == 0:
+                self.free_ids.append(block.block_id)
+
+
+@dataclass
+class Request:
+    request_id: str
+    num_computed_tokens: int
+    arrival_time: float
+    blocks: list = field(default_factory=list)
+    priority: int = 0
+    num_preemptions: int = 0
 
 
 class KVCacheManager:
@@ -51,6 +101,7 @@ class BatchPlan:
         self.running: list[str] = []
         self.waiting: list[str] = []
         self.steps = 0
+        self.preempt_in_next_step: Request | None = None
 
     def _form_batch(self) -> SchedulerOutput:
         self.steps += 1
@@ -62,5 +113,18 @@ class BatchPlan:
         output.total_num_scheduled_tokens = sum(output.num_scheduled_tokens.values())
         self.running.append(new)
         self.waiting = [f"waiting-{i}" for i in range(5 - self.steps % 5)]
-        self.kv_cache_manager.block_pool.free -= 7
+        pool = self.kv_cache_manager.block_pool
+        if pool.free_ids:
+            pool.get_new_blocks(7)
+        else:
+            pool.untracked_free -= 7
+        if self.preempt_in_next_step is not None:  # allocation failed for a running request
+            self._preempt_request(self.preempt_in_next_step, 0.0)
+            self.preempt_in_next_step = None
         return output
+
+    def _preempt_request(self, request: Request, timestamp: float) -> None:
+        self.kv_cache_manager.block_pool.free_blocks(request.blocks)
+        request.blocks = []
+        request.num_computed_tokens = 0
+        request.num_preemptions += 1

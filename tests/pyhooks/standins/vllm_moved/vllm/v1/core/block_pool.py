@@ -1,5 +1,5 @@
 """Stand-in for vllm/v1/core/block_pool.py."""
 
-from standin_parts import BlockPool
+from standin_parts import BlockPool, KVCacheBlock
 
-__all__ = ["BlockPool"]
+__all__ = ["BlockPool", "KVCacheBlock"]

@@ -1,6 +1,7 @@
 """Stand-in for vllm/v1/core/sched/scheduler.py, 2026 names: max_num_scheduled_tokens, and
 schedule(throttle_prefills=False)."""
 
+import vllm.v1.core.kv_cache_manager  # noqa: F401 - imported here in vLLM too
 from standin_parts import BatchPlan, SchedulerOutput
 
 

@@ -1,0 +1,53 @@
+"""Scheduler._preempt_request and the BlockPool life cycle, on the 2026 stand-in."""
+
+from __future__ import annotations
+
+
+def test_a_preemption_records_what_it_cost_and_why(run_workload) -> None:
+    run = run_workload("""
+import time
+from standin_parts import Request
+from vllm.v1.core.sched.scheduler import Scheduler
+scheduler = Scheduler(num_gpu_blocks=101)
+pool = scheduler.kv_cache_manager.block_pool
+victim = Request("req-victim", num_computed_tokens=300, arrival_time=time.time() - 2.5, priority=1,
+                 blocks=pool.get_new_blocks(19))
+scheduler.schedule()
+scheduler.preempt_in_next_step = victim      # inside schedule(): the KV cache is full
+scheduler.schedule()
+other = Request("req-other", num_computed_tokens=40, arrival_time=time.time(), blocks=pool.get_new_blocks(3))
+scheduler._preempt_request(other, 0.0)       # outside schedule(): e.g. reset_prefix_cache
+assert victim.num_preemptions == 1 and victim.num_computed_tokens == 0
+""")
+    rows = run.csv("preemption_events.csv")
+    assert [(r["request_id"], r["event"], r["reason"], r["computed_tokens_lost"], r["blocks_freed"]) for r in rows] == [
+        ("req-victim", "preempted", "kv_cache_full", "300", "19"),
+        ("req-other", "preempted", "reset_prefix_cache", "40", "3"),
+    ]
+    # Before the victim's preemption: 19 + 7 + 7 of 100 blocks were in use.
+    assert rows[0]["kv_usage_before_pct"] == "33.00"
+    assert 2.4 < float(rows[0]["running_time_sec"]) < 60
+    assert rows[0]["extra_info"] == "priority=1, preemptions=1"  # this one included
+
+
+def test_evicted_cached_blocks_report_their_lifetime_and_idle_time(run_workload) -> None:
+    run = run_workload("""
+import time
+from vllm.v1.core.block_pool import BlockPool
+pool = BlockPool(11)
+cached = pool.get_new_blocks(4)           # blocks 1-4
+pool.cache_full_blocks(cached)
+time.sleep(0.05)
+pool.touch(cached[:2])                    # a prefix hit on blocks 1 and 2
+pool.free_blocks(cached)
+pool.free_blocks(cached[:2])
+time.sleep(0.1)
+fresh = pool.get_new_blocks(10)           # blocks 5-10, then 3, 4, 1, 2 (LRU): the cached ones are evicted
+assert [b.block_id for b in fresh] == [5, 6, 7, 8, 9, 10, 3, 4, 1, 2]
+""")
+    rows = run.csv("kv_cache_evictions.csv")
+    assert sorted(int(r["block_id"]) for r in rows) == [1, 2, 3, 4]
+    for row in rows:
+        lifetime, idle = float(row["lifetime_sec"]), float(row["idle_sec"])
+        assert 0.15 <= lifetime < 30, row
+        assert 0.1 <= idle <= lifetime - 0.05, row
