@@ -119,7 +119,7 @@ void CuptiSession::enable_gpu_timing() {
   gpu_timing_ = true;
 }
 
-void CuptiSession::record_versions() {
+void CuptiSession::record_versions() const {
   profilemate_ProcessInfo info = profilemate_ProcessInfo_init_zero;
   info.t_ns = pm_now();
   pm_copy_string(info.cupti_version, sizeof info.cupti_version, version_text(cupti_.version).c_str());
@@ -155,7 +155,7 @@ void CUPTIAPI CuptiSession::on_callback(void* userdata, CUpti_CallbackDomain dom
   }
 }
 
-uint32_t CuptiSession::stream_id(CUcontext context, CUstream stream, bool per_thread) {
+uint32_t CuptiSession::stream_id(CUcontext context, CUstream stream, bool per_thread) const {
   uint32_t id = 0;
   cupti_.GetStreamIdEx(context, stream, per_thread ? 1 : 0, &id);
   return id;
@@ -171,9 +171,9 @@ void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId
 
   const GraphCall call = decode_graph_call(domain, cbid, data.functionParams);
   if (call.op == GraphOp::kNone) return;
-  const uint64_t now = pm_now();
+  const uint64_t now_ns = pm_now();
   if (enter) {
-    *data.correlationData = now;
+    *data.correlationData = now_ns;
     if (call.exec != nullptr) {
       // Taken now: at a destroy's EXIT the handle is gone.
       t_call.exec_id = 0;
@@ -185,7 +185,7 @@ void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId
     return;
   }
 
-  const uint64_t enter_ns = *data.correlationData;
+  const uint64_t begin_ns = *data.correlationData;  // stored at ENTER
   const int result =
       data.functionReturnValue != nullptr ? *static_cast<const int*>(data.functionReturnValue) : 0;
   switch (call.op) {
@@ -193,7 +193,7 @@ void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId
       if (result == 0) {
         tracker_.capture_begin(reinterpret_cast<uint64_t>(call.stream),
                                stream_id(data.context, call.stream, call.per_thread_stream),
-                               call.capture_mode, enter_ns);
+                               call.capture_mode, begin_ns);
       }
       break;
     case GraphOp::kEndCapture: {
@@ -211,7 +211,7 @@ void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId
         }
       }
       tracker_.capture_end(reinterpret_cast<uint64_t>(call.stream), graph_id, static_cast<uint32_t>(nodes),
-                           graph != nullptr, now);
+                           graph != nullptr, now_ns);
       break;
     }
     case GraphOp::kInstantiate:
@@ -220,21 +220,22 @@ void CuptiSession::handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId
         uint32_t exec_id = 0;
         cupti_.GetGraphId(call.graph, &graph_id);
         cupti_.GetGraphExecId(*call.exec_out, &exec_id);
-        tracker_.instantiate(graph_id, exec_id, call.flags, enter_ns, now, result);
+        tracker_.instantiate(graph_id, exec_id, call.flags, begin_ns, now_ns, result);
       }
       break;
     case GraphOp::kLaunch:
-      if (result == 0) tracker_.launch(data.correlationId, t_call.exec_id, t_call.stream_id, enter_ns, now);
+      if (result == 0)
+        tracker_.launch(data.correlationId, t_call.exec_id, t_call.stream_id, begin_ns, now_ns);
       break;
     case GraphOp::kUpload:
-      tracker_.exec_event(profilemate_GraphExecEvent_Op_UPLOAD, t_call.exec_id, t_call.stream_id, enter_ns,
-                          now, result);
+      tracker_.exec_event(profilemate_GraphExecEvent_Op_UPLOAD, t_call.exec_id, t_call.stream_id, begin_ns,
+                          now_ns, result);
       break;
     case GraphOp::kExecUpdate:
-      tracker_.exec_event(profilemate_GraphExecEvent_Op_UPDATE, t_call.exec_id, 0, enter_ns, now, result);
+      tracker_.exec_event(profilemate_GraphExecEvent_Op_UPDATE, t_call.exec_id, 0, begin_ns, now_ns, result);
       break;
     case GraphOp::kExecDestroy:
-      tracker_.exec_event(profilemate_GraphExecEvent_Op_DESTROY, t_call.exec_id, 0, enter_ns, now, result);
+      tracker_.exec_event(profilemate_GraphExecEvent_Op_DESTROY, t_call.exec_id, 0, begin_ns, now_ns, result);
       break;
     case GraphOp::kNone: break;
   }
@@ -259,8 +260,8 @@ void CUPTIAPI CuptiSession::on_buffer_requested(uint8_t** buffer, size_t* size, 
   *max_records = 0;
 }
 
-void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t,
-                                                size_t valid_size) {
+void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext /*context*/, uint32_t /*stream_id*/,
+                                                uint8_t* buffer, size_t /*size*/, size_t valid_size) {
   CuptiSession& session = instance();
   if (buffer == nullptr) return;
   session.read_activity(buffer, valid_size);

@@ -47,12 +47,12 @@ class CuptiSession {
 
   bool subscribe();
   void enable_gpu_timing();
-  void record_versions();
+  void record_versions() const;
   void handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const CUpti_CallbackData& data);
   void handle_fatal_error(const CUpti_StateData& state);
   void read_activity(uint8_t* buffer, size_t valid_size);
   void flush_loop();
-  uint32_t stream_id(CUcontext context, CUstream stream, bool per_thread);
+  uint32_t stream_id(CUcontext context, CUstream stream, bool per_thread) const;
 
   SessionOptions options_;
   CuptiLibrary cupti_;

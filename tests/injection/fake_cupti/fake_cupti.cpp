@@ -5,6 +5,8 @@
 // FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
 #include "fake_cupti.h"
 
+#include "no_destructor.h"
+
 #include <time.h>
 
 #include <cstdlib>
@@ -32,8 +34,8 @@ struct State {
 };
 
 State& state() {
-  static State* s = new State;  // never destroyed: used from exit handlers
-  return *s;
+  static profilemate::recorder::NoDestructor<State> s;  // used from exit handlers
+  return s.get();
 }
 
 uint64_t now_ns() {
@@ -96,14 +98,14 @@ CUptiResult CUPTIAPI cuptiSubscribe_v2(CUpti_SubscriberHandle* handle, CUpti_Cal
 }
 #endif
 
-CUptiResult CUPTIAPI cuptiUnsubscribe(CUpti_SubscriberHandle) {
+CUptiResult CUPTIAPI cuptiUnsubscribe(CUpti_SubscriberHandle /*subscriber*/) {
   const std::lock_guard lock(state().mutex);
   state().subscribed = false;
   return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle, CUpti_CallbackDomain domain,
-                                         CUpti_CallbackId cbid) {
+CUptiResult CUPTIAPI cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle /*subscriber*/,
+                                         CUpti_CallbackDomain domain, CUpti_CallbackId cbid) {
   State& s = state();
   const std::lock_guard lock(s.mutex);
   if (enable != 0) {
@@ -125,7 +127,8 @@ CUptiResult CUPTIAPI cuptiGetGraphExecId(CUgraphExec exec, uint32_t* id) {
   return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiGetStreamIdEx(CUcontext, CUstream stream, uint8_t, uint32_t* id) {
+CUptiResult CUPTIAPI cuptiGetStreamIdEx(CUcontext /*context*/, CUstream stream, uint8_t /*per_thread*/,
+                                        uint32_t* id) {
   *id = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(stream));
   return CUPTI_SUCCESS;
 }
@@ -153,7 +156,7 @@ CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind) {
   return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t) {
+CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t /*flag*/) {
   State& s = state();
   std::deque<std::pair<uint8_t*, size_t>> ready;
   CUpti_BuffersCallbackCompleteFunc complete = nullptr;
@@ -175,7 +178,8 @@ CUptiResult CUPTIAPI cuptiActivityGetNextRecord(uint8_t* buffer, size_t valid, C
   return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiActivityGetNumDroppedRecords(CUcontext, uint32_t, size_t* dropped) {
+CUptiResult CUPTIAPI cuptiActivityGetNumDroppedRecords(CUcontext /*context*/, uint32_t /*stream_id*/,
+                                                       size_t* dropped) {
   const std::lock_guard lock(state().mutex);
   *dropped = std::exchange(state().dropped, 0);
   return CUPTI_SUCCESS;
@@ -191,7 +195,7 @@ int fake_cupti_api(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, CUpti_Api
   void* userdata = nullptr;
   {
     const std::lock_guard lock(s.mutex);
-    if (!s.subscribed || s.enabled.count({domain, cbid}) == 0) return 0;
+    if (!s.subscribed || !s.enabled.contains({domain, cbid})) return 0;
     callback = s.callback;
     userdata = s.userdata;
   }
@@ -208,7 +212,7 @@ int fake_cupti_api(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, CUpti_Api
 
 void fake_cupti_state_fatal(CUptiResult result, const char* message) {
   State& s = state();
-  if (!s.subscribed || s.enabled.count({CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR}) == 0) return;
+  if (!s.subscribed || !s.enabled.contains({CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR})) return;
   CUpti_StateData data{};
   data.notification.result = result;
   data.notification.message = message;
