@@ -1,8 +1,9 @@
 """ProfileMate's Python hooks for vLLM.
 
-`install()` decides whether to record (see activation.py), starts the recorder through the
-native bridge, patches the vLLM modules already imported and every watched module imported
-later. It is idempotent; `unpatch()` undoes it (for tests).
+`install()` decides whether to record (see activation.py), patches the vLLM modules already
+imported and every watched module imported later, and starts the recorder when the first patch
+applies: helper processes that never import vLLM (multiprocessing's resource tracker, say)
+leave no log. It is idempotent; `unpatch()` undoes it (for tests).
 """
 
 from __future__ import annotations
@@ -16,13 +17,33 @@ from .registry import PatchResult, Registry
 __version__ = "0.1.0"
 
 _registry: Registry | None = None
+_recording: bool | None = None  # None: not started yet
 _announced: set[str] = set()
 _finder: import_hook.PatchingFinder | None = None
+
+
+def _start_recording() -> bool:
+    """Starts the recorder once, with the predecessor's banner."""
+    global _recording
+    if _recording is None:
+        from .patches import recording
+
+        native = recording.native()
+        _recording = bool(native.start())
+        if _recording:
+            session = native.session_dir()
+            print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
+            print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
+            print(f"  Output directory: {session}", file=sys.stderr)
+            native.process_info("", "", sys.version.split()[0], "")
+    return _recording
 
 
 def _announce(results: list[PatchResult]) -> None:
     from .patches import recording
 
+    if not results or not _start_recording():
+        return
     native = recording.native()
     for result in results:
         target = result.target
@@ -51,18 +72,11 @@ def install() -> bool:
     if not on:
         return False
     try:
-        from . import _native  # type: ignore[attr-defined]
+        from . import _native  # type: ignore[attr-defined] # noqa: F401
     except ImportError as error:
         print(f"[ProfileMate] the native bridge cannot load ({error}): nothing is recorded in this process",
               file=sys.stderr)
         return False
-    if not _native.start():
-        return False  # the recorder said why on stderr
-    print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
-    session = _native.session_dir()
-    print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
-    print(f"  Output directory: {session}", file=sys.stderr)
-    _native.process_info("", "", sys.version.split()[0], "")
     _registry = Registry(all_targets())
     _finder = import_hook.install(_registry.watched_modules(), _after_import)
     _announce(_registry.apply_ready())  # modules imported before us

@@ -77,41 +77,59 @@ class Registry:
         self._applied.clear()
 
     def _apply(self, target: PatchTarget, import_missing: bool) -> PatchResult | None:
-        reasons = []
-        any_module = False
-        for module_name, qualname in target.locations():
-            module = sys.modules.get(module_name)
-            if module is None and import_missing:
-                try:
-                    module = importlib.import_module(module_name)
-                except Exception as error:  # noqa: BLE001 - any import failure means "not here"
-                    reasons.append(f"{module_name}: {type(error).__name__}: {error}")
-            if module is None:
-                continue
-            any_module = True
-            owner_path, _, name = qualname.rpartition(".")
-            owner: Any = module
-            for part in filter(None, owner_path.split(".")):
-                owner = getattr(owner, part, None)
-            current = getattr(owner, name, None) if owner is not None else None
-            if current is None:
-                reasons.append(f"{module_name} has no {qualname}")
-                continue
-            if getattr(current, _ORIGINAL, None) is not None:
-                return None  # already wrapped (e.g. by an earlier install): never twice
-            missing = _missing_params(current, target.required_params)
-            if missing:
-                reasons.append(f"{module_name}:{qualname} has no parameter(s) {', '.join(missing)}")
-                continue
-            wrapper = target.wrap(current)
-            functools.update_wrapper(wrapper, current)
-            setattr(wrapper, _ORIGINAL, current)
-            setattr(owner, name, wrapper)
-            self._applied[f"{target.component}:{target.qualname}"] = _Applied(owner, name, current)
-            return PatchResult(target, True, f"{module_name}:{qualname}")
-        if not any_module and not import_missing:
-            return None  # not imported yet: the import hook will come back
-        return PatchResult(target, False, reason="; ".join(reasons) or "module not found")
+        found = resolve(target, import_missing)
+        if not isinstance(found, _Found):
+            return found
+        if getattr(found.current, _ORIGINAL, None) is not None:
+            return None  # already wrapped (e.g. by an earlier install): never twice
+        wrapper = target.wrap(found.current)
+        functools.update_wrapper(wrapper, found.current)
+        setattr(wrapper, _ORIGINAL, found.current)
+        setattr(found.owner, found.name, wrapper)
+        self._applied[f"{target.component}:{target.qualname}"] = _Applied(found.owner, found.name, found.current)
+        return PatchResult(target, True, found.location)
+
+
+@dataclass
+class _Found:
+    owner: Any
+    name: str
+    current: Any
+    location: str
+
+
+def resolve(target: PatchTarget, import_missing: bool) -> _Found | PatchResult | None:
+    """Where the target is in this vLLM (the first location that has it, with a matching signature);
+    a PatchResult saying why not; or None when none of its modules is imported yet."""
+    reasons = []
+    any_module = False
+    for module_name, qualname in target.locations():
+        module = sys.modules.get(module_name)
+        if module is None and import_missing:
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as error:  # noqa: BLE001 - any import failure means "not here"
+                reasons.append(f"{module_name}: {type(error).__name__}: {error}")
+        if module is None:
+            continue
+        any_module = True
+        owner_path, _, name = qualname.rpartition(".")
+        owner: Any = module
+        for part in filter(None, owner_path.split(".")):
+            owner = getattr(owner, part, None)
+        current = getattr(owner, name, None) if owner is not None else None
+        if current is None:
+            reasons.append(f"{module_name} has no {qualname}")
+            continue
+        original = getattr(current, _ORIGINAL, current)
+        missing = _missing_params(original, target.required_params)
+        if missing:
+            reasons.append(f"{module_name}:{qualname} has no parameter(s) {', '.join(missing)}")
+            continue
+        return _Found(owner, name, current, f"{module_name}:{qualname}")
+    if not any_module and not import_missing:
+        return None  # not imported yet: the import hook will come back
+    return PatchResult(target, False, reason="; ".join(reasons) or "module not found")
 
 
 def _missing_params(function: Callable[..., Any], required: tuple[str, ...]) -> list[str]:

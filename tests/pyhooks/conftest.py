@@ -45,7 +45,9 @@ def run_workload(tmp_path: Path):
             "VLLM_ENABLE_PROFILING": "1",
         })
         environment.update(env or {})
-        done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+        program = tmp_path / "workload.py"  # a file, so that spawned children can import its functions
+        program.write_text(script, encoding="utf-8")
+        done = subprocess.run([sys.executable, str(program)], env=environment, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0, f"workload failed:\n{done.stdout}\n{done.stderr}"
         export_dir = tmp_path / "export"

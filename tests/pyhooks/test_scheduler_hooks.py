@@ -114,3 +114,29 @@ assert "profilemate._native" not in sys.modules
     assert done.returncode == 0, done.stderr
     assert not session.exists()
     assert done.stderr == ""
+
+
+def test_spawned_children_are_patched_through_pythonpath(run_workload) -> None:
+    """vLLM starts its engine core and workers with spawn: fresh interpreters that inherit only the
+    environment. Each must be patched from start-up and write its own log in the same session."""
+    run = run_workload("""
+import multiprocessing as mp
+
+def worker():
+    from vllm.v1.core.sched.scheduler import Scheduler
+    scheduler = Scheduler()
+    for _ in range(3):
+        scheduler.schedule()
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    child = mp.Process(target=worker)
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    worker()
+""")
+    pids = {row["pid"] for row in run.csv("batch_utilization.csv")}
+    assert len(pids) == 2, "the parent and the spawned child"
+    assert len(run.metadata()["processes"]) == 2
+    assert len(run.csv("batch_utilization.csv")) == 6
