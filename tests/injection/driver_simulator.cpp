@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 namespace profilemate::testing {
 namespace {
@@ -19,7 +20,8 @@ std::map<uint32_t, size_t> g_nodes;
 
 template <typename Handle>
 Handle handle(uint32_t id) {
-  return reinterpret_cast<Handle>(static_cast<uintptr_t>(id));
+  // The fake CUPTI reads ids back out of handles: the cast is the point.
+  return reinterpret_cast<Handle>(static_cast<uintptr_t>(id));  // NOLINT(performance-no-int-to-ptr)
 }
 
 }  // namespace
@@ -29,7 +31,7 @@ void set_node_count(uint32_t graph_id, size_t nodes) {
   g_nodes[graph_id] = nodes;
 }
 
-DriverSimulator::DriverSimulator(const std::string& injection_library) : path_(injection_library) {
+DriverSimulator::DriverSimulator(std::string injection_library) : path_(std::move(injection_library)) {
   void* library = ::dlopen(path_.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (library == nullptr) throw std::runtime_error(std::string("cannot load ") + path_ + ": " + ::dlerror());
   initialize_ = reinterpret_cast<int (*)()>(::dlsym(library, "InitializeInjection"));
@@ -53,15 +55,16 @@ bool DriverSimulator::cupti_subscribed() const {
   return fake_.subscribed != nullptr && fake_.subscribed() != 0;
 }
 
-void DriverSimulator::cupti_fatal_error(CUptiResult result, const char* message) {
+void DriverSimulator::cupti_fatal_error(CUptiResult result, const char* message) const {
   if (fake_.state_fatal != nullptr) fake_.state_fatal(result, message);
 }
 
-void DriverSimulator::set_cupti_dropped(size_t count) {
+void DriverSimulator::set_cupti_dropped(size_t count) const {
   if (fake_.set_dropped != nullptr) fake_.set_dropped(count);
 }
 
-void DriverSimulator::deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) {
+void DriverSimulator::deliver_graph_traces(const std::vector<FakeGraphTrace>& traces,
+                                           size_t per_buffer) const {
   if (fake_.queue_graph_traces == nullptr) return;
   static std::mutex one_activity_worker;  // CUPTI fills buffers from one worker
   const std::lock_guard lock(one_activity_worker);
@@ -79,7 +82,8 @@ int DriverSimulator::initialize() {
   return initialize_();
 }
 
-void DriverSimulator::deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) {
+void DriverSimulator::deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces,
+                                               size_t per_buffer) const {
   if (fake_.queue_graph_traces == nullptr) return;
   fake_.queue_graph_traces(traces.data(), traces.size(), per_buffer);
   fake_.flush_all(0);

@@ -19,18 +19,18 @@ class DriverSimulator {
  public:
   // Also loads the CUPTI named by PROFILEMATE_CUPTI_LIBRARY, the fake the injection library will
   // find there, to play CUPTI's part; when it cannot be loaded, CUPTI's part is silent.
-  explicit DriverSimulator(const std::string& injection_library);
+  explicit DriverSimulator(std::string injection_library);
   int initialize();
 
   // CUPTI's part (see fake_cupti.h).
   bool cupti_subscribed() const;
-  void cupti_fatal_error(CUptiResult result, const char* message);
-  void set_cupti_dropped(size_t count);
+  void cupti_fatal_error(CUptiResult result, const char* message) const;
+  void set_cupti_dropped(size_t count) const;
   // Hands GPU records to the injection library as CUPTI's activity worker would: a few buffers
   // at a time, each delivered by the library's own periodic flush before the next are filled.
-  void deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer);
+  void deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
   // The same, flushed by the calling thread at once (for timing the record handling).
-  void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer);
+  void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
 
   // What PyTorch's CUDAGraph does for one capture (runtime API): cudaStreamBeginCapture,
   // cudaStreamEndCapture, cudaGraphGetNodes, cudaGraphInstantiateWithFlags, cudaGraphDestroy.
