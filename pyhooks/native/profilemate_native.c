@@ -190,6 +190,17 @@ static PyObject* native_set_capture_context(PyObject* self, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+/* capture_context() -> (runtime_mode, num_tokens, num_reqs or None, uniform, has_lora, wrapper) or None */
+static PyObject* native_capture_context(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  profilemate_CaptureContext c;
+  if (!pm_get_capture_context(&c)) Py_RETURN_NONE;
+  PyObject* num_reqs = c.has_num_reqs ? PyLong_FromUnsignedLong(c.num_reqs) : (Py_INCREF(Py_None), Py_None);
+  return Py_BuildValue("(sINOOs)", c.runtime_mode, c.num_tokens, num_reqs, c.uniform ? Py_True : Py_False,
+                       c.has_lora ? Py_True : Py_False, c.wrapper);
+}
+
 static PyObject* native_clear_capture_context(PyObject* self, PyObject* args) {
   (void)self;
   (void)args;
@@ -214,6 +225,7 @@ static PyMethodDef kMethods[] = {
      "Label graphs captured on this thread."},
     {"clear_capture_context", native_clear_capture_context, METH_NOARGS,
      "Stop labelling graphs on this thread."},
+    {"capture_context", native_capture_context, METH_NOARGS, "This thread's capture context, or None."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT,

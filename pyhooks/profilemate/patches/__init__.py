@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..registry import PatchTarget
-from . import block_pool, preemption, scheduler
+from . import block_pool, cuda_graphs, preemption, scheduler
 
 
 def all_targets() -> list[PatchTarget]:
-    return [*scheduler.TARGETS, *preemption.TARGETS, *block_pool.TARGETS]
+    return [*scheduler.TARGETS, *preemption.TARGETS, *block_pool.TARGETS, *cuda_graphs.TARGETS]

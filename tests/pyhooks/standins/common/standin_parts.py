@@ -4,6 +4,8 @@ deterministic batch plan. Each era's package re-exports them under vLLM's module
 
 from __future__ import annotations
 
+import contextlib
+import enum
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -128,3 +130,82 @@ class BatchPlan:
         request.blocks = []
         request.num_computed_tokens = 0
         request.num_preemptions += 1
+
+
+# --- CUDA graphs: vllm/config/compilation.py, vllm/forward_context.py, vllm/compilation/cuda_graph.py
+
+
+class CUDAGraphMode(enum.Enum):
+    NONE = 0
+    PIECEWISE = 1
+    FULL = 2
+
+
+@dataclass(frozen=True)
+class BatchDescriptor:
+    num_tokens: int
+    num_reqs: int | None = None
+    uniform: bool = False
+    has_lora: bool = False
+
+
+@dataclass
+class ForwardContext:
+    cudagraph_runtime_mode: CUDAGraphMode = CUDAGraphMode.NONE
+    batch_descriptor: BatchDescriptor | None = None
+
+
+_forward_context: ForwardContext | None = None
+
+
+def is_forward_context_available() -> bool:
+    return _forward_context is not None
+
+
+def get_forward_context() -> ForwardContext:
+    assert _forward_context is not None, "no forward context"
+    return _forward_context
+
+
+@contextlib.contextmanager
+def set_forward_context(mode: CUDAGraphMode, descriptor: BatchDescriptor | None):
+    global _forward_context
+    _forward_context = ForwardContext(mode, descriptor)
+    try:
+        yield
+    finally:
+        _forward_context = None
+
+
+@dataclass
+class CUDAGraphEntry:
+    batch_descriptor: BatchDescriptor
+    cudagraph: object | None = None
+    output: object | None = None
+
+
+class CUDAGraphWrapper:
+    """Captures on the first call for a batch descriptor (running the wrapped callable, as a
+    torch.cuda.graph capture does) and replays afterwards WITHOUT running the inner Python."""
+
+    def __init__(self, runnable, vllm_config=None, runtime_mode: CUDAGraphMode = CUDAGraphMode.FULL,
+                 cudagraph_options=None) -> None:
+        self.runnable = runnable
+        self.runtime_mode = runtime_mode
+        self.concrete_cudagraph_entries: dict[BatchDescriptor, CUDAGraphEntry] = {}
+        self.replays = 0
+
+    def __call__(self, *args, **kwargs):
+        if not is_forward_context_available():
+            return self.runnable(*args, **kwargs)
+        context = get_forward_context()
+        descriptor = context.batch_descriptor
+        if context.cudagraph_runtime_mode in (CUDAGraphMode.NONE,) or context.cudagraph_runtime_mode != self.runtime_mode:
+            return self.runnable(*args, **kwargs)
+        entry = self.concrete_cudagraph_entries.setdefault(descriptor, CUDAGraphEntry(descriptor))
+        if entry.cudagraph is None:
+            entry.output = self.runnable(*args, **kwargs)  # "capture"
+            entry.cudagraph = object()
+            return entry.output
+        self.replays += 1
+        return entry.output
