@@ -140,3 +140,20 @@ if __name__ == "__main__":
     assert len(pids) == 2, "the parent and the spawned child"
     assert len(run.metadata()["processes"]) == 2
     assert len(run.csv("batch_utilization.csv")) == 6
+
+
+def test_a_sitecustomize_that_ours_shadows_still_runs(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import BUILD
+
+    other = tmp_path / "site"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text('import os\nos.environ["OTHER_SITECUSTOMIZE"] = "ran"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
+    env.update({"PYTHONPATH": os.pathsep.join([str(BUILD / "pyhooks"), str(other)]), "VLLM_ENABLE_PROFILING": "0"})
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('OTHER_SITECUSTOMIZE'))"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ran", done.stderr
