@@ -155,7 +155,6 @@ int Recorder::start_locked() {
   }
   // Forked children and later restarts join this session rather than making a new one.
   config_.session_dir = opened.log.dir_path;
-  session_dir_ = opened.log.dir_path;
   session_id_ = opened.log.session_id;
   base_realtime_ns_ = realtime_ns();
   base_monotonic_ns_ = monotonic_ns();
@@ -315,7 +314,7 @@ uint32_t Recorder::thread_index() {
 }
 
 const char* Recorder::session_dir() const {
-  return active() ? session_dir_.c_str() : "";
+  return active() ? config_.session_dir.c_str() : "";
 }
 const char* Recorder::log_path() const {
   return active() && log_ ? log_->path().c_str() : "";

@@ -96,7 +96,6 @@ class Recorder {
   std::atomic<uint64_t> no_slot_drops_{0};
   uint64_t no_slot_reported_ = 0;
 
-  std::string session_dir_;
   std::string session_id_;
   std::unique_ptr<LogFile> log_;
   UniqueFd wake_fd_;

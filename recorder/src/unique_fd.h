@@ -26,8 +26,6 @@ class UniqueFd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
-  // After fork the child must not close the parent's descriptor through us twice.
-  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_ = -1;

@@ -1,7 +1,8 @@
 #include "csv_writer.h"
 
+#include "number_text.h"
+
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -45,8 +46,7 @@ CsvWriter& CsvWriter::text(std::string_view value) {
 template <typename Integer>
 CsvWriter& CsvWriter::number(Integer value) {
   separator();
-  char digits[24];
-  buffer_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  append_integer(buffer_, value);
   return *this;
 }
 
@@ -60,10 +60,7 @@ CsvWriter& CsvWriter::signed_integer(int64_t value) {
 CsvWriter& CsvWriter::fixed(double value, int decimals) {
   if (!std::isfinite(value)) return empty();
   separator();
-  char digits[64];
-  const auto result =
-      std::to_chars(digits, digits + sizeof digits, value, std::chars_format::fixed, decimals);
-  buffer_.append(digits, result.ptr);
+  append_fixed(buffer_, value, decimals);
   return *this;
 }
 

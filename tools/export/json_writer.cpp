@@ -1,6 +1,7 @@
 #include "json_writer.h"
 
-#include <charconv>
+#include "number_text.h"
+
 #include <cmath>
 #include <cstdio>
 
@@ -71,8 +72,7 @@ JsonWriter& JsonWriter::value(std::string_view text) {
 template <typename Integer>
 JsonWriter& JsonWriter::integer(Integer number) {
   before_value();
-  char digits[24];
-  out_.append(digits, std::to_chars(digits, digits + sizeof digits, number).ptr);
+  append_integer(out_, number);
   return *this;
 }
 
@@ -95,9 +95,7 @@ JsonWriter& JsonWriter::value(double number, int decimals) {
     out_.append("null");
     return *this;
   }
-  char digits[64];
-  out_.append(digits,
-              std::to_chars(digits, digits + sizeof digits, number, std::chars_format::fixed, decimals).ptr);
+  append_fixed(out_, number, decimals);
   return *this;
 }
 
