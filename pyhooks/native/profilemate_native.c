@@ -50,8 +50,8 @@ static int unsigned_args(PyObject* const* args, Py_ssize_t nargs, Py_ssize_t wan
 
 /* scheduler_step(step, t_ns, duration_ns, num_seqs, max_num_seqs, num_tokens, max_tokens,
  *                prefill_seqs, decode_seqs, prefill_tokens, decode_tokens, running, waiting,
- *                used_blocks, total_blocks): a SchedulerStep, and a KvUsage sample when
- *                total_blocks > 0. */
+ *                used_blocks, total_blocks): a SchedulerStep, the CPU time of schedule() as a
+ *                CpuOperation, and a KvUsage sample when total_blocks > 0. */
 static PyObject* native_scheduler_step(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   (void)self;
   unsigned long long v[15];
@@ -74,6 +74,13 @@ static PyObject* native_scheduler_step(PyObject* self, PyObject* const* args, Py
   e.has_kv_usage_pct = total > 0;
   e.kv_usage_pct = total > 0 ? (float)(100.0 * (double)used / (double)total) : 0.0f;
   int status = pm_record(profilemate_Record_scheduler_step_tag, &e);
+  profilemate_CpuOperation op = profilemate_CpuOperation_init_zero;
+  op.t_ns = e.t_ns;
+  op.step = e.step;
+  op.thread = pm_thread();
+  pm_copy_string(op.operation, sizeof op.operation, "scheduler.schedule");
+  op.duration_ns = e.schedule_duration_ns;
+  status |= pm_record(profilemate_Record_cpu_operation_tag, &op);
   if (total > 0) {
     profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
     usage.t_ns = e.t_ns + e.schedule_duration_ns;
@@ -138,6 +145,66 @@ static PyObject* native_kv_usage(PyObject* self, PyObject* args) {
   return recorded(pm_record(profilemate_Record_kv_usage_tag, &e));
 }
 
+/* cpu_operation(t_ns, step, operation, duration_ns, context) */
+static PyObject* native_cpu_operation(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_CpuOperation e = profilemate_CpuOperation_init_zero;
+  unsigned long long t_ns, step, duration_ns;
+  const char *operation, *context;
+  if (!PyArg_ParseTuple(args, "KKsKs", &t_ns, &step, &operation, &duration_ns, &context)) return NULL;
+  e.t_ns = t_ns;
+  e.step = step;
+  e.thread = pm_thread();
+  pm_copy_string(e.operation, sizeof e.operation, operation);
+  e.duration_ns = duration_ns;
+  pm_copy_string(e.context, sizeof e.context, context);
+  return recorded(pm_record(profilemate_Record_cpu_operation_tag, &e));
+}
+
+/* forward_pass(t_ns, step, phase, batch_size, num_tokens, duration_ns, gpu_duration_ns or -1);
+ * phase is the proto's Phase number. */
+static PyObject* native_forward_pass(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_ForwardPass e = profilemate_ForwardPass_init_zero;
+  unsigned long long t_ns, step, duration_ns;
+  unsigned int phase, batch_size, num_tokens;
+  long long gpu_ns;
+  if (!PyArg_ParseTuple(args, "KKIIIKL", &t_ns, &step, &phase, &batch_size, &num_tokens, &duration_ns,
+                        &gpu_ns)) {
+    return NULL;
+  }
+  e.t_ns = t_ns;
+  e.step = step;
+  e.thread = pm_thread();
+  e.phase = (profilemate_Phase)phase;
+  e.batch_size = batch_size;
+  e.num_tokens = num_tokens;
+  e.duration_ns = duration_ns;
+  e.has_gpu_duration_ns = gpu_ns >= 0;
+  e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
+  return recorded(pm_record(profilemate_Record_forward_pass_tag, &e));
+}
+
+/* encoder_timing(t_ns, step, component, duration_ns, context, gpu_duration_ns or -1) */
+static PyObject* native_encoder_timing(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_EncoderTiming e = profilemate_EncoderTiming_init_zero;
+  unsigned long long t_ns, step, duration_ns;
+  const char *component, *context;
+  long long gpu_ns;
+  if (!PyArg_ParseTuple(args, "KKsKsL", &t_ns, &step, &component, &duration_ns, &context, &gpu_ns))
+    return NULL;
+  e.t_ns = t_ns;
+  e.step = step;
+  e.thread = pm_thread();
+  pm_copy_string(e.component, sizeof e.component, component);
+  e.duration_ns = duration_ns;
+  pm_copy_string(e.context, sizeof e.context, context);
+  e.has_gpu_duration_ns = gpu_ns >= 0;
+  e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
+  return recorded(pm_record(profilemate_Record_encoder_timing_tag, &e));
+}
+
 /* patch_status(component, target, applied, reason) */
 static PyObject* native_patch_status(PyObject* self, PyObject* args) {
   (void)self;
@@ -169,25 +236,47 @@ static PyObject* native_process_info(PyObject* self, PyObject* args) {
   return recorded(pm_record(profilemate_Record_process_info_tag, &e));
 }
 
-/* set_capture_context(runtime_mode, num_tokens, num_reqs or -1, uniform, has_lora, wrapper) */
-static PyObject* native_set_capture_context(PyObject* self, PyObject* args) {
-  (void)self;
-  profilemate_CaptureContext c = profilemate_CaptureContext_init_zero;
+/* A batch descriptor label from (runtime_mode, num_tokens, num_reqs or -1, uniform, has_lora, wrapper),
+ * the tuple the hooks' cuda_graphs.capture_label builds. */
+static int parse_label(PyObject* label, profilemate_CaptureContext* c) {
   const char *mode, *wrapper;
   unsigned int num_tokens;
   long long num_reqs;
   int uniform, has_lora;
-  if (!PyArg_ParseTuple(args, "sILpps", &mode, &num_tokens, &num_reqs, &uniform, &has_lora, &wrapper))
-    return NULL;
-  pm_copy_string(c.runtime_mode, sizeof c.runtime_mode, mode);
-  c.num_tokens = num_tokens;
-  c.has_num_reqs = num_reqs >= 0;
-  c.num_reqs = num_reqs >= 0 ? (uint32_t)num_reqs : 0;
-  c.uniform = uniform != 0;
-  c.has_lora = has_lora != 0;
-  pm_copy_string(c.wrapper, sizeof c.wrapper, wrapper);
+  if (!PyArg_ParseTuple(label, "sILpps", &mode, &num_tokens, &num_reqs, &uniform, &has_lora, &wrapper))
+    return 0;
+  pm_copy_string(c->runtime_mode, sizeof c->runtime_mode, mode);
+  c->num_tokens = num_tokens;
+  c->has_num_reqs = num_reqs >= 0;
+  c->num_reqs = num_reqs >= 0 ? (uint32_t)num_reqs : 0;
+  c->uniform = uniform != 0;
+  c->has_lora = has_lora != 0;
+  pm_copy_string(c->wrapper, sizeof c->wrapper, wrapper);
+  return 1;
+}
+
+/* set_capture_context(runtime_mode, num_tokens, num_reqs or -1, uniform, has_lora, wrapper) */
+static PyObject* native_set_capture_context(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_CaptureContext c = profilemate_CaptureContext_init_zero;
+  if (!parse_label(args, &c)) return NULL;
   pm_set_capture_context(&c);
   Py_RETURN_NONE;
+}
+
+/* descriptor_replays(t_ns, label, replays): label as for set_capture_context, as one tuple */
+static PyObject* native_descriptor_replays(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_DescriptorReplays e = profilemate_DescriptorReplays_init_zero;
+  unsigned long long t_ns, replays;
+  PyObject* label;
+  if (!PyArg_ParseTuple(args, "KO!K", &t_ns, &PyTuple_Type, &label, &replays)) return NULL;
+  if (!parse_label(label, &e.label)) return NULL;
+  e.t_ns = t_ns;
+  e.has_label = true;
+  e.replays = replays;
+  e.thread = pm_thread();
+  return recorded(pm_record(profilemate_Record_descriptor_replays_tag, &e));
 }
 
 /* capture_context() -> (runtime_mode, num_tokens, num_reqs or None, uniform, has_lora, wrapper) or None */
@@ -219,6 +308,11 @@ static PyMethodDef kMethods[] = {
     {"kv_eviction", (PyCFunction)(void (*)(void))native_kv_eviction, METH_FASTCALL,
      "Record a KV block eviction."},
     {"preemption", native_preemption, METH_VARARGS, "Record a preemption."},
+    {"cpu_operation", native_cpu_operation, METH_VARARGS, "Record the CPU time of one vLLM operation."},
+    {"forward_pass", native_forward_pass, METH_VARARGS, "Record one forward pass."},
+    {"encoder_timing", native_encoder_timing, METH_VARARGS, "Record one encoder execution."},
+    {"descriptor_replays", native_descriptor_replays, METH_VARARGS,
+     "Record graph replays of one batch descriptor counted in Python."},
     {"patch_status", native_patch_status, METH_VARARGS, "Record that a patch was applied or skipped."},
     {"process_info", native_process_info, METH_VARARGS, "Record the process role and versions."},
     {"set_capture_context", native_set_capture_context, METH_VARARGS,

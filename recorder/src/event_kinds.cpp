@@ -33,6 +33,7 @@ std::array<EventKind, kMaxField> make_table() {
   PM_EVENT(patch_status, PatchStatus);
   PM_EVENT(notice, Notice);
   PM_EVENT(clock_sync, ClockSync);
+  PM_EVENT(descriptor_replays, DescriptorReplays);
   return table;
 }
 

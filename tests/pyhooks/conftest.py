@@ -22,6 +22,7 @@ class Run:
     session: Path
     stderr: str
     export_dir: Path
+    stdout: str = ""
 
     def csv(self, name: str) -> list[dict[str, str]]:
         with open(self.export_dir / name, newline="", encoding="utf-8") as f:
@@ -33,14 +34,16 @@ class Run:
 
 @pytest.fixture
 def run_workload(tmp_path: Path):
-    def run(script: str, era: str = "vllm_2026", env: dict[str, str] | None = None) -> Run:
+    def run(script: str, era: str = "vllm_2026", env: dict[str, str] | None = None,
+            extra_paths: tuple[Path, ...] = ()) -> Run:
         session = tmp_path / "session"
         environment = {
             key: value for key, value in os.environ.items()
             if not key.startswith(("PROFILEMATE_", "VLLM_"))
         }
         environment.update({
-            "PYTHONPATH": os.pathsep.join(str(p) for p in (BUILD / "pyhooks", STANDINS / era, STANDINS / "common")),
+            "PYTHONPATH": os.pathsep.join(
+                str(p) for p in (BUILD / "pyhooks", STANDINS / era, STANDINS / "common", *extra_paths)),
             "PROFILEMATE_SESSION_DIR": str(session),
             "VLLM_ENABLE_PROFILING": "1",
         })
@@ -54,6 +57,6 @@ def run_workload(tmp_path: Path):
         exported = subprocess.run([str(BUILD / "tools" / "profilemate"), "export", str(session), "-o", str(export_dir)],
                                   capture_output=True, text=True, timeout=120)
         assert exported.returncode == 0, exported.stderr
-        return Run(session, done.stderr, export_dir)
+        return Run(session, done.stderr, export_dir, done.stdout)
 
     return run

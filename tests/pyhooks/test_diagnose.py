@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -22,7 +23,7 @@ def diagnose(era: str) -> str:
 def test_reports_every_target_found_in_a_current_vllm() -> None:
     out = diagnose("vllm_2026")
     assert "vLLM: 0.99.0+standin-2026" in out
-    assert "7 of 7 patch targets found" in out
+    assert re.search(r"\b(\d+) of \1 patch targets found", out), out
     assert "vllm.v1.core.sched.scheduler:Scheduler.schedule  found" in out
     assert "native bridge: loads" in out
     assert "injection library: " + str(BUILD / "injection" / "libprofilemate_injection.so") + ": loads" in out

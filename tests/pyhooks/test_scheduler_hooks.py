@@ -55,6 +55,10 @@ def test_steps_are_recorded_against_the_live_limits_when_patched_at_import(run_w
     assert applied == {
         ("Scheduler", "vllm.v1.core.sched.scheduler:Scheduler.schedule"),
         ("Preemption", "vllm.v1.core.sched.scheduler:Scheduler._preempt_request"),
+        ("KVCacheManager", "vllm.v1.core.kv_cache_manager:KVCacheManager.allocate_slots"),
+        ("KVCacheManager", "vllm.v1.core.kv_cache_manager:KVCacheManager.get_computed_blocks"),
+        ("KVCacheManager", "vllm.v1.core.kv_cache_manager:KVCacheManager.free"),
+        ("KVCacheManager", "vllm.v1.core.kv_cache_manager:KVCacheManager.record_prefix_cache_stats"),
         ("BlockPool", "vllm.v1.core.block_pool:BlockPool.get_new_blocks"),
         ("BlockPool", "vllm.v1.core.block_pool:BlockPool.touch"),
         ("BlockPool", "vllm.v1.core.block_pool:BlockPool.free_blocks"),

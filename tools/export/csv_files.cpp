@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "csv_writer.h"
 
@@ -99,12 +100,12 @@ std::string_view capture_status_name(GraphCapture::Status status) {
 }
 
 // runtime_mode, num_tokens, num_reqs, uniform, has_lora; empty when the graph had no label.
-void descriptor_columns(CsvWriter& out, const GraphCapture* capture) {
-  if (capture == nullptr || !capture->has_context()) {
+void descriptor_columns(CsvWriter& out, const CaptureContext* label) {
+  if (label == nullptr) {
     for (int i = 0; i < 5; ++i) out.empty();
     return;
   }
-  const CaptureContext& context = capture->context();
+  const CaptureContext& context = *label;
   out.text(context.runtime_mode()).integer(context.num_tokens());
   if (context.has_num_reqs()) {
     out.integer(context.num_reqs());
@@ -131,7 +132,7 @@ OutputFile graph_captures(const SessionData& data, const std::string& dir) {
   Columns columns(out, data);
   for (const Row<GraphCapture>& row : data.captures) {
     const GraphCapture& capture = row.event;
-    descriptor_columns(out, &capture);
+    descriptor_columns(out, capture.has_context() ? &capture.context() : nullptr);
     columns.timestamp(row.unix_ns);
     columns.process(row.process);
     out.integer(row.unix_ns);
@@ -224,37 +225,73 @@ OutputFile graph_replays(const SessionData& data, const std::string& dir) {
 }
 
 OutputFile graph_usage(const SessionData& data, const std::string& dir) {
+  // One line per executable graph CUPTI saw (instantiated, replayed, or both), and one per batch
+  // descriptor the Python hooks counted in a process where CUPTI recorded no replay.
   struct Line {
     Key exec;
     const ExecOrigin* origin = nullptr;
     const ExecGraphUsage* usage = nullptr;
+    const DescriptorUsage* counted = nullptr;
+    [[nodiscard]] uint64_t replays() const {
+      return usage != nullptr ? usage->replays : counted != nullptr ? counted->replays : 0;
+    }
   };
-  // Every executable graph: instantiated (perhaps never replayed), replayed, or both.
   const std::map<Key, ExecOrigin> origins = exec_origins(data);
-  std::map<Key, Line> lines;
-  for (const auto& [exec, origin] : origins) lines[exec] = {exec, &origin, nullptr};
+  std::map<Key, Line> graphs;
+  std::set<uint32_t> cupti_processes;
+  for (const auto& [exec, origin] : origins) graphs[exec] = {exec, &origin};
   for (const auto& [exec, usage] : data.exec_usage) {
-    Line& line = lines[exec];
+    Line& line = graphs[exec];
     line.exec = exec;
     line.usage = &usage;
+    cupti_processes.insert(exec.first);
   }
   std::vector<Line> ordered;
-  ordered.reserve(lines.size());
-  for (const auto& [key, line] : lines) ordered.push_back(line);
+  ordered.reserve(graphs.size() + data.descriptor_replays.size());
+  for (const auto& [key, line] : graphs) ordered.push_back(line);
+  for (const auto& [key, counted] : data.descriptor_replays) {
+    if (!cupti_processes.contains(key.first)) ordered.push_back({{key.first, 0}, nullptr, nullptr, &counted});
+  }
   // Most replayed first, as the predecessor sorted it.
-  std::stable_sort(ordered.begin(), ordered.end(), [](const Line& a, const Line& b) {
-    return (a.usage ? a.usage->replays : 0) > (b.usage ? b.usage->replays : 0);
-  });
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const Line& a, const Line& b) { return a.replays() > b.replays(); });
 
-  CsvWriter out(
-      dir + "/cuda_graph_usage.csv",
-      {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "replay_count", "pid", "process_role",
-       "exec_id", "graph_id", "gpu_replays", "gpu_time_total_ms", "gpu_time_mean_us", "gpu_time_p50_us",
-       "gpu_time_p99_us", "gpu_time_max_us", "cpu_launch_mean_us", "first_replay_sec", "last_replay_sec"});
+  CsvWriter out(dir + "/cuda_graph_usage.csv", {"runtime_mode",
+                                                "num_tokens",
+                                                "num_reqs",
+                                                "uniform",
+                                                "has_lora",
+                                                "replay_count",
+                                                "pid",
+                                                "process_role",
+                                                "exec_id",
+                                                "graph_id",
+                                                "gpu_replays",
+                                                "gpu_time_total_ms",
+                                                "gpu_time_mean_us",
+                                                "gpu_time_p50_us",
+                                                "gpu_time_p99_us",
+                                                "gpu_time_max_us",
+                                                "cpu_launch_mean_us",
+                                                "first_replay_sec",
+                                                "last_replay_sec",
+                                                "replay_source"});
   Columns columns(out, data);
   for (const Line& line : ordered) {
-    descriptor_columns(out, line.origin != nullptr ? line.origin->capture : nullptr);
-    const uint64_t replays = line.usage ? line.usage->replays : 0;
+    if (line.counted != nullptr) {
+      descriptor_columns(out, &line.counted->descriptor);
+      out.integer(line.counted->replays);
+      columns.process(line.exec.first);
+      for (int i = 0; i < 2; ++i) out.empty();
+      out.integer(0);
+      for (int i = 0; i < 8; ++i) out.empty();
+      out.text("python");
+      out.end_row();
+      continue;
+    }
+    const GraphCapture* capture = line.origin != nullptr ? line.origin->capture : nullptr;
+    descriptor_columns(out, capture != nullptr && capture->has_context() ? &capture->context() : nullptr);
+    const uint64_t replays = line.replays();
     out.integer(replays);
     columns.process(line.exec.first);
     out.integer(line.exec.second);
@@ -283,6 +320,7 @@ OutputFile graph_usage(const SessionData& data, const std::string& dir) {
       columns.timestamp(line.usage->first_unix_ns);
       columns.timestamp(line.usage->last_unix_ns);
     }
+    out.text("cupti");
     out.end_row();
   }
   out.close();
@@ -381,19 +419,27 @@ OutputFile forward_passes(const SessionData& data, const std::string& dir) {
   return {"forward_pass_timing.csv", out.rows()};
 }
 
-// cpu_operations_timing.csv and encoder_decoder_timing.csv share one shape.
+// cpu_operations_timing.csv and encoder_decoder_timing.csv share one shape; events timed on the
+// GPU too (the encoder's) add gpu_time_ms.
 template <typename Event>
 OutputFile named_durations(const SessionData& data, const std::string& dir, const char* file,
                            const char* name_column, const std::vector<Row<Event>>& rows,
                            std::string_view (*name)(const Event&)) {
-  CsvWriter out(dir + "/" + file, {"timestamp_sec", name_column, "duration_ms", "context", "pid",
-                                   "process_role", "time_unix_ns", "step", "thread_id"});
+  constexpr bool kGpuTimed = requires(const Event& event) {
+    event.gpu_duration_ns();
+  };
+  std::vector<std::string_view> header{"timestamp_sec", name_column,    "duration_ms", "context",  "pid",
+                                       "process_role",  "time_unix_ns", "step",        "thread_id"};
+  if constexpr (kGpuTimed) header.emplace_back("gpu_time_ms");
+  CsvWriter out(dir + "/" + file, header);
   Columns columns(out, data);
   for (const Row<Event>& row : rows) {
     columns.timestamp(row.unix_ns);
     out.text(name(row.event)).fixed(ms(row.event.duration_ns()), kMillisDecimals).text(row.event.context());
     columns.event_suffix(row);
     columns.thread(row.process, row.event.thread());
+    if constexpr (kGpuTimed)
+      columns.optional_ms(row.event.has_gpu_duration_ns(), row.event.gpu_duration_ns());
     out.end_row();
   }
   out.close();

@@ -14,7 +14,7 @@ constexpr size_t kFlushBytes = 1 << 20;
 
 }  // namespace
 
-CsvWriter::CsvWriter(std::string path, std::initializer_list<std::string_view> columns)
+CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns)
     : path_(std::move(path)), file_(std::fopen(path_.c_str(), "wb")) {
   if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
   buffer_.reserve(kFlushBytes + 4096);

@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace profilemate::exporter {
 
@@ -14,7 +16,9 @@ class CsvWriter {
  public:
   // Creates (truncates) `path` and writes the header row. Throws std::runtime_error naming the
   // file if it cannot be created.
-  CsvWriter(std::string path, std::initializer_list<std::string_view> columns);
+  CsvWriter(std::string path, std::span<const std::string_view> columns);
+  CsvWriter(std::string path, std::initializer_list<std::string_view> columns)
+      : CsvWriter(std::move(path), std::span(columns.begin(), columns.size())) {}
 
   CsvWriter& text(std::string_view value);
   CsvWriter& integer(uint64_t value);

@@ -116,6 +116,14 @@ class ProcessCollector {
         add(data_.notices, process, record.notice().t_ns(), record.mutable_notice());
         break;
       case Record::kClockSync: seen(process, process.unix_ns(record.clock_sync().t_ns())); break;
+      case Record::kDescriptorReplays: {
+        const DescriptorReplays& counted = record.descriptor_replays();
+        DescriptorUsage& usage = data_.descriptor_replays[{index_, counted.label().SerializeAsString()}];
+        usage.descriptor = counted.label();
+        usage.replays += counted.replays();
+        seen(process, process.unix_ns(counted.t_ns()));
+        break;
+      }
       case Record::kHeader:  // a second header carries nothing new
       case Record::EVENT_NOT_SET: break;
     }

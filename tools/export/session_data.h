@@ -56,6 +56,12 @@ struct ExecGraphUsage {
   uint64_t last_unix_ns = 0;
 };
 
+// Graph replays of one batch descriptor counted by the Python hooks (DescriptorReplays).
+struct DescriptorUsage {
+  CaptureContext descriptor;
+  uint64_t replays = 0;
+};
+
 struct SessionData {
   std::vector<Process> processes;
   uint64_t start_unix_ns = 0;  // earliest process start: timestamp_sec counts from here
@@ -63,6 +69,8 @@ struct SessionData {
   std::vector<Row<GraphCapture>> captures;
   std::map<std::pair<uint32_t, uint32_t>, Row<GraphInstantiate>> instantiations;  // (process, graph)
   std::map<std::pair<uint32_t, uint32_t>, ExecGraphUsage> exec_usage;             // (process, exec)
+  // (process, serialized descriptor): the replay counts to use where CUPTI recorded none.
+  std::map<std::pair<uint32_t, std::string>, DescriptorUsage> descriptor_replays;
   std::vector<ReplayRow> replays;
   std::vector<Row<SchedulerStep>> steps;
   std::vector<Row<KvUsage>> kv_usage;

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from ..registry import PatchTarget
-from . import block_pool, cuda_graphs, preemption, scheduler
+from . import block_pool, cuda_graphs, encoder, kv_cache_manager, model_runner, preemption, scheduler
 
 
 def all_targets() -> list[PatchTarget]:
-    return [*scheduler.TARGETS, *preemption.TARGETS, *block_pool.TARGETS, *cuda_graphs.TARGETS]
+    return [
+        *scheduler.TARGETS,
+        *preemption.TARGETS,
+        *kv_cache_manager.TARGETS,
+        *block_pool.TARGETS,
+        *model_runner.TARGETS,
+        *encoder.TARGETS,
+        *cuda_graphs.TARGETS,
+    ]

@@ -1,20 +1,76 @@
-"""CUDAGraphWrapper.__call__: when a call is about to capture a CUDA graph, set vLLM's batch
-descriptor and runtime mode as the thread's capture context, so that the injection library
-labels the graph it sees captured. Replays (and eager calls) pass straight through.
+"""CUDA graphs seen from Python, in both model runners.
+
+- CUDAGraphWrapper.__call__ (V1 runner, and the pieces of piecewise graphs in both runners): a
+  call about to capture sets vLLM's batch descriptor and runtime mode as the thread's capture
+  context, so that the injection library labels the graph it sees captured; a replay is counted.
+- The V2 runner's CudaGraphManager, whose FULL graphs bypass CUDAGraphWrapper: capture() labels
+  each graph it captures, run_fullgraph() counts a replay.
+
+Replays are counted per (wrapper or manager, descriptor) in a dict and written as
+DescriptorReplays deltas at most once a second (from the model runner's hook) and at exit: the
+replay count per descriptor when CUPTI is absent. GPU time needs CUPTI.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..registry import PatchTarget
 from . import recording
 
+WRITE_INTERVAL_NS = 1_000_000_000
 
-def capture_label(wrapper: Any) -> tuple[str, int, int, bool, bool, str] | None:
-    """The label of the graph this call will capture, or None when it replays or runs eagerly."""
+Label = tuple[str, int, int, bool, bool, str]  # what native.set_capture_context takes
+
+_replays: dict[tuple[int, Hashable], int] = {}
+_written: dict[tuple[int, Hashable], int] = {}
+_labels: dict[tuple[int, Hashable], Label] = {}
+_last_write_ns = 0
+
+
+def _owner_name(owner: Any) -> str:
+    return f"{type(owner).__name__}@{id(owner):x}"
+
+
+def _v1_label(wrapper: Any, mode: Any, descriptor: Any) -> Label:
+    num_reqs = descriptor.num_reqs
+    return (mode.name, int(descriptor.num_tokens), -1 if num_reqs is None else int(num_reqs),
+            bool(descriptor.uniform), bool(descriptor.has_lora), _owner_name(wrapper))
+
+
+def _v2_label(manager: Any, desc: Any) -> Label:
+    num_reqs = desc.num_reqs
+    return (desc.cg_mode.name, int(desc.num_tokens), -1 if num_reqs is None else int(num_reqs),
+            desc.uniform_token_count is not None, getattr(desc, "num_active_loras", 0) > 0, _owner_name(manager))
+
+
+def _count_replay(owner: Any, descriptor: Hashable, label: Callable[[], Label]) -> None:
+    key = (id(owner), descriptor)
+    count = _replays.get(key)
+    if count is None:
+        _labels[key] = label()
+        count = 0
+    _replays[key] = count + 1
+
+
+def write_replay_counts(now_ns: int, force: bool = False) -> None:
+    """Writes the replays counted since the last write, at most once per WRITE_INTERVAL_NS."""
+    global _last_write_ns
+    if not force and now_ns - _last_write_ns < WRITE_INTERVAL_NS:
+        return
+    _last_write_ns = now_ns
+    native = recording.native()
+    for key, count in _replays.items():
+        delta = count - _written.get(key, 0)
+        if delta:
+            native.descriptor_replays(now_ns, _labels[key], delta)
+            _written[key] = count
+
+
+def _graph_mode(wrapper: Any) -> tuple[Any, Any] | None:
+    """(runtime mode, batch descriptor) when this wrapper captures or replays; None when eager."""
     forward_context = sys.modules.get("vllm.forward_context")
     if forward_context is None or not forward_context.is_forward_context_available():
         return None
@@ -23,16 +79,29 @@ def capture_label(wrapper: Any) -> tuple[str, int, int, bool, bool, str] | None:
     descriptor = context.batch_descriptor
     if descriptor is None or mode != wrapper.runtime_mode or getattr(mode, "name", "NONE") == "NONE":
         return None  # eager here (another wrapper of the nested pair handles this mode)
+    return mode, descriptor
+
+
+def capture_label(wrapper: Any) -> Label | None:
+    """The label of the graph this call will capture; None when it replays (counted) or runs eagerly."""
+    found = _graph_mode(wrapper)
+    if found is None:
+        return None
+    mode, descriptor = found
     entry = wrapper.concrete_cudagraph_entries.get(descriptor)
     if entry is not None and entry.cudagraph is not None:
-        return None  # a replay
-    num_reqs = descriptor.num_reqs
-    return (mode.name, int(descriptor.num_tokens), -1 if num_reqs is None else int(num_reqs),
-            bool(descriptor.uniform), bool(descriptor.has_lora), f"{type(wrapper).__name__}@{id(wrapper):x}")
+        _count_replay(wrapper, descriptor, lambda: _v1_label(wrapper, mode, descriptor))
+        return None
+    return _v1_label(wrapper, mode, descriptor)
+
+
+def _starting(native: Any) -> None:
+    recording.on_exit(lambda: write_replay_counts(native.now(), force=True))
 
 
 def wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
+    _starting(native)
 
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -51,11 +120,45 @@ def wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
     return __call__
 
 
+def wrap_manager_capture(original: Callable[..., Any]) -> Callable[..., Any]:
+    """capture(create_forward_fn, ...) calls create_forward_fn(desc, ...) right before capturing
+    the graph of desc: the label is set there, and cleared when capture() returns."""
+    native = recording.native()
+
+    def capture(self: Any, create_forward_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def labelled(desc: Any, *fn_args: Any, **fn_kwargs: Any) -> Any:
+            try:
+                native.set_capture_context(*_v2_label(self, desc))
+            except Exception:  # noqa: BLE001
+                recording.failures += 1
+            return create_forward_fn(desc, *fn_args, **fn_kwargs)
+
+        try:
+            return original(self, labelled, *args, **kwargs)
+        finally:
+            native.clear_capture_context()
+
+    return capture
+
+
+def wrap_run_fullgraph(original: Callable[..., Any]) -> Callable[..., Any]:
+    _starting(recording.native())
+
+    def run_fullgraph(self: Any, desc: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            _count_replay(self, desc, lambda: _v2_label(self, desc))
+        except Exception:  # noqa: BLE001
+            recording.failures += 1
+        return original(self, desc, *args, **kwargs)
+
+    return run_fullgraph
+
+
+_V2_MODULE = "vllm.v1.worker.gpu.cudagraph_utils"
 TARGETS = [
-    PatchTarget(
-        component="CUDAGraphWrapper",
-        module="vllm.compilation.cuda_graph",
-        qualname="CUDAGraphWrapper.__call__",
-        wrap=wrap_call,
-    ),
+    PatchTarget("CUDAGraphWrapper", "vllm.compilation.cuda_graph", "CUDAGraphWrapper.__call__", wrap_call),
+    PatchTarget("CudaGraphManager (V2)", _V2_MODULE, "CudaGraphManager.capture", wrap_manager_capture,
+                required_params=("create_forward_fn",)),
+    PatchTarget("CudaGraphManager (V2)", _V2_MODULE, "CudaGraphManager.run_fullgraph", wrap_run_fullgraph,
+                required_params=("desc",)),
 ]

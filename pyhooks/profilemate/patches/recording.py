@@ -1,13 +1,16 @@
-"""What every patch shares: the native bridge, and the count of recording failures (which never
-reach vLLM)."""
+"""What every patch shares: the native bridge, the count of recording failures (which never
+reach vLLM), and what must run when the process exits (work still pending in the hooks)."""
 
 from __future__ import annotations
 
+import atexit
+from collections.abc import Callable
 from types import ModuleType
 
 failures = 0
 in_schedule = False  # inside Scheduler.schedule: a preemption there is for lack of KV cache
 _native: ModuleType | None = None
+_exit_hooks: list[Callable[[], None]] = []
 
 
 def native() -> ModuleType:
@@ -17,3 +20,20 @@ def native() -> ModuleType:
 
         _native = module
     return _native
+
+
+def on_exit(hook: Callable[[], None]) -> None:
+    """Runs `hook` at interpreter exit, before the recorder's own exit flush."""
+    if not _exit_hooks:
+        atexit.register(run_exit_hooks)
+    if hook not in _exit_hooks:
+        _exit_hooks.append(hook)
+
+
+def run_exit_hooks() -> None:
+    global failures
+    for hook in _exit_hooks:
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - exit must go on
+            failures += 1

@@ -1,5 +1,6 @@
 """Scheduler.schedule: one SchedulerStep per call (the batch it formed against the live limits,
-the prefill/decode split, the queues, KV usage, its CPU time) and one KV usage sample.
+the prefill/decode split, the queues, KV usage, its CPU time), one KV usage sample, and the
+step's number for the forward pass that will execute it (steps.py).
 
 Reads only plain attributes and non-draining getters; never touches the device.
 """
@@ -12,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from ..registry import PatchTarget
-from . import recording
+from . import kv_cache_manager, recording, steps
 
 _steps = itertools.count(1)
 
@@ -25,7 +26,8 @@ def _limits(scheduler: Any) -> tuple[int, int]:
     return getattr(scheduler, "max_num_running_reqs", 0), tokens
 
 
-def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int, ended_ns: int) -> None:
+def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int, ended_ns: int) -> int:
+    """Records the step; returns its number."""
     per_request: dict[str, int] = output.num_scheduled_tokens
     num_tokens = output.total_num_scheduled_tokens
     new_requests = output.scheduled_new_reqs
@@ -35,16 +37,20 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int
     pool = scheduler.kv_cache_manager.block_pool
     total_blocks = pool.num_gpu_blocks - 1  # block 0 is the null block
     max_requests, max_tokens = _limits(scheduler)
+    step = next(_steps)
+    prefill_seqs = len(new_requests)
+    decode_seqs = len(per_request) - prefill_seqs
+    steps.scheduled(output, step, steps.phase_of(num_tokens, prefill_seqs, decode_seqs))
     native.scheduler_step(
-        next(_steps),
+        step,
         started_ns,
         ended_ns - started_ns,
         len(per_request),
         max_requests,
         num_tokens,
         max_tokens,
-        len(new_requests),
-        len(per_request) - len(new_requests),
+        prefill_seqs,
+        decode_seqs,
         prefill_tokens,
         num_tokens - prefill_tokens,
         len(scheduler.running),
@@ -52,6 +58,7 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int
         total_blocks - pool.get_num_free_blocks(),
         max(total_blocks, 0),
     )
+    return step
 
 
 def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +73,8 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             recording.in_schedule = False
         try:
-            record_step(native, self, output, started, now())
+            ended = now()
+            kv_cache_manager.flush(native, record_step(native, self, output, started, ended), ended)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failures += 1
         return output

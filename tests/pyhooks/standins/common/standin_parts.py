@@ -83,15 +83,45 @@ class Request:
     blocks: list = field(default_factory=list)
     priority: int = 0
     num_preemptions: int = 0
+    num_tokens: int = 0
+    cached_tokens: int = 0  # what a prefix-cache lookup finds
+    skip_reading_prefix_cache: bool = False
 
 
 class KVCacheManager:
-    def __init__(self, num_gpu_blocks: int) -> None:
+    BLOCK_SIZE = 16
+
+    def __init__(self, num_gpu_blocks: int, enable_caching: bool = True) -> None:
         self.block_pool = BlockPool(num_gpu_blocks)
+        self.enable_caching = enable_caching
+        self.lookups: list[tuple[int, int]] = []  # (tokens, hits), as vLLM's PrefixCacheStats records them
 
     @property
     def usage(self) -> float:
         return self.block_pool.get_usage()
+
+    def get_computed_blocks(self, request: Request, max_cache_hit_length: int | None = None) -> tuple[list, int, int]:
+        if not self.enable_caching or request.skip_reading_prefix_cache:
+            return [], 0, 0
+        return [], request.cached_tokens, 0
+
+    def record_prefix_cache_stats(self, request: Request, num_hits: int) -> None:
+        if self.enable_caching and not request.skip_reading_prefix_cache:
+            self.lookups.append((request.num_tokens, num_hits))
+
+    def allocate_slots(self, request: Request, num_new_tokens: int, num_new_computed_tokens: int = 0,
+                       new_computed_blocks=None, num_lookahead_tokens: int = 0, num_external_computed_tokens: int = 0,
+                       delay_cache_blocks: bool = False) -> list[KVCacheBlock] | None:
+        needed = -(-num_new_tokens // self.BLOCK_SIZE)
+        if needed > self.block_pool.get_num_free_blocks():
+            return None  # no room: the scheduler preempts or waits
+        blocks = self.block_pool.get_new_blocks(needed)
+        request.blocks += blocks
+        return blocks
+
+    def free(self, request: Request) -> None:
+        self.block_pool.free_blocks(request.blocks)
+        request.blocks = []
 
 
 class BatchPlan:

@@ -1,0 +1,72 @@
+"""GPU time from CUDA events, resolved later without a sync.
+
+A timed region records a start and an end event on the current stream; `poll()` later asks the
+oldest pending end event whether it has completed (`query()`, which never waits) and only then
+reads the elapsed time. Nothing is timed without an initialised CUDA context (the hooks must not
+create one), or while a stream capture is in progress (recording an event would become part of
+the graph)."""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+Emit = Callable[[tuple[Any, ...], int], None]  # (payload, gpu_ns or -1)
+
+
+def _cuda() -> Any | None:
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    if cuda is None or not cuda.is_available() or not cuda.is_initialized():
+        return None
+    if cuda.is_current_stream_capturing():
+        return None
+    return cuda
+
+
+class GpuTimer:
+    def __init__(self, emit: Emit, max_pending: int = 256) -> None:
+        self._emit = emit
+        self._max_pending = max_pending
+        self._pending: deque[tuple[Any, Any, tuple[Any, ...]]] = deque()
+        self._spare: list[Any] = []
+
+    def start(self) -> Any | None:
+        """A start event on the current stream, or None when GPU time cannot be taken."""
+        cuda = _cuda()
+        if cuda is None:
+            return None
+        begin = self._event(cuda)
+        begin.record()
+        return begin
+
+    def stop(self, begin: Any | None, payload: tuple[Any, ...]) -> None:
+        """Ends the region `begin` started; its payload is emitted once its GPU time is known,
+        or at once (with -1) when there is none."""
+        cuda = _cuda() if begin is not None else None
+        if cuda is None:
+            self._emit(payload, -1)
+            return
+        end = self._event(cuda)
+        end.record()
+        self._pending.append((begin, end, payload))
+        if len(self._pending) > self._max_pending:  # the GPU is far behind: give up on the oldest
+            self._emit(self._pending.popleft()[2], -1)
+
+    def poll(self) -> None:
+        """Emits every region whose end event has completed, oldest first; never waits."""
+        while self._pending and self._pending[0][1].query():
+            begin, end, payload = self._pending.popleft()
+            self._emit(payload, int(begin.elapsed_time(end) * 1e6))  # ms -> ns
+            self._spare += (begin, end)
+
+    def drain(self) -> None:
+        """At exit: what has completed with its GPU time, the rest without."""
+        self.poll()
+        while self._pending:
+            self._emit(self._pending.popleft()[2], -1)
+
+    def _event(self, cuda: Any) -> Any:
+        return self._spare.pop() if self._spare else cuda.Event(enable_timing=True)

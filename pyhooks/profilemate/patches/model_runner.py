@@ -1,0 +1,112 @@
+"""Both GPUModelRunner classes (V1: vllm/v1/worker/gpu_model_runner.py; V2: vllm/v1/worker/gpu/
+model_runner.py, same class name): one forward pass per execute_model, matched to its scheduler
+step (steps.py), with its CPU launch time and its GPU time from CUDA events resolved later
+without a sync (cuda_events.py); the CPU time of sample_tokens, _dummy_run and capture_model.
+
+execute_model is also where per-step work of other hooks happens off vLLM's hot path: graph
+replay counts counted in Python are written from here (cuda_graphs.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..registry import PatchTarget, Wrapper
+from . import cuda_graphs, recording, steps
+from .cuda_events import GpuTimer
+
+
+def _batch(output: Any) -> tuple[int, int, int, int]:
+    """(step, phase, requests, tokens) of the SchedulerOutput being executed."""
+    per_request = output.num_scheduled_tokens
+    num_tokens = output.total_num_scheduled_tokens
+    found = steps.executed(output)
+    if found is not None:
+        step, phase = found
+    else:
+        step = steps.executed_count()
+        prefill = len(output.scheduled_new_reqs)
+        phase = steps.phase_of(num_tokens, prefill, len(per_request) - prefill)
+    return step, phase, len(per_request), num_tokens
+
+
+def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
+    native = recording.native()
+    now = native.now
+    timer = GpuTimer(lambda payload, gpu_ns: native.forward_pass(*payload, gpu_ns))
+    recording.on_exit(timer.drain)
+
+    def execute_model(self: Any, scheduler_output: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            step, phase, num_reqs, num_tokens = _batch(scheduler_output)
+            begin = timer.start() if num_tokens else None
+        except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
+            recording.failures += 1
+            num_tokens = 0
+        started = now()
+        result = original(self, scheduler_output, *args, **kwargs)
+        if num_tokens:  # an empty step runs no forward pass
+            try:
+                ended = now()
+                timer.stop(begin, (started, step, phase, num_reqs, num_tokens, ended - started))
+                timer.poll()
+                cuda_graphs.write_replay_counts(ended)
+            except Exception:  # noqa: BLE001
+                recording.failures += 1
+        return result
+
+    return execute_model
+
+
+def _cpu_operation(name: str, context: Callable[[tuple[Any, ...], dict[str, Any], Any], str]) -> Wrapper:
+    """A wrapper that records the call's CPU time as `model_runner.<name>`."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        native = recording.native()
+        now = native.now
+        operation = f"model_runner.{name}"
+
+        def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            started = now()
+            result = original(self, *args, **kwargs)
+            try:
+                ended = now()
+                native.cpu_operation(started, steps.executed_count(), operation, ended - started,
+                                     context(args, kwargs, result))
+            except Exception:  # noqa: BLE001
+                recording.failures += 1
+            return result
+
+        return timed
+
+    return wrap
+
+
+def _no_context(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> str:
+    return ""
+
+
+def _dummy_run_context(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> str:
+    return f"num_tokens={args[0] if args else kwargs.get('num_tokens', '')}"
+
+
+def _capture_context(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> str:
+    return f"graph_memory_bytes={result}" if isinstance(result, int) else ""
+
+
+def _targets(component: str, module: str) -> list[PatchTarget]:
+    return [
+        PatchTarget(component, module, "GPUModelRunner.execute_model", wrap_execute_model,
+                    required_params=("scheduler_output",)),
+        PatchTarget(component, module, "GPUModelRunner.sample_tokens", _cpu_operation("sample_tokens", _no_context)),
+        PatchTarget(component, module, "GPUModelRunner._dummy_run", _cpu_operation("dummy_run", _dummy_run_context),
+                    required_params=("num_tokens",)),
+        PatchTarget(component, module, "GPUModelRunner.capture_model",
+                    _cpu_operation("capture_model", _capture_context)),
+    ]
+
+
+TARGETS = [
+    *_targets("GPUModelRunner", "vllm.v1.worker.gpu_model_runner"),
+    *_targets("GPUModelRunner (V2)", "vllm.v1.worker.gpu.model_runner"),
+]

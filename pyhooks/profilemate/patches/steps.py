@@ -1,0 +1,42 @@
+"""Which scheduler step a forward pass belongs to. With async scheduling, step N+1 is scheduled
+while step N executes, so time cannot match them: the scheduler hook remembers each
+SchedulerOutput it returned, and the runner hook looks its argument up. A worker in another
+process receives copies, never the same objects; there the runner counts its own calls, which
+follow the scheduler's order because every scheduled step is executed once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFILL, DECODE, MIXED, IDLE = 1, 2, 3, 4  # the proto's Phase numbers
+_MAX_IN_FLIGHT = 64  # steps scheduled but not yet executed; more means they never will be
+
+_scheduled: dict[int, tuple[int, int]] = {}  # id(SchedulerOutput) -> (step, phase)
+_executed = 0
+
+
+def phase_of(num_tokens: int, prefill_seqs: int, decode_seqs: int) -> int:
+    if num_tokens == 0:
+        return IDLE
+    if prefill_seqs == 0:
+        return DECODE
+    return PREFILL if decode_seqs == 0 else MIXED
+
+
+def scheduled(output: Any, step: int, phase: int) -> None:
+    if len(_scheduled) >= _MAX_IN_FLIGHT:
+        del _scheduled[next(iter(_scheduled))]
+    _scheduled[id(output)] = (step, phase)
+
+
+def executed(output: Any) -> tuple[int, int] | None:
+    """(step, phase) of the output being executed, when this process scheduled it; counts the
+    execution either way."""
+    global _executed
+    found = _scheduled.pop(id(output), None)
+    _executed = found[0] if found is not None else _executed + 1
+    return found
+
+
+def executed_count() -> int:
+    return _executed
