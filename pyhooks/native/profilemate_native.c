@@ -163,23 +163,24 @@ static PyObject* native_cpu_operation(PyObject* self, PyObject* args) {
 
 /* forward_pass(t_ns, step, phase, batch_size, num_tokens, duration_ns, gpu_duration_ns or -1);
  * phase is the proto's Phase number. */
-static PyObject* native_forward_pass(PyObject* self, PyObject* args) {
+static PyObject* native_forward_pass(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   (void)self;
   profilemate_ForwardPass e = profilemate_ForwardPass_init_zero;
-  unsigned long long t_ns, step, duration_ns;
-  unsigned int phase, batch_size, num_tokens;
-  long long gpu_ns;
-  if (!PyArg_ParseTuple(args, "KKIIIKL", &t_ns, &step, &phase, &batch_size, &num_tokens, &duration_ns,
-                        &gpu_ns)) {
+  unsigned long long v[6];
+  if (nargs != 7) {
+    PyErr_Format(PyExc_TypeError, "expected 7 arguments, got %zd", nargs);
     return NULL;
   }
-  e.t_ns = t_ns;
-  e.step = step;
+  if (!unsigned_args(args, 6, 6, v)) return NULL;
+  const long long gpu_ns = PyLong_AsLongLong(args[6]);
+  if (gpu_ns == -1 && PyErr_Occurred()) return NULL;
+  e.t_ns = v[0];
+  e.step = v[1];
   e.thread = pm_thread();
-  e.phase = (profilemate_Phase)phase;
-  e.batch_size = batch_size;
-  e.num_tokens = num_tokens;
-  e.duration_ns = duration_ns;
+  e.phase = (profilemate_Phase)v[2];
+  e.batch_size = (uint32_t)v[3];
+  e.num_tokens = (uint32_t)v[4];
+  e.duration_ns = v[5];
   e.has_gpu_duration_ns = gpu_ns >= 0;
   e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
   return recorded(pm_record(profilemate_Record_forward_pass_tag, &e));
@@ -309,7 +310,8 @@ static PyMethodDef kMethods[] = {
      "Record a KV block eviction."},
     {"preemption", native_preemption, METH_VARARGS, "Record a preemption."},
     {"cpu_operation", native_cpu_operation, METH_VARARGS, "Record the CPU time of one vLLM operation."},
-    {"forward_pass", native_forward_pass, METH_VARARGS, "Record one forward pass."},
+    {"forward_pass", (PyCFunction)(void (*)(void))native_forward_pass, METH_FASTCALL,
+     "Record one forward pass."},
     {"encoder_timing", native_encoder_timing, METH_VARARGS, "Record one encoder execution."},
     {"descriptor_replays", native_descriptor_replays, METH_VARARGS,
      "Record graph replays of one batch descriptor counted in Python."},

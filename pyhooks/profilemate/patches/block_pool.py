@@ -26,8 +26,9 @@ def wrap_get_new_blocks(original: Callable[..., Any]) -> Callable[..., Any]:
         blocks = original(self, *args, **kwargs)  # evicts cached blocks on the way
         try:
             t_ns = now()
-            _stamp(blocks, _allocated_ns, t_ns)
-            _stamp(blocks, _last_used_ns, t_ns)
+            for block in blocks:
+                block_id = block.block_id
+                _allocated_ns[block_id] = _last_used_ns[block_id] = t_ns
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failures += 1
         return blocks

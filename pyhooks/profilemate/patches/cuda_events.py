@@ -17,11 +17,11 @@ Emit = Callable[[tuple[Any, ...], int], None]  # (payload, gpu_ns or -1)
 
 
 def _cuda() -> Any | None:
+    """torch.cuda when this process has initialised CUDA (is_initialized() is cheap, unlike
+    is_available()) and the current stream is not being captured."""
     torch = sys.modules.get("torch")
     cuda = getattr(torch, "cuda", None)
-    if cuda is None or not cuda.is_available() or not cuda.is_initialized():
-        return None
-    if cuda.is_current_stream_capturing():
+    if cuda is None or not cuda.is_initialized() or cuda.is_current_stream_capturing():
         return None
     return cuda
 
@@ -32,24 +32,24 @@ class GpuTimer:
         self._max_pending = max_pending
         self._pending: deque[tuple[Any, Any, tuple[Any, ...]]] = deque()
         self._spare: list[Any] = []
+        self._cuda: Any = None  # torch.cuda, once seen initialised
 
     def start(self) -> Any | None:
         """A start event on the current stream, or None when GPU time cannot be taken."""
-        cuda = _cuda()
-        if cuda is None:
+        self._cuda = _cuda()
+        if self._cuda is None:
             return None
-        begin = self._event(cuda)
+        begin = self._event()
         begin.record()
         return begin
 
     def stop(self, begin: Any | None, payload: tuple[Any, ...]) -> None:
-        """Ends the region `begin` started; its payload is emitted once its GPU time is known,
-        or at once (with -1) when there is none."""
-        cuda = _cuda() if begin is not None else None
-        if cuda is None:
+        """Ends the region `begin` started (same stream, no capture begun in between); the
+        payload is emitted once its GPU time is known, or at once (with -1) when there is none."""
+        if begin is None:
             self._emit(payload, -1)
             return
-        end = self._event(cuda)
+        end = self._event()
         end.record()
         self._pending.append((begin, end, payload))
         if len(self._pending) > self._max_pending:  # the GPU is far behind: give up on the oldest
@@ -68,5 +68,5 @@ class GpuTimer:
         while self._pending:
             self._emit(self._pending.popleft()[2], -1)
 
-    def _event(self, cuda: Any) -> Any:
-        return self._spare.pop() if self._spare else cuda.Event(enable_timing=True)
+    def _event(self) -> Any:
+        return self._spare.pop() if self._spare else self._cuda.Event(enable_timing=True)

@@ -6,7 +6,7 @@
 - The V2 runner's CudaGraphManager, whose FULL graphs bypass CUDAGraphWrapper: capture() labels
   each graph it captures, run_fullgraph() counts a replay.
 
-Replays are counted per (wrapper or manager, descriptor) in a dict and written as
+Replays are counted per graph (a CUDAGraphWrapper entry, or a manager's descriptor) and written as
 DescriptorReplays deltas at most once a second (from the model runner's hook) and at exit: the
 replay count per descriptor when CUPTI is absent. GPU time needs CUPTI.
 """
@@ -24,9 +24,12 @@ WRITE_INTERVAL_NS = 1_000_000_000
 
 Label = tuple[str, int, int, bool, bool, str]  # what native.set_capture_context takes
 
-_replays: dict[tuple[int, Hashable], int] = {}
-_written: dict[tuple[int, Hashable], int] = {}
-_labels: dict[tuple[int, Hashable], Label] = {}
+# Keys are cheap to hash on the replay path: id() of vLLM's CUDAGraphEntry (kept alive in _keep,
+# so that the id is not reused), or (id(manager), descriptor) for the V2 manager.
+_replays: dict[Hashable, int] = {}
+_written: dict[Hashable, int] = {}
+_labels: dict[Hashable, Label] = {}
+_keep: list[Any] = []
 _last_write_ns = 0
 
 
@@ -46,13 +49,10 @@ def _v2_label(manager: Any, desc: Any) -> Label:
             desc.uniform_token_count is not None, getattr(desc, "num_active_loras", 0) > 0, _owner_name(manager))
 
 
-def _count_replay(owner: Any, descriptor: Hashable, label: Callable[[], Label]) -> None:
-    key = (id(owner), descriptor)
-    count = _replays.get(key)
-    if count is None:
-        _labels[key] = label()
-        count = 0
-    _replays[key] = count + 1
+def _first_replay(key: Hashable, label: Label, keep: Any) -> None:
+    _labels[key] = label
+    _keep.append(keep)
+    _replays[key] = 1
 
 
 def write_replay_counts(now_ns: int, force: bool = False) -> None:
@@ -90,7 +90,11 @@ def capture_label(wrapper: Any) -> Label | None:
     mode, descriptor = found
     entry = wrapper.concrete_cudagraph_entries.get(descriptor)
     if entry is not None and entry.cudagraph is not None:
-        _count_replay(wrapper, descriptor, lambda: _v1_label(wrapper, mode, descriptor))
+        key = id(entry)
+        if key in _replays:
+            _replays[key] += 1
+        else:
+            _first_replay(key, _v1_label(wrapper, mode, descriptor), entry)
         return None
     return _v1_label(wrapper, mode, descriptor)
 
@@ -146,7 +150,11 @@ def wrap_run_fullgraph(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def run_fullgraph(self: Any, desc: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            _count_replay(self, desc, lambda: _v2_label(self, desc))
+            key = (id(self), desc)
+            if key in _replays:
+                _replays[key] += 1
+            else:
+                _first_replay(key, _v2_label(self, desc), self)
         except Exception:  # noqa: BLE001
             recording.failures += 1
         return original(self, desc, *args, **kwargs)

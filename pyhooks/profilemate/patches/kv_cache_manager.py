@@ -9,55 +9,64 @@ scheduler step that closes the window."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from ..registry import PatchTarget
+from ..registry import PatchTarget, Wrapper
 from . import recording
 
 WINDOW_NS = 100_000_000
 
 
-@dataclass
 class _Calls:
-    calls: int = 0
-    ns: int = 0
-    failed: int = 0  # allocate_slots returned None: no room
+    """Calls of one operation in the current window (fixed objects: the wrappers hold them)."""
+
+    __slots__ = ("calls", "ns", "failed")
+
+    def __init__(self) -> None:
+        self.calls = self.ns = self.failed = 0  # failed: allocate_slots found no room
 
 
-@dataclass
 class _Window:
-    start_ns: int = -1
-    first_step: int = 0
-    operations: dict[str, _Calls] = field(default_factory=dict)
-    lookups: int = 0  # requests that looked the prefix cache up
-    queries: int = 0  # tokens looked up
-    hits: int = 0  # tokens found
+    __slots__ = ("start_ns", "first_step", "lookups", "queries", "hits")
+
+    def __init__(self) -> None:
+        self.start_ns = -1
+        self.first_step = 0
+        self.lookups = 0  # requests that looked the prefix cache up
+        self.queries = 0  # tokens looked up
+        self.hits = 0  # tokens found
 
 
+_operations = {name: _Calls() for name in ("allocate_slots", "get_computed_blocks", "free")}
 _window = _Window()
 
 
 def flush(native: ModuleType, step: int, now_ns: int, force: bool = False) -> None:
     """Writes the window's rows when it has lasted WINDOW_NS (or when forced, at exit)."""
-    global _window
     window = _window
     if window.start_ns < 0:
         window.start_ns, window.first_step = now_ns, step
     if not force and now_ns - window.start_ns < WINDOW_NS:
         return
-    for name, calls in window.operations.items():
+    for name, calls in _operations.items():
+        if not calls.calls:
+            continue
         context = f"calls={calls.calls} steps={window.first_step}-{step}"
         if name == "allocate_slots":
             context += f" failed={calls.failed}"
         elif name == "get_computed_blocks" and window.lookups:
             context += f" lookups={window.lookups} queried_tokens={window.queries} hit_tokens={window.hits}"
         native.cpu_operation(window.start_ns, step, f"kv_cache_manager.{name}", calls.ns, context)
-    _window = _Window(now_ns, step)
+        calls.__init__()
+    window.__init__()
+    window.start_ns, window.first_step = now_ns, step
 
 
-def _timed(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _timed(name: str) -> Wrapper:
+    calls = _operations[name]
+    counts_failures = name == "allocate_slots"  # None from allocate_slots means no room
+
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         native = recording.native()
         now = native.now
@@ -67,12 +76,9 @@ def _timed(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             started = now()
             result = original(self, *args, **kwargs)
             try:
-                calls = _window.operations.get(name)
-                if calls is None:
-                    calls = _window.operations[name] = _Calls()
                 calls.calls += 1
                 calls.ns += now() - started
-                if result is None and name == "allocate_slots":
+                if counts_failures and result is None:
                     calls.failed += 1
             except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
                 recording.failures += 1
@@ -90,9 +96,10 @@ def wrap_record_prefix_cache_stats(original: Callable[..., Any]) -> Callable[...
     def record_prefix_cache_stats(self: Any, request: Any, num_hits: int, *args: Any, **kwargs: Any) -> Any:
         try:
             if self.enable_caching and not getattr(request, "skip_reading_prefix_cache", False):
-                _window.lookups += 1
-                _window.queries += request.num_tokens
-                _window.hits += num_hits
+                window = _window
+                window.lookups += 1
+                window.queries += request.num_tokens
+                window.hits += num_hits
         except Exception:  # noqa: BLE001
             recording.failures += 1
         return original(self, request, num_hits, *args, **kwargs)

@@ -48,7 +48,10 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
         if num_tokens:  # an empty step runs no forward pass
             try:
                 ended = now()
-                timer.stop(begin, (started, step, phase, num_reqs, num_tokens, ended - started))
+                if begin is None:  # no GPU time to wait for: record now
+                    native.forward_pass(started, step, phase, num_reqs, num_tokens, ended - started, -1)
+                else:
+                    timer.stop(begin, (started, step, phase, num_reqs, num_tokens, ended - started))
                 timer.poll()
                 cuda_graphs.write_replay_counts(ended)
             except Exception:  # noqa: BLE001

@@ -16,14 +16,21 @@ from ..registry import PatchTarget
 from . import kv_cache_manager, recording, steps
 
 _steps = itertools.count(1)
+_fixed: dict[int, tuple[Any, int, int, int]] = {}  # id(scheduler) -> (block pool, usable blocks, limits)
 
 
-def _limits(scheduler: Any) -> tuple[int, int]:
-    """(max requests, max tokens) of a live scheduler; the token budget's name changed in 2026."""
-    tokens = getattr(scheduler, "max_num_scheduled_tokens", None)
-    if not isinstance(tokens, int):
-        tokens = getattr(scheduler, "max_num_batched_tokens", 0)
-    return getattr(scheduler, "max_num_running_reqs", 0), tokens
+def _fixed_facts(scheduler: Any) -> tuple[Any, int, int, int]:
+    """What does not change over a scheduler's life, read once: its block pool, the pool's usable
+    blocks (block 0 is the null block), max requests, and the token budget (renamed in 2026)."""
+    facts = _fixed.get(id(scheduler))
+    if facts is None or facts[0] is not scheduler.kv_cache_manager.block_pool:
+        pool = scheduler.kv_cache_manager.block_pool
+        tokens = getattr(scheduler, "max_num_scheduled_tokens", None)
+        if not isinstance(tokens, int):
+            tokens = getattr(scheduler, "max_num_batched_tokens", 0)
+        facts = _fixed[id(scheduler)] = (pool, max(pool.num_gpu_blocks - 1, 0),
+                                         getattr(scheduler, "max_num_running_reqs", 0), tokens)
+    return facts
 
 
 def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int, ended_ns: int) -> int:
@@ -34,13 +41,11 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int
     prefill_tokens = 0
     for request in new_requests:
         prefill_tokens += per_request.get(request.req_id, 0)
-    pool = scheduler.kv_cache_manager.block_pool
-    total_blocks = pool.num_gpu_blocks - 1  # block 0 is the null block
-    max_requests, max_tokens = _limits(scheduler)
+    pool, total_blocks, max_requests, max_tokens = _fixed_facts(scheduler)
     step = next(_steps)
     prefill_seqs = len(new_requests)
     decode_seqs = len(per_request) - prefill_seqs
-    steps.scheduled(output, step, steps.phase_of(num_tokens, prefill_seqs, decode_seqs))
+    steps.scheduled(output, step, num_tokens, prefill_seqs, decode_seqs)
     native.scheduler_step(
         step,
         started_ns,
@@ -56,7 +61,7 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int
         len(scheduler.running),
         len(scheduler.waiting),
         total_blocks - pool.get_num_free_blocks(),
-        max(total_blocks, 0),
+        total_blocks,
     )
     return step
 

@@ -6,12 +6,15 @@ follow the scheduler's order because every scheduled step is executed once."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 PREFILL, DECODE, MIXED, IDLE = 1, 2, 3, 4  # the proto's Phase numbers
 _MAX_IN_FLIGHT = 64  # steps scheduled but not yet executed; more means they never will be
 
-_scheduled: dict[int, tuple[int, int]] = {}  # id(SchedulerOutput) -> (step, phase)
+# id(SchedulerOutput) -> (step, phase). Ordered: dropping the oldest is O(1) (a dict would scan
+# its deleted slots), and an engine core whose workers run elsewhere drops one every step.
+_scheduled: OrderedDict[int, tuple[int, int]] = OrderedDict()
 _executed = 0
 
 
@@ -23,10 +26,10 @@ def phase_of(num_tokens: int, prefill_seqs: int, decode_seqs: int) -> int:
     return PREFILL if decode_seqs == 0 else MIXED
 
 
-def scheduled(output: Any, step: int, phase: int) -> None:
+def scheduled(output: Any, step: int, num_tokens: int, prefill_seqs: int, decode_seqs: int) -> None:
     if len(_scheduled) >= _MAX_IN_FLIGHT:
-        del _scheduled[next(iter(_scheduled))]
-    _scheduled[id(output)] = (step, phase)
+        _scheduled.popitem(last=False)
+    _scheduled[id(output)] = (step, phase_of(num_tokens, prefill_seqs, decode_seqs))
 
 
 def executed(output: Any) -> tuple[int, int] | None:
