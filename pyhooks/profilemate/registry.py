@@ -27,6 +27,7 @@ class PatchTarget:
     wrap: Wrapper
     alternates: tuple[tuple[str, str], ...] = ()  # (module, qualname) of older vLLM, tried in order
     required_params: tuple[str, ...] = ()  # the signature probe
+    fallback: str = ""  # what covers for this target where it is missing, said with the reason
 
     def locations(self) -> tuple[tuple[str, str], ...]:
         return ((self.module, self.qualname), *self.alternates)
@@ -129,7 +130,8 @@ def resolve(target: PatchTarget, import_missing: bool) -> _Found | PatchResult |
         return _Found(owner, name, current, f"{module_name}:{qualname}")
     if not any_module and not import_missing:
         return None  # not imported yet: the import hook will come back
-    return PatchResult(target, False, reason="; ".join(reasons) or "module not found")
+    reason = "; ".join(reasons) or "module not found"
+    return PatchResult(target, False, reason=f"{reason} ({target.fallback})" if target.fallback else reason)
 
 
 def _missing_params(function: Callable[..., Any], required: tuple[str, ...]) -> list[str]:

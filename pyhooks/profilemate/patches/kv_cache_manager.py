@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from ..registry import PatchTarget, Wrapper
-from . import recording
+from . import preemption, recording
 
 WINDOW_NS = 100_000_000
 
@@ -113,7 +113,8 @@ TARGETS = [
                 required_params=("request", "num_new_tokens")),
     PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.get_computed_blocks", _timed("get_computed_blocks"),
                 required_params=("request",)),
-    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.free", _timed("free"), required_params=("request",)),
+    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.free",
+                lambda original: _timed("free")(preemption.wrap_free(original)), required_params=("request",)),
     PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.record_prefix_cache_stats",
                 wrap_record_prefix_cache_stats, required_params=("request", "num_hits")),
 ]

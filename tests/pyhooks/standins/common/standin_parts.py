@@ -75,6 +75,11 @@ class BlockPool:
                 self.free_ids.append(block.block_id)
 
 
+class RequestStatus(enum.Enum):
+    RUNNING = 1
+    PREEMPTED = 2
+
+
 @dataclass
 class Request:
     request_id: str
@@ -86,6 +91,7 @@ class Request:
     num_tokens: int = 0
     cached_tokens: int = 0  # what a prefix-cache lookup finds
     skip_reading_prefix_cache: bool = False
+    status: RequestStatus = RequestStatus.RUNNING
 
 
 class KVCacheManager:
@@ -151,13 +157,31 @@ class BatchPlan:
         else:
             pool.untracked_free -= 7
         if self.preempt_in_next_step is not None:  # allocation failed for a running request
-            self._preempt_request(self.preempt_in_next_step, 0.0)
+            self._preempt(self.preempt_in_next_step)
             self.preempt_in_next_step = None
         return output
+
+
+class PreemptsByMethod:
+    """Preemption through Scheduler._preempt_request (vLLM since Dec 2025)."""
+
+    def _preempt(self, request: Request) -> None:
+        self._preempt_request(request, 0.0)
 
     def _preempt_request(self, request: Request, timestamp: float) -> None:
         self.kv_cache_manager.block_pool.free_blocks(request.blocks)
         request.blocks = []
+        request.num_computed_tokens = 0
+        request.num_preemptions += 1
+
+
+class PreemptsInline:
+    """Preemption written out inside schedule() (vLLM before Dec 2025): the KV cache manager
+    frees the request's blocks, then its status and computed tokens are reset."""
+
+    def _preempt(self, request: Request) -> None:
+        self.kv_cache_manager.free(request)
+        request.status = RequestStatus.PREEMPTED
         request.num_computed_tokens = 0
         request.num_preemptions += 1
 

@@ -2,10 +2,10 @@
 schedule(throttle_prefills=False)."""
 
 import vllm.v1.core.kv_cache_manager  # noqa: F401 - imported here in vLLM too
-from standin_parts import BatchPlan, SchedulerOutput
+from standin_parts import BatchPlan, PreemptsByMethod, SchedulerOutput
 
 
-class Scheduler(BatchPlan):
+class Scheduler(PreemptsByMethod, BatchPlan):
     def __init__(self, max_num_seqs: int = 64, max_num_scheduled_tokens: int = 2048, num_gpu_blocks: int = 1001):
         self.max_num_running_reqs = max_num_seqs
         self.max_num_scheduled_tokens = max_num_scheduled_tokens
