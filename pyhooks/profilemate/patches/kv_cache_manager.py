@@ -89,32 +89,56 @@ def _timed(name: str) -> Wrapper:
     return wrap
 
 
+_stats_method_patched = False  # record_prefix_cache_stats is wrapped: lookups are counted there
+
+
+def _count_lookup(manager: Any, request: Any, num_hits: int) -> None:
+    """One prefix cache lookup, under vLLM's own condition minus its log_stats switch."""
+    try:
+        if manager.enable_caching and not getattr(request, "skip_reading_prefix_cache", False):
+            window = _window
+            window.lookups += 1
+            window.queries += request.num_tokens
+            window.hits += num_hits
+    except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
+        recording.failures += 1
+
+
 def wrap_record_prefix_cache_stats(original: Callable[..., Any]) -> Callable[..., Any]:
-    """vLLM counts a lookup here, once the request is admitted, and only when its own stats are
-    on (log_stats); the same condition without log_stats gives the same numbers always."""
+    """vLLM (since Jul 2026) counts a lookup here, once the request is admitted."""
+    global _stats_method_patched
+    _stats_method_patched = True
 
     def record_prefix_cache_stats(self: Any, request: Any, num_hits: int, *args: Any, **kwargs: Any) -> Any:
-        try:
-            if self.enable_caching and not getattr(request, "skip_reading_prefix_cache", False):
-                window = _window
-                window.lookups += 1
-                window.queries += request.num_tokens
-                window.hits += num_hits
-        except Exception:  # noqa: BLE001
-            recording.failures += 1
+        _count_lookup(self, request, num_hits)
         return original(self, request, num_hits, *args, **kwargs)
 
     return record_prefix_cache_stats
+
+
+def wrap_get_computed_blocks(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Timed; and where record_prefix_cache_stats does not exist (vLLM before Jul 2026), the
+    lookup is counted here, as vLLM counted it then: (blocks, hit tokens[, boundary])."""
+    timed = _timed("get_computed_blocks")(original)
+
+    def get_computed_blocks(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        result = timed(self, request, *args, **kwargs)
+        if not _stats_method_patched:
+            _count_lookup(self, request, result[1])
+        return result
+
+    return get_computed_blocks
 
 
 _MODULE = "vllm.v1.core.kv_cache_manager"
 TARGETS = [
     PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.allocate_slots", _timed("allocate_slots"),
                 required_params=("request", "num_new_tokens")),
-    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.get_computed_blocks", _timed("get_computed_blocks"),
+    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.get_computed_blocks", wrap_get_computed_blocks,
                 required_params=("request",)),
     PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.free",
                 lambda original: _timed("free")(preemption.wrap_free(original)), required_params=("request",)),
     PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.record_prefix_cache_stats",
-                wrap_record_prefix_cache_stats, required_params=("request", "num_hits")),
+                wrap_record_prefix_cache_stats, required_params=("request", "num_hits"),
+                fallback="older vLLM: lookups are counted from get_computed_blocks"),
 ]

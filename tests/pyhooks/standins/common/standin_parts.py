@@ -106,14 +106,12 @@ class KVCacheManager:
     def usage(self) -> float:
         return self.block_pool.get_usage()
 
-    def get_computed_blocks(self, request: Request, max_cache_hit_length: int | None = None) -> tuple[list, int, int]:
+    def get_computed_blocks(self, request: Request) -> tuple[list, int]:
+        """vLLM before Jul 2026: a 2-tuple, and the lookup counted here."""
         if not self.enable_caching or request.skip_reading_prefix_cache:
-            return [], 0, 0
-        return [], request.cached_tokens, 0
-
-    def record_prefix_cache_stats(self, request: Request, num_hits: int) -> None:
-        if self.enable_caching and not request.skip_reading_prefix_cache:
-            self.lookups.append((request.num_tokens, num_hits))
+            return [], 0
+        self.lookups.append((request.num_tokens, request.cached_tokens))
+        return [], request.cached_tokens
 
     def allocate_slots(self, request: Request, num_new_tokens: int, num_new_computed_tokens: int = 0,
                        new_computed_blocks=None, num_lookahead_tokens: int = 0, num_external_computed_tokens: int = 0,
@@ -130,12 +128,25 @@ class KVCacheManager:
         request.blocks = []
 
 
+class KVCacheManager2026(KVCacheManager):
+    """Since Jul 2026: a 3-tuple, and the lookup counted by the scheduler at admission."""
+
+    def get_computed_blocks(self, request: Request, max_cache_hit_length: int | None = None) -> tuple[list, int, int]:
+        if not self.enable_caching or request.skip_reading_prefix_cache:
+            return [], 0, 0
+        return [], request.cached_tokens, 0
+
+    def record_prefix_cache_stats(self, request: Request, num_hits: int) -> None:
+        if self.enable_caching and not request.skip_reading_prefix_cache:
+            self.lookups.append((request.num_tokens, num_hits))
+
+
 class BatchPlan:
     """Step n admits request n as a prefill of 100 + n tokens while the n - 1 others decode one
     token each; 5 - n % 5 requests wait; 7 more KV blocks are used per step."""
 
-    def _start_plan(self, num_gpu_blocks: int) -> None:
-        self.kv_cache_manager = KVCacheManager(num_gpu_blocks)
+    def _start_plan(self, num_gpu_blocks: int, manager: type[KVCacheManager] = KVCacheManager) -> None:
+        self.kv_cache_manager = manager(num_gpu_blocks)
         self.running: list[str] = []
         self.waiting: list[str] = []
         self.steps = 0
