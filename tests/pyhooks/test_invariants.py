@@ -81,3 +81,47 @@ def test_activation_rules_match_the_injection_library() -> None:
     assert activation.decide({"PROFILEMATE_SESSION_DIR": "/s"}, ["python", "-c", "spawn_main()"])[0]
     assert not activation.decide({}, ["python", "train.py", "--model", "resnet"])[0]
     assert activation.looks_like_vllm(["python", "-m", "vllm.entrypoints.openai.api_server"])
+
+
+class VllmError(Exception):
+    pass
+
+
+def test_every_wrapper_passes_results_and_exceptions_through_whatever_it_is_given(hooks) -> None:
+    """Each wrapper of the registry, around a method that returns a sentinel or raises, called
+    with arguments it cannot make sense of (self and two more): vLLM's result or exception comes back
+    unchanged."""
+    from profilemate.patches import all_targets, recording
+
+    sentinel = object()
+    error = VllmError("vLLM's own")
+
+    def returns(*args: object, **kwargs: object) -> object:
+        return sentinel
+
+    def raises(*args: object, **kwargs: object) -> object:
+        raise error
+
+    for target in all_targets():
+        assert target.wrap(returns)(object(), object(), object()) is sentinel, f"{target.qualname} changed the result"
+        with pytest.raises(VllmError) as raised:
+            target.wrap(raises)(object(), object(), object())
+        assert raised.value is error, f"{target.qualname} changed the exception"
+    assert recording.failures > 0  # the wrappers did fail to record, and said nothing to vLLM
+
+
+def test_no_patched_method_changes_its_signature(hooks) -> None:
+    import importlib
+
+    from profilemate.patches import all_targets
+
+    checked = 0
+    for target in all_targets():
+        module = importlib.import_module(target.module)
+        owner_name, _, name = target.qualname.rpartition(".")
+        patched = getattr(getattr(module, owner_name), name)
+        original = getattr(patched, "__profilemate_original__", None)
+        assert original is not None, f"{target.module}:{target.qualname} is not patched in the 2026 stand-in"
+        assert inspect.signature(patched) == inspect.signature(original), target.qualname
+        checked += 1
+    assert checked == len(all_targets())

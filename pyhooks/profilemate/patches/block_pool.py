@@ -41,11 +41,11 @@ def wrap_last_use(original: Callable[..., Any]) -> Callable[..., Any]:
     now = recording.native().now
 
     def last_use(self: Any, blocks: Any, *args: Any, **kwargs: Any) -> Any:
-        if type(blocks) is not list:
-            # free_blocks takes any iterable, and vLLM passes one-shot iterators (reversed(...)):
-            # read it once, for both of us, or vLLM would free nothing.
-            blocks = list(blocks)
         try:
+            if type(blocks) is not list:
+                # free_blocks takes any iterable, and vLLM passes one-shot iterators (reversed(...)):
+                # read it once, for both of us, or vLLM would free nothing.
+                blocks = list(blocks)
             _stamp(blocks, _last_used_ns, now())
         except Exception:  # noqa: BLE001
             recording.failures += 1

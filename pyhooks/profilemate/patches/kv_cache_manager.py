@@ -92,14 +92,14 @@ def _timed(name: str) -> Wrapper:
 _stats_method_patched = False  # record_prefix_cache_stats is wrapped: lookups are counted there
 
 
-def _count_lookup(manager: Any, request: Any, num_hits: int) -> None:
+def _count_lookup(manager: Any, request: Any, num_hits: Callable[[], int]) -> None:
     """One prefix cache lookup, under vLLM's own condition minus its log_stats switch."""
     try:
         if manager.enable_caching and not getattr(request, "skip_reading_prefix_cache", False):
             window = _window
             window.lookups += 1
             window.queries += request.num_tokens
-            window.hits += num_hits
+            window.hits += num_hits()
     except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
         recording.failures += 1
 
@@ -110,7 +110,7 @@ def wrap_record_prefix_cache_stats(original: Callable[..., Any]) -> Callable[...
     _stats_method_patched = True
 
     def record_prefix_cache_stats(self: Any, request: Any, num_hits: int, *args: Any, **kwargs: Any) -> Any:
-        _count_lookup(self, request, num_hits)
+        _count_lookup(self, request, lambda: num_hits)
         return original(self, request, num_hits, *args, **kwargs)
 
     return record_prefix_cache_stats
@@ -124,7 +124,7 @@ def wrap_get_computed_blocks(original: Callable[..., Any]) -> Callable[..., Any]
     def get_computed_blocks(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         result = timed(self, request, *args, **kwargs)
         if not _stats_method_patched:
-            _count_lookup(self, request, result[1])
+            _count_lookup(self, request, lambda: result[1])
         return result
 
     return get_computed_blocks

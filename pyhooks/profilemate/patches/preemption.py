@@ -18,13 +18,23 @@ from . import recording
 _method_patched = False  # Scheduler._preempt_request is wrapped: KVCacheManager.free need not look
 
 
+def _scheduler_pool(scheduler: Any) -> Any:
+    return scheduler.kv_cache_manager.block_pool
+
+
+def _manager_pool(manager: Any) -> Any:
+    return manager.block_pool
+
+
 def _free_blocks(pool: Any) -> tuple[int, int]:
     return pool.get_num_free_blocks(), pool.num_gpu_blocks - 1  # block 0 is the null block
 
 
-def _preempted(pool: Any, request: Any, release: Callable[[], Any]) -> Any:
-    """Runs `release` (the preemption itself) and records what it cost; returns its result."""
+def _preempted(owner: Any, pool_of: Callable[[Any], Any], request: Any, release: Callable[[], Any]) -> Any:
+    """Runs `release` (the preemption itself) and records what it cost; returns its result.
+    `pool_of(owner)` is the block pool, read here where a failure is caught."""
     try:
+        pool = pool_of(owner)
         computed = request.num_computed_tokens
         free_before, total = _free_blocks(pool)
     except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
@@ -57,8 +67,7 @@ def wrap_preempt(original: Callable[..., Any]) -> Callable[..., Any]:
     _method_patched = True
 
     def _preempt_request(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return _preempted(self.kv_cache_manager.block_pool, request,
-                          lambda: original(self, request, *args, **kwargs))
+        return _preempted(self, _scheduler_pool, request, lambda: original(self, request, *args, **kwargs))
 
     return _preempt_request
 
@@ -69,7 +78,7 @@ def wrap_free(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def free(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         if recording.in_schedule and not _method_patched:
-            return _preempted(self.block_pool, request, lambda: original(self, request, *args, **kwargs))
+            return _preempted(self, _manager_pool, request, lambda: original(self, request, *args, **kwargs))
         return original(self, request, *args, **kwargs)
 
     return free
