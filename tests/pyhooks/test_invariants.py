@@ -125,3 +125,31 @@ def test_no_patched_method_changes_its_signature(hooks) -> None:
         assert inspect.signature(patched) == inspect.signature(original), target.qualname
         checked += 1
     assert checked == len(all_targets())
+
+
+def test_no_hook_calls_a_vllm_getter_that_drains_state(run_workload) -> None:
+    run = run_workload("""
+import standin_parts
+from standin_parts import NewRequestData, Request, SchedulerOutput
+from vllm.v1.core.sched.scheduler import Scheduler
+from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+from vllm.v1.worker.gpu.mm.encoder_runner import EncoderRunner
+scheduler, runner = Scheduler(num_gpu_blocks=201), GPUModelRunner()
+manager = scheduler.kv_cache_manager
+for step in range(20):                                  # every hook of the 2026 stand-in fires
+    request = Request(f"r{step}", 0, 0.0, num_tokens=48, cached_tokens=16)
+    manager.record_prefix_cache_stats(request, manager.get_computed_blocks(request)[1])
+    manager.allocate_slots(request, 48)
+    if step == 10:
+        scheduler.preempt_in_next_step = request
+    output = scheduler.schedule()
+    output.scheduled_encoder_inputs = {"r": [0]}
+    runner.execute_model(output)
+    runner.sample_tokens(None)
+    EncoderRunner().execute_mm_encoder([("image", 1)])
+    pool = manager.block_pool
+    pool.cache_full_blocks(request.blocks)
+    manager.free(request)
+assert standin_parts.DRAINED == [], standin_parts.DRAINED
+""")
+    assert run.csv("preemption_events.csv") and run.csv("forward_pass_timing.csv"), "the hooks did not fire"

@@ -10,6 +10,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 
+# vLLM's getters that return and reset state: a hook that called one would change vLLM's own
+# metrics. The stand-ins log every call here.
+DRAINED: list[str] = []
+
+
+def _drain(name: str) -> list:
+    DRAINED.append(name)
+    return []
+
+
 @dataclass
 class NewRequestData:
     req_id: str
@@ -38,6 +48,9 @@ class BlockPool:
         self.blocks = [KVCacheBlock(i) for i in range(min(num_gpu_blocks, 100_000))]
         self.free_ids = deque(range(1, len(self.blocks)))
         self.untracked_free = num_gpu_blocks - len(self.blocks)  # huge pools: counted, not built
+
+    def take_events(self) -> list:
+        return _drain("BlockPool.take_events")
 
     def get_num_free_blocks(self) -> int:
         return len(self.free_ids) + self.untracked_free
@@ -105,6 +118,15 @@ class KVCacheManager:
     @property
     def usage(self) -> float:
         return self.block_pool.get_usage()
+
+    def make_prefix_cache_stats(self) -> list:
+        return _drain("KVCacheManager.make_prefix_cache_stats")
+
+    def take_events(self) -> list:
+        return _drain("KVCacheManager.take_events")
+
+    def take_new_block_ids(self) -> list:
+        return _drain("KVCacheManager.take_new_block_ids")
 
     def get_computed_blocks(self, request: Request) -> tuple[list, int]:
         """vLLM before Jul 2026: a 2-tuple, and the lookup counted here."""
