@@ -1,0 +1,28 @@
+// What every `profilemate` command shares: exit codes, help detection, usage errors.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace profilemate::cli {
+
+// Exit codes, documented in `profilemate --help` and the README.
+constexpr int kExitOk = 0;
+constexpr int kExitUnreadable = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitOutput = 3;
+
+using Args = std::vector<std::string_view>;
+
+inline bool is_help(std::string_view arg) {
+  return arg == "-h" || arg == "--help";
+}
+
+// Prints "profilemate: MESSAGE" and where the command's help is; returns kExitUsage.
+int usage_error(const std::string& message, std::string_view command);
+
+int run_export(const Args& args);
+int run_dump(const Args& args);
+
+}  // namespace profilemate::cli
