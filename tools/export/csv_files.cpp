@@ -6,6 +6,7 @@
 #include <set>
 
 #include "csv_writer.h"
+#include "percentile.h"
 
 namespace profilemate::exporter {
 namespace {
@@ -117,13 +118,6 @@ void descriptor_columns(CsvWriter& out, const CaptureContext* label) {
 
 using Key = std::pair<uint32_t, uint32_t>;
 
-uint64_t nearest_rank(std::vector<uint64_t>& values, double fraction) {
-  const auto rank = static_cast<size_t>(std::ceil(fraction * static_cast<double>(values.size())));
-  const size_t index = rank == 0 ? 0 : rank - 1;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
-  return values[index];
-}
-
 OutputFile graph_captures(const SessionData& data, const std::string& dir) {
   CsvWriter out(dir + "/cuda_graph_captures.csv",
                 {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "capture_time_sec", "pid",
@@ -155,26 +149,6 @@ OutputFile graph_captures(const SessionData& data, const std::string& dir) {
   }
   out.close();
   return {"cuda_graph_captures.csv", out.rows()};
-}
-
-// The graph an executable came from, and the capture that labelled it.
-struct ExecOrigin {
-  uint32_t graph_id = 0;
-  const GraphCapture* capture = nullptr;
-};
-
-std::map<Key, ExecOrigin> exec_origins(const SessionData& data) {
-  std::map<Key, const GraphCapture*> capture_of_graph;
-  for (const Row<GraphCapture>& row : data.captures) {
-    capture_of_graph.try_emplace({row.process, row.event.graph_id()}, &row.event);
-  }
-  std::map<Key, ExecOrigin> origins;
-  for (const auto& [graph, inst] : data.instantiations) {
-    const auto capture = capture_of_graph.find(graph);
-    origins[{graph.first, inst.event.exec_id()}] = {
-        graph.second, capture == capture_of_graph.end() ? nullptr : capture->second};
-  }
-  return origins;
 }
 
 OutputFile graph_replays(const SessionData& data, const std::string& dir) {

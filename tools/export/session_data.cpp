@@ -168,6 +168,20 @@ double SessionData::seconds(uint64_t unix_ns) const {
                                   : -static_cast<double>(start_unix_ns - unix_ns) * 1e-9;
 }
 
+std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionData& data) {
+  std::map<std::pair<uint32_t, uint32_t>, const GraphCapture*> capture_of_graph;
+  for (const Row<GraphCapture>& row : data.captures) {
+    capture_of_graph.try_emplace({row.process, row.event.graph_id()}, &row.event);
+  }
+  std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> origins;
+  for (const auto& [graph, inst] : data.instantiations) {
+    const auto capture = capture_of_graph.find(graph);
+    origins[{graph.first, inst.event.exec_id()}] = {
+        graph.second, capture == capture_of_graph.end() ? nullptr : capture->second};
+  }
+  return origins;
+}
+
 SessionData read_session(const std::string& dir) {
   SessionData data;
   const std::vector<std::string> files = reader::session_log_files(dir);

@@ -87,6 +87,15 @@ struct SessionData {
   [[nodiscard]] double seconds(uint64_t unix_ns) const;
 };
 
+// The graph an executable came from, and the capture that labelled it (null: no capture seen).
+struct ExecOrigin {
+  uint32_t graph_id = 0;
+  const GraphCapture* capture = nullptr;
+};
+
+// (process, exec id) -> origin, for every instantiated executable graph.
+std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionData& data);
+
 // Reads every log of a session directory. Throws reader::ReadError for a directory that is not a
 // session or a log that cannot be used; damage inside a log is recorded in its stats instead.
 SessionData read_session(const std::string& dir);
