@@ -127,4 +127,28 @@ std::string source_dir() {
   return PROFILEMATE_TEST_SOURCE_DIR;
 }
 
+CommandResult run_command(const std::string& command_line) {
+  TempDir capture;
+  const std::string command = command_line + " >" + (capture / "out") + " 2>" + (capture / "err");
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(capture / "out"),
+          read_file(capture / "err")};
+}
+
+std::string first_difference(const std::string& expected, const std::string& actual) {
+  std::istringstream want(expected);
+  std::istringstream got(actual);
+  std::string a;
+  std::string b;
+  for (int line = 1;; ++line) {
+    const bool more_a = static_cast<bool>(std::getline(want, a));
+    const bool more_b = static_cast<bool>(std::getline(got, b));
+    if (!more_a && !more_b) return "same lines, different line endings";
+    if (a != b || more_a != more_b) {
+      return "line " + std::to_string(line) + "\n  expected: " + (more_a ? a : "<end>") +
+             "\n  actual:   " + (more_b ? b : "<end>");
+    }
+  }
+}
+
 }  // namespace profilemate::testing

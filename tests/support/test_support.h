@@ -63,4 +63,15 @@ std::vector<FramedRecord> frames_of(const std::string& bytes);
 // The directory holding the test data that ships with the sources.
 std::string source_dir();
 
+// A command line run through the shell, its output captured.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult run_command(const std::string& command_line);
+
+// Where two texts first differ, line by line, for golden-file failure messages.
+std::string first_difference(const std::string& expected, const std::string& actual);
+
 }  // namespace profilemate::testing

@@ -13,19 +13,10 @@ namespace {
 using testing::read_file;
 using testing::TempDir;
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using CliResult = testing::CommandResult;
 
 CliResult run_cli(const std::string& args) {
-  TempDir capture;
-  const std::string command =
-      std::string(PROFILEMATE_CLI) + " " + args + " >" + (capture / "out") + " 2>" + (capture / "err");
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(capture / "out"),
-          read_file(capture / "err")};
+  return testing::run_command(std::string(PROFILEMATE_CLI) + " " + args);
 }
 
 std::string golden_session() {

@@ -11,22 +11,6 @@
 namespace profilemate::exporter {
 namespace {
 
-std::string first_difference(const std::string& expected, const std::string& actual) {
-  std::istringstream want(expected);
-  std::istringstream got(actual);
-  std::string a;
-  std::string b;
-  for (int line = 1;; ++line) {
-    const bool more_a = static_cast<bool>(std::getline(want, a));
-    const bool more_b = static_cast<bool>(std::getline(got, b));
-    if (!more_a && !more_b) return "same lines, different line endings";
-    if (a != b || more_a != more_b) {
-      return "line " + std::to_string(line) + "\n  expected: " + (more_a ? a : "<end>") +
-             "\n  actual:   " + (more_b ? b : "<end>");
-    }
-  }
-}
-
 TEST(Golden, TheSyntheticSessionExportsExactlyAsCheckedIn) {
   const std::string case_dir = testing::source_dir() + "/golden/synthetic";
   testing::TempDir out;
@@ -49,7 +33,7 @@ TEST(Golden, TheSyntheticSessionExportsExactlyAsCheckedIn) {
     const std::string expected = testing::read_file(expected_dir + name);
     const std::string actual = testing::read_file(out / name);
     EXPECT_TRUE(expected == actual)
-        << name << " differs at " << first_difference(expected, actual)
+        << name << " differs at " << testing::first_difference(expected, actual)
         << "\n(regenerate with tests/golden/regenerate.sh if the change is intended)";
   }
 }

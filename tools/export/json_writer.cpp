@@ -83,6 +83,12 @@ JsonWriter& JsonWriter::value(int64_t number) {
   return integer(number);
 }
 
+JsonWriter& JsonWriter::null() {
+  before_value();
+  out_.append("null");
+  return *this;
+}
+
 JsonWriter& JsonWriter::value(bool flag) {
   before_value();
   out_.append(flag ? "true" : "false");

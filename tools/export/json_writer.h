@@ -22,6 +22,7 @@ class JsonWriter {
   JsonWriter& value(uint32_t number) { return value(uint64_t{number}); }
   JsonWriter& value(int number) { return value(int64_t{number}); }
   JsonWriter& value(bool flag);
+  JsonWriter& null();
   JsonWriter& value(double number, int decimals);
 
   // Shorthand for key(name).value(v).

@@ -22,7 +22,12 @@ inline bool is_help(std::string_view arg) {
 // Prints "profilemate: MESSAGE" and where the command's help is; returns kExitUsage.
 int usage_error(const std::string& message, std::string_view command);
 
+// Writes `text` to `path` (standard output when empty), saying where on stderr.
+int write_output(const std::string& text, const std::string& path);
+
 int run_export(const Args& args);
 int run_dump(const Args& args);
+int run_stats(const Args& args);
+int run_compare(const Args& args);
 
 }  // namespace profilemate::cli

@@ -15,6 +15,8 @@ constexpr const char* kMainHelp = R"(profilemate: what your vLLM server did, ste
 Usage: profilemate <command> [options]
 
 Commands:
+  stats    summary reports of a session: graphs, steps, KV cache, preemptions, MoE, health
+  compare  two sessions' reports side by side, with deltas and ratios
   export   convert a session's process logs to CSV files and metadata.json
   dump     print the records of one process log as text
 
@@ -48,5 +50,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "export") return run_export(args);
   if (command == "dump") return run_dump(args);
+  if (command == "stats") return run_stats(args);
+  if (command == "compare") return run_compare(args);
   return usage_error("unknown command '" + std::string(command) + "'", "");
 }

@@ -1,0 +1,75 @@
+// `profilemate stats`: nsys-style summary reports of one session.
+#include <cstdio>
+#include <string>
+
+#include "cli.h"
+#include "pmlog_reader.h"
+#include "report_options.h"
+#include "session_data.h"
+#include "session_reports.h"
+
+namespace profilemate::cli {
+namespace {
+
+constexpr const char* kStatsHelp =
+    R"(Usage: profilemate stats SESSION_DIR [--report NAME[,NAME...]] [--format table|csv|json] [-o FILE]
+
+Summarises a session: where the GPU time and the batch capacity went. Reports:
+  graphs       per batch descriptor: captures, replays, hit rate, padding waste, GPU time
+  steps        step utilization (tokens, requests), queues, schedule and forward time
+  kv           KV usage percentiles, evictions, prefix cache hit rate, failed allocations
+  preemptions  preemptions by cause: requests, tokens lost, blocks freed
+  moe          expert load imbalance per MoE layer
+  health       records, drops, damage, degradations and skipped patches per process
+Columns and units: docs/reports.md. Percentiles are by nearest rank.
+
+Options:
+  --report NAMES   only these reports (comma-separated; default: all)
+  --format F       table (default), csv (one report: plain CSV; several: each after a
+                   '# name: title' line) or json (one object, a key per report)
+  -o, --output F   write to file F instead of standard output
+  -h, --help       show this help
+
+Examples:
+  profilemate stats /tmp/vllm_profiling/session_20261127_101500_3fa2c1
+  profilemate stats ./session --report graphs,steps
+  profilemate stats ./session --report kv --format csv -o kv.csv
+)";
+
+}  // namespace
+
+int run_stats(const Args& args) {
+  std::string session;
+  std::string output;
+  ReportOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string error;
+    if (is_help(args[i])) {
+      std::fputs(kStatsHelp, stdout);
+      return kExitOk;
+    }
+    if (parse_report_option(args, i, options, error)) {
+      if (!error.empty()) return usage_error(error, "stats");
+    } else if (args[i] == "-o" || args[i] == "--output") {
+      if (i + 1 >= args.size()) return usage_error(std::string(args[i]) + " needs a file name", "stats");
+      output = args[++i];
+    } else if (args[i].starts_with('-')) {
+      return usage_error("unknown option " + std::string(args[i]), "stats");
+    } else if (session.empty()) {
+      session = args[i];
+    } else {
+      return usage_error("one session directory at a time (to put two side by side: profilemate compare A B)",
+                         "stats");
+    }
+  }
+  if (session.empty()) return usage_error("stats needs a session directory", "stats");
+  try {
+    const std::vector<stats::Table> tables = stats::session_reports(exporter::read_session(session));
+    return write_output(render(selected(tables, options), options.format), output);
+  } catch (const reader::ReadError& error) {
+    std::fprintf(stderr, "profilemate: %s\n", error.what());
+    return kExitUnreadable;
+  }
+}
+
+}  // namespace profilemate::cli

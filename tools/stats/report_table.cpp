@@ -1,0 +1,137 @@
+#include "report_table.h"
+
+#include <algorithm>
+
+#include "json_writer.h"
+#include "number_text.h"
+
+namespace profilemate::stats {
+
+double Cell::as_double() const {
+  if (const auto* i = std::get_if<int64_t>(&value)) return static_cast<double>(*i);
+  if (const auto* d = std::get_if<double>(&value)) return *d;
+  return 0.0;
+}
+
+std::string Cell::str() const {
+  std::string out;
+  if (const auto* i = std::get_if<int64_t>(&value)) {
+    exporter::append_integer(out, *i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    exporter::append_fixed(out, *d, decimals);
+  } else if (const auto* s = std::get_if<std::string>(&value)) {
+    out = *s;
+  }
+  return out;
+}
+
+std::string render_text(const Table& table) {
+  std::vector<size_t> widths(table.columns.size());
+  for (size_t c = 0; c < table.columns.size(); ++c) widths[c] = table.columns[c].size();
+  std::vector<std::vector<std::string>> texts;
+  texts.reserve(table.rows.size());
+  for (const std::vector<Cell>& row : table.rows) {
+    std::vector<std::string>& line = texts.emplace_back();
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      line.push_back(row[c].value.index() == 0 ? "-" : row[c].str());
+      widths[c] = std::max(widths[c], line.back().size());
+    }
+  }
+  std::string out = " ** " + table.title + " (" + table.name + "):\n\n";
+  const auto cell = [&](const std::string& text, size_t c, bool right) {
+    if (c > 0) out += "  ";
+    const std::string pad(widths[c] - text.size(), ' ');
+    out += right ? pad + text : text + pad;
+  };
+  for (size_t c = 0; c < table.columns.size(); ++c) cell(table.columns[c], c, c >= table.key_columns);
+  out += '\n';
+  for (size_t c = 0; c < table.columns.size(); ++c) cell(std::string(widths[c], '-'), c, false);
+  out += '\n';
+  for (size_t r = 0; r < texts.size(); ++r) {
+    for (size_t c = 0; c < texts[r].size(); ++c) cell(texts[r][c], c, c >= table.key_columns);
+    out += '\n';
+  }
+  if (table.rows.empty()) out += "  (no data)\n";
+  for (const std::string& note : table.notes) out += "  " + note + '\n';
+  return out + '\n';
+}
+
+namespace {
+
+void csv_field(std::string& out, const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) {
+    out += text;
+    return;
+  }
+  out += '"';
+  for (const char ch : text) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+std::string render_csv(const Table& table) {
+  std::string out;
+  for (size_t c = 0; c < table.columns.size(); ++c) {
+    if (c > 0) out += ',';
+    csv_field(out, table.columns[c]);
+  }
+  out += '\n';
+  for (const std::vector<Cell>& row : table.rows) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) out += ',';
+      csv_field(out, row[c].str());
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string render_json(const std::vector<const Table*>& tables) {
+  exporter::JsonWriter json;
+  json.begin_object();
+  for (const Table* table : tables) {
+    json.key(table->name).begin_object().field("title", std::string_view(table->title));
+    json.key("rows").begin_array();
+    for (const std::vector<Cell>& row : table->rows) {
+      json.begin_object();
+      for (size_t c = 0; c < row.size() && c < table->columns.size(); ++c) {
+        json.key(table->columns[c]);
+        const Cell& value = row[c];
+        if (const auto* i = std::get_if<int64_t>(&value.value)) {
+          json.value(*i);
+        } else if (const auto* d = std::get_if<double>(&value.value)) {
+          json.value(*d, value.decimals);
+        } else if (const auto* s = std::get_if<std::string>(&value.value)) {
+          json.value(std::string_view(*s));
+        } else {
+          json.null();
+        }
+      }
+      json.end_object();
+    }
+    json.end_array().key("notes").begin_array();
+    for (const std::string& note : table->notes) json.value(std::string_view(note));
+    json.end_array().end_object();
+  }
+  json.end_object();
+  return json.text() + '\n';
+}
+
+std::vector<std::pair<std::string, Cell>> flatten(const Table& table) {
+  std::vector<std::pair<std::string, Cell>> named;
+  for (const std::vector<Cell>& row : table.rows) {
+    std::string key = table.name;
+    for (size_t c = 0; c < table.key_columns && c < row.size(); ++c)
+      key += (c == 0 ? "." : ",") + row[c].str();
+    for (size_t c = table.key_columns; c < row.size() && c < table.columns.size(); ++c) {
+      if (row[c].is_number()) named.emplace_back(key + "." + table.columns[c], row[c]);
+    }
+  }
+  return named;
+}
+
+}  // namespace profilemate::stats
