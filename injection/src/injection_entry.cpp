@@ -1,6 +1,7 @@
 // InitializeInjection: called by the CUDA driver inside cuInit when CUDA_INJECTION64_PATH names
-// this library. Decides whether to record, starts the recorder and the CUPTI session, and always
-// returns 1: a profiler must never stop the application from initialising CUDA.
+// this library. Decides whether to record, starts the recorder and the CUPTI session, installs the
+// Python hooks in a Python process that lacks them, and always returns 1: a profiler must never
+// stop the application from initialising CUDA.
 #include <pthread.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "cupti_session.h"
 #include "notices.h"
 #include "profilemate/recorder.h"
+#include "python_bootstrap.h"
 
 namespace {
 
@@ -31,13 +33,8 @@ void stop_session_at_exit() {
   if (::getpid() == g_initialized_pid) profilemate::injection::CuptiSession::instance().stop();
 }
 
-void initialize() {
+void start_cupti() {
   using profilemate::injection::CuptiSession;
-  const profilemate::injection::Activation activation =
-      profilemate::injection::decide_activation(&std::getenv, profilemate::injection::own_command_line());
-  if (!activation.on) return;       // no thread, no file, no CUPTI call
-  if (pm_start() != PM_OK) return;  // the recorder said why on stderr
-
   const char* cupti_switch = std::getenv("PROFILEMATE_CUPTI");
   if (cupti_switch != nullptr && std::string(cupti_switch) == "0") {
     profilemate::injection::notice(
@@ -52,13 +49,28 @@ void initialize() {
   ::pthread_atfork(nullptr, nullptr, [] { CuptiSession::instance().abandon_after_fork(); });
 }
 
+// True when recording.
+bool initialize() {
+  const profilemate::injection::Activation activation =
+      profilemate::injection::decide_activation(&std::getenv, profilemate::injection::own_command_line());
+  if (!activation.on) return false;       // no thread, no file, no CUPTI call
+  if (pm_start() != PM_OK) return false;  // the recorder said why on stderr
+  start_cupti();
+  return true;
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) int InitializeInjection(void) {
-  const std::lock_guard lock(g_init_mutex);
-  const pid_t pid = ::getpid();
-  if (g_initialized_pid == pid) return 1;  // once per process; a forked child starts over
-  g_initialized_pid = pid;
-  initialize();
+  {
+    const std::lock_guard lock(g_init_mutex);
+    const pid_t pid = ::getpid();
+    if (g_initialized_pid == pid) return 1;  // once per process; a forked child starts over
+    g_initialized_pid = pid;
+    if (!initialize()) return 1;
+  }
+  // Outside the lock: Python code may run here and let other threads take the GIL, and one of
+  // them waiting for this lock with the GIL held would deadlock us.
+  profilemate::injection::bootstrap_python_hooks();
   return 1;
 }

@@ -8,6 +8,7 @@
 
 namespace profilemate::injection {
 
-void notice(profilemate_Notice_Severity severity, const std::string& message);
+// `source` names the part that speaks, in metadata.json.
+void notice(profilemate_Notice_Severity severity, const std::string& message, const char* source = "cupti");
 
 }  // namespace profilemate::injection

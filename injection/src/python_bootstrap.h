@@ -1,0 +1,16 @@
+// The Python hooks installed from the injection library, through the Python C API: when CUDA is
+// initialised in a Python process that did not get the hooks at start (no sitecustomize on
+// PYTHONPATH, no vLLM plugin), CUDA_INJECTION64_PATH alone is enough. The only file that knows
+// Python's C API; its symbols are looked up at run time, so the library links no libpython.
+#pragma once
+
+namespace profilemate::injection {
+
+// Makes the profilemate package importable and calls profilemate.install(), which patches the
+// vLLM modules already imported and hooks the rest. Does nothing when PROFILEMATE_PYTHON_BOOTSTRAP
+// is "0" or no initialised Python runs in this process. Never waits for the GIL: without it, the
+// work is handed to the interpreter as a pending call. Python errors are reported (one
+// "[ProfileMate]" line and a notice) and cleared; the application goes on unchanged.
+void bootstrap_python_hooks();
+
+}  // namespace profilemate::injection
