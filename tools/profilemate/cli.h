@@ -29,5 +29,6 @@ int run_export(const Args& args);
 int run_dump(const Args& args);
 int run_stats(const Args& args);
 int run_compare(const Args& args);
+int run_profile(const Args& args);
 
 }  // namespace profilemate::cli

@@ -15,6 +15,7 @@ constexpr const char* kMainHelp = R"(profilemate: what your vLLM server did, ste
 Usage: profilemate <command> [options]
 
 Commands:
+  profile  run a command with ProfileMate (nsys style) and summarise what it recorded
   stats    summary reports of a session: graphs, steps, KV cache, preemptions, MoE, health
   compare  two sessions' reports side by side, with deltas and ratios
   export   convert a session's process logs to CSV files and metadata.json
@@ -52,5 +53,6 @@ int main(int argc, char** argv) {
   if (command == "dump") return run_dump(args);
   if (command == "stats") return run_stats(args);
   if (command == "compare") return run_compare(args);
+  if (command == "profile") return run_profile(args);
   return usage_error("unknown command '" + std::string(command) + "'", "");
 }

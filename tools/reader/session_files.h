@@ -10,4 +10,7 @@ namespace profilemate::reader {
 // readable directory or holds no process log.
 std::vector<std::string> session_log_files(const std::string& dir);
 
+// The same, but empty (never an error) when `dir` is missing, unreadable or holds no log.
+std::vector<std::string> session_log_files_or_empty(const std::string& dir);
+
 }  // namespace profilemate::reader

@@ -121,6 +121,16 @@ std::string render_json(const std::vector<const Table*>& tables) {
   return json.text() + '\n';
 }
 
+const Cell* find_cell(const Table& table, std::string_view row, std::string_view column) {
+  const auto at = std::find(table.columns.begin(), table.columns.end(), column);
+  if (at == table.columns.end()) return nullptr;
+  const auto index = static_cast<size_t>(at - table.columns.begin());
+  for (const std::vector<Cell>& cells : table.rows) {
+    if (!cells.empty() && cells[0].str() == row) return index < cells.size() ? &cells[index] : nullptr;
+  }
+  return nullptr;
+}
+
 std::vector<std::pair<std::string, Cell>> flatten(const Table& table) {
   std::vector<std::pair<std::string, Cell>> named;
   for (const std::vector<Cell>& row : table.rows) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -39,6 +40,9 @@ std::string render_text(const Table& table);
 std::string render_csv(const Table& table);
 // One JSON object for several tables: {"<name>": {"title", "columns", "rows": [{...}], "notes"}}.
 std::string render_json(const std::vector<const Table*>& tables);
+
+// The cell in the row whose first column reads `row`, under `column`; null when absent.
+const Cell* find_cell(const Table& table, std::string_view row, std::string_view column);
 
 // Every number of a table, named "<table>.<key,...>.<column>": what `compare` lines up.
 std::vector<std::pair<std::string, Cell>> flatten(const Table& table);

@@ -1,0 +1,152 @@
+"""`profilemate profile` end to end, on the driver simulator: the command runs with the injection
+library (fake CUPTI behind it) and the Python hooks; its exit code, signals and children are
+handled as nsys does; the session is exported and summarised."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+BUILD = Path(os.environ.get("PROFILEMATE_BUILD_DIR", HERE.parents[1] / "build"))
+CLI = BUILD / "tools" / "profilemate"
+STANDINS = HERE.parent / "pyhooks" / "standins"
+FAKE_CUPTI = BUILD / "tests" / "injection" / "libfake_cupti.so"
+FAKE_DRIVER = BUILD / "tests" / "injection" / "libfake_cuda_driver.so"
+
+# A vLLM-like program: it imports the stand-in vLLM, then "cuInit" (the fake driver loads
+# whatever CUDA_INJECTION64_PATH names, as the real one does), schedules, captures and replays.
+APP = """
+import ctypes, os, subprocess, sys
+from vllm.v1.core.sched.scheduler import Scheduler
+from vllm.compilation.cuda_graph import CUDAGraphWrapper
+from vllm.config.compilation import CUDAGraphMode
+from vllm.forward_context import BatchDescriptor, set_forward_context
+
+driver = ctypes.CDLL(os.environ["FAKE_CUDA_DRIVER_LIBRARY"], mode=ctypes.RTLD_GLOBAL)
+driver.fake_driver_capture.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64]
+driver.fake_driver_launch.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
+driver.fake_driver_run_gpu.argtypes = [ctypes.c_uint64]
+assert driver.fake_driver_open(os.environ["CUDA_INJECTION64_PATH"].encode()) == 1
+assert driver.fake_driver_initialize_on_new_thread() == 1
+scheduler = Scheduler()
+for _ in range(5):
+    scheduler.schedule()
+wrapper = CUDAGraphWrapper(lambda x: driver.fake_driver_capture(3, 1, 101, 12) or x, runtime_mode=CUDAGraphMode.FULL)
+with set_forward_context(CUDAGraphMode.FULL, BatchDescriptor(16, num_reqs=16, uniform=True)):
+    wrapper(1)
+for _ in range(7):
+    driver.fake_driver_launch(101, 3)
+driver.fake_driver_run_gpu(500_000)
+# An orphan: a worker that outlives this process; profile must wait for it.
+subprocess.Popen([sys.executable, "-c",
+                  "import time; time.sleep(1.0); from vllm.v1.core.sched.scheduler import Scheduler; "
+                  "s = Scheduler(); [s.schedule() for _ in range(3)]"])
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def profile(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))}
+    environment.update({
+        "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
+        "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI),
+        "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER),
+    })
+    environment.update(env or {})
+    return subprocess.Popen([str(CLI), "profile", *args], env=environment, cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_run_records_cuda_and_python_in_one_session_and_exits_with_the_commands_code(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP, encoding="utf-8")
+    code, out, err = finish(profile(tmp_path, "-o", "run", "--", sys.executable, "app.py", "3"))
+    assert code == 3, f"the command's exit code is profilemate's\n{out}\n{err}"
+    session = tmp_path / "run"
+    assert f"recording into {session}" in err
+    assert len(list(session.glob("*.pmlog"))) == 2, "the app and its orphaned worker"
+    usage = rows(session / "cuda_graph_usage.csv")
+    assert [(r["runtime_mode"], r["num_tokens"], r["replay_count"], r["replay_source"]) for r in usage] == [
+        ("FULL", "16", "7", "cupti")], "CUPTI replays, labelled by the Python hooks' capture context"
+    steps = rows(session / "batch_utilization.csv")
+    assert len(steps) == 5 + 3, "the worker, which outlived the app, was waited for"
+    assert f"{session}/cuda_graph_usage.csv" in out and f"{session}/metadata.json" in out
+    assert "CUDA graph replays:     7 (" in out, out
+    assert f"profilemate stats {session}" in out
+
+
+def test_a_signal_to_profilemate_reaches_the_command(tmp_path: Path) -> None:
+    marker = tmp_path / "got-sigterm"
+    script = ("import signal, sys, time, pathlib\n"
+              f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).touch(), sys.exit(5)))\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(60)\n")
+    process = profile(tmp_path, "-o", "run", "--", sys.executable, "-c", script)
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finish(process, timeout=30)
+    assert marker.exists(), "the command did not get the SIGTERM"
+    assert code == 5, err
+
+
+def test_duration_stops_the_command(tmp_path: Path) -> None:
+    started = time.monotonic()
+    code, _, err = finish(profile(tmp_path, "-o", "run", "--duration", "1", "--", sys.executable, "-c",
+                                  "import time; time.sleep(60)"), timeout=60)
+    assert time.monotonic() - started < 30
+    assert "stopped the command after --duration" in err
+    assert code == 128 + signal.SIGINT, code
+
+
+def test_an_injection_slot_already_taken_is_left_alone_and_said(tmp_path: Path) -> None:
+    code, out, err = finish(profile(tmp_path, "-o", "run", "--", sys.executable, "-c",
+                                    "import os; print(os.environ['CUDA_INJECTION64_PATH'])",
+                                    env={"CUDA_INJECTION64_PATH": "/opt/nsys/libToolsInjection64.so"}))
+    assert code == 0
+    assert out.splitlines()[0] == "/opt/nsys/libToolsInjection64.so"
+    assert "CUDA_INJECTION64_PATH is already set (/opt/nsys/libToolsInjection64.so)" in err
+    assert "Python hooks" in err and "still work" in err
+
+
+def test_a_command_that_records_nothing_is_explained(tmp_path: Path) -> None:
+    code, _, err = finish(profile(tmp_path, "-o", "run", "--", "true"))
+    assert code == 0
+    assert "no process recorded anything" in err and "profilemate diagnose" in err
+
+
+def test_an_existing_session_is_kept_unless_forced(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP, encoding="utf-8")
+    assert finish(profile(tmp_path, "-o", "run", "--", sys.executable, "app.py", "0"))[0] == 0
+    code, _, err = finish(profile(tmp_path, "-o", "run", "--", "true"))
+    assert code == 3 and "already holds a session" in err and "--force" in err
+    code, _, err = finish(profile(tmp_path, "-o", "run", "--force", "--", sys.executable, "app.py", "0"))
+    assert code == 0, err
+    assert len(list((tmp_path / "run").glob("*.pmlog"))) == 2, "the old logs were replaced"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "profile needs a command to run"),
+    (["--trace", "cuda", "--", "true"], "unknown --trace item 'cuda': expected graphs, python or nvtx"),
+    (["--duration", "soon", "--", "true"], "--duration takes a whole number of seconds above 0, not 'soon'"),
+])
+def test_usage_errors_say_what_is_wrong(tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, err = finish(profile(tmp_path, *args))
+    assert code == 2 and message in err, err

@@ -1,0 +1,281 @@
+// `profilemate profile`: runs a command with ProfileMate injected, nsys style, then exports the
+// session and prints a short summary.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "child_process.h"
+#include "cli.h"
+#include "export_session.h"
+#include "install_paths.h"
+#include "pmlog_reader.h"
+#include "report_table.h"
+#include "session_data.h"
+#include "session_files.h"
+#include "session_reports.h"
+
+extern char** environ;
+
+namespace profilemate::cli {
+namespace {
+
+constexpr const char* kProfileHelp = R"(Usage: profilemate profile [options] [--] COMMAND [ARGS...]
+
+Runs COMMAND with ProfileMate: the CUDA injection library (CUPTI: graph captures and replays with
+GPU time), the Python hooks in every Python process of the run (vLLM's scheduler, KV cache,
+runners, graphs, MoE, encoder), NVTX ranges for a tool such as nsys. Every process writes into
+one session directory. When COMMAND and everything it started have exited, the session is
+exported to CSV files and summarised. Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to
+COMMAND; the exit code is COMMAND's (128 + signal when a signal ended it).
+
+Options:
+  -o, --output DIR   the session directory (default: ./profilemate-YYYYmmdd-HHMMSS)
+  --trace LIST       what to record, comma-separated (default: graphs,python,nvtx)
+                       graphs  CUDA graphs through CUPTI (sets CUDA_INJECTION64_PATH)
+                       python  the Python hooks (puts them first on PYTHONPATH)
+                       nvtx    ProfileMate's NVTX ranges (seen by nsys; free without it)
+  --duration S       stop COMMAND after S seconds (SIGINT; SIGTERM 10 s later; SIGKILL after 10 more)
+  --force            reuse a DIR that already holds a session (its logs are removed first)
+  -h, --help         show this help
+
+If CUDA_INJECTION64_PATH is already set (inside 'nsys profile', for example), it is left alone:
+CUPTI allows one subscriber, and it is that tool's. The Python hooks, their CSV files and
+ProfileMate's NVTX ranges still work; graph replays are then counted by the Python hooks, without
+GPU time. See README.md, "Side by side with nsys".
+
+Examples:
+  profilemate profile -o ./run1 -- vllm serve Qwen/Qwen3-8B --max-num-seqs 128
+  profilemate profile --duration 120 -- python bench.py
+  nsys profile -o nsys-run -- profilemate profile -o ./run1 --trace python,nvtx -- vllm serve Qwen/Qwen3-8B
+)";
+
+struct ProfileOptions {
+  std::string output;
+  bool graphs = true;
+  bool python = true;
+  bool nvtx = true;
+  bool force = false;
+  std::optional<std::chrono::seconds> duration;
+  std::vector<std::string> command;
+};
+
+std::string default_output() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char name[64];
+  std::strftime(name, sizeof name, "profilemate-%Y%m%d-%H%M%S", &local);
+  return name;
+}
+
+// Parses the options before COMMAND; returns an error message, empty when fine.
+std::string parse(const Args& args, ProfileOptions& options, bool& help) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (is_help(arg)) {
+      help = true;
+      return {};
+    }
+    if (arg == "--") {
+      options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
+    if (arg == "--force") {
+      options.force = true;
+      continue;
+    }
+    if (arg == "-o" || arg == "--output" || arg == "--trace" || arg == "--duration") {
+      if (i + 1 >= args.size()) return std::string(arg) + " needs a value";
+      const std::string value(args[++i]);
+      if (arg == "--trace") {
+        options.graphs = options.python = options.nvtx = false;
+        size_t start = 0;
+        while (start <= value.size()) {
+          const size_t end = std::min(value.find(',', start), value.size());
+          const std::string item = value.substr(start, end - start);
+          if (item == "graphs") {
+            options.graphs = true;
+          } else if (item == "python") {
+            options.python = true;
+          } else if (item == "nvtx") {
+            options.nvtx = true;
+          } else {
+            return "unknown --trace item '" + item + "': expected graphs, python or nvtx";
+          }
+          start = end + 1;
+        }
+      } else if (arg == "--duration") {
+        char* end = nullptr;
+        const long seconds = std::strtol(value.c_str(), &end, 10);
+        if (end == value.c_str() || *end != '\0' || seconds <= 0) {
+          return "--duration takes a whole number of seconds above 0, not '" + value + "'";
+        }
+        options.duration = std::chrono::seconds(seconds);
+      } else {
+        options.output = value;
+      }
+      continue;
+    }
+    if (arg.starts_with('-')) return "unknown option " + std::string(arg) + " (the command goes after --)";
+    options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i),
+                           args.end());  // no "--": COMMAND starts here
+    break;
+  }
+  if (options.command.empty())
+    return "profile needs a command to run, e.g. profilemate profile -- vllm serve MODEL";
+  return {};
+}
+
+// Prepares DIR: created if missing; a previous session in it is an error unless --force.
+std::string prepare_output(const std::string& dir, bool force) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) return "cannot create " + dir + ": " + error.message() + "; choose another directory with -o";
+  const std::vector<std::string> logs = reader::session_log_files_or_empty(dir);
+  if (!logs.empty() && !force) {
+    return dir + " already holds a session (" + std::to_string(logs.size()) +
+           " process logs); choose another directory with -o, or pass --force to replace it";
+  }
+  for (const std::string& log : logs) fs::remove(log, error);
+  fs::permissions(dir, fs::perms::owner_all, error);  // the recorder wants it private
+  return {};
+}
+
+std::map<std::string, std::string> child_environment(const ProfileOptions& options, const InstallPaths& paths,
+                                                     const std::string& session) {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const size_t equals = text.find('=');
+    if (equals != std::string_view::npos) env[std::string(text.substr(0, equals))] = text.substr(equals + 1);
+  }
+  env["PROFILEMATE_SESSION_DIR"] = session;
+  env["PROFILEMATE_ENABLE"] = "1";
+  if (!options.nvtx) env["PROFILEMATE_NVTX"] = "0";
+  if (options.graphs) {
+    const auto existing = env.find("CUDA_INJECTION64_PATH");
+    if (existing != env.end() && existing->second != paths.injection_library) {
+      std::fprintf(
+          stderr,
+          "profilemate: CUDA_INJECTION64_PATH is already set (%s), perhaps by nsys: it is left alone, so "
+          "ProfileMate records no CUDA graph GPU times in this run. The Python hooks (steps, KV cache, "
+          "graph replay counts) and NVTX ranges still work.\n",
+          existing->second.c_str());
+    } else {
+      env["CUDA_INJECTION64_PATH"] = paths.injection_library;
+    }
+  }
+  if (options.python) {
+    const auto existing = env.find("PYTHONPATH");
+    env["PYTHONPATH"] =
+        paths.python_hooks +
+        (existing == env.end() || existing->second.empty() ? std::string() : ":" + existing->second);
+  } else {
+    env["PROFILEMATE_PYTHON_BOOTSTRAP"] = "0";  // the injection library would install them otherwise
+  }
+  return env;
+}
+
+// "12.5" for a cell of a report, or "-".
+std::string value(const std::vector<stats::Table>& tables, std::string_view report, std::string_view row,
+                  std::string_view column) {
+  for (const stats::Table& table : tables) {
+    if (table.name != report) continue;
+    const stats::Cell* cell = stats::find_cell(table, row, column);
+    return cell != nullptr && cell->value.index() != 0 ? cell->str() : "-";
+  }
+  return "-";
+}
+
+void print_summary(const exporter::SessionData& data) {
+  const std::vector<stats::Table> tables = stats::session_reports(data);
+  std::printf("Summary (profilemate stats for the full reports):\n");
+  std::printf("  processes recorded:     %zu\n", data.processes.size());
+  std::printf("  scheduler steps:        %zu (token utilization p50 %s %%, request utilization p50 %s %%)\n",
+              data.steps.size(), value(tables, "steps", "token_utilization", "p50").c_str(),
+              value(tables, "steps", "seq_utilization", "p50").c_str());
+  std::printf("  forward passes:         %zu (CPU time p50 %s ms, GPU time p50 %s ms)\n",
+              data.forward_passes.size(), value(tables, "steps", "forward_cpu_time", "p50").c_str(),
+              value(tables, "steps", "forward_gpu_time", "p50").c_str());
+  std::printf("  CUDA graph replays:     %s (hit rate %s %%, padding %s %%)\n",
+              value(tables, "graphs", "(all)", "replays").c_str(),
+              value(tables, "graphs", "(all)", "hit_rate_pct").c_str(),
+              value(tables, "graphs", "(all)", "padding_pct").c_str());
+  std::printf("  KV cache usage:         p50 %s %%, max %s %%; %zu evictions; %zu preemptions\n",
+              value(tables, "kv", "kv_usage", "p50").c_str(), value(tables, "kv", "kv_usage", "max").c_str(),
+              data.kv_evictions.size(), data.preemptions.size());
+}
+
+}  // namespace
+
+int run_profile(const Args& args) {
+  ProfileOptions options;
+  bool help = false;
+  const std::string error = parse(args, options, help);
+  if (help) {
+    std::fputs(kProfileHelp, stdout);
+    return kExitOk;
+  }
+  if (!error.empty()) return usage_error(error, "profile");
+
+  const InstallPaths paths = find_install_paths();
+  if ((options.graphs && paths.injection_library.empty()) || (options.python && paths.python_hooks.empty())) {
+    std::fprintf(
+        stderr,
+        "profilemate: cannot find %s next to this program (looked in:%s). Run the profilemate of a build or "
+        "an installed tree (cmake --install), or leave it out with --trace.\n",
+        paths.injection_library.empty() ? "the injection library" : "the Python hooks",
+        paths.searched.c_str());
+    return kExitUsage;
+  }
+  if (options.output.empty()) options.output = default_output();
+  const std::string session = std::filesystem::absolute(options.output).lexically_normal().string();
+  if (const std::string problem = prepare_output(session, options.force); !problem.empty()) {
+    std::fprintf(stderr, "profilemate: %s\n", problem.c_str());
+    return kExitOutput;
+  }
+
+  std::fprintf(stderr, "profilemate: recording into %s\n", session.c_str());
+  const ChildOutcome outcome =
+      run_child(options.command, child_environment(options, paths, session), options.duration);
+  if (!outcome.started) {
+    std::fprintf(stderr, "profilemate: %s\n", outcome.error.c_str());
+    return outcome.exit_code;
+  }
+  if (outcome.stopped) std::fprintf(stderr, "profilemate: stopped the command after --duration\n");
+
+  if (reader::session_log_files_or_empty(session).empty()) {
+    std::fprintf(
+        stderr,
+        "profilemate: the command exited (code %d) and no process recorded anything. ProfileMate records "
+        "in processes that use CUDA or import vLLM; run 'profilemate diagnose' to see what would load.\n",
+        outcome.exit_code);
+    return outcome.exit_code;
+  }
+  try {
+    const exporter::ExportResult result = exporter::export_session(session, session);
+    for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    std::printf("Session: %s (%llu records from %llu processes)\n", session.c_str(),
+                static_cast<unsigned long long>(result.records),
+                static_cast<unsigned long long>(result.processes));
+    for (const exporter::OutputFile& file : result.files) {
+      std::printf("  %s/%s\n", session.c_str(), file.name.c_str());
+    }
+    print_summary(exporter::read_session(session));
+    std::printf("Next: profilemate stats %s | profilemate export %s --type perfetto\n", session.c_str(),
+                session.c_str());
+  } catch (const std::exception& failure) {
+    std::fprintf(stderr, "profilemate: the run finished but its session cannot be exported: %s\n",
+                 failure.what());
+  }
+  return outcome.exit_code;
+}
+
+}  // namespace profilemate::cli
