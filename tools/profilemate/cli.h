@@ -12,6 +12,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitUnreadable = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitOutput = 3;
+constexpr int kExitProblem = 4;  // diagnose found something that would not work
 
 using Args = std::vector<std::string_view>;
 
@@ -30,5 +31,6 @@ int run_dump(const Args& args);
 int run_stats(const Args& args);
 int run_compare(const Args& args);
 int run_profile(const Args& args);
+int run_diagnose(const Args& args);
 
 }  // namespace profilemate::cli

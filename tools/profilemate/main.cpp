@@ -20,6 +20,7 @@ Commands:
   compare  two sessions' reports side by side, with deltas and ratios
   export   convert a session's process logs to CSV files and metadata.json
   dump     print the records of one process log as text
+  diagnose what would work here: CUPTI, the injection library, the hooks and vLLM, the output
 
 Run 'profilemate <command> --help' for a command's options and examples.
 
@@ -32,6 +33,8 @@ Exit codes:
   1  the session or a log cannot be read (not a session, unreadable, written by a newer version)
   2  wrong usage
   3  an output file cannot be written
+  4  diagnose found a problem
+  profile exits with the profiled command's code (127: it could not be started)
 )";
 
 }  // namespace
@@ -54,5 +57,6 @@ int main(int argc, char** argv) {
   if (command == "stats") return run_stats(args);
   if (command == "compare") return run_compare(args);
   if (command == "profile") return run_profile(args);
+  if (command == "diagnose") return run_diagnose(args);
   return usage_error("unknown command '" + std::string(command) + "'", "");
 }
