@@ -5,6 +5,7 @@ handled as nsys does; the session is exported and summarised."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -150,3 +151,25 @@ def test_an_existing_session_is_kept_unless_forced(tmp_path: Path) -> None:
 def test_usage_errors_say_what_is_wrong(tmp_path: Path, args: list[str], message: str) -> None:
     code, _, err = finish(profile(tmp_path, *args))
     assert code == 2 and message in err, err
+
+
+def test_an_installed_tree_works_after_it_is_moved(tmp_path: Path) -> None:
+    cmake = os.environ.get("CMAKE_COMMAND", "cmake")
+    installed = subprocess.run([cmake, "--install", str(BUILD), "--prefix", str(tmp_path / "prefix")],
+                               capture_output=True, text=True, timeout=120)
+    assert installed.returncode == 0, installed.stderr
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "prefix").rename(moved)
+    (tmp_path / "app.py").write_text(APP, encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))}
+    environment.update({"PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
+                        "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI), "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER)})
+    done = subprocess.run([str(moved / "bin" / "profilemate"), "profile", "-o", "run", "--", sys.executable,
+                           "app.py", "0"], env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    usage = rows(tmp_path / "run" / "cuda_graph_usage.csv")
+    assert [r["replay_count"] for r in usage] == ["7"], "the moved tree's injection library and hooks recorded"
+    patched = {p["target"] for p in json.loads((tmp_path / "run" / "metadata.json").read_text())["patches"]
+               if p["applied"]}
+    assert "vllm.v1.core.sched.scheduler:Scheduler.schedule" in patched
