@@ -139,7 +139,7 @@ TEST(ExportCli, ExplainsWrongUsageWithExitCode2) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("--help"), std::string::npos);
   EXPECT_EQ(run_cli("export a b").exit_code, 2);
-  EXPECT_EQ(run_cli("export a --type perfetto").exit_code, 2);
+  EXPECT_EQ(run_cli("export a --type pdf").exit_code, 2);
   EXPECT_EQ(run_cli("export a --bogus").exit_code, 2);
 }
 

@@ -41,14 +41,25 @@ std::vector<std::string> damage_warnings(const SessionData& data) {
   return warnings;
 }
 
-}  // namespace
-
-ExportResult export_session(const std::string& session_dir, const std::string& output_dir) {
-  const SessionData data = read_session(session_dir);
+void create_output_dir(const std::string& output_dir) {
   std::error_code error;
   std::filesystem::create_directories(output_dir, error);
   if (error)
     throw std::runtime_error("cannot create output directory " + output_dir + ": " + error.message());
+}
+
+// What every export reports about the session it read.
+void describe_session(const SessionData& data, ExportResult& result) {
+  result.warnings = damage_warnings(data);
+  result.processes = data.processes.size();
+  for (const Process& process : data.processes) result.records += process.stats.records;
+}
+
+}  // namespace
+
+ExportResult export_session(const std::string& session_dir, const std::string& output_dir) {
+  const SessionData data = read_session(session_dir);
+  create_output_dir(output_dir);
 
   ExportResult result;
   result.output_dir = output_dir;
@@ -62,9 +73,20 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
   if (!written || !closed)
     throw std::runtime_error("cannot write " + metadata_path + ": " + std::strerror(errno));
   result.files.push_back({"metadata.json", 1});
-  result.warnings = damage_warnings(data);
-  result.processes = data.processes.size();
-  for (const Process& process : data.processes) result.records += process.stats.records;
+  describe_session(data, result);
+  return result;
+}
+
+ExportResult export_perfetto(const std::string& session_dir, const std::string& output_dir,
+                             const TraceProgress& progress) {
+  const SessionData data = read_session(session_dir);
+  create_output_dir(output_dir);
+
+  ExportResult result;
+  result.output_dir = output_dir;
+  result.trace = write_perfetto_trace(data, output_dir + "/" + kTraceFileName, progress);
+  result.files.push_back({kTraceFileName, result.trace.slices});
+  describe_session(data, result);
   return result;
 }
 

@@ -1,17 +1,22 @@
-// `profilemate export`: a session's logs to the CSV files and metadata.json.
+// `profilemate export`: a session's logs to the CSV files and metadata.json, or to a Perfetto
+// trace.
 #include <cstdio>
 #include <string>
 
 #include "cli.h"
 #include "export_session.h"
 #include "pmlog_reader.h"
+#include "progress_bar.h"
 
 namespace profilemate::cli {
 namespace {
 
-constexpr const char* kExportHelp = R"(Usage: profilemate export SESSION_DIR [--output DIR] [--type csv]
+constexpr const char* kExportHelp =
+    R"(Usage: profilemate export SESSION_DIR [--output DIR] [--type csv|perfetto]
 
 Merges every process log (*.pmlog) of SESSION_DIR and writes, into DIR (default: SESSION_DIR):
+
+--type csv (the default):
   cuda_graph_captures.csv   cuda_graph_usage.csv       cuda_graph_replays.csv
   kv_cache_usage.csv        kv_cache_evictions.csv     moe_expert_selection.csv
   moe_expert_timing.csv     forward_pass_timing.csv    cpu_operations_timing.csv
@@ -20,24 +25,66 @@ Merges every process log (*.pmlog) of SESSION_DIR and writes, into DIR (default:
 Every file is written, with its header row, even when it has no rows. Columns and units:
 docs/csv-reference.md.
 
+--type perfetto:
+  trace.perfetto-trace      one timeline of every process: threads, scheduler steps, graph
+                            launches with flows to their execution on each GPU stream, and
+                            counters (KV cache usage, batch tokens, running and waiting
+                            requests). Open it at https://ui.perfetto.dev. Tracks and slices:
+                            docs/perfetto.md.
+
 A torn last record (a process killed mid-write) or a corrupt record is skipped and reported,
 with file and byte offset; everything readable is still converted.
 
 Options:
   -o, --output DIR   where to write (created if missing)
-  --type csv         output type (csv is the only one)
+  --type TYPE        csv (default) or perfetto
   -h, --help         show this help
 
 Examples:
   profilemate export /tmp/vllm_profiling/session_20261127_101500_3fa2c1
   profilemate export ./session -o ./csv
+  profilemate export ./session --type perfetto -o ./trace
 )";
+
+enum class ExportType { kCsv, kPerfetto };
+
+void print_warnings(const profilemate::exporter::ExportResult& result) {
+  for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+}
+
+void print_read_summary(const profilemate::exporter::ExportResult& result, const std::string& session) {
+  std::printf("Read %llu records from %llu process log(s) in %s\n",
+              static_cast<unsigned long long>(result.records),
+              static_cast<unsigned long long>(result.processes), session.c_str());
+}
+
+void print_csv_export(const profilemate::exporter::ExportResult& result) {
+  for (const profilemate::exporter::OutputFile& file : result.files) {
+    if (file.name == "metadata.json") {
+      std::printf("  %s/%s\n", result.output_dir.c_str(), file.name.c_str());
+    } else {
+      std::printf("  %s/%s (%llu row%s)\n", result.output_dir.c_str(), file.name.c_str(),
+                  static_cast<unsigned long long>(file.rows), file.rows == 1 ? "" : "s");
+    }
+  }
+}
+
+void print_trace_export(const profilemate::exporter::ExportResult& result) {
+  const profilemate::exporter::TraceSummary& trace = result.trace;
+  std::printf("  %s/%s (%llu tracks, %llu slices, %llu flows, %llu counter values, %.1f MB)\n",
+              result.output_dir.c_str(), profilemate::exporter::kTraceFileName,
+              static_cast<unsigned long long>(trace.tracks), static_cast<unsigned long long>(trace.slices),
+              static_cast<unsigned long long>(trace.flows),
+              static_cast<unsigned long long>(trace.counter_values), static_cast<double>(trace.bytes) / 1e6);
+  std::printf("Open it at https://ui.perfetto.dev (Open trace file).\n");
+}
 
 }  // namespace
 
 int run_export(const Args& args) {
   std::string session;
   std::string output;
+  ExportType type = ExportType::kCsv;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
     if (is_help(arg)) {
@@ -48,8 +95,14 @@ int run_export(const Args& args) {
       if (i + 1 >= args.size()) return usage_error(std::string(arg) + " needs a value", "export");
       const std::string_view value = args[++i];
       if (arg == "--type") {
-        if (value != "csv")
-          return usage_error("unknown export type '" + std::string(value) + "': expected csv", "export");
+        if (value == "csv") {
+          type = ExportType::kCsv;
+        } else if (value == "perfetto") {
+          type = ExportType::kPerfetto;
+        } else {
+          return usage_error("unknown export type '" + std::string(value) + "': expected csv or perfetto",
+                             "export");
+        }
       } else {
         output = value;
       }
@@ -66,25 +119,29 @@ int run_export(const Args& args) {
   if (output.empty()) output = session;
 
   try {
-    const profilemate::exporter::ExportResult result = profilemate::exporter::export_session(session, output);
-    for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
-    std::printf("Read %llu records from %llu process log(s) in %s\n",
-                static_cast<unsigned long long>(result.records),
-                static_cast<unsigned long long>(result.processes), session.c_str());
-    for (const profilemate::exporter::OutputFile& file : result.files) {
-      if (file.name == "metadata.json") {
-        std::printf("  %s/%s\n", result.output_dir.c_str(), file.name.c_str());
-      } else {
-        std::printf("  %s/%s (%llu row%s)\n", result.output_dir.c_str(), file.name.c_str(),
-                    static_cast<unsigned long long>(file.rows), file.rows == 1 ? "" : "s");
+    if (type == ExportType::kPerfetto) {
+      profilemate::exporter::ExportResult result;
+      {
+        profilemate::exporter::ProgressBar bar("Writing the Perfetto trace");
+        result = profilemate::exporter::export_perfetto(
+            session, output, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
       }
+      print_warnings(result);
+      print_read_summary(result, session);
+      print_trace_export(result);
+      return kExitOk;
     }
+    const profilemate::exporter::ExportResult result = profilemate::exporter::export_session(session, output);
+    print_warnings(result);
+    print_read_summary(result, session);
+    print_csv_export(result);
     return kExitOk;
   } catch (const profilemate::reader::ReadError& error) {
     std::fprintf(stderr, "profilemate: %s\n", error.what());
     return kExitUnreadable;
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "profilemate: %s\n", error.what());
+    // Nothing was read wrong: the output place is the problem, and another one is the way out.
+    std::fprintf(stderr, "profilemate: %s; write elsewhere with -o DIR\n", error.what());
     return kExitOutput;
   }
 }
