@@ -105,20 +105,21 @@ static PyObject* native_kv_eviction(PyObject* self, PyObject* const* args, Py_ss
   return recorded(pm_record(profilemate_Record_kv_eviction_tag, &e));
 }
 
-/* preemption(t_ns, request_id, event, reason, running_ns, computed_tokens_lost, blocks_freed,
+/* preemption(t_ns, step, request_id, event, reason, running_ns, computed_tokens_lost, blocks_freed,
  *            kv_usage_before_pct or -1, extra_info) */
 static PyObject* native_preemption(PyObject* self, PyObject* args) {
   (void)self;
   profilemate_Preemption e = profilemate_Preemption_init_zero;
-  unsigned long long t_ns, running_ns;
+  unsigned long long t_ns, step, running_ns;
   const char *request_id, *event, *reason, *extra;
   unsigned int lost, freed;
   double usage;
-  if (!PyArg_ParseTuple(args, "KsssKIIds", &t_ns, &request_id, &event, &reason, &running_ns, &lost, &freed,
-                        &usage, &extra)) {
+  if (!PyArg_ParseTuple(args, "KKsssKIIds", &t_ns, &step, &request_id, &event, &reason, &running_ns, &lost,
+                        &freed, &usage, &extra)) {
     return NULL;
   }
   e.t_ns = t_ns;
+  e.step = step;
   pm_copy_string(e.request_id, sizeof e.request_id, request_id);
   pm_copy_string(e.event, sizeof e.event, event);
   pm_copy_string(e.reason, sizeof e.reason, reason);

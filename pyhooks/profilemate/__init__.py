@@ -22,6 +22,11 @@ _announced: set[str] = set()
 _finder: import_hook.PatchingFinder | None = None
 
 
+def _version_of(package: str) -> str:
+    """The version of an imported package (vLLM is, when the first patch applies); never imports."""
+    return str(getattr(sys.modules.get(package), "__version__", ""))
+
+
 def _start_recording() -> bool:
     """Starts the recorder once, with the predecessor's banner."""
     global _recording
@@ -35,7 +40,7 @@ def _start_recording() -> bool:
             print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
             print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
             print(f"  Output directory: {session}", file=sys.stderr)
-            native.process_info("", "", sys.version.split()[0], "")
+            native.process_info("", _version_of("vllm"), sys.version.split()[0], _version_of("torch"))
     return _recording
 
 
@@ -60,7 +65,7 @@ def _announce(results: list[PatchResult]) -> None:
 
 def _after_import(module_name: str) -> None:
     if _registry is not None:
-        _announce(_registry.apply_ready())
+        _announce(_registry.apply_ready(executed=module_name))
 
 
 def install() -> bool:

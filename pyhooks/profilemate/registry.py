@@ -59,14 +59,16 @@ class Registry:
     def watched_modules(self) -> set[str]:
         return set().union(*(t.modules() for t in self.targets)) if self.targets else set()
 
-    def apply_ready(self, import_missing: bool = False) -> list[PatchResult]:
-        """Patches every target whose module is imported (or importable, if asked)."""
+    def apply_ready(self, import_missing: bool = False, executed: str = "") -> list[PatchResult]:
+        """Patches every target whose module is imported (or importable, if asked). `executed`
+        names a module whose code has just run to its end, though importlib still marks it as
+        initialising."""
         results = []
         for target in self.targets:
             key = f"{target.component}:{target.qualname}"
             if key in self._applied:
                 continue
-            result = self._apply(target, import_missing)
+            result = self._apply(target, import_missing, executed)
             if result is not None:
                 results.append(result)
         return results
@@ -77,8 +79,8 @@ class Registry:
             setattr(applied.owner, applied.name, applied.original)
         self._applied.clear()
 
-    def _apply(self, target: PatchTarget, import_missing: bool) -> PatchResult | None:
-        found = resolve(target, import_missing)
+    def _apply(self, target: PatchTarget, import_missing: bool, executed: str) -> PatchResult | None:
+        found = resolve(target, import_missing, executed)
         if not isinstance(found, _Found):
             return found
         if getattr(found.current, _ORIGINAL, None) is not None:
@@ -99,7 +101,7 @@ class _Found:
     location: str
 
 
-def resolve(target: PatchTarget, import_missing: bool) -> _Found | PatchResult | None:
+def resolve(target: PatchTarget, import_missing: bool, executed: str = "") -> _Found | PatchResult | None:
     """Where the target is in this vLLM (the first location that has it, with a matching signature);
     a PatchResult saying why not; or None when none of its modules is imported yet."""
     reasons = []
@@ -111,8 +113,8 @@ def resolve(target: PatchTarget, import_missing: bool) -> _Found | PatchResult |
                 module = importlib.import_module(module_name)
             except Exception as error:  # noqa: BLE001 - any import failure means "not here"
                 reasons.append(f"{module_name}: {type(error).__name__}: {error}")
-        if module is None:
-            continue
+        if module is None or (module_name != executed and _initializing(module)):
+            continue  # not imported, or still executing (vLLM's circular imports): come back later
         any_module = True
         owner_path, _, name = qualname.rpartition(".")
         owner: Any = module
@@ -132,6 +134,10 @@ def resolve(target: PatchTarget, import_missing: bool) -> _Found | PatchResult |
         return None  # not imported yet: the import hook will come back
     reason = "; ".join(reasons) or "module not found"
     return PatchResult(target, False, reason=f"{reason} ({target.fallback})" if target.fallback else reason)
+
+
+def _initializing(module: Any) -> bool:
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
 
 
 def _missing_params(function: Callable[..., Any], required: tuple[str, ...]) -> list[str]:

@@ -28,6 +28,7 @@ assert victim.num_preemptions == 1 and victim.num_computed_tokens == 0
     assert rows[0]["kv_usage_before_pct"] == "33.00"
     assert 2.4 < float(rows[0]["running_time_sec"]) < 60
     assert rows[0]["extra_info"] == "priority=1, preemptions=1"  # this one included
+    assert [r["step"] for r in rows] == ["2", "2"], "inside the step it happened in; outside, the last one"
 
 
 def test_evicted_cached_blocks_report_their_lifetime_and_idle_time(run_workload) -> None:

@@ -51,6 +51,10 @@ def test_steps_are_recorded_against_the_live_limits_when_patched_at_import(run_w
     ]
     assert "[sitecustomize] vLLM Comprehensive Instrumentation Loaded" in run.stderr
     assert "[Instrumentation] ✅ Successfully patched Scheduler" in run.stderr
+    # The scheduler module imports the KV cache manager before it defines Scheduler: while it is
+    # still executing, its targets are neither applied nor reported missing.
+    assert "Skipped" not in run.stderr, run.stderr
+    assert all(p["applied"] for p in run.metadata()["patches"]), run.metadata()["patches"]
     applied = {(p["component"], p["target"]) for p in run.metadata()["patches"] if p["applied"]}
     assert applied == {
         ("Scheduler", "vllm.v1.core.sched.scheduler:Scheduler.schedule"),
@@ -161,3 +165,23 @@ def test_a_sitecustomize_that_ours_shadows_still_runs(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('OTHER_SITECUSTOMIZE'))"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ran", done.stderr
+
+
+def test_a_chunked_prefill_that_continues_counts_as_prefill_as_vllm_counts_it(run_workload) -> None:
+    run = run_workload("""
+from standin_parts import CachedRequestData, NewRequestData, SchedulerOutput
+from vllm.v1.core.sched.scheduler import Scheduler
+
+class ChunkedScheduler(Scheduler):
+    def _form_batch(self):   # what the (patched) schedule() returns
+        return SchedulerOutput([NewRequestData("new")], {"new": 512, "chunked": 512, "d1": 1, "d2": 1}, 1026,
+                               CachedRequestData(["chunked", "d1", "d2"], [0, 7, 3]))
+
+ChunkedScheduler().schedule()
+""")
+    (row,) = run.csv("batch_utilization.csv")
+    assert (row["num_prefill_seqs"], row["num_prefill_tokens"], row["num_decode_seqs"], row["num_decode_tokens"]) == (
+        "2", "1024", "2", "2"), row
+    assert row["phase"] == "mixed"
+    (process,) = run.metadata()["processes"]
+    assert process["versions"]["vllm"] == "0.99.0+standin-2026", process["versions"]

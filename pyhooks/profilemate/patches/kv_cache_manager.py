@@ -28,7 +28,7 @@ class _Calls:
 
 
 class _Window:
-    __slots__ = ("start_ns", "first_step", "lookups", "queries", "hits")
+    __slots__ = ("start_ns", "first_step", "lookups", "queries", "hits", "preempted_lookups")
 
     def __init__(self) -> None:
         self.start_ns = -1
@@ -36,6 +36,7 @@ class _Window:
         self.lookups = 0  # requests that looked the prefix cache up
         self.queries = 0  # tokens looked up
         self.hits = 0  # tokens found
+        self.preempted_lookups = 0  # by preempted requests: vLLM counts those apart too
 
 
 _operations = {name: _Calls() for name in ("allocate_slots", "get_computed_blocks", "free")}
@@ -55,8 +56,10 @@ def flush(native: ModuleType, step: int, now_ns: int, force: bool = False) -> No
         context = f"calls={calls.calls} steps={window.first_step}-{step}"
         if name == "allocate_slots":
             context += f" failed={calls.failed}"
-        elif name == "get_computed_blocks" and window.lookups:
+        elif name == "get_computed_blocks" and (window.lookups or window.preempted_lookups):
             context += f" lookups={window.lookups} queried_tokens={window.queries} hit_tokens={window.hits}"
+            if window.preempted_lookups:
+                context += f" preempted_lookups={window.preempted_lookups}"
         native.cpu_operation(window.start_ns, step, f"kv_cache_manager.{name}", calls.ns, context)
         calls.__init__()
     window.__init__()
@@ -70,7 +73,7 @@ def _timed(name: str) -> Wrapper:
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         native = recording.native()
         now = native.now
-        recording.on_exit(lambda: flush(native, 0, now(), force=True))
+        recording.on_exit(lambda: flush(native, recording.step, now(), force=True))
 
         def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
             started = now()
@@ -97,6 +100,9 @@ def _count_lookup(manager: Any, request: Any, num_hits: Callable[[], int]) -> No
     try:
         if manager.enable_caching and not getattr(request, "skip_reading_prefix_cache", False):
             window = _window
+            if getattr(request, "num_preemptions", 0):
+                window.preempted_lookups += 1
+                return
             window.lookups += 1
             window.queries += request.num_tokens
             window.hits += num_hits()

@@ -48,6 +48,7 @@ def _preempted(owner: Any, pool_of: Callable[[Any], Any], request: Any, release:
         running_ns = int((time.time() - arrival) * 1e9) if isinstance(arrival, (int, float)) else 0
         native.preemption(
             native.now(),
+            recording.step,
             str(request.request_id),
             "preempted",
             "kv_cache_full" if recording.in_schedule else "reset_prefix_cache",

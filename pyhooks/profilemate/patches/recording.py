@@ -9,6 +9,7 @@ from types import ModuleType
 
 failures = 0
 in_schedule = False  # inside Scheduler.schedule: a preemption there is for lack of KV cache
+step = 0  # the scheduler step being formed, or the last one formed
 _native: ModuleType | None = None
 _exit_hooks: list[Callable[[], None]] = []
 

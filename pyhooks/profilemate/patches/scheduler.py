@@ -33,17 +33,29 @@ def _fixed_facts(scheduler: Any) -> tuple[Any, int, int, int]:
     return facts
 
 
-def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int, ended_ns: int) -> int:
-    """Records the step; returns its number."""
+def _prefill(output: Any, per_request: dict[str, int]) -> tuple[int, int]:
+    """(requests, tokens) in their prompt phase, as vLLM's compute_iteration_details counts them:
+    new requests, and running ones without an output token yet (chunked prefill continues)."""
+    seqs = 0
+    tokens = 0
+    for request in output.scheduled_new_reqs:
+        seqs += 1
+        tokens += per_request.get(request.req_id, 0)
+    cached = getattr(output, "scheduled_cached_reqs", None)
+    outputs = getattr(cached, "num_output_tokens", None)  # since 2025; before, none are found
+    if outputs and 0 in outputs:  # a C-speed scan: decode-only steps pay nothing more
+        for req_id, produced in zip(cached.req_ids, outputs):
+            if produced == 0:
+                seqs += 1
+                tokens += per_request.get(req_id, 0)
+    return seqs, tokens
+
+
+def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, started_ns: int, ended_ns: int) -> None:
     per_request: dict[str, int] = output.num_scheduled_tokens
     num_tokens = output.total_num_scheduled_tokens
-    new_requests = output.scheduled_new_reqs
-    prefill_tokens = 0
-    for request in new_requests:
-        prefill_tokens += per_request.get(request.req_id, 0)
+    prefill_seqs, prefill_tokens = _prefill(output, per_request)
     pool, total_blocks, max_requests, max_tokens = _fixed_facts(scheduler)
-    step = next(_steps)
-    prefill_seqs = len(new_requests)
     decode_seqs = len(per_request) - prefill_seqs
     steps.scheduled(output, step, num_tokens, prefill_seqs, decode_seqs)
     native.scheduler_step(
@@ -63,7 +75,6 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, started_ns: int
         total_blocks - pool.get_num_free_blocks(),
         total_blocks,
     )
-    return step
 
 
 def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,6 +83,7 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = now()
+        step = recording.step = next(_steps)  # numbered before: a preemption inside belongs to it
         recording.in_schedule = True
         try:
             output = original(self, *args, **kwargs)
@@ -79,7 +91,8 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
             recording.in_schedule = False
         try:
             ended = now()
-            kv_cache_manager.flush(native, record_step(native, self, output, started, ended), ended)
+            record_step(native, self, output, step, started, ended)
+            kv_cache_manager.flush(native, step, ended)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failures += 1
         return output

@@ -26,10 +26,17 @@ class NewRequestData:
 
 
 @dataclass
+class CachedRequestData:
+    req_ids: list = field(default_factory=list)
+    num_output_tokens: list = field(default_factory=list)
+
+
+@dataclass
 class SchedulerOutput:
     scheduled_new_reqs: list = field(default_factory=list)
     num_scheduled_tokens: dict = field(default_factory=dict)
     total_num_scheduled_tokens: int = 0
+    scheduled_cached_reqs: CachedRequestData = field(default_factory=CachedRequestData)
 
 
 @dataclass
