@@ -118,8 +118,11 @@ def test_no_patched_method_changes_its_signature(hooks) -> None:
     checked = 0
     for target in all_targets():
         module = importlib.import_module(target.module)
-        owner_name, _, name = target.qualname.rpartition(".")
-        patched = getattr(getattr(module, owner_name), name)
+        owner_path, _, name = target.qualname.rpartition(".")
+        owner = module
+        for part in filter(None, owner_path.split(".")):  # a class, or the module for a function
+            owner = getattr(owner, part)
+        patched = getattr(owner, name)
         original = getattr(patched, "__profilemate_original__", None)
         assert original is not None, f"{target.module}:{target.qualname} is not patched in the 2026 stand-in"
         assert inspect.signature(patched) == inspect.signature(original), target.qualname

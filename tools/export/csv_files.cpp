@@ -6,6 +6,7 @@
 #include <set>
 
 #include "csv_writer.h"
+#include "event_labels.h"
 #include "percentile.h"
 
 namespace profilemate::exporter {
@@ -66,22 +67,6 @@ class Columns {
   CsvWriter& out_;
   const SessionData& data_;
 };
-
-std::string_view phase_name(Phase phase) {
-  switch (phase) {
-    case PREFILL: return "prefill";
-    case DECODE: return "decode";
-    case MIXED: return "mixed";
-    case IDLE: return "idle";
-    default: return "";
-  }
-}
-
-Phase step_phase(const SchedulerStep& step) {
-  if (step.num_seqs() == 0) return IDLE;
-  if (step.num_prefill_seqs() > 0 && step.num_decode_seqs() > 0) return MIXED;
-  return step.num_prefill_seqs() > 0 ? PREFILL : DECODE;
-}
 
 std::string_view capture_mode_name(uint32_t mode) {
   switch (mode) {

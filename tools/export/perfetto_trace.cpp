@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "event_labels.h"
 #include "perfetto_trace.pb.h"
 
 namespace profilemate::exporter {
@@ -29,34 +30,6 @@ double ms(uint64_t ns) {
 }
 double percent(double part, double whole) {
   return whole > 0 ? 100.0 * part / whole : 0.0;
-}
-
-// "FULL n=8 reqs=8 uniform": spelt as the stats reports spell a batch descriptor, so a graph
-// reads the same in `profilemate stats graphs` and in the trace.
-std::string descriptor_name(const CaptureContext& context) {
-  std::string name = context.runtime_mode().empty() ? "?" : context.runtime_mode();
-  name += " n=" + std::to_string(context.num_tokens());
-  if (context.has_num_reqs()) name += " reqs=" + std::to_string(context.num_reqs());
-  if (context.uniform()) name += " uniform";
-  if (context.has_lora()) name += " lora";
-  return name;
-}
-
-// As batch_utilization.csv and forward_pass_timing.csv spell phases.
-std::string_view phase_name(Phase phase) {
-  switch (phase) {
-    case PREFILL: return "prefill";
-    case DECODE: return "decode";
-    case MIXED: return "mixed";
-    case IDLE: return "idle";
-    default: return "";
-  }
-}
-
-Phase step_phase(const SchedulerStep& step) {
-  if (step.num_seqs() == 0) return IDLE;
-  if (step.num_prefill_seqs() > 0 && step.num_decode_seqs() > 0) return MIXED;
-  return step.num_prefill_seqs() > 0 ? PREFILL : DECODE;
 }
 
 // Track uuids: kind in the top byte, the process index, then a number within the process (thread

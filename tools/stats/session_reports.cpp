@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 
+#include "event_labels.h"
 #include "percentile.h"
 
 namespace profilemate::stats {
@@ -64,16 +65,6 @@ Table distribution_table(std::string name, std::string title) {
           {"Percentiles by nearest rank."}};
 }
 
-// "FULL n=8 reqs=8 uniform": a batch descriptor in one cell.
-std::string descriptor_name(const CaptureContext& context) {
-  std::string name = context.runtime_mode().empty() ? "?" : context.runtime_mode();
-  name += " n=" + std::to_string(context.num_tokens());
-  if (context.has_num_reqs()) name += " reqs=" + std::to_string(context.num_reqs());
-  if (context.uniform()) name += " uniform";
-  if (context.has_lora()) name += " lora";
-  return name;
-}
-
 struct DescriptorUse {
   uint64_t captures = 0;
   uint64_t replays = 0;
@@ -122,7 +113,7 @@ Table graphs_report(const SessionData& data) {
   std::map<std::string, DescriptorUse> uses;
   for (const Row<GraphCapture>& row : data.captures) {
     if (row.event.has_context()) {
-      DescriptorUse& use = uses[descriptor_name(row.event.context())];
+      DescriptorUse& use = uses[exporter::descriptor_name(row.event.context())];
       ++use.captures;
       use.padded_size = row.event.context().num_tokens();
     }
@@ -134,7 +125,7 @@ Table graphs_report(const SessionData& data) {
     const auto origin = origins.find({replay.process, replay.exec_id});
     const GraphCapture* capture = origin == origins.end() ? nullptr : origin->second.capture;
     const bool labelled = capture != nullptr && capture->has_context();
-    DescriptorUse& use = uses[labelled ? descriptor_name(capture->context()) : "(unlabelled)"];
+    DescriptorUse& use = uses[labelled ? exporter::descriptor_name(capture->context()) : "(unlabelled)"];
     ++use.replays;
     if (replay.has_gpu) use.gpu_us.push_back(us(replay.gpu_ns));
     const std::optional<size_t> step = finder.at(replay.process, replay.unix_ns);
@@ -148,7 +139,7 @@ Table graphs_report(const SessionData& data) {
     }
   }
   for (const auto& [key, counted] : data.descriptor_replays) {
-    uses[descriptor_name(counted.descriptor)].python_replays += counted.replays;
+    uses[exporter::descriptor_name(counted.descriptor)].python_replays += counted.replays;
   }
 
   Table table{"graphs",
@@ -229,12 +220,6 @@ Table graphs_report(const SessionData& data) {
   return table;
 }
 
-std::string_view phase_of(const SchedulerStep& step) {
-  if (step.num_tokens() == 0) return "idle";
-  if (step.num_prefill_seqs() == 0) return "decode";
-  return step.num_decode_seqs() == 0 ? "prefill" : "mixed";
-}
-
 Table steps_report(const SessionData& data) {
   Table table = distribution_table("steps", "Scheduler steps and forward passes");
   std::vector<double> token_util, seq_util, tokens, seqs, running, waiting, schedule_us;
@@ -248,7 +233,7 @@ Table steps_report(const SessionData& data) {
     running.push_back(step.running_queue_len());
     waiting.push_back(step.waiting_queue_len());
     schedule_us.push_back(us(step.schedule_duration_ns()));
-    ++phases[phase_of(step)];
+    ++phases[exporter::phase_name(exporter::step_phase(step))];
   }
   std::vector<double> forward_ms, forward_gpu_ms;
   for (const Row<ForwardPass>& row : data.forward_passes) {
