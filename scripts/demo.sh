@@ -1,34 +1,28 @@
 #!/usr/bin/env bash
-# ProfileMate's main job on the bundled example: record a session, export it, show what it says.
-# Until the injection library and the vLLM hooks land, the example is a synthetic two-process
-# vLLM-like workload with simulated timings (examples/synthetic_vllm.cpp), not a real vLLM run.
+# ProfileMate's main job on the bundled example: `profilemate profile` a real vLLM generation on
+# the CPU (examples/tiny_vllm: a tiny random-weight Mixtral-style MoE model served by vLLM's CPU
+# build, from a cached environment that scripts/real_vllm_env.sh --cpu makes), then
+# `profilemate stats` on the session.
+#
+# Where vLLM's CPU build cannot be installed (no network), the synthetic example stands in, and
+# says so: examples/synthetic_vllm.cpp records a vLLM-like workload with simulated timings.
+#   scripts/demo.sh [SESSION_DIR]      (default: build/demo/session)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
 session=${1:-$build/demo/session}
+cli=$build/tools/profilemate
 
-rm -rf "$session"
-PROFILEMATE_SESSION_DIR=$session "$build/examples/synthetic_vllm" --steps 2000 --kv-blocks 2048
-"$build/tools/profilemate" export "$session"
-
-# show FILE ROWS COLUMNS: a few columns of the first rows, as a table.
-show() {
-  echo
-  echo "== $1 (first rows; every column is in the file)"
-  python3 - "$session/$1" "$2" "$3" <<'PY'
-import csv, sys
-path, count, wanted = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
-rows = list(csv.DictReader(open(path)))[:count]
-table = [wanted] + [[row[name] for name in wanted] for row in rows]
-widths = [max(len(line[i]) for line in table) for i in range(len(wanted))]
-for line in table:
-    print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
-PY
-}
-show cuda_graph_usage.csv 5 runtime_mode,num_tokens,num_reqs,replay_count,gpu_time_total_ms,gpu_time_p50_us,gpu_time_p99_us,cpu_launch_mean_us
-show batch_utilization.csv 4 timestamp_sec,phase,num_seqs,seq_utilization_pct,num_tokens,token_utilization_pct,waiting_queue_len,kv_usage_pct
-show preemption_events.csv 3 timestamp_sec,request_id,event,reason,running_time_sec,computed_tokens_lost,kv_usage_before_pct
-show moe_expert_selection.csv 8 layer_idx,expert_id,activation_count,percentage,process_role
+if python=$("$root/scripts/real_vllm_env.sh" --cpu); then
+  "$cli" profile -o "$session" --force -- "$python" "$root/examples/tiny_vllm/generate.py" --model moe
+else
+  echo "demo: vLLM's CPU build could not be installed: profiling the SYNTHETIC example instead" \
+       "(simulated timings, no vLLM involved)" >&2
+  rm -rf "$session"
+  PROFILEMATE_SESSION_DIR=$session "$build/examples/synthetic_vllm" --steps 2000 --kv-blocks 2048
+  "$cli" export "$session"
+fi
 echo
-echo "Everything is in $session (columns and units: docs/csv-reference.md)"
+"$cli" stats "$session"
+echo "Everything is in $session (CSV columns: docs/csv-reference.md; reports: docs/reports.md)"

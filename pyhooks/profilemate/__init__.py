@@ -8,6 +8,7 @@ leave no log. It is idempotent; `unpatch()` undoes it (for tests).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import activation, import_hook
@@ -27,6 +28,16 @@ def _version_of(package: str) -> str:
     return str(getattr(sys.modules.get(package), "__version__", ""))
 
 
+def _process_role() -> str:
+    """vLLM names the processes it starts (EngineCore_DP0, VllmWorker-0, ...); PROFILEMATE_PROCESS_ROLE,
+    read by the recorder, wins over this."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None or os.environ.get("PROFILEMATE_PROCESS_ROLE"):
+        return ""  # an empty role leaves the header's
+    name = multiprocessing.current_process().name
+    return "" if name == "MainProcess" else name
+
+
 def _start_recording() -> bool:
     """Starts the recorder once, with the predecessor's banner."""
     global _recording
@@ -40,7 +51,7 @@ def _start_recording() -> bool:
             print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
             print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
             print(f"  Output directory: {session}", file=sys.stderr)
-            native.process_info("", _version_of("vllm"), sys.version.split()[0], _version_of("torch"))
+            native.process_info(_process_role(), _version_of("vllm"), sys.version.split()[0], _version_of("torch"))
     return _recording
 
 

@@ -21,37 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# The model configurations: tiny, random weights (load_format="dummy"), written into a local
-# directory so that nothing is fetched. head_dim 64 is the smallest vLLM's CPU attention accepts;
-# the MoE sizes are multiples of 32, as vLLM's CPU MoE requires.
-DENSE_CONFIG = {
-    "architectures": ["LlamaForCausalLM"],
-    "model_type": "llama",
-    "hidden_size": 256,
-    "intermediate_size": 512,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 64,
-    "vocab_size": 512,
-    "max_position_embeddings": 1024,
-    "rms_norm_eps": 1e-6,
-    "rope_theta": 10000.0,
-    "hidden_act": "silu",
-    "tie_word_embeddings": False,
-    "torch_dtype": "float32",
-    "bos_token_id": 1,
-    "eos_token_id": 2,
-}
-MOE_CONFIG = {
-    **DENSE_CONFIG,
-    "architectures": ["MixtralForCausalLM"],
-    "model_type": "mixtral",
-    "num_local_experts": 4,
-    "num_experts_per_tok": 2,
-    "rms_norm_eps": 1e-5,
-}
-MOE_LAYERS = DENSE_CONFIG["num_hidden_layers"]
+# The model configurations of the bundled example (examples/tiny_vllm): tiny, random weights
+# (load_format="dummy"), local, so that nothing is fetched. head_dim 64 is the smallest vLLM's CPU
+# attention accepts; the MoE sizes are multiples of 32, as vLLM's CPU MoE requires.
+_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny_vllm"
+DENSE_CONFIG: dict[str, Any] = json.loads((_EXAMPLE / "dense" / "config.json").read_text(encoding="utf-8"))
+MOE_CONFIG: dict[str, Any] = json.loads((_EXAMPLE / "moe" / "config.json").read_text(encoding="utf-8"))
 
 
 def write_model_dir(path: Path, config: dict[str, Any]) -> Path:

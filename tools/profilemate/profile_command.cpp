@@ -201,13 +201,19 @@ void print_summary(const exporter::SessionData& data) {
   std::printf("  scheduler steps:        %zu (token utilization p50 %s %%, request utilization p50 %s %%)\n",
               data.steps.size(), value(tables, "steps", "token_utilization", "p50").c_str(),
               value(tables, "steps", "seq_utilization", "p50").c_str());
-  std::printf("  forward passes:         %zu (CPU time p50 %s ms, GPU time p50 %s ms)\n",
-              data.forward_passes.size(), value(tables, "steps", "forward_cpu_time", "p50").c_str(),
-              value(tables, "steps", "forward_gpu_time", "p50").c_str());
-  std::printf("  CUDA graph replays:     %s (hit rate %s %%, padding %s %%)\n",
-              value(tables, "graphs", "(all)", "replays").c_str(),
-              value(tables, "graphs", "(all)", "hit_rate_pct").c_str(),
-              value(tables, "graphs", "(all)", "padding_pct").c_str());
+  const std::string gpu = value(tables, "steps", "forward_gpu_time", "p50");
+  const std::string gpu_text =
+      gpu == "-" ? "no GPU time: no CUDA in this run" : "GPU time p50 " + gpu + " ms";
+  std::printf("  forward passes:         %zu (CPU time p50 %s ms, %s)\n", data.forward_passes.size(),
+              value(tables, "steps", "forward_cpu_time", "p50").c_str(), gpu_text.c_str());
+  const std::string replays = value(tables, "graphs", "(all)", "replays");
+  if (replays == "-") {
+    std::printf("  CUDA graph replays:     none (an eager run, or no GPU)\n");
+  } else {
+    std::printf("  CUDA graph replays:     %s (hit rate %s %%, padding %s %%)\n", replays.c_str(),
+                value(tables, "graphs", "(all)", "hit_rate_pct").c_str(),
+                value(tables, "graphs", "(all)", "padding_pct").c_str());
+  }
   std::printf("  KV cache usage:         p50 %s %%, max %s %%; %zu evictions; %zu preemptions\n",
               value(tables, "kv", "kv_usage", "p50").c_str(), value(tables, "kv", "kv_usage", "max").c_str(),
               data.kv_evictions.size(), data.preemptions.size());
