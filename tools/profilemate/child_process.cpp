@@ -46,11 +46,13 @@ class SignalFd {
   sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
   std::vector<std::string> entries;
   entries.reserve(env.size());
-  for (const auto& [key, value] : env) entries.push_back(key + "=" + value);
+  for (const auto& [key, value] : env) entries.emplace_back(key).append("=").append(value);
   std::vector<char*> envp;
+  envp.reserve(entries.size() + 1);
   for (std::string& entry : entries) envp.push_back(entry.data());
   envp.push_back(nullptr);
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   const auto path = env.find("PATH");

@@ -37,16 +37,23 @@ Examples:
 
 class Checks {
  public:
-  void ok(const std::string& what) { std::printf("  ok       %s\n", what.c_str()); }
-  void info(const std::string& what) { std::printf("  note     %s\n", what.c_str()); }
+  void ok(const std::string& what) { line("ok      ", what); }
+  void info(const std::string& what) { line("note    ", what); }
   void problem(const std::string& what, const std::string& remedy) {
     ++problems_;
-    std::printf("  PROBLEM  %s\n           -> %s\n", what.c_str(), remedy.c_str());
+    line("PROBLEM ", what);
+    std::printf("           -> %s\n", remedy.c_str());
   }
   [[nodiscard]] int problems() const { return problems_; }
+  [[nodiscard]] int checked() const { return checked_; }
 
  private:
+  void line(const char* verdict, const std::string& what) {
+    ++checked_;
+    std::printf("  %s %s\n", verdict, what.c_str());
+  }
   int problems_ = 0;
+  int checked_ = 0;
 };
 
 // dlopen's verdict on `name`: "" when it loads (the handle is kept: nothing is unloaded here).
@@ -219,7 +226,7 @@ int run_diagnose(const Args& args) {
   check_python(checks, paths, python);
   check_output(checks, output);
   if (checks.problems() == 0) {
-    std::printf("Nothing wrong found.\n");
+    std::printf("Nothing wrong found (%d checks).\n", checks.checked());
     return kExitOk;
   }
   std::printf("%d problem%s found.\n", checks.problems(), checks.problems() == 1 ? "" : "s");

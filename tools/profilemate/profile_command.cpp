@@ -20,8 +20,6 @@
 #include "session_files.h"
 #include "session_reports.h"
 
-extern char** environ;
-
 namespace profilemate::cli {
 namespace {
 

@@ -40,7 +40,7 @@ Table compare_tables(const std::vector<Table>& a, const std::vector<Table>& b) {
     }
     table.rows.push_back(std::move(row));
   }
-  table.notes.push_back("delta = b - a; ratio = b / a. A metric one side lacks is left empty there.");
+  table.notes.emplace_back("delta = b - a; ratio = b / a. A metric one side lacks is left empty there.");
   return table;
 }
 

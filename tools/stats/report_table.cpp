@@ -47,8 +47,8 @@ std::string render_text(const Table& table) {
   out += '\n';
   for (size_t c = 0; c < table.columns.size(); ++c) cell(std::string(widths[c], '-'), c, false);
   out += '\n';
-  for (size_t r = 0; r < texts.size(); ++r) {
-    for (size_t c = 0; c < texts[r].size(); ++c) cell(texts[r][c], c, c >= table.key_columns);
+  for (const std::vector<std::string>& line : texts) {
+    for (size_t c = 0; c < line.size(); ++c) cell(line[c], c, c >= table.key_columns);
     out += '\n';
   }
   if (table.rows.empty()) out += "  (no data)\n";

@@ -206,16 +206,17 @@ Table graphs_report(const SessionData& data) {
     }
   }
   if (!data.replays.empty() && !data.forward_passes.empty()) {
-    table.notes.push_back(std::to_string(data.forward_passes.size()) + " forward passes: " +
-                          std::to_string(all.steps) + " replayed a graph, " + std::to_string(eager) +
-                          " ran without one (largest: " + std::to_string(largest_eager) + " tokens).");
+    table.notes.emplace_back(std::to_string(data.forward_passes.size()) + " forward passes: " +
+                             std::to_string(all.steps) + " replayed a graph, " + std::to_string(eager) +
+                             " ran without one (largest: " + std::to_string(largest_eager) + " tokens).");
   }
-  table.notes.push_back(
+  table.notes.emplace_back(
       "steps: forward passes that replayed the graph; hit_rate_pct: their share of all forward passes;");
-  table.notes.push_back(
+  table.notes.emplace_back(
       "padding_pct: padded tokens the graph computed for nothing, of all it computed in those steps.");
   if (all.python_replays > 0) {
-    table.notes.push_back("Replays counted by the Python hooks (no CUPTI in that process) have no GPU time.");
+    table.notes.emplace_back(
+        "Replays counted by the Python hooks (no CUPTI in that process) have no GPU time.");
   }
   return table;
 }
@@ -252,7 +253,7 @@ Table steps_report(const SessionData& data) {
   for (const std::string_view phase : {"prefill", "decode", "mixed", "idle"}) {
     table.rows.push_back(count_row("steps_" + std::string(phase), "steps", phases[phase]));
   }
-  table.notes.push_back(
+  table.notes.emplace_back(
       "Utilization is against the live scheduler's limits (max_num_seqs, the token budget).");
   return table;
 }
@@ -304,12 +305,13 @@ Table kv_report(const SessionData& data) {
     failures[3] = Cell::number(pct(static_cast<double>(failed), static_cast<double>(allocations)), kDecimals);
   }
   table.rows.push_back(std::move(failures));
-  table.notes.push_back("kv_usage: used blocks of the usable ones, sampled once per scheduler step.");
-  table.notes.push_back(
+  table.notes.emplace_back("kv_usage: used blocks of the usable ones, sampled once per scheduler step.");
+  table.notes.emplace_back(
       "prefix_cache_hit_rate: count = lookups, mean = hit tokens of looked-up tokens (vLLM's "
       "prefix_cache_hits / "
       "prefix_cache_queries).");
-  table.notes.push_back("failed_allocations: count = allocate_slots calls, mean = share that found no room.");
+  table.notes.emplace_back(
+      "failed_allocations: count = allocate_slots calls, mean = share that found no room.");
   return table;
 }
 
@@ -398,14 +400,14 @@ Table health_report(const SessionData& data) {
       skipped(data.processes.size());
   for (const Row<Notice>& row : data.notices) {
     ++notices[row.process];
-    table.notes.push_back("pid " + std::to_string(data.processes[row.process].header.pid()) + " " +
-                          row.event.source() + ": " + row.event.message());
+    table.notes.emplace_back("pid " + std::to_string(data.processes[row.process].header.pid()) + " " +
+                             row.event.source() + ": " + row.event.message());
   }
   for (const Row<PatchStatus>& row : data.patches) {
     ++(row.event.applied() ? applied : skipped)[row.process];
     if (!row.event.applied()) {
-      table.notes.push_back("pid " + std::to_string(data.processes[row.process].header.pid()) + " skipped " +
-                            row.event.target() + ": " + row.event.reason());
+      table.notes.emplace_back("pid " + std::to_string(data.processes[row.process].header.pid()) +
+                               " skipped " + row.event.target() + ": " + row.event.reason());
     }
   }
   for (size_t i = 0; i < data.processes.size(); ++i) {
