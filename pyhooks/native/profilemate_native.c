@@ -299,6 +299,69 @@ static PyObject* native_clear_capture_context(PyObject* self, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+/* MoE hooks (patches/moe.py). */
+
+/* moe_expert_counts(t_ns, step, layer, first_expert, counts): one layer's expert selections over a
+ * window, counts a list of ints (clamped to uint32); split into records of at most the proto's
+ * max_count, each with the index of its first expert. */
+static PyObject* native_moe_expert_counts(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  (void)self;
+  unsigned long long v[4];
+  if (nargs != 5) {
+    PyErr_Format(PyExc_TypeError, "expected 5 arguments, got %zd", nargs);
+    return NULL;
+  }
+  if (!unsigned_args(args, 4, 4, v)) return NULL;
+  PyObject* counts = args[4];
+  if (!PyList_Check(counts)) {
+    PyErr_SetString(PyExc_TypeError, "counts must be a list of ints");
+    return NULL;
+  }
+  const Py_ssize_t total = PyList_Size(counts);
+  const Py_ssize_t per_record =
+      (Py_ssize_t)(sizeof(((profilemate_MoeExpertCounts*)0)->counts) / sizeof(uint32_t));
+  int status = PM_OK;
+  for (Py_ssize_t first = 0; first < total; first += per_record) {
+    profilemate_MoeExpertCounts e = profilemate_MoeExpertCounts_init_zero;
+    e.t_ns = v[0];
+    e.step = v[1];
+    e.layer = (uint32_t)v[2];
+    e.first_expert = (uint32_t)(v[3] + (unsigned long long)first);
+    const Py_ssize_t n = total - first < per_record ? total - first : per_record;
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      const unsigned long long count = PyLong_AsUnsignedLongLong(PyList_GetItem(counts, first + i));
+      if (count == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+      e.counts[i] = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+    }
+    e.counts_count = (pb_size_t)n;
+    status |= pm_record(profilemate_Record_moe_expert_counts_tag, &e);
+  }
+  return recorded(status);
+}
+
+/* moe_timing(t_ns, step, layer, num_tokens, duration_ns, gpu_duration_ns or -1) */
+static PyObject* native_moe_timing(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  (void)self;
+  unsigned long long v[5];
+  if (nargs != 6) {
+    PyErr_Format(PyExc_TypeError, "expected 6 arguments, got %zd", nargs);
+    return NULL;
+  }
+  if (!unsigned_args(args, 5, 5, v)) return NULL;
+  const long long gpu_ns = PyLong_AsLongLong(args[5]);
+  if (gpu_ns == -1 && PyErr_Occurred()) return NULL;
+  profilemate_MoeLayerTiming e = profilemate_MoeLayerTiming_init_zero;
+  e.t_ns = v[0];
+  e.step = v[1];
+  e.thread = pm_thread();
+  e.layer = (uint32_t)v[2];
+  e.num_tokens = (uint32_t)v[3];
+  e.duration_ns = v[4];
+  e.has_gpu_duration_ns = gpu_ns >= 0;
+  e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
+  return recorded(pm_record(profilemate_Record_moe_timing_tag, &e));
+}
+
 static PyMethodDef kMethods[] = {
     {"start", native_start, METH_NOARGS, "Start the recorder (idempotent); True when recording."},
     {"active", native_active, METH_NOARGS, "True while recording."},
@@ -323,6 +386,10 @@ static PyMethodDef kMethods[] = {
     {"clear_capture_context", native_clear_capture_context, METH_NOARGS,
      "Stop labelling graphs on this thread."},
     {"capture_context", native_capture_context, METH_NOARGS, "This thread's capture context, or None."},
+    {"moe_expert_counts", (PyCFunction)(void (*)(void))native_moe_expert_counts, METH_FASTCALL,
+     "Record one MoE layer's expert selections over a window."},
+    {"moe_timing", (PyCFunction)(void (*)(void))native_moe_timing, METH_FASTCALL,
+     "Record one timed MoE layer call."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT,

@@ -34,7 +34,7 @@ class Run:
 
 @pytest.fixture
 def run_workload(tmp_path: Path):
-    def run(script: str, era: str = "vllm_2026", env: dict[str, str] | None = None,
+    def run(script: str, era: str | None = "vllm_2026", env: dict[str, str] | None = None,
             extra_paths: tuple[Path, ...] = ()) -> Run:
         session = tmp_path / "session"
         environment = {
@@ -43,7 +43,8 @@ def run_workload(tmp_path: Path):
         }
         environment.update({
             "PYTHONPATH": os.pathsep.join(
-                str(p) for p in (BUILD / "pyhooks", STANDINS / era, STANDINS / "common", *extra_paths)),
+                str(p) for p in (BUILD / "pyhooks", *([STANDINS / era] if era else []),  # None: the installed vLLM
+                                 STANDINS / "common", *extra_paths)),
             "PROFILEMATE_SESSION_DIR": str(session),
             "VLLM_ENABLE_PROFILING": "1",
         })

