@@ -111,6 +111,22 @@ TEST(GraphsReport, ReplaysCountedInPythonAppearWithoutGpuTime) {
   EXPECT_EQ(row[7].value.index(), 0u) << "no GPU time without CUPTI";
 }
 
+TEST(GraphsReport, ReplaysCountedInPythonAndByCuptiInOneProcessCountOnce) {
+  SessionData data = two_replays_and_an_eager_step();  // CUPTI saw 2 replays in process 0
+  data.exec_usage[{0, 101}].replays = 2;
+  exporter::DescriptorUsage counted;  // and the Python hooks counted the same 2
+  counted.descriptor.set_runtime_mode("FULL");
+  counted.descriptor.set_num_tokens(16);
+  counted.descriptor.set_num_reqs(16);
+  counted.replays = 2;
+  data.descriptor_replays[{0, "key"}] = counted;
+  data.processes.emplace_back();  // a process without CUPTI (inside nsys): its counts stand
+  data.descriptor_replays[{1, "key"}] = counted;
+  const Table graphs = session_reports(data).front();
+  EXPECT_EQ(row_named(graphs, "FULL n=16 reqs=16")[2].str(), "4")
+      << "CUPTI's 2 in process 0, Python's 2 in 1";
+}
+
 TEST(ReportTable, CsvQuotesWhatNeedsIt) {
   const Table table{"t",
                     "T",

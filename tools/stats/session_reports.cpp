@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include "event_labels.h"
@@ -138,7 +139,12 @@ Table graphs_report(const SessionData& data) {
       use.padded_tokens += labelled ? std::max(capture->context().num_tokens(), real) : real;
     }
   }
+  // Replays counted by the Python hooks stand in for CUPTI's only where CUPTI saw none: a process
+  // with both counted each replay twice (as cuda_graph_usage.csv, which keeps CUPTI's rows).
+  std::set<uint32_t> cupti_processes;
+  for (const auto& [exec, usage] : data.exec_usage) cupti_processes.insert(exec.first);
   for (const auto& [key, counted] : data.descriptor_replays) {
+    if (cupti_processes.contains(key.first)) continue;
     uses[exporter::descriptor_name(counted.descriptor)].python_replays += counted.replays;
   }
 
