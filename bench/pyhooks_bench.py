@@ -6,7 +6,11 @@
   to a Python list (timing only);
 - Python recorder: ProfileMate's hook (the same facts) writing to a pure-Python recorder,
   perf_counter_ns and a list append per record: what the recorder core saves;
-- ProfileMate: the hook as shipped, writing through the native recorder.
+- ProfileMate: the hook as shipped, writing through the native recorder, with its NVTX ranges
+  (no NVTX tool attached: the usual case outside nsys);
+- NVTX part: what the ranges add to that: the hook made with PROFILEMATE_NVTX=0 and as shipped,
+  timed in alternation, the fastest of 21 timings each (a difference of tens of ns; the drift
+  and interruptions of a shared machine would hide it in medians).
 
 One target is patched at a time. Prints medians of repeated timings, as the added cost against
 the unpatched call.
@@ -139,6 +143,25 @@ CASES = [
 ]
 
 
+def nvtx_part_ns(target: Any, owner: type, method: str, make_case: Callable[[], Callable[[], Any]]) -> float:
+    original = owner.__dict__.get(method)
+    hooks = []
+    for nvtx in ("0", "1"):
+        os.environ["PROFILEMATE_NVTX"] = nvtx
+        hooks.append(target.wrap(getattr(owner, method)))
+    call = make_case()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(3 * REPEATS):
+        for hook, samples in zip(hooks, times):
+            setattr(owner, method, hook)
+            samples.append(timeit.timeit(call, number=CALLS) / CALLS * 1e9)
+    if original is None:
+        delattr(owner, method)
+    else:
+        setattr(owner, method, original)
+    return min(times[1]) - min(times[0])
+
+
 def main() -> None:
     session = tempfile.TemporaryDirectory(prefix="profilemate_pyhooks_bench_")
     os.environ["PROFILEMATE_SESSION_DIR"] = session.name
@@ -149,11 +172,12 @@ def main() -> None:
     assert native.start(), "the recorder did not start"
     targets = all_targets()
     print(f"Added cost per patched call (stand-in vLLM), median of {REPEATS} x {CALLS} calls, ns/call")
-    print(f"  {'call':36} {'unpatched':>10} {'predecessor':>12} {'Python recorder':>16} {'ProfileMate':>12}")
+    print(f"  {'call':36} {'unpatched':>10} {'predecessor':>12} {'Python recorder':>16} {'ProfileMate':>12}"
+          f" {'NVTX part':>10}")
     for name, module_name, class_name, method, make_case in CASES:
         __import__(module_name)
         owner = getattr(sys.modules[module_name], class_name)
-        original = owner.__dict__[method]
+        original = getattr(owner, method)  # may be inherited (the 2026 KVCacheManager)
         baseline = median_ns(make_case())
 
         samples: list[tuple[float, str]] = []
@@ -163,13 +187,17 @@ def main() -> None:
 
         target = [t for t in targets if t.module == module_name and t.qualname == f"{class_name}.{method}"]
         added = []
-        for recorder in (PythonRecorder(), native):
-            recording._native = recorder  # the hooks bind their recorder when they wrap
+        # The hooks bind their recorder, and read PROFILEMATE_NVTX, when they wrap.
+        for recorder, nvtx in ((PythonRecorder(), "0"), (native, "1")):
+            recording._native = recorder
+            os.environ["PROFILEMATE_NVTX"] = nvtx
             registry = Registry(target)
             assert [r.applied for r in registry.apply_ready()] == [True], f"{name} was not patched"
             added.append(median_ns(make_case()) - baseline)
             registry.unpatch()
-        print(f"  {name:36} {baseline:10.0f} {predecessor - baseline:+12.0f} {added[0]:+16.0f} {added[1]:+12.0f}")
+        nvtx_part = nvtx_part_ns(target[0], owner, method, make_case)
+        print(f"  {name:36} {baseline:10.0f} {predecessor - baseline:+12.0f} {added[0]:+16.0f} {added[1]:+12.0f}"
+              f" {nvtx_part:+10.0f}")
     print(f"recording failures: {recording.failures}")
     session.cleanup()
 

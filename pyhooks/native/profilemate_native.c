@@ -31,6 +31,30 @@ static PyObject* native_session_dir(PyObject* self, PyObject* args) {
   return PyUnicode_FromString(pm_session_dir());
 }
 
+/* range_push(message, payload) / range_pop(): an NVTX push/pop range in the "ProfileMate" domain
+ * on this thread (pm_range_push/pop), for an nsys timeline; almost free when no NVTX tool is
+ * attached. The hooks pass constant strings, whose UTF-8 form Python keeps: nothing is copied. */
+static PyObject* native_range_push(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  (void)self;
+  if (nargs != 2) {
+    PyErr_Format(PyExc_TypeError, "expected 2 arguments, got %zd", nargs);
+    return NULL;
+  }
+  const char* message = PyUnicode_AsUTF8AndSize(args[0], NULL);
+  if (message == NULL) return NULL;
+  const unsigned long long payload = PyLong_AsUnsignedLongLong(args[1]);
+  if (payload == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+  pm_range_push(message, payload);
+  Py_RETURN_NONE;
+}
+
+static PyObject* native_range_pop(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  pm_range_pop();
+  Py_RETURN_NONE;
+}
+
 static PyObject* recorded(int status) {
   return PyBool_FromLong(status == PM_OK);
 }
@@ -367,6 +391,9 @@ static PyMethodDef kMethods[] = {
     {"active", native_active, METH_NOARGS, "True while recording."},
     {"now", native_now, METH_NOARGS, "Log time now, in ns."},
     {"session_dir", native_session_dir, METH_NOARGS, "The session directory, '' when not recording."},
+    {"range_push", (PyCFunction)(void (*)(void))native_range_push, METH_FASTCALL,
+     "Open an NVTX range (message, payload) in the ProfileMate domain on this thread."},
+    {"range_pop", native_range_pop, METH_NOARGS, "Close this thread's innermost ProfileMate NVTX range."},
     {"scheduler_step", (PyCFunction)(void (*)(void))native_scheduler_step, METH_FASTCALL,
      "Record one scheduler step and its KV usage."},
     {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},

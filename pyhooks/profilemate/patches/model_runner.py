@@ -35,6 +35,8 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
     now = native.now
     timer = GpuTimer(lambda payload, gpu_ns: native.forward_pass(*payload, gpu_ns))
     recording.on_exit(timer.drain)
+    ranges = recording.nvtx_ranges()
+    range_push, range_pop = native.range_push, native.range_pop
 
     def execute_model(self: Any, scheduler_output: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -42,9 +44,16 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
             begin = timer.start() if num_tokens else None
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failures += 1
-            num_tokens = 0
+            step = num_tokens = 0
         started = now()
-        result = original(self, scheduler_output, *args, **kwargs)
+        if ranges:  # an NVTX range "execute_model", payload the step number
+            range_push("execute_model", step)
+            try:
+                result = original(self, scheduler_output, *args, **kwargs)
+            finally:
+                range_pop()
+        else:
+            result = original(self, scheduler_output, *args, **kwargs)
         if num_tokens:  # an empty step runs no forward pass
             try:
                 ended = now()

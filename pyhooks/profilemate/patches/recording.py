@@ -4,6 +4,7 @@ reach vLLM), and what must run when the process exits (work still pending in the
 from __future__ import annotations
 
 import atexit
+import os
 from collections.abc import Callable
 from types import ModuleType
 
@@ -21,6 +22,13 @@ def native() -> ModuleType:
 
         _native = module
     return _native
+
+
+def nvtx_ranges() -> bool:
+    """Whether the hooks open NVTX ranges in the ProfileMate domain (for nsys): yes unless
+    PROFILEMATE_NVTX=0, the recorder's own rule. Asked when a hook is made: one without ranges
+    pays nothing for them."""
+    return not os.environ.get("PROFILEMATE_NVTX", "").startswith("0")
 
 
 def on_exit(hook: Callable[[], None]) -> None:

@@ -1,6 +1,6 @@
 """Scheduler.schedule: one SchedulerStep per call (the batch it formed against the live limits,
 the prefill/decode split, the queues, KV usage, its CPU time), one KV usage sample, and the
-step's number for the forward pass that will execute it (steps.py).
+step's number for the forward pass that will execute it (steps.py); an NVTX range around it.
 
 Reads only plain attributes and non-draining getters; never touches the device.
 """
@@ -80,15 +80,21 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, star
 def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
+    ranges = recording.nvtx_ranges()
+    range_push, range_pop = native.range_push, native.range_pop
 
     def schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = now()
         step = recording.step = next(_steps)  # numbered before: a preemption inside belongs to it
         recording.in_schedule = True
+        if ranges:  # an NVTX range "schedule", payload the step number (the CSV files' step)
+            range_push("schedule", step)
         try:
             output = original(self, *args, **kwargs)
         finally:
             recording.in_schedule = False
+            if ranges:
+                range_pop()
         try:
             ended = now()
             record_step(native, self, output, step, started, ended)
