@@ -157,18 +157,22 @@ std::map<std::string, std::string> child_environment(const ProfileOptions& optio
   env["PROFILEMATE_SESSION_DIR"] = session;
   env["PROFILEMATE_ENABLE"] = "1";
   if (!options.nvtx) env["PROFILEMATE_NVTX"] = "0";
-  if (options.graphs) {
-    const auto existing = env.find("CUDA_INJECTION64_PATH");
-    if (existing != env.end() && existing->second != paths.injection_library) {
-      std::fprintf(
-          stderr,
-          "profilemate: CUDA_INJECTION64_PATH is already set (%s), perhaps by nsys: it is left alone, so "
-          "ProfileMate records no CUDA graph GPU times in this run. The Python hooks (steps, KV cache, "
-          "graph replay counts) and NVTX ranges still work.\n",
-          existing->second.c_str());
-    } else {
-      env["CUDA_INJECTION64_PATH"] = paths.injection_library;
-    }
+  // Another tool's injection library (nsys's, when run as 'nsys profile -- profilemate profile'):
+  // said whatever --trace asks for, since it decides what this run can record.
+  const auto existing = env.find("CUDA_INJECTION64_PATH");
+  if (existing != env.end() && !existing->second.empty() && existing->second != paths.injection_library) {
+    std::string working;
+    if (options.python) working = " The Python hooks (steps, KV cache, graph replay counts)";
+    if (options.nvtx) working += working.empty() ? " ProfileMate's NVTX ranges" : " and NVTX ranges";
+    if (!working.empty()) working += " still work.";
+    std::fprintf(
+        stderr,
+        "profilemate: CUDA_INJECTION64_PATH is already set (%s), perhaps by nsys: it is left alone "
+        "(CUPTI allows one subscriber per process, and it is that tool's), so ProfileMate records no "
+        "CUDA graph GPU times in this run.%s\n",
+        existing->second.c_str(), working.c_str());
+  } else if (options.graphs) {
+    env["CUDA_INJECTION64_PATH"] = paths.injection_library;
   }
   if (options.python) {
     const auto existing = env.find("PYTHONPATH");
