@@ -394,24 +394,19 @@ def test_a_real_vllm_mixtral_on_the_cpu_counts_top_k_selections_of_every_schedul
     run = run_workload(f"""
 import json, os
 os.environ.update(HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
-from profilemate.patches import moe, recording
+from profilemate.patches import recording, steps
 import vllm.v1.worker.gpu_model_runner as runner_module
 
-scheduled = []
-execute_model = runner_module.GPUModelRunner.execute_model
+scheduled = []   # (step, tokens) of every forward pass: the runner hook tells the MoE counters
+execute_model = runner_module.GPUModelRunner.execute_model   # ProfileMate's wrapper
 
-def execute_and_count(self, scheduler_output, *args, **kwargs):   # the calls the model runner hook makes
-    tokens = scheduler_output.total_num_scheduled_tokens
-    if tokens:
-        scheduled.append(tokens)
-        moe.before_forward(tokens)
-    try:
-        return execute_model(self, scheduler_output, *args, **kwargs)
-    finally:
-        if tokens:
-            moe.after_forward(len(scheduled))
+def observed(self, scheduler_output, *args, **kwargs):
+    result = execute_model(self, scheduler_output, *args, **kwargs)
+    if scheduler_output.total_num_scheduled_tokens:
+        scheduled.append((steps.executed_count(), scheduler_output.total_num_scheduled_tokens))
+    return result
 
-runner_module.GPUModelRunner.execute_model = execute_and_count
+runner_module.GPUModelRunner.execute_model = observed
 from vllm import LLM, SamplingParams
 llm = LLM(model="{EXAMPLE_MOE}", load_format="dummy", skip_tokenizer_init=True, enforce_eager=True, dtype="float32",
           max_model_len=512, max_num_seqs=8, max_num_batched_tokens=256, block_size=32, seed=0)
@@ -421,11 +416,12 @@ assert recording.failures == 0, recording.failures
 print(json.dumps(scheduled))
 """, era=None)
     scheduled = json.loads(run.stdout.strip().splitlines()[-1])
+    tokens = sum(count for _, count in scheduled)
     counts = selection(run)
     assert sorted(counts) == [0, 1] and all(len(c) == 4 for c in counts.values()), counts
     for layer, per_expert in counts.items():  # Mixtral routes each token to 2 of its 4 experts
-        assert sum(per_expert) == 2 * sum(scheduled), f"layer {layer}: {per_expert} for {sum(scheduled)} tokens"
+        assert sum(per_expert) == 2 * tokens, f"layer {layer}: {per_expert} for {tokens} tokens"
     timing = [(int(r["step"]), r["layer_idx"], int(r["num_tokens"])) for r in run.csv("moe_expert_timing.csv")]
-    assert timing == [(step, layer, tokens) for step, tokens in enumerate(scheduled, 1) for layer in ("0", "1")]
+    assert timing == [(step, layer, count) for step, count in scheduled for layer in ("0", "1")]
     assert applied(run)["MoE layer"].endswith("runner.moe_runner:MoERunner._forward_impl")
     assert applied(run)["MoE router"].endswith("router.fused_moe_router:FusedMoERouter.select_experts")

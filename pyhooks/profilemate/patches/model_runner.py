@@ -3,8 +3,9 @@ model_runner.py, same class name): one forward pass per execute_model, matched t
 step (steps.py), with its CPU launch time and its GPU time from CUDA events resolved later
 without a sync (cuda_events.py); the CPU time of sample_tokens, _dummy_run and capture_model.
 
-execute_model is also where per-step work of other hooks happens off vLLM's hot path: graph
-replay counts counted in Python are written from here (cuda_graphs.py)."""
+execute_model is also where per-step work of other hooks happens off vLLM's hot path: the MoE
+counters learn the step's real token count before the forward and are read out after it
+(moe.py); graph replay counts counted in Python are written from here (cuda_graphs.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..registry import PatchTarget, Wrapper
-from . import cuda_graphs, recording, steps
+from . import cuda_graphs, moe, recording, steps
 from .cuda_events import GpuTimer
 
 
@@ -39,9 +40,13 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
     range_push, range_pop = native.range_push, native.range_pop
 
     def execute_model(self: Any, scheduler_output: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("dummy_run"):  # the V2 runner's warm-up: no step of the scheduler's
+            return original(self, scheduler_output, *args, **kwargs)
         try:
             step, phase, num_reqs, num_tokens = _batch(scheduler_output)
             begin = timer.start() if num_tokens else None
+            if num_tokens:
+                moe.before_forward(num_tokens)  # MoE counters: only real tokens of real steps
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failures += 1
             step = num_tokens = 0
@@ -62,6 +67,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
                 else:
                     timer.stop(begin, (started, step, phase, num_reqs, num_tokens, ended - started))
                 timer.poll()
+                moe.after_forward(step)
                 cuda_graphs.write_replay_counts(ended)
             except Exception:  # noqa: BLE001
                 recording.failures += 1
