@@ -5,12 +5,17 @@ implementation (init_cpu_memory_env is missing from its vllm._C)."""
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
+import json
 import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from harness import Recorded, assert_same_transcript, by_step, pct_matches, run_recorded
+from harness import CLI, Recorded, assert_same_transcript, by_step, pct_matches, run_recorded
 
 
 def _cpu_build() -> str | None:
@@ -135,3 +140,40 @@ def test_moe_experts(recorded: Recorded) -> None:
     assert len(per_layer) == MOE_CONFIG["num_hidden_layers"], per_layer
     for layer, count in per_layer.items():
         assert count % MOE_CONFIG["num_experts_per_tok"] == 0, f"layer {layer}: {count} selections, not a multiple of top-k"
+
+
+def test_profilemate_profile_runs_the_bundled_example_end_to_end(tmp_path) -> None:
+    """The README's main job: `profilemate profile` of examples/tiny_vllm, the engine core and its
+    worker in processes of their own, then `profilemate stats` of the session."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "tiny_vllm" / "generate.py"
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH", "PYTHONPATH"))}
+    session = tmp_path / "run"
+    done = subprocess.run([str(CLI), "profile", "-o", str(session), "--", sys.executable, str(example),
+                           "--model", "moe", "--requests", "8", "--max-tokens", "16"],
+                          env=environment, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "generated 128 tokens for 8 requests" in done.stdout
+    roles = {p["process_role"] for p in json.loads((session / "metadata.json").read_text())["processes"]}
+    assert len(list(session.glob("*.pmlog"))) == 3 and {"EngineCore", "VllmWorker-0"} <= roles, roles
+
+    def rows(name: str) -> list[dict[str, str]]:
+        with open(session / name, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    steps, passes = rows("batch_utilization.csv"), rows("forward_pass_timing.csv")
+    assert passes and len(passes) == sum(1 for s in steps if s["num_tokens"] != "0"), "one forward pass per busy step"
+    tokens = sum(int(p["num_tokens"]) for p in passes)
+    per_layer = Counter()
+    for row in rows("moe_expert_selection.csv"):
+        per_layer[row["layer_idx"]] += int(row["activation_count"])
+    assert per_layer == {"0": 2 * tokens, "1": 2 * tokens}, f"top-2 of every forwarded token per layer: {per_layer}"
+    assert f"scheduler steps:        {len(steps)} (" in done.stdout, done.stdout
+
+    stats = subprocess.run([str(CLI), "stats", str(session), "--report", "steps,moe", "--format", "json"],
+                           capture_output=True, text=True, timeout=120)
+    assert stats.returncode == 0, stats.stderr
+    report = json.loads(stats.stdout)
+    utilization = next(r for r in report["steps"]["rows"] if r["metric"] == "token_utilization")
+    assert utilization["count"] == len(steps)
+    assert {row["layer"] for row in report["moe"]["rows"]} == {0, 1}
