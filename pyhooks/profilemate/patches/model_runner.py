@@ -40,7 +40,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
     range_push, range_pop = native.range_push, native.range_pop
 
     def execute_model(self: Any, scheduler_output: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("dummy_run"):  # the V2 runner's warm-up: no step of the scheduler's
+        if kwargs and kwargs.get("dummy_run"):  # the V2 runner's warm-up: no step of the scheduler's
             return original(self, scheduler_output, *args, **kwargs)
         try:
             step, phase, num_reqs, num_tokens = _batch(scheduler_output)

@@ -25,10 +25,13 @@ def native() -> ModuleType:
 
 
 def nvtx_ranges() -> bool:
-    """Whether the hooks open NVTX ranges in the ProfileMate domain (for nsys): yes unless
+    """Whether the hooks open NVTX ranges in the ProfileMate domain (for nsys): when an NVTX tool
+    is attached (NVTX loads one only through NVTX_INJECTION64_PATH, which nsys sets), unless
     PROFILEMATE_NVTX=0, the recorder's own rule. Asked when a hook is made: one without ranges
     pays nothing for them."""
-    return not os.environ.get("PROFILEMATE_NVTX", "").startswith("0")
+    if os.environ.get("PROFILEMATE_NVTX", "").startswith("0"):
+        return False
+    return bool(os.environ.get("NVTX_INJECTION64_PATH") or os.environ.get("NVTX_INJECTION32_PATH"))
 
 
 def on_exit(hook: Callable[[], None]) -> None:

@@ -16,46 +16,54 @@ from ..registry import PatchTarget
 from . import kv_cache_manager, recording, steps
 
 _steps = itertools.count(1)
-_fixed: dict[int, tuple[Any, int, int, int]] = {}  # id(scheduler) -> (block pool, usable blocks, limits)
+# id(scheduler) -> (scheduler, block pool, usable blocks, max requests, token budget). The entry
+# holds the scheduler, so that its id cannot be reused while it is here; a process has one or two.
+_fixed: dict[int, tuple[Any, Any, int, int, int]] = {}
+_MAX_SCHEDULERS = 8
 
 
-def _fixed_facts(scheduler: Any) -> tuple[Any, int, int, int]:
+def _fixed_facts(scheduler: Any) -> tuple[Any, Any, int, int, int]:
     """What does not change over a scheduler's life, read once: its block pool, the pool's usable
     blocks (block 0 is the null block), max requests, and the token budget (renamed in 2026)."""
-    facts = _fixed.get(id(scheduler))
-    if facts is None or facts[0] is not scheduler.kv_cache_manager.block_pool:
-        pool = scheduler.kv_cache_manager.block_pool
-        tokens = getattr(scheduler, "max_num_scheduled_tokens", None)
-        if not isinstance(tokens, int):
-            tokens = getattr(scheduler, "max_num_batched_tokens", 0)
-        facts = _fixed[id(scheduler)] = (pool, max(pool.num_gpu_blocks - 1, 0),
-                                         getattr(scheduler, "max_num_running_reqs", 0), tokens)
+    if len(_fixed) >= _MAX_SCHEDULERS:
+        _fixed.clear()
+    pool = scheduler.kv_cache_manager.block_pool
+    tokens = getattr(scheduler, "max_num_scheduled_tokens", None)
+    if not isinstance(tokens, int):
+        tokens = getattr(scheduler, "max_num_batched_tokens", 0)
+    facts = _fixed[id(scheduler)] = (scheduler, pool, max(pool.num_gpu_blocks - 1, 0),
+                                     getattr(scheduler, "max_num_running_reqs", 0), tokens)
     return facts
 
 
-def _prefill(output: Any, per_request: dict[str, int]) -> tuple[int, int]:
-    """(requests, tokens) in their prompt phase, as vLLM's compute_iteration_details counts them:
-    new requests, and running ones without an output token yet (chunked prefill continues)."""
-    seqs = 0
-    tokens = 0
-    for request in output.scheduled_new_reqs:
-        seqs += 1
-        tokens += per_request.get(request.req_id, 0)
-    cached = getattr(output, "scheduled_cached_reqs", None)
-    outputs = getattr(cached, "num_output_tokens", None)  # since 2025; before, none are found
-    if outputs and 0 in outputs:  # a C-speed scan: decode-only steps pay nothing more
-        for req_id, produced in zip(cached.req_ids, outputs):
-            if produced == 0:
-                seqs += 1
-                tokens += per_request.get(req_id, 0)
+def _continuing_prefills(cached: Any, outputs: list[int], per_request: dict[str, int]) -> tuple[int, int]:
+    """(requests, tokens) of running requests without an output token yet: a chunked prefill
+    that continues."""
+    seqs = tokens = 0
+    for req_id, produced in zip(cached.req_ids, outputs):
+        if produced == 0:
+            seqs += 1
+            tokens += per_request.get(req_id, 0)
     return seqs, tokens
 
 
 def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, started_ns: int, ended_ns: int) -> None:
     per_request: dict[str, int] = output.num_scheduled_tokens
     num_tokens = output.total_num_scheduled_tokens
-    prefill_seqs, prefill_tokens = _prefill(output, per_request)
-    pool, total_blocks, max_requests, max_tokens = _fixed_facts(scheduler)
+    # The prompt phase as vLLM's compute_iteration_details counts it: new requests, and running
+    # ones without an output token yet.
+    new_requests = output.scheduled_new_reqs
+    prefill_seqs = len(new_requests)
+    prefill_tokens = 0
+    for request in new_requests:
+        prefill_tokens += per_request.get(request.req_id, 0)
+    cached = getattr(output, "scheduled_cached_reqs", None)
+    outputs = getattr(cached, "num_output_tokens", None)  # since 2025; before, none are found
+    if outputs and 0 in outputs:  # a C-speed scan: decode-only steps pay nothing more
+        seqs, tokens = _continuing_prefills(cached, outputs, per_request)
+        prefill_seqs += seqs
+        prefill_tokens += tokens
+    _, pool, total_blocks, max_requests, max_tokens = _fixed.get(id(scheduler)) or _fixed_facts(scheduler)
     decode_seqs = len(per_request) - prefill_seqs
     steps.scheduled(output, step, num_tokens, prefill_seqs, decode_seqs)
     native.scheduler_step(

@@ -6,15 +6,14 @@ follow the scheduler's order because every scheduled step is executed once."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 PREFILL, DECODE, MIXED, IDLE = 1, 2, 3, 4  # the proto's Phase numbers
 _MAX_IN_FLIGHT = 64  # steps scheduled but not yet executed; more means they never will be
 
-# id(SchedulerOutput) -> (step, phase). Ordered: dropping the oldest is O(1) (a dict would scan
-# its deleted slots), and an engine core whose workers run elsewhere drops one every step.
-_scheduled: OrderedDict[int, tuple[int, int]] = OrderedDict()
+# id(SchedulerOutput) -> (step, phase). An engine core whose workers run elsewhere never executes
+# what it schedules: there the dict is emptied whenever it is full.
+_scheduled: dict[int, tuple[int, int]] = {}
 _executed = 0
 
 
@@ -28,7 +27,7 @@ def phase_of(num_tokens: int, prefill_seqs: int, decode_seqs: int) -> int:
 
 def scheduled(output: Any, step: int, num_tokens: int, prefill_seqs: int, decode_seqs: int) -> None:
     if len(_scheduled) >= _MAX_IN_FLIGHT:
-        _scheduled.popitem(last=False)
+        _scheduled.clear()
     _scheduled[id(output)] = (step, phase_of(num_tokens, prefill_seqs, decode_seqs))
 
 
