@@ -8,6 +8,7 @@
 #include "csv_writer.h"
 #include "event_labels.h"
 #include "percentile.h"
+#include "units.h"
 
 namespace profilemate::exporter {
 namespace {
@@ -15,19 +16,6 @@ namespace {
 constexpr int kSecondsDecimals = 6;  // timestamps and second durations: microseconds
 constexpr int kMillisDecimals = 3;   // millisecond durations: microseconds
 constexpr int kPercentDecimals = 2;
-
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) * 1e-6;
-}
-double us(uint64_t ns) {
-  return static_cast<double>(ns) * 1e-3;
-}
-double sec(uint64_t ns) {
-  return static_cast<double>(ns) * 1e-9;
-}
-double percent(double part, double whole) {
-  return whole > 0 ? 100.0 * part / whole : 0.0;
-}
 
 // Shared columns, so every file spells them the same way.
 class Columns {

@@ -13,6 +13,7 @@
 
 #include "event_labels.h"
 #include "perfetto_trace.pb.h"
+#include "units.h"
 
 namespace profilemate::exporter {
 namespace {
@@ -24,13 +25,6 @@ using Key = std::pair<uint32_t, uint32_t>;
 constexpr uint32_t kSeqIncrementalStateCleared = 1;  // TracePacket.SequenceFlags
 constexpr int kPercentDecimals = 2;
 constexpr int kMillisDecimals = 3;
-
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) * 1e-6;
-}
-double percent(double part, double whole) {
-  return whole > 0 ? 100.0 * part / whole : 0.0;
-}
 
 // Track uuids: kind in the top byte, the process index, then a number within the process (thread
 // index, stream id, counter; a GPU stream's further lanes are numbered in the order they are

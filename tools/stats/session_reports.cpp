@@ -9,6 +9,7 @@
 
 #include "event_labels.h"
 #include "percentile.h"
+#include "units.h"
 
 namespace profilemate::stats {
 namespace {
@@ -18,15 +19,9 @@ using exporter::SessionData;
 
 constexpr int kDecimals = 2;
 
-double ms(uint64_t ns) {
-  return static_cast<double>(ns) * 1e-6;
-}
-double us(uint64_t ns) {
-  return static_cast<double>(ns) * 1e-3;
-}
-double pct(double part, double whole) {
-  return whole > 0 ? 100.0 * part / whole : 0.0;
-}
+using exporter::ms;
+using exporter::us;
+constexpr auto pct = exporter::percent;
 
 // metric, unit, count, mean, min, p50, p90, p99, max: one row of a distribution table.
 std::vector<Cell> distribution(std::string metric, std::string unit, std::vector<double> values) {

@@ -303,3 +303,17 @@ class CUDAGraphWrapper:
             return entry.output
         self.replays += 1
         return entry.output
+
+
+class Scheduler2025(BatchPlan):
+    """The Scheduler of vLLM before 2026-02 (#34898): only max_num_batched_tokens, and
+    schedule(self). Eras mix in how they preempt."""
+
+    def __init__(self, max_num_seqs: int = 64, max_num_batched_tokens: int = 4096, num_gpu_blocks: int = 1001):
+        self.max_num_running_reqs = max_num_seqs
+        self.max_num_batched_tokens = max_num_batched_tokens
+        self._start_plan(num_gpu_blocks)
+
+    def schedule(self) -> SchedulerOutput:
+        return self._form_batch()
+
