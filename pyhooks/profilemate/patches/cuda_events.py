@@ -16,28 +16,31 @@ from typing import Any
 Emit = Callable[[tuple[Any, ...], int], None]  # (payload, gpu_ns or -1)
 
 
-def _cuda() -> Any | None:
+def _initialised_cuda() -> Any | None:
     """torch.cuda when this process has initialised CUDA (is_initialized() is cheap, unlike
-    is_available()) and the current stream is not being captured."""
-    torch = sys.modules.get("torch")
-    cuda = getattr(torch, "cuda", None)
-    if cuda is None or not cuda.is_initialized() or cuda.is_current_stream_capturing():
-        return None
-    return cuda
+    is_available(); the hooks never initialise it themselves)."""
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    return cuda if cuda is not None and cuda.is_initialized() else None
 
 
 class GpuTimer:
-    def __init__(self, emit: Emit, max_pending: int = 256) -> None:
+    def __init__(self, emit: Emit, max_pending: int = 256, check_capture: bool = True) -> None:
+        """check_capture=False for regions that never run inside a stream capture (a forward
+        pass of a scheduler step): one device query less per call."""
         self._emit = emit
         self._max_pending = max_pending
+        self._check_capture = check_capture
         self._pending: deque[tuple[Any, Any, tuple[Any, ...]]] = deque()
         self._spare: list[Any] = []
-        self._cuda: Any = None  # torch.cuda, once seen initialised
+        self._cuda: Any = None  # torch.cuda, once seen initialised: it stays so
 
     def start(self) -> Any | None:
         """A start event on the current stream, or None when GPU time cannot be taken."""
-        self._cuda = _cuda()
         if self._cuda is None:
+            self._cuda = _initialised_cuda()
+            if self._cuda is None:
+                return None
+        if self._check_capture and self._cuda.is_current_stream_capturing():
             return None
         begin = self._event()
         begin.record()

@@ -34,7 +34,8 @@ def _batch(output: Any) -> tuple[int, int, int, int]:
 def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
-    timer = GpuTimer(lambda payload, gpu_ns: native.forward_pass(*payload, gpu_ns))
+    # Graphs are captured in capture_model / _dummy_run, never inside a step's execute_model.
+    timer = GpuTimer(lambda payload, gpu_ns: native.forward_pass(*payload, gpu_ns), check_capture=False)
     recording.on_exit(timer.drain)
     ranges = recording.nvtx_ranges()
     range_push, range_pop = native.range_push, native.range_pop
