@@ -208,8 +208,8 @@ class PacketFile {
 
 class TraceBuilder {
  public:
-  TraceBuilder(const SessionData& data, const std::string& path, const TraceProgress& progress)
-      : data_(data), file_(path), progress_(progress), origins_(exec_origins(data)) {}
+  TraceBuilder(const SessionData& data, const std::string& path, TraceProgress progress)
+      : data_(data), file_(path), progress_(std::move(progress)), origins_(exec_origins(data)) {}
 
   TraceSummary build() {
     collect();
@@ -276,8 +276,7 @@ class TraceBuilder {
       on_thread(replay.process, replay.thread,
                 {replay.unix_ns, replay.unix_ns + replay.cpu_ns, index(i), Source::kLaunch});
       if (!replay.has_gpu) continue;
-      const uint64_t start =
-          static_cast<uint64_t>(static_cast<int64_t>(replay.unix_ns) + replay.gpu_offset_ns);
+      const auto start = static_cast<uint64_t>(static_cast<int64_t>(replay.unix_ns) + replay.gpu_offset_ns);
       gpu_streams_[{replay.process, replay.stream_id}].slices.push_back(
           {start, start + replay.gpu_ns, index(i), Source::kGpu});
     }
@@ -300,7 +299,7 @@ class TraceBuilder {
     for (const Row<KvUsage>& row : data_.kv_usage) kv_processes_.insert(row.process);
   }
 
-  [[nodiscard]] uint64_t thread_track(uint32_t process, uint32_t thread) const {
+  [[nodiscard]] static uint64_t thread_track(uint32_t process, uint32_t thread) {
     return track_uuid(TrackKind::kThread, process, thread);
   }
 
