@@ -133,13 +133,28 @@ def graph_replay_case() -> Callable[[], Any]:
 
 CASES = [
     ("Scheduler.schedule", "vllm.v1.core.sched.scheduler", "Scheduler", "schedule", schedule_case),
-    ("KVCacheManager.allocate_slots", "vllm.v1.core.kv_cache_manager", "KVCacheManager", "allocate_slots",
-     allocate_slots_case),
+    (
+        "KVCacheManager.allocate_slots",
+        "vllm.v1.core.kv_cache_manager",
+        "KVCacheManager",
+        "allocate_slots",
+        allocate_slots_case,
+    ),
     ("BlockPool.get_new_blocks", "vllm.v1.core.block_pool", "BlockPool", "get_new_blocks", get_new_blocks_case),
-    ("GPUModelRunner.execute_model", "vllm.v1.worker.gpu_model_runner", "GPUModelRunner", "execute_model",
-     execute_model_case),
-    ("CUDAGraphWrapper.__call__ (replay)", "vllm.compilation.cuda_graph", "CUDAGraphWrapper", "__call__",
-     graph_replay_case),
+    (
+        "GPUModelRunner.execute_model",
+        "vllm.v1.worker.gpu_model_runner",
+        "GPUModelRunner",
+        "execute_model",
+        execute_model_case,
+    ),
+    (
+        "CUDAGraphWrapper.__call__ (replay)",
+        "vllm.compilation.cuda_graph",
+        "CUDAGraphWrapper",
+        "__call__",
+        graph_replay_case,
+    ),
 ]
 
 
@@ -172,8 +187,10 @@ def main() -> None:
     assert native.start(), "the recorder did not start"
     targets = all_targets()
     print(f"Added cost per patched call (stand-in vLLM), median of {REPEATS} x {CALLS} calls, ns/call")
-    print(f"  {'call':36} {'unpatched':>10} {'predecessor':>12} {'Python recorder':>16} {'ProfileMate':>12}"
-          f" {'NVTX part':>10}")
+    print(
+        f"  {'call':36} {'unpatched':>10} {'predecessor':>12} {'Python recorder':>16} {'ProfileMate':>12}"
+        f" {'NVTX part':>10}"
+    )
     for name, module_name, class_name, method, make_case in CASES:
         __import__(module_name)
         owner = getattr(sys.modules[module_name], class_name)
@@ -196,8 +213,10 @@ def main() -> None:
             added.append(median_ns(make_case()) - baseline)
             registry.unpatch()
         nvtx_part = nvtx_part_ns(target[0], owner, method, make_case)
-        print(f"  {name:36} {baseline:10.0f} {predecessor - baseline:+12.0f} {added[0]:+16.0f} {added[1]:+12.0f}"
-              f" {nvtx_part:+10.0f}")
+        print(
+            f"  {name:36} {baseline:10.0f} {predecessor - baseline:+12.0f} {added[0]:+16.0f} {added[1]:+12.0f}"
+            f" {nvtx_part:+10.0f}"
+        )
     print(f"recording failures: {recording.failures}")
     session.cleanup()
 

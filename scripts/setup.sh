@@ -42,7 +42,7 @@ command -v nvcc >/dev/null 2>&1 || {
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
-"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check pytest scikit-build-core perfetto
+"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check pytest scikit-build-core ruff perfetto
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j"$(nproc)"

@@ -23,8 +23,12 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["dense", "moe"], default="moe",
-                        help="a 2-layer Llama, or a 2-layer Mixtral with 4 experts (default)")
+    parser.add_argument(
+        "--model",
+        choices=["dense", "moe"],
+        default="moe",
+        help="a 2-layer Llama, or a 2-layer Mixtral with 4 experts (default)",
+    )
     parser.add_argument("--requests", type=int, default=32, help="requests to serve (default 32)")
     parser.add_argument("--max-tokens", type=int, default=48, help="tokens to generate per request (default 48)")
     args = parser.parse_args()
@@ -34,14 +38,28 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=str(HERE / args.model), load_format="dummy", skip_tokenizer_init=True, enforce_eager=True,
-              dtype="float32", max_model_len=512, max_num_seqs=8, max_num_batched_tokens=256, block_size=32,
-              num_gpu_blocks_override=24, enable_prefix_caching=True, seed=0)
+    llm = LLM(
+        model=str(HERE / args.model),
+        load_format="dummy",
+        skip_tokenizer_init=True,
+        enforce_eager=True,
+        dtype="float32",
+        max_model_len=512,
+        max_num_seqs=8,
+        max_num_batched_tokens=256,
+        block_size=32,
+        num_gpu_blocks_override=24,
+        enable_prefix_caching=True,
+        seed=0,
+    )
     shared = [(k * 11) % 500 + 3 for k in range(96)]  # a common system prompt: prefix-cache hits
-    prompts = [{"prompt_token_ids": shared + [(i * 13 + k) % 500 + 3 for k in range(8 + (i * 7) % 120)]}
-               for i in range(args.requests)]
-    outputs = llm.generate(prompts, SamplingParams(max_tokens=args.max_tokens, ignore_eos=True, temperature=0.0),
-                           use_tqdm=False)
+    prompts = [
+        {"prompt_token_ids": shared + [(i * 13 + k) % 500 + 3 for k in range(8 + (i * 7) % 120)]}
+        for i in range(args.requests)
+    ]
+    outputs = llm.generate(
+        prompts, SamplingParams(max_tokens=args.max_tokens, ignore_eos=True, temperature=0.0), use_tqdm=False
+    )
     print(f"generated {sum(len(o.outputs[0].token_ids) for o in outputs)} tokens for {len(outputs)} requests")
 
 

@@ -69,8 +69,9 @@ def _announce(results: list[PatchResult]) -> None:
                 print(f"[Instrumentation] ✅ Successfully patched {target.component}", file=sys.stderr)
             native.patch_status(target.component, result.location, True, "")
         else:
-            print(f"[Instrumentation] ⚠️  Skipped {target.component} ({target.qualname}): {result.reason}",
-                  file=sys.stderr)
+            print(
+                f"[Instrumentation] ⚠️  Skipped {target.component} ({target.qualname}): {result.reason}", file=sys.stderr
+            )
             native.patch_status(target.component, f"{target.module}:{target.qualname}", False, result.reason)
 
 
@@ -90,8 +91,10 @@ def install() -> bool:
     try:
         from . import _native  # type: ignore[attr-defined] # noqa: F401
     except ImportError as error:
-        print(f"[ProfileMate] the native bridge cannot load ({error}): nothing is recorded in this process",
-              file=sys.stderr)
+        print(
+            f"[ProfileMate] the native bridge cannot load ({error}): nothing is recorded in this process",
+            file=sys.stderr,
+        )
         return False
     _registry = Registry(all_targets())
     _finder = import_hook.install(_registry.watched_modules(), _after_import)

@@ -8,6 +8,7 @@ one executable graph with its replay count, every replay with GPU time, and Prof
 GPU time within 5% of the torch.cuda.Event timing. Prints the host latency of a replay with and
 without ProfileMate. Exits non-zero if a check fails. Standard library only.
 """
+
 import csv
 import json
 import sys
@@ -28,8 +29,10 @@ def main() -> int:
 
     failures = 0
     print(f"device: {profiled['device']}, torch {profiled['torch']}, CUDA {profiled['cuda']}")
-    print(f"{'batch':>6} {'replays':>8} {'found':>6} {'gpu_replays':>11} {'torch_us':>9} {'ours_us':>9} "
-          f"{'diff':>6} {'host_us_off':>11} {'host_us_on':>10}")
+    print(
+        f"{'batch':>6} {'replays':>8} {'found':>6} {'gpu_replays':>11} {'torch_us':>9} {'ours_us':>9} "
+        f"{'diff':>6} {'host_us_off':>11} {'host_us_on':>10}"
+    )
     for batch, want in profiled["graphs"].items():
         rows = [r for r in usage if int(r["replay_count"]) == want["replays"]]
         row = rows[0] if len(rows) == 1 else None
@@ -39,9 +42,11 @@ def main() -> int:
         gpu_replays = int(row["gpu_replays"]) if row else 0
         ok = row is not None and gpu_replays == want["replays"] and diff <= TOLERANCE
         failures += 0 if ok else 1
-        print(f"{batch:>6} {want['replays']:>8} {len(rows):>6} {gpu_replays:>11} {torch_us:>9.1f} {ours_us:>9.1f} "
-              f"{diff:>6.1%} {baseline['graphs'][batch]['host_launch_us_median']:>11.1f} "
-              f"{want['host_launch_us_median']:>10.1f} {'ok' if ok else 'FAIL'}")
+        print(
+            f"{batch:>6} {want['replays']:>8} {len(rows):>6} {gpu_replays:>11} {torch_us:>9.1f} {ours_us:>9.1f} "
+            f"{diff:>6.1%} {baseline['graphs'][batch]['host_launch_us_median']:>11.1f} "
+            f"{want['host_launch_us_median']:>10.1f} {'ok' if ok else 'FAIL'}"
+        )
     print("passed" if failures == 0 else f"{failures} check(s) failed")
     return 0 if failures == 0 else 1
 

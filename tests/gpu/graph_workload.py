@@ -6,6 +6,7 @@ for every replay the GPU time between torch.cuda.Events around it and the host t
 replay call. Writes what it did as JSON. Run twice by run_gpu_check.sh: without ProfileMate
 (baseline) and under CUDA_INJECTION64_PATH.
 """
+
 import argparse
 import json
 import statistics
@@ -24,9 +25,11 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.GELU(), torch.nn.Linear(HIDDEN, HIDDEN)
-    ).cuda().half()
+    model = (
+        torch.nn.Sequential(torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.GELU(), torch.nn.Linear(HIDDEN, HIDDEN))
+        .cuda()
+        .half()
+    )
     stream = torch.cuda.Stream()
     results = {}
     with torch.no_grad():

@@ -23,8 +23,7 @@ BUILD = Path(os.environ.get("PROFILEMATE_BUILD_DIR", HERE.parents[1] / "build"))
 STANDINS = HERE.parent / "pyhooks" / "standins"
 INJECTION = os.environ.get("PROFILEMATE_INJECTION_LIBRARY", str(BUILD / "injection" / "libprofilemate_injection.so"))
 FAKE_CUPTI = os.environ.get("FAKE_CUPTI_LIBRARY", str(BUILD / "tests" / "injection" / "libfake_cupti.so"))
-FAKE_DRIVER = os.environ.get("FAKE_CUDA_DRIVER_LIBRARY",
-                             str(BUILD / "tests" / "injection" / "libfake_cuda_driver.so"))
+FAKE_DRIVER = os.environ.get("FAKE_CUDA_DRIVER_LIBRARY", str(BUILD / "tests" / "injection" / "libfake_cuda_driver.so"))
 
 STEPS = 6
 REPLAYS = 9
@@ -113,23 +112,34 @@ def run(tmp_path: Path, how: str, env: dict[str, str] | None = None, patience_s:
     for library in (INJECTION, FAKE_CUPTI, FAKE_DRIVER):
         assert Path(library).is_file(), f"{library} is not built"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
-    environment.update({
-        "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),  # no build/pyhooks
-        "PROFILEMATE_SESSION_DIR": str(tmp_path / "session"),
-        "PROFILEMATE_FLUSH_MS": "20",
-        "PROFILEMATE_CUPTI_LIBRARY": FAKE_CUPTI,
-        "PROFILEMATE_INJECTION_LIBRARY": INJECTION,
-        "FAKE_CUDA_DRIVER_LIBRARY": FAKE_DRIVER,
-    })
+    environment.update(
+        {
+            "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),  # no build/pyhooks
+            "PROFILEMATE_SESSION_DIR": str(tmp_path / "session"),
+            "PROFILEMATE_FLUSH_MS": "20",
+            "PROFILEMATE_CUPTI_LIBRARY": FAKE_CUPTI,
+            "PROFILEMATE_INJECTION_LIBRARY": INJECTION,
+            "FAKE_CUDA_DRIVER_LIBRARY": FAKE_DRIVER,
+        }
+    )
     environment.update(env or {})
     program = tmp_path / "workload.py"
     program.write_text(WORKLOAD, encoding="utf-8")
     # A deadlock (the bootstrap waiting for the GIL) shows as a timeout.
-    done = subprocess.run([sys.executable, str(program), how, str(patience_s)], env=environment,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(program), how, str(patience_s)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, f"workload failed:\n{done.stdout}\n{done.stderr}"
-    exported = subprocess.run([str(BUILD / "tools" / "profilemate"), "export", str(tmp_path / "session"),
-                               "-o", str(tmp_path / "export")], capture_output=True, text=True, timeout=120)
+    exported = subprocess.run(
+        [str(BUILD / "tools" / "profilemate"), "export", str(tmp_path / "session"), "-o", str(tmp_path / "export")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert exported.returncode == 0, exported.stderr
     return Run(tmp_path, json.loads(done.stdout.strip().splitlines()[-1]), done.stderr)
 
@@ -140,11 +150,14 @@ def assert_one_log_holds_both_sides(run: Run) -> None:
     assert [p["pid"] for p in run.metadata()["processes"]] == [run.pid]
     # CUPTI's side, labelled with vLLM's batch descriptor that the patched wrapper set.
     captures = run.csv("cuda_graph_captures.csv")
-    assert [(c["exec_id"], c["node_count"], c["runtime_mode"], c["num_tokens"], c["num_reqs"], c["uniform"])
-            for c in captures] == [("105", "42", "FULL", "8", "8", "True")], captures
+    assert [
+        (c["exec_id"], c["node_count"], c["runtime_mode"], c["num_tokens"], c["num_reqs"], c["uniform"])
+        for c in captures
+    ] == [("105", "42", "FULL", "8", "8", "True")], captures
     usage = [u for u in run.csv("cuda_graph_usage.csv") if u["exec_id"] == "105"]
     assert [(u["replay_count"], u["gpu_replays"], u["gpu_time_p50_us"]) for u in usage] == [
-        (str(REPLAYS), str(REPLAYS), f"{GPU_NS_EACH / 1000:.3f}")], usage
+        (str(REPLAYS), str(REPLAYS), f"{GPU_NS_EACH / 1000:.3f}")
+    ], usage
     # The Python side: the patched scheduler's steps, and the patches.
     assert [row["step"] for row in run.csv("batch_utilization.csv")] == [str(n) for n in range(1, STEPS + 1)]
     applied = {(p["pid"], p["target"]) for p in run.metadata()["patches"] if p["applied"]}
@@ -194,8 +207,10 @@ def test_a_failing_package_is_reported_in_one_line_and_the_application_goes_on(t
     assert not run_.patched and not run_.imported
     assert run_.path_added == [], "the directory comes off sys.path again"
     lines = [line for line in run_.stderr.splitlines() if "ProfileMate" in line or "Traceback" in line]
-    assert lines == ["[ProfileMate] Python hooks not installed: RuntimeError: broken on purpose. "
-                     "CUDA graph records are not affected."], run_.stderr
+    assert lines == [
+        "[ProfileMate] Python hooks not installed: RuntimeError: broken on purpose. "
+        "CUDA graph records are not affected."
+    ], run_.stderr
     [notice] = run_.notices()
     assert notice["severity"] == "degraded"
     assert run_.csv("batch_utilization.csv") == []

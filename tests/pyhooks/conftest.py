@@ -34,29 +34,43 @@ class Run:
 
 @pytest.fixture
 def run_workload(tmp_path: Path):
-    def run(script: str, era: str | None = "vllm_2026", env: dict[str, str] | None = None,
-            extra_paths: tuple[Path, ...] = ()) -> Run:
+    def run(
+        script: str,
+        era: str | None = "vllm_2026",
+        env: dict[str, str] | None = None,
+        extra_paths: tuple[Path, ...] = (),
+    ) -> Run:
         session = tmp_path / "session"
-        environment = {
-            key: value for key, value in os.environ.items()
-            if not key.startswith(("PROFILEMATE_", "VLLM_"))
-        }
-        environment.update({
-            "PYTHONPATH": os.pathsep.join(
-                str(p) for p in (BUILD / "pyhooks", *([STANDINS / era] if era else []),  # None: the installed vLLM
-                                 STANDINS / "common", *extra_paths)),
-            "PROFILEMATE_SESSION_DIR": str(session),
-            "VLLM_ENABLE_PROFILING": "1",
-        })
+        environment = {key: value for key, value in os.environ.items() if not key.startswith(("PROFILEMATE_", "VLLM_"))}
+        environment.update(
+            {
+                "PYTHONPATH": os.pathsep.join(
+                    str(p)
+                    for p in (
+                        BUILD / "pyhooks",
+                        *([STANDINS / era] if era else []),  # None: the installed vLLM
+                        STANDINS / "common",
+                        *extra_paths,
+                    )
+                ),
+                "PROFILEMATE_SESSION_DIR": str(session),
+                "VLLM_ENABLE_PROFILING": "1",
+            }
+        )
         environment.update(env or {})
         program = tmp_path / "workload.py"  # a file, so that spawned children can import its functions
         program.write_text(script, encoding="utf-8")
-        done = subprocess.run([sys.executable, str(program)], env=environment, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, str(program)], env=environment, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, f"workload failed:\n{done.stdout}\n{done.stderr}"
         export_dir = tmp_path / "export"
-        exported = subprocess.run([str(BUILD / "tools" / "profilemate"), "export", str(session), "-o", str(export_dir)],
-                                  capture_output=True, text=True, timeout=120)
+        exported = subprocess.run(
+            [str(BUILD / "tools" / "profilemate"), "export", str(session), "-o", str(export_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert exported.returncode == 0, exported.stderr
         return Run(session, done.stderr, export_dir, done.stdout)
 

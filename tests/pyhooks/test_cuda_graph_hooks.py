@@ -51,8 +51,18 @@ for tokens, calls in ((8, 5), (16, 3), (8, 2)):   # the first call of a descript
             full(1)
 assert full.replays == 4 + 2 + 2, full.replays
 """)
-    rows = [(r["runtime_mode"], r["num_tokens"], r["num_reqs"], r["uniform"], r["replay_count"], r["replay_source"],
-             r["gpu_replays"]) for r in run.csv("cuda_graph_usage.csv")]
+    rows = [
+        (
+            r["runtime_mode"],
+            r["num_tokens"],
+            r["num_reqs"],
+            r["uniform"],
+            r["replay_count"],
+            r["replay_source"],
+            r["gpu_replays"],
+        )
+        for r in run.csv("cuda_graph_usage.csv")
+    ]
     assert rows == [("FULL", "8", "8", "True", "6", "python", "0"), ("FULL", "16", "16", "True", "2", "python", "0")]
 
 
@@ -80,6 +90,8 @@ for desc, replays in zip(descs, (3, 1)):
     for _ in range(replays):
         manager.run_fullgraph(desc)
 """)
-    rows = [(r["num_tokens"], r["num_reqs"], r["replay_count"], r["replay_source"]) for r in run.csv("cuda_graph_usage.csv")]
+    rows = [
+        (r["num_tokens"], r["num_reqs"], r["replay_count"], r["replay_source"]) for r in run.csv("cuda_graph_usage.csv")
+    ]
     assert rows == [("8", "8", "3", "python"), ("32", "16", "1", "python")]
     assert "Successfully patched CudaGraphManager (V2)" in run.stderr

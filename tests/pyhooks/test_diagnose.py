@@ -14,8 +14,9 @@ def diagnose(era: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (BUILD / "pyhooks", STANDINS / era, STANDINS / "common"))
     env["VLLM_ENABLE_PROFILING"] = "0"  # diagnose must not need recording
-    done = subprocess.run([sys.executable, "-m", "profilemate.diagnose"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "profilemate.diagnose"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -7,7 +7,6 @@ import os
 import sys
 
 import pytest
-
 from conftest import BUILD, STANDINS
 
 
@@ -16,8 +15,9 @@ def hooks(tmp_path_factory):
     os.environ["PROFILEMATE_SESSION_DIR"] = str(tmp_path_factory.mktemp("session"))
     os.environ["VLLM_ENABLE_PROFILING"] = "1"
     sys.path[:0] = [str(BUILD / "pyhooks"), str(STANDINS / "vllm_2026"), str(STANDINS / "common")]
-    import profilemate
     from vllm.v1.core.sched import scheduler as module
+
+    import profilemate
 
     original = module.Scheduler.schedule
     assert profilemate.install()

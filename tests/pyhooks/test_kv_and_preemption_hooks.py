@@ -55,7 +55,8 @@ assert [b.block_id for b in fresh] == [5, 6, 7, 8, 9, 10, 3, 4, 1, 2]
 
 
 def test_a_preemption_written_out_inside_schedule_is_recognised_in_older_vllm(run_workload) -> None:
-    run = run_workload("""
+    run = run_workload(
+        """
 import time
 from standin_parts import Request
 from vllm.v1.core.sched.scheduler import Scheduler
@@ -69,9 +70,12 @@ scheduler.preempt_in_next_step = victim      # inside schedule(): the KV cache i
 scheduler.schedule()
 scheduler.kv_cache_manager.free(done)        # outside schedule(): a finished request, not a preemption
 assert victim.num_preemptions == 1 and victim.status.name == "PREEMPTED"
-""", era="vllm_2025_08")
+""",
+        era="vllm_2025_08",
+    )
     rows = run.csv("preemption_events.csv")
     assert [(r["request_id"], r["reason"], r["computed_tokens_lost"], r["blocks_freed"]) for r in rows] == [
-        ("req-victim", "kv_cache_full", "300", "19")]
+        ("req-victim", "kv_cache_full", "300", "19")
+    ]
     # The method is missing in this era: said, with what covers for it, and not fatal.
     assert "recognised through KVCacheManager.free" in run.stderr, run.stderr

@@ -33,7 +33,8 @@ print(failed, sum(t for t, _ in manager.lookups), sum(h for _, h in manager.look
 
 
 def test_older_vllm_prefix_lookups_are_counted_from_get_computed_blocks(run_workload) -> None:
-    run = run_workload("""
+    run = run_workload(
+        """
 from standin_parts import Request
 from vllm.v1.core.kv_cache_manager import KVCacheManager
 manager = KVCacheManager(num_gpu_blocks=101)
@@ -41,9 +42,12 @@ assert not hasattr(manager, "record_prefix_cache_stats")
 for i in range(5):
     manager.get_computed_blocks(Request(f"r{i}", 0, 0.0, num_tokens=100 + i, cached_tokens=32 * (i % 2)))
 print(sum(t for t, _ in manager.lookups), sum(h for _, h in manager.lookups), len(manager.lookups))
-""", era="vllm_2025")
+""",
+        era="vllm_2025",
+    )
     queries, hits, lookups = run.stdout.split()
     rows = {r["operation"]: r["context"] for r in run.csv("cpu_operations_timing.csv")}
     assert rows["kv_cache_manager.get_computed_blocks"].endswith(
-        f"lookups={lookups} queried_tokens={queries} hit_tokens={hits}"), rows
+        f"lookups={lookups} queried_tokens={queries} hit_tokens={hits}"
+    ), rows
     assert "lookups are counted from get_computed_blocks" in run.stderr

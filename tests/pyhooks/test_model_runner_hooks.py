@@ -54,12 +54,18 @@ for n in range(1, 5):   # copies, as a worker process receives them
 runner.execute_model(SchedulerOutput())   # an empty step: no forward pass, but a step
 runner.execute_model(SchedulerOutput([], {"old": 1}, 1))
 """)
-    assert forward_rows(run) == [("1", "mixed", "2", "2"), ("2", "mixed", "2", "3"), ("3", "mixed", "2", "4"),
-                                 ("4", "mixed", "2", "5"), ("6", "decode", "1", "1")]
+    assert forward_rows(run) == [
+        ("1", "mixed", "2", "2"),
+        ("2", "mixed", "2", "3"),
+        ("3", "mixed", "2", "4"),
+        ("4", "mixed", "2", "5"),
+        ("6", "decode", "1", "1"),
+    ]
 
 
 def test_gpu_time_comes_from_events_resolved_later_without_a_sync(run_workload) -> None:
-    run = run_workload("""
+    run = run_workload(
+        """
 import torch
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.worker.gpu_model_runner import GPUModelRunner
@@ -68,7 +74,9 @@ runner.execute_model(scheduler.schedule())    # step 1: its events are still pen
 runner.execute_model(scheduler.schedule())    # ...and step 2's too
 torch.cuda.complete_all()                     # the GPU catches up
 runner.execute_model(scheduler.schedule())    # step 3 resolves steps 1 and 2, stays pending itself
-""", extra_paths=(STANDINS / "fake_torch",))
+""",
+        extra_paths=(STANDINS / "fake_torch",),
+    )
     rows = {r["step"]: r["gpu_time_ms"] for r in run.csv("forward_pass_timing.csv")}
     # Start and end events are consecutive records: one fake event step of GPU time each.
     assert rows == {"1": "0.250", "2": "0.250", "3": ""}, rows
@@ -82,7 +90,14 @@ def test_runner_calls_and_the_schedule_itself_appear_as_cpu_operations(run_workl
     assert names.count("model_runner.sample_tokens") == 6
     assert ("model_runner.dummy_run", "6", "num_tokens=64") in operations
     assert ("model_runner.capture_model", "6", "graph_memory_bytes=4096") in operations
-    assert [step for name, step, _ in operations if name == "model_runner.sample_tokens"] == ["1", "2", "3", "4", "5", "6"]
+    assert [step for name, step, _ in operations if name == "model_runner.sample_tokens"] == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+    ]
 
 
 def test_encoder_calls_are_timed_and_attributed_to_their_step(run_workload) -> None:

@@ -72,8 +72,9 @@ def reference(run) -> dict[int, list[int]]:
 def records(run) -> str:
     """The session's one log, as `profilemate dump` prints it."""
     (log,) = run.session.glob("*.pmlog")
-    return subprocess.run([str(BUILD / "tools" / "profilemate"), "dump", str(log)], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        [str(BUILD / "tools" / "profilemate"), "dump", str(log)], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def applied(run) -> dict[str, str]:
@@ -81,7 +82,9 @@ def applied(run) -> dict[str, str]:
 
 
 def test_counts_equal_a_bincount_of_the_routers_ids_for_real_tokens_only(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts
 from vllm.model_executor.layers.fused_moe.router.cpu_router import CPURouter
@@ -95,7 +98,8 @@ for rows, unpadded in [(16, 16), (16, 11), (32, 27), (8, 1), (64, 50)]:
     step(layers, rows, unpadded)
     forward_all(layers, 8)                # a dummy run between steps counts nothing either
 report()
-""")
+"""
+    )
     expected = reference(run)
     assert set(expected) == {3, 7, 11, 12}, "the stand-in layers did not route"
     assert sum(expected[3]) == (16 + 11 + 27 + 1 + 50) * 2, "the reference itself is wrong"
@@ -107,14 +111,17 @@ report()
 
 
 def test_counts_are_written_per_window_not_per_step(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 forward_all(layers, 4)
 for _ in range(20):
     step(layers, 4, 3)
 report()
-""")
+"""
+    )
     assert selection(run) == reference(run)
     dump = records(run)
     # 20 steps within one EMIT_INTERVAL_NS window: one record per layer.
@@ -125,7 +132,9 @@ def test_captured_counting_ops_count_again_when_replayed_with_new_data(run_workl
     """A CUDA graph stand-in on the CPU: make_fx records the forward's tensor ops (the hooks' counting
     ops on the persistent counters included) while the Python runs once; replays run the recorded
     ops on new inputs without any Python, as a graph replay does."""
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from torch.fx.experimental.proxy_tensor import make_fx
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(3)]
@@ -150,7 +159,8 @@ for unpadded in [16, 5, 9, 1, 12]:
         counts += torch.bincount(ids[:unpadded].flatten(), minlength=EXPERTS)
 assert len(standin_moe.SELECTED) == routed, "the replays ran Python"
 report()
-""")
+"""
+    )
     assert selection(run) == reference(run), "replayed counting ops did not count the replays' real tokens"
     assert run.csv("moe_expert_timing.csv") == [], "a capture or a replay was timed"
 
@@ -158,7 +168,9 @@ report()
 def test_device_copies_are_written_once_their_event_completes_and_none_is_waited_for(run_workload) -> None:
     """The CUDA readout path on the CPU: copies are immediate, but a stand-in event says when the
     "GPU" has done them; with every host buffer in flight the device keeps counting."""
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 forward_all(layers, 8)
@@ -186,27 +198,34 @@ for _ in range(6):                       # 4 copies in flight, then steps 5 and 
 Event.gpu_done = True
 step(layers, 8, 6)                       # writes copies 1-4 (up to step 4), copies steps 5-7
 report()                                 # at exit: the last copy has completed too
-""")
+"""
+    )
     assert selection(run) == reference(run), "counts were lost on the way through pending copies"
-    written = [line.split("step: ")[1].split()[0] for line in records(run).splitlines()
-               if line.startswith("moe_expert_counts")]
+    written = [
+        line.split("step: ")[1].split()[0] for line in records(run).splitlines() if line.startswith("moe_expert_counts")
+    ]
     assert written == ["4", "4", "7", "7"], f"written before their event completed, or not at all: {written}"
 
 
 def test_counters_first_seen_under_inference_mode_are_still_read_out_at_exit(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 with torch.inference_mode():             # as vLLM's worker runs the model
     for rows, unpadded in [(8, 8), (16, 9)]:
         step(layers, rows, unpadded)
 report()                                 # the window is written at exit, outside inference mode
-""")
+"""
+    )
     assert selection(run) == reference(run), "the exit flush could not read counters made as inference tensors"
 
 
 def test_no_host_sync_in_a_counted_forward(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts
 layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K),
@@ -234,13 +253,16 @@ torch.cuda.synchronize = synchronize
 assert syncs == [], syncs
 moe.after_forward(1)
 print(json.dumps({"failures": recording.failures}))
-""")
+"""
+    )
     assert json.loads(run.stdout.strip().splitlines()[-1]) == {"failures": 0}, "a hook failed (a sync it tried?)"
     assert sum(sum(counts) for counts in selection(run).values()) == 2 * 5 * 2
 
 
 def test_eager_steps_time_each_layer_call_and_warm_up_is_not_timed(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 forward_all(layers, 32)                  # warm-up
@@ -248,7 +270,8 @@ for rows in [24, 40]:
     step(layers, rows, rows - 3)
 forward_all(layers, 8)                   # dummy run
 report()
-""")
+"""
+    )
     rows = [(r["step"], r["layer_idx"], r["num_tokens"]) for r in run.csv("moe_expert_timing.csv")]
     assert rows == [("1", "0", "24"), ("1", "1", "24"), ("2", "0", "40"), ("2", "1", "40")], rows
     for row in run.csv("moe_expert_timing.csv"):
@@ -256,7 +279,9 @@ report()
 
 
 def test_a_stream_capture_in_progress_is_neither_timed_nor_given_new_counters(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)]
 initialized, capturing = torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing
@@ -269,14 +294,17 @@ torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing = initialized,
 recording.failures = 0
 step(layers, 4, 4)
 report()
-""")
+"""
+    )
     assert json.loads(run.stdout.strip().splitlines()[-2]) == {"refused": 1}
     assert selection(run) == reference(run), "the capture allocated counters (or counted)"
     assert [r["step"] for r in run.csv("moe_expert_timing.csv")] == ["1"], "the capture was timed"
 
 
 def test_the_nov_2025_fused_moe_counts_through_its_select_experts_and_the_cpu_fused_moe(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.layer import FusedMoE
 layers = [FusedMoE(EXPERTS, TOP_K, "model.layers.0.mlp.experts"),
           FusedMoE(EXPERTS, TOP_K, "model.layers.1.mlp.experts", cpu=True)]
@@ -284,7 +312,9 @@ forward_all(layers, 16)
 for rows, unpadded in [(16, 13), (8, 8), (32, 2)]:
     step(layers, rows, unpadded)
 report()
-""", era="vllm_2025")
+""",
+        era="vllm_2025",
+    )
     assert selection(run) == reference(run)
     targets = applied(run)
     assert targets["MoE layer"].endswith("fused_moe.layer:FusedMoE.forward_impl")
@@ -294,7 +324,9 @@ report()
 
 
 def test_the_default_moe_runner_of_early_2026_and_the_cpu_experts_routing(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.layer import FusedMoE
 layers = [FusedMoE(EXPERTS, TOP_K, "model.layers.4.mlp.experts"),
           FusedMoE(EXPERTS, TOP_K, "model.layers.5.mlp.experts", cpu=True)]
@@ -302,24 +334,34 @@ forward_all(layers, 16)
 for rows, unpadded in [(16, 10), (24, 24)]:
     step(layers, rows, unpadded)
 report()
-""", era="vllm_2026_03")
+""",
+        era="vllm_2026_03",
+    )
     assert selection(run) == reference(run)
     targets = applied(run)
     assert targets["MoE layer"].endswith("runner.default_moe_runner:DefaultMoERunner.forward_impl")
     assert targets["MoE CPU routing"].endswith("experts.cpu_moe:select_experts")
     # forward_impl(layer, hidden_states, ...): the tokens come from its second argument.
     assert [(r["layer_idx"], r["num_tokens"]) for r in run.csv("moe_expert_timing.csv")] == [
-        ("4", "16"), ("5", "16"), ("4", "24"), ("5", "24")]
+        ("4", "16"),
+        ("5", "16"),
+        ("4", "24"),
+        ("5", "24"),
+    ]
 
 
 def test_the_static_select_experts_of_aug_2025_is_left_alone(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.layer import FusedMoE
 assert not hasattr(FusedMoE.select_experts, "__profilemate_original__")
 layer = FusedMoE(EXPERTS, TOP_K, "model.layers.2.mlp.experts")
 step([layer], 8, 8)                      # calls self.select_experts: a plain function there would break
 report()
-""", era="vllm_2025_08")
+""",
+        era="vllm_2025_08",
+    )
     assert selection(run) == {}, "counted without a patched selection"
     skipped = next(p for p in run.metadata()["patches"] if p["component"] == "MoE router")
     assert not skipped["applied"] and "has no parameter(s) self" in skipped["reason"], skipped
@@ -327,13 +369,16 @@ report()
 
 
 def test_cpu_routing_imported_by_name_before_install_is_patched_where_it_is_called(run_workload) -> None:
-    run = run_workload("""
+    run = run_workload(
+        """
 import os
 from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts  # binds select_experts
 import profilemate
 os.environ["VLLM_ENABLE_PROFILING"] = "1"
 assert profilemate.install()
-""" + PRELUDE + """
+"""
+        + PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.experts import zentorch_moe
 from vllm.model_executor.layers.fused_moe.router import cpu_router
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
@@ -345,25 +390,32 @@ layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K, ZentorchExpert
 forward_all(layers, 8)
 step(layers, 8, 6)
 report()
-""", env={"VLLM_ENABLE_PROFILING": "0"})
+""",
+        env={"VLLM_ENABLE_PROFILING": "0"},
+    )
     assert selection(run) == reference(run) and reference(run)[0], "the caller's global was not patched"
     assert "MoE CPU routing (zentorch)" in applied(run)
 
 
 def test_a_layer_with_more_experts_than_one_record_holds_is_split_and_rejoined(run_workload) -> None:
-    run = run_workload(PRELUDE.replace("EXPERTS, TOP_K, HIDDEN = 8, 2, 16", "EXPERTS, TOP_K, HIDDEN = 300, 8, 16") + """
+    run = run_workload(
+        PRELUDE.replace("EXPERTS, TOP_K, HIDDEN = 8, 2, 16", "EXPERTS, TOP_K, HIDDEN = 300, 8, 16")
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)]
 forward_all(layers, 64)
 step(layers, 64, 60)
 report()
-""")
+"""
+    )
     counts = selection(run)
     assert len(counts[0]) == 300 and counts == reference(run)
 
 
 def test_hooks_step_aside_while_torch_compile_traces(run_workload) -> None:
-    run = run_workload(PRELUDE + """
+    run = run_workload(
+        PRELUDE
+        + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layer = MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)
 hidden, logits = torch.randn(8, HIDDEN), torch.randn(8, EXPERTS)
@@ -373,7 +425,8 @@ moe.before_forward(8)
 assert torch.equal(compiled(hidden, logits), eager)
 moe.after_forward(1)
 report()
-""")
+"""
+    )
     assert selection(run) == {}, "counted from inside a compiled region"
     assert run.csv("moe_expert_timing.csv") == []
 
@@ -391,7 +444,8 @@ def _vllm_cpu_build() -> bool:
 
 @pytest.mark.skipif(not _vllm_cpu_build(), reason="needs vLLM's CPU build (scripts/real_vllm_env.sh --cpu)")
 def test_a_real_vllm_mixtral_on_the_cpu_counts_top_k_selections_of_every_scheduled_token(run_workload) -> None:
-    run = run_workload(f"""
+    run = run_workload(
+        f"""
 import json, os
 os.environ.update(HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
 from profilemate.patches import recording, steps
@@ -414,7 +468,9 @@ prompts = [{{"prompt_token_ids": [(i * 13 + k) % 500 + 3 for k in range(8 + (i *
 llm.generate(prompts, SamplingParams(max_tokens=16, ignore_eos=True, temperature=0.0), use_tqdm=False)
 assert recording.failures == 0, recording.failures
 print(json.dumps(scheduled))
-""", era=None)
+""",
+        era=None,
+    )
     scheduled = json.loads(run.stdout.strip().splitlines()[-1])
     tokens = sum(count for _, count in scheduled)
     counts = selection(run)

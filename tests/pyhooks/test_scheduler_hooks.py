@@ -91,8 +91,9 @@ def test_an_older_vllm_without_max_num_scheduled_tokens_uses_its_token_budget(ru
 
 
 def test_a_target_that_moved_is_skipped_with_its_reason_and_nothing_breaks(run_workload) -> None:
-    run = run_workload("from vllm.v1.core.sched.scheduler import Scheduler\nassert Scheduler().plan() is None\n",
-                       era="vllm_moved")
+    run = run_workload(
+        "from vllm.v1.core.sched.scheduler import Scheduler\nassert Scheduler().plan() is None\n", era="vllm_moved"
+    )
     assert "Skipped Scheduler (Scheduler.schedule)" in run.stderr
     patch = next(p for p in run.metadata()["patches"] if p["component"] == "Scheduler")
     assert patch["applied"] is False
@@ -115,9 +116,15 @@ assert "profilemate._native" not in sys.modules
     from conftest import BUILD, STANDINS
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
-    env.update({"PYTHONPATH": os.pathsep.join(str(p) for p in (BUILD / "pyhooks", STANDINS / "vllm_2026",
-                                                                STANDINS / "common")),
-                "VLLM_ENABLE_PROFILING": "0", "VLLM_PROFILING_DIR": str(session)})
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(
+                str(p) for p in (BUILD / "pyhooks", STANDINS / "vllm_2026", STANDINS / "common")
+            ),
+            "VLLM_ENABLE_PROFILING": "0",
+            "VLLM_PROFILING_DIR": str(session),
+        }
+    )
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert not session.exists()
@@ -162,8 +169,13 @@ def test_a_sitecustomize_that_ours_shadows_still_runs(tmp_path) -> None:
     (other / "sitecustomize.py").write_text('import os\nos.environ["OTHER_SITECUSTOMIZE"] = "ran"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
     env.update({"PYTHONPATH": os.pathsep.join([str(BUILD / "pyhooks"), str(other)]), "VLLM_ENABLE_PROFILING": "0"})
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('OTHER_SITECUSTOMIZE'))"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.environ.get('OTHER_SITECUSTOMIZE'))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.strip() == "ran", done.stderr
 
 
@@ -181,7 +193,11 @@ ChunkedScheduler().schedule()
 """)
     (row,) = run.csv("batch_utilization.csv")
     assert (row["num_prefill_seqs"], row["num_prefill_tokens"], row["num_decode_seqs"], row["num_decode_tokens"]) == (
-        "2", "1024", "2", "2"), row
+        "2",
+        "1024",
+        "2",
+        "2",
+    ), row
     assert row["phase"] == "mixed"
     (process,) = run.metadata()["processes"]
     assert process["versions"]["vllm"] == "0.99.0+standin-2026", process["versions"]

@@ -22,13 +22,16 @@ def pytest_configure(config: pytest.Config) -> None:
     # A missing build must fail the tier, never skip it.
     missing = [str(p) for p in (HOOKS / "sitecustomize.py", CLI) if not p.exists()]
     if missing:
-        raise pytest.UsageError(f"the real-vLLM tier needs a ProfileMate build: missing {', '.join(missing)} "
-                                f"(set PROFILEMATE_BUILD_DIR)")
+        raise pytest.UsageError(
+            f"the real-vLLM tier needs a ProfileMate build: missing {', '.join(missing)} (set PROFILEMATE_BUILD_DIR)"
+        )
     try:
         import vllm  # noqa: F401
     except ImportError as error:
-        raise pytest.UsageError(f"the real-vLLM tier needs vLLM in this python ({sys.executable}): {error}; "
-                                f"run it with the python that scripts/real_vllm_env.sh prints") from error
+        raise pytest.UsageError(
+            f"the real-vLLM tier needs vLLM in this python ({sys.executable}): {error}; "
+            f"run it with the python that scripts/real_vllm_env.sh prints"
+        ) from error
 
 
 @pytest.fixture(scope="module")

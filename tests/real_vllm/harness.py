@@ -39,18 +39,23 @@ class Recorded:
 
 
 def _environment(hooks: bool, session: Path | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PROFILEMATE_", "VLLM_")) and k not in ("PYTHONPATH", "CUDA_INJECTION64_PATH")}
-    env.update({
-        "HF_HUB_OFFLINE": "1",  # models are local directories with a config.json: never the network
-        "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
-        "VLLM_TARGET_DEVICE": "cpu",  # the official (CUDA) wheel on a machine without a GPU
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "PYTHONHASHSEED": "0",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROFILEMATE_", "VLLM_")) and k not in ("PYTHONPATH", "CUDA_INJECTION64_PATH")
+    }
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",  # models are local directories with a config.json: never the network
+            "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "VLLM_TARGET_DEVICE": "cpu",  # the official (CUDA) wheel on a machine without a GPU
+            "VLLM_CPU_KVCACHE_SPACE": "1",
+            "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+            "PYTHONHASHSEED": "0",
+        }
+    )
     if hooks:
         assert session is not None
         env.update({"PYTHONPATH": str(HOOKS), "VLLM_ENABLE_PROFILING": "1", "PROFILEMATE_SESSION_DIR": str(session)})
@@ -61,9 +66,14 @@ def _run(workload: str, directory: Path, hooks: bool, timeout: int) -> tuple[dic
     directory.mkdir(parents=True)
     transcript = directory / "transcript.json"
     session = directory / "session" if hooks else None
-    done = subprocess.run([sys.executable, str(HERE / "workloads.py"), workload, str(transcript), str(directory)],
-                          env=_environment(hooks, session), cwd=directory, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "workloads.py"), workload, str(transcript), str(directory)],
+        env=_environment(hooks, session),
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     label = "with the hooks" if hooks else "without the hooks"
     assert done.returncode == 0, f"workload {workload} failed {label}:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
     return json.loads(transcript.read_text(encoding="utf-8")), done.stderr
@@ -72,11 +82,16 @@ def _run(workload: str, directory: Path, hooks: bool, timeout: int) -> tuple[dic
 def run_recorded(workload: str, tmp: Path, timeout: int = 600) -> Recorded:
     plain, _ = _run(workload, tmp / "plain", hooks=False, timeout=timeout)
     hooked, stderr = _run(workload, tmp / "hooked", hooks=True, timeout=timeout)
-    assert "[sitecustomize] vLLM Comprehensive Instrumentation Loaded" in stderr, \
+    assert "[sitecustomize] vLLM Comprehensive Instrumentation Loaded" in stderr, (
         f"the hooks did not load in the {workload} workload:\n{stderr[-4000:]}"
+    )
     export_dir = tmp / "export"
-    exported = subprocess.run([str(CLI), "export", str(tmp / "hooked" / "session"), "-o", str(export_dir)],
-                              capture_output=True, text=True, timeout=300)
+    exported = subprocess.run(
+        [str(CLI), "export", str(tmp / "hooked" / "session"), "-o", str(export_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert exported.returncode == 0, f"profilemate export failed:\n{exported.stderr}"
     return Recorded(plain, hooked, export_dir, stderr)
 
@@ -93,7 +108,9 @@ def assert_same_transcript(recorded: Recorded) -> None:
             if isinstance(a, list) and isinstance(b, list):
                 for i, (x, y) in enumerate(zip(a, b)):
                     assert x == y, f"vLLM behaved differently with the hooks: {key}[{i}]\n without: {x}\n with:    {y}"
-                assert len(a) == len(b), f"vLLM behaved differently with the hooks: {len(a)} {key} without, {len(b)} with"
+                assert len(a) == len(b), (
+                    f"vLLM behaved differently with the hooks: {len(a)} {key} without, {len(b)} with"
+                )
             assert a == b, f"vLLM behaved differently with the hooks: {key}\n without: {a}\n with:    {b}"
 
 

@@ -32,8 +32,11 @@ def _cpu_build() -> str | None:
 if _cpu_build() is None and os.environ.get("PROFILEMATE_REAL_VLLM_CPU") == "1":  # ctest's CPU run: never skip
     pytest.fail("PROFILEMATE_REAL_VLLM_CPU=1 but this vLLM is not a CPU build", pytrace=False)
 
-pytestmark = pytest.mark.skipif(_cpu_build() is None, reason="this vLLM is not a CPU build: it cannot run a model "
-                                "without a GPU (run with the python of scripts/real_vllm_env.sh --cpu)")
+pytestmark = pytest.mark.skipif(
+    _cpu_build() is None,
+    reason="this vLLM is not a CPU build: it cannot run a model "
+    "without a GPU (run with the python of scripts/real_vllm_env.sh --cpu)",
+)
 
 
 @pytest.fixture(scope="module", params=["generate_dense", "generate_moe"])
@@ -45,7 +48,10 @@ def test_generation_is_the_same_with_the_hooks(recorded: Recorded) -> None:
     assert_same_transcript(recorded)
     t = recorded.plain
     assert len(t["outputs"]) == 8 and all(len(o) == 24 for o in t["outputs"])
-    assert t["num_preemptions"] >= 1 and t["kv_events"].get("BlockRemoved", 0) >= 1, (t["num_preemptions"], t["kv_events"])
+    assert t["num_preemptions"] >= 1 and t["kv_events"].get("BlockRemoved", 0) >= 1, (
+        t["num_preemptions"],
+        t["kv_events"],
+    )
 
 
 def test_batch_utilization_is_each_scheduler_output(recorded: Recorded) -> None:
@@ -53,14 +59,19 @@ def test_batch_utilization_is_each_scheduler_output(recorded: Recorded) -> None:
     rows = recorded.csv("batch_utilization.csv")
     assert rows, "batch_utilization.csv is empty"
     rows_by_step = by_step(rows, "batch_utilization.csv")
-    assert sorted(rows_by_step) == list(range(1, len(t["steps"]) + 1)), \
+    assert sorted(rows_by_step) == list(range(1, len(t["steps"]) + 1)), (
         f"{len(rows)} rows for {len(t['steps'])} schedule() calls"
+    )
     for number, s in enumerate(t["steps"], 1):
         row = rows_by_step[number]
-        expected = {"num_seqs": len(s["scheduled"]), "num_tokens": s["total_num_scheduled_tokens"],
-                    "max_num_seqs": t["limits"]["max_num_running_reqs"],
-                    "max_tokens": t["limits"]["max_num_scheduled_tokens"],
-                    "running_queue_len": s["request_counts"][0], "waiting_queue_len": s["request_counts"][1]}
+        expected = {
+            "num_seqs": len(s["scheduled"]),
+            "num_tokens": s["total_num_scheduled_tokens"],
+            "max_num_seqs": t["limits"]["max_num_running_reqs"],
+            "max_tokens": t["limits"]["max_num_scheduled_tokens"],
+            "running_queue_len": s["request_counts"][0],
+            "waiting_queue_len": s["request_counts"][1],
+        }
         got = {k: int(row[k]) for k in expected}
         assert got == expected, f"batch_utilization.csv step {number}: CSV {got} != vLLM {expected}"
 
@@ -79,13 +90,17 @@ def test_kv_cache_usage_is_get_usage(recorded: Recorded) -> None:
 def test_preemptions_and_evictions_are_vllms_counts(recorded: Recorded) -> None:
     t = recorded.plain
     preemptions = recorded.csv("preemption_events.csv")
-    assert len(preemptions) == t["num_preemptions"], \
+    assert len(preemptions) == t["num_preemptions"], (
         f"{len(preemptions)} preemption rows != vllm:num_preemptions {t['num_preemptions']}"
+    )
     preempted = Counter(rid for s in t["steps"] for rid in s["preempted"])
-    assert Counter(r["request_id"].split("-", 1)[0] for r in preemptions) == preempted, "preempted requests differ from SchedulerOutput's"
+    assert Counter(r["request_id"].split("-", 1)[0] for r in preemptions) == preempted, (
+        "preempted requests differ from SchedulerOutput's"
+    )
     evictions = recorded.csv("kv_cache_evictions.csv")
-    assert len(evictions) == t["kv_events"]["BlockRemoved"], \
+    assert len(evictions) == t["kv_events"]["BlockRemoved"], (
         f"{len(evictions)} eviction rows != {t['kv_events']['BlockRemoved']} BlockRemoved events"
+    )
 
 
 def test_cpu_operations_agree_with_vllm(recorded: Recorded) -> None:
@@ -93,20 +108,26 @@ def test_cpu_operations_agree_with_vllm(recorded: Recorded) -> None:
     rows = recorded.csv("cpu_operations_timing.csv")
     assert rows, "cpu_operations_timing.csv is empty"
     per_operation = Counter(r["operation"] for r in rows)
-    assert per_operation["scheduler.schedule"] == len(t["steps"]), \
+    assert per_operation["scheduler.schedule"] == len(t["steps"]), (
         f"{per_operation['scheduler.schedule']} scheduler.schedule rows for {len(t['steps'])} schedule() calls"
+    )
     for row in rows:
         assert float(row["duration_ms"]) >= 0, row
     lookups = Counter()
     for row in rows:
         if row["operation"] == "kv_cache_manager.get_computed_blocks":
             fields = dict(item.split("=", 1) for item in row["context"].split() if "=" in item)
-            lookups.update({k: int(fields.get(k, 0))
-                            for k in ("lookups", "queried_tokens", "hit_tokens", "preempted_lookups")})
+            lookups.update(
+                {k: int(fields.get(k, 0)) for k in ("lookups", "queried_tokens", "hit_tokens", "preempted_lookups")}
+            )
     p = t["prefix_cache"]
     # As vLLM's SchedulerStats and its Prometheus counters: lookups of preempted requests apart.
-    expected = {"lookups": p["requests"], "queried_tokens": p["queries"], "hit_tokens": p["hits"],
-                "preempted_lookups": p["preempted_requests"]}
+    expected = {
+        "lookups": p["requests"],
+        "queried_tokens": p["queries"],
+        "hit_tokens": p["hits"],
+        "preempted_lookups": p["preempted_requests"],
+    }
     assert +Counter(lookups) == +Counter(expected), f"prefix-cache counts {dict(lookups)} != vLLM's {expected}"
     assert t["prometheus_prefix_cache"] == {"queries": lookups["queried_tokens"], "hits": lookups["hit_tokens"]}
 
@@ -139,19 +160,42 @@ def test_moe_experts(recorded: Recorded) -> None:
         per_layer[int(row["layer_idx"])] += int(row["activation_count"])
     assert len(per_layer) == MOE_CONFIG["num_hidden_layers"], per_layer
     for layer, count in per_layer.items():
-        assert count % MOE_CONFIG["num_experts_per_tok"] == 0, f"layer {layer}: {count} selections, not a multiple of top-k"
+        assert count % MOE_CONFIG["num_experts_per_tok"] == 0, (
+            f"layer {layer}: {count} selections, not a multiple of top-k"
+        )
 
 
 def test_profilemate_profile_runs_the_bundled_example_end_to_end(tmp_path) -> None:
     """The README's main job: `profilemate profile` of examples/tiny_vllm, the engine core and its
     worker in processes of their own, then `profilemate stats` of the session."""
     example = Path(__file__).resolve().parents[2] / "examples" / "tiny_vllm" / "generate.py"
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH", "PYTHONPATH"))}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH", "PYTHONPATH"))
+    }
     session = tmp_path / "run"
-    done = subprocess.run([str(CLI), "profile", "-o", str(session), "--", sys.executable, str(example),
-                           "--model", "moe", "--requests", "8", "--max-tokens", "16"],
-                          env=environment, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            str(CLI),
+            "profile",
+            "-o",
+            str(session),
+            "--",
+            sys.executable,
+            str(example),
+            "--model",
+            "moe",
+            "--requests",
+            "8",
+            "--max-tokens",
+            "16",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "generated 128 tokens for 8 requests" in done.stdout
     roles = {p["process_role"] for p in json.loads((session / "metadata.json").read_text())["processes"]}
@@ -170,8 +214,12 @@ def test_profilemate_profile_runs_the_bundled_example_end_to_end(tmp_path) -> No
     assert per_layer == {"0": 2 * tokens, "1": 2 * tokens}, f"top-2 of every forwarded token per layer: {per_layer}"
     assert f"scheduler steps:        {len(steps)} (" in done.stdout, done.stdout
 
-    stats = subprocess.run([str(CLI), "stats", str(session), "--report", "steps,moe", "--format", "json"],
-                           capture_output=True, text=True, timeout=120)
+    stats = subprocess.run(
+        [str(CLI), "stats", str(session), "--report", "steps,moe", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert stats.returncode == 0, stats.stderr
     report = json.loads(stats.stdout)
     utilization = next(r for r in report["steps"]["rows"] if r["metric"] == "token_utilization")

@@ -43,8 +43,9 @@ def test_calls_and_refusals_are_vllms(recorded: Recorded) -> None:
     expected = {name: calls[name] for name in got}
     assert got == expected, f"cpu_operations calls {got} != calls made {expected}"
     failed = ops["allocate_slots"]["failed"]
-    assert failed == calls["allocate_slots_refused"], \
+    assert failed == calls["allocate_slots_refused"], (
         f"allocate_slots failed={failed} != {calls['allocate_slots_refused']} calls that returned None"
+    )
 
 
 def test_prefix_cache_counts_are_vllms_prefix_cache_stats(recorded: Recorded) -> None:
@@ -52,8 +53,12 @@ def test_prefix_cache_counts_are_vllms_prefix_cache_stats(recorded: Recorded) ->
     p = recorded.plain["prefix_cache"]
     got = {k: lookups[k] for k in ("lookups", "queried_tokens", "hit_tokens", "preempted_lookups")}
     # As vLLM's PrefixCacheStats: lookups of preempted requests apart.
-    expected = {"lookups": p["requests"], "queried_tokens": p["queries"], "hit_tokens": p["hits"],
-                "preempted_lookups": p["preempted_requests"]}
+    expected = {
+        "lookups": p["requests"],
+        "queried_tokens": p["queries"],
+        "hit_tokens": p["hits"],
+        "preempted_lookups": p["preempted_requests"],
+    }
     assert got == expected, f"hooks' prefix-cache counts {got} != vLLM's make_prefix_cache_stats() {expected}"
 
 

@@ -19,7 +19,9 @@ def test_vllm_does_the_same_with_the_hooks(recorded: Recorded) -> None:
     assert_same_transcript(recorded)
     t = recorded.plain
     # The workload really exercised what the hooks record (else "identical" proves little).
-    in_schedule = sum(len(s["preempted"]) for s in t["steps"]) - sum(len(p["requests"]) for p in t["outside_preemptions"])
+    in_schedule = sum(len(s["preempted"]) for s in t["steps"]) - sum(
+        len(p["requests"]) for p in t["outside_preemptions"]
+    )
     assert in_schedule >= 3, f"only {in_schedule} preemptions for lack of KV blocks"
     assert t["outside_preemptions"] and t["aborted"]
     assert t["kv_events"].get("BlockRemoved", 0) >= 20, t["kv_events"]
@@ -37,8 +39,11 @@ def test_the_hooks_find_every_scheduler_target_in_real_vllm(recorded: Recorded) 
 
 
 def test_no_target_is_reported_missing_while_its_module_is_still_importing(recorded: Recorded) -> None:
-    missing = [(p["target"], p["reason"]) for p in recorded.metadata()["patches"]
-               if not p["applied"] and "CUDAGraph" not in p["target"]]
+    missing = [
+        (p["target"], p["reason"])
+        for p in recorded.metadata()["patches"]
+        if not p["applied"] and "CUDAGraph" not in p["target"]
+    ]
     assert not missing, f"reported missing, yet present in vLLM {recorded.plain['vllm_version']}: {missing}"
 
 
@@ -62,7 +67,9 @@ def test_one_batch_utilization_row_per_step_equal_to_the_scheduler_output(record
         assert got == expected, f"{where}: CSV {got} != vLLM {expected}"
         assert int(row["num_prefill_seqs"]) + int(row["num_decode_seqs"]) == len(s["scheduled"]), where
         assert int(row["num_prefill_tokens"]) + int(row["num_decode_tokens"]) == s["total_num_scheduled_tokens"], where
-        assert pct_matches(row["kv_usage_pct"], s["usage"]), f"{where}: kv_usage_pct {row['kv_usage_pct']} != {s['usage']}"
+        assert pct_matches(row["kv_usage_pct"], s["usage"]), (
+            f"{where}: kv_usage_pct {row['kv_usage_pct']} != {s['usage']}"
+        )
         assert (row["phase"] == "idle") == (not s["scheduled"]), f"{where}: phase {row['phase']}"
 
 
@@ -71,8 +78,12 @@ def test_the_prefill_decode_split_is_vllms(recorded: Recorded) -> None:
     wrong = []
     for s in recorded.plain["steps"]:
         row = rows[s["step"]]
-        got = (int(row["num_prefill_seqs"]), int(row["num_prefill_tokens"]),
-               int(row["num_decode_seqs"]), int(row["num_decode_tokens"]))
+        got = (
+            int(row["num_prefill_seqs"]),
+            int(row["num_prefill_tokens"]),
+            int(row["num_decode_seqs"]),
+            int(row["num_decode_tokens"]),
+        )
         vllm = (s["context_reqs"], s["context_tokens"], s["generation_reqs"], s["generation_tokens"])
         if got != vllm:
             wrong.append(f"step {s['step']}: CSV {got} != vLLM {vllm}")
@@ -87,10 +98,13 @@ def test_kv_cache_usage_is_get_usage_at_every_step(recorded: Recorded) -> None:
     for s in t["steps"]:
         row = rows[s["step"]]
         where = f"kv_cache_usage.csv step {s['step']}"
-        assert pct_matches(row["usage_pct"], s["usage"]), f"{where}: usage_pct {row['usage_pct']} != get_usage() {s['usage']}"
+        assert pct_matches(row["usage_pct"], s["usage"]), (
+            f"{where}: usage_pct {row['usage_pct']} != get_usage() {s['usage']}"
+        )
         assert int(row["total_blocks"]) == total, f"{where}: total_blocks {row['total_blocks']} != {total}"
-        assert int(row["num_blocks"]) == total - s["free_blocks"], \
+        assert int(row["num_blocks"]) == total - s["free_blocks"], (
             f"{where}: num_blocks {row['num_blocks']} != {total - s['free_blocks']} (total - get_num_free_blocks())"
+        )
         assert abs(int(row["num_blocks"]) / total - s["usage"]) < 1e-9, where
 
 
@@ -99,22 +113,34 @@ def test_preemption_rows_are_the_requests_num_preemptions(recorded: Recorded) ->
     rows = recorded.csv("preemption_events.csv")
     per_request = Counter(r["request_id"] for r in rows if r["event"] == "preempted")
     expected = {rid: r["num_preemptions"] for rid, r in t["requests"].items() if r["num_preemptions"]}
-    assert dict(per_request) == expected, f"preemption rows per request {dict(per_request)} != num_preemptions {expected}"
+    assert dict(per_request) == expected, (
+        f"preemption rows per request {dict(per_request)} != num_preemptions {expected}"
+    )
 
     # Why, and what it cost: vLLM's SchedulerOutput.preempted_req_ids and num_computed_tokens.
     outside = Counter(rid for p in t["outside_preemptions"] for rid in p["requests"])
     inside = Counter(rid for s in t["steps"] for rid in s["preempted"]) - outside
-    reasons = {reason: Counter(r["request_id"] for r in rows if r["reason"] == reason) for reason in
-               ("kv_cache_full", "reset_prefix_cache")}
+    reasons = {
+        reason: Counter(r["request_id"] for r in rows if r["reason"] == reason)
+        for reason in ("kv_cache_full", "reset_prefix_cache")
+    }
     assert reasons["kv_cache_full"] == inside, f"kv_cache_full rows {reasons['kv_cache_full']} != in-schedule {inside}"
-    assert reasons["reset_prefix_cache"] == outside, f"reset_prefix_cache rows {reasons['reset_prefix_cache']} != {outside}"
+    assert reasons["reset_prefix_cache"] == outside, (
+        f"reset_prefix_cache rows {reasons['reset_prefix_cache']} != {outside}"
+    )
 
     # computed_tokens_lost is num_computed_tokens just before: read before schedule() for the
     # preemptions inside it, before reset_prefix_cache for the others (reported by the next step).
     reported_late = {(p["before_step"], rid) for p in t["outside_preemptions"] for rid in p["requests"]}
-    lost_expected = Counter((rid, computed) for s in t["steps"] for rid, computed in s["preempted_computed_tokens"].items()
-                            if (s["step"], rid) not in reported_late)
-    lost_expected.update((rid, computed) for p in t["outside_preemptions"] for rid, computed in p["computed_tokens"].items())
+    lost_expected = Counter(
+        (rid, computed)
+        for s in t["steps"]
+        for rid, computed in s["preempted_computed_tokens"].items()
+        if (s["step"], rid) not in reported_late
+    )
+    lost_expected.update(
+        (rid, computed) for p in t["outside_preemptions"] for rid, computed in p["computed_tokens"].items()
+    )
     lost = Counter((r["request_id"], int(r["computed_tokens_lost"])) for r in rows)
     assert lost == lost_expected, f"computed_tokens_lost {sorted(lost.items())} != vLLM {sorted(lost_expected.items())}"
     for r in rows:
@@ -124,22 +150,29 @@ def test_preemption_rows_are_the_requests_num_preemptions(recorded: Recorded) ->
 def test_one_eviction_row_per_block_vllm_evicted(recorded: Recorded) -> None:
     rows = recorded.csv("kv_cache_evictions.csv")
     removed = recorded.plain["kv_events"].get("BlockRemoved", 0)
-    assert len(rows) == removed, f"kv_cache_evictions.csv has {len(rows)} rows, vLLM emitted {removed} BlockRemoved events"
+    assert len(rows) == removed, (
+        f"kv_cache_evictions.csv has {len(rows)} rows, vLLM emitted {removed} BlockRemoved events"
+    )
     for r in rows:
         assert 0 <= float(r["idle_sec"]) <= float(r["lifetime_sec"]) + 1e-6, r
 
 
 def test_prefix_cache_lookups_are_counted_as_vllm_counts_them(recorded: Recorded) -> None:
-    rows = [r for r in recorded.csv("cpu_operations_timing.csv") if r["operation"] == "kv_cache_manager.get_computed_blocks"]
+    rows = [
+        r for r in recorded.csv("cpu_operations_timing.csv") if r["operation"] == "kv_cache_manager.get_computed_blocks"
+    ]
     assert rows, "no kv_cache_manager.get_computed_blocks rows in cpu_operations_timing.csv"
     got = Counter()
     for r in rows:
         fields = dict(item.split("=", 1) for item in r["context"].split() if "=" in item)
-        got.update({k: int(fields.get(k, 0))
-                    for k in ("lookups", "queried_tokens", "hit_tokens", "preempted_lookups")})
+        got.update({k: int(fields.get(k, 0)) for k in ("lookups", "queried_tokens", "hit_tokens", "preempted_lookups")})
     p = recorded.plain["prefix_cache"]
     # As vLLM's PrefixCacheStats (and vllm:prefix_cache_queries/hits): lookups of preempted
     # requests apart.
-    expected = {"lookups": p["requests"], "queried_tokens": p["queries"], "hit_tokens": p["hits"],
-                "preempted_lookups": p["preempted_requests"]}
+    expected = {
+        "lookups": p["requests"],
+        "queried_tokens": p["queries"],
+        "hit_tokens": p["hits"],
+        "preempted_lookups": p["preempted_requests"],
+    }
     assert +got == +Counter(expected), f"cpu_operations prefix-cache counts {dict(got)} != vLLM's {expected}"

@@ -70,21 +70,24 @@ def make_kv_cache_config(num_blocks: int) -> Any:
         num_blocks=num_blocks,
         kv_cache_tensors=[],
         kv_cache_groups=[
-            KVCacheGroupSpec(["layer"], FullAttentionSpec(block_size=BLOCK_SIZE, num_kv_heads=1, head_size=1,
-                                                          dtype=torch.float32))
+            KVCacheGroupSpec(
+                ["layer"], FullAttentionSpec(block_size=BLOCK_SIZE, num_kv_heads=1, head_size=1, dtype=torch.float32)
+            )
         ],
     )
 
 
-def make_scheduler(model_dir: Path, num_blocks: int, max_num_seqs: int, max_num_batched_tokens: int,
-                   max_model_len: int) -> Any:
+def make_scheduler(
+    model_dir: Path, num_blocks: int, max_num_seqs: int, max_num_batched_tokens: int, max_model_len: int
+) -> Any:
     from vllm.config import CacheConfig, KVEventsConfig, ModelConfig, SchedulerConfig, VllmConfig
     from vllm.v1.core.sched.scheduler import Scheduler
     from vllm.v1.core.single_type_kv_cache_manager import register_all_kvcache_specs
     from vllm.v1.structured_output import StructuredOutputManager
 
-    model_config = ModelConfig(model=str(model_dir), skip_tokenizer_init=True, dtype="float32", seed=0,
-                               max_model_len=max_model_len)
+    model_config = ModelConfig(
+        model=str(model_dir), skip_tokenizer_init=True, dtype="float32", seed=0, max_model_len=max_model_len
+    )
     scheduler_config = SchedulerConfig(
         max_num_seqs=max_num_seqs,
         max_num_batched_tokens=max_num_batched_tokens,
@@ -163,8 +166,7 @@ def scheduler_workload(workdir: Path) -> dict[str, Any]:
     from vllm.v1.utils import compute_iteration_details
 
     model_dir = write_model_dir(workdir / "model", DENSE_CONFIG)
-    scheduler = make_scheduler(model_dir, num_blocks=31, max_num_seqs=6, max_num_batched_tokens=96,
-                               max_model_len=512)
+    scheduler = make_scheduler(model_dir, num_blocks=31, max_num_seqs=6, max_num_batched_tokens=96, max_model_len=512)
     events = EventCounter()
     _capture_published_events(scheduler, events)
     hasher = _init_hashing()
@@ -183,8 +185,14 @@ def scheduler_workload(workdir: Path) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     outside_preemptions: list[dict[str, Any]] = []
     aborted: list[str] = []
-    prefix_cache = {"requests": 0, "queries": 0, "hits": 0,
-                    "preempted_requests": 0, "preempted_queries": 0, "preempted_hits": 0}
+    prefix_cache = {
+        "requests": 0,
+        "queries": 0,
+        "hits": 0,
+        "preempted_requests": 0,
+        "preempted_queries": 0,
+        "preempted_hits": 0,
+    }
     step = 0
     while step < 2000:
         step += 1
@@ -216,51 +224,64 @@ def scheduler_workload(workdir: Path) -> dict[str, Any]:
             done = request.num_computed_tokens >= request.num_tokens
             sampled.append([_sampled_token(request)] if done else [])
         ids = list(output.num_scheduled_tokens)
-        runner_output = ModelRunnerOutput(req_ids=ids, req_id_to_index={r: k for k, r in enumerate(ids)},
-                                          sampled_token_ids=sampled)
+        runner_output = ModelRunnerOutput(
+            req_ids=ids, req_id_to_index={r: k for k, r in enumerate(ids)}, sampled_token_ids=sampled
+        )
         engine_outputs = scheduler.update_from_output(output, runner_output)
-        finished = sorted(o.request_id for eco in engine_outputs.values() for o in eco.outputs
-                          if o.finish_reason is not None)
+        finished = sorted(
+            o.request_id for eco in engine_outputs.values() for o in eco.outputs if o.finish_reason is not None
+        )
         for eco in engine_outputs.values():  # update_from_output made vLLM's SchedulerStats
             stats = eco.scheduler_stats
             if stats is not None and stats.prefix_cache_stats is not None:
                 for key in prefix_cache:
                     prefix_cache[key] += getattr(stats.prefix_cache_stats, key)
 
-        steps.append({
-            "step": step,
-            "scheduled": dict(output.num_scheduled_tokens),
-            "total_num_scheduled_tokens": output.total_num_scheduled_tokens,
-            "new_reqs": [r.req_id for r in output.scheduled_new_reqs],
-            "new_block_ids": {r.req_id: [list(g) for g in r.block_ids] for r in output.scheduled_new_reqs},
-            "cached_reqs": list(output.scheduled_cached_reqs.req_ids),
-            "resumed_reqs": sorted(output.scheduled_cached_reqs.resumed_req_ids),
-            "cached_new_block_ids": [None if b is None else [list(g) for g in b]
-                                     for b in output.scheduled_cached_reqs.new_block_ids],
-            "context_reqs": details.num_ctx_requests,
-            "context_tokens": details.num_ctx_tokens,
-            "generation_reqs": details.num_generation_requests,
-            "generation_tokens": details.num_generation_tokens,
-            "preempted": preempted,
-            "preempted_computed_tokens": {rid: computed_before[rid] for rid in preempted},
-            "finished": finished,
-            "usage": usage,
-            "free_blocks": free,
-            "request_counts": request_counts,
-        })
+        steps.append(
+            {
+                "step": step,
+                "scheduled": dict(output.num_scheduled_tokens),
+                "total_num_scheduled_tokens": output.total_num_scheduled_tokens,
+                "new_reqs": [r.req_id for r in output.scheduled_new_reqs],
+                "new_block_ids": {r.req_id: [list(g) for g in r.block_ids] for r in output.scheduled_new_reqs},
+                "cached_reqs": list(output.scheduled_cached_reqs.req_ids),
+                "resumed_reqs": sorted(output.scheduled_cached_reqs.resumed_req_ids),
+                "cached_new_block_ids": [
+                    None if b is None else [list(g) for g in b] for b in output.scheduled_cached_reqs.new_block_ids
+                ],
+                "context_reqs": details.num_ctx_requests,
+                "context_tokens": details.num_ctx_tokens,
+                "generation_reqs": details.num_generation_requests,
+                "generation_tokens": details.num_generation_tokens,
+                "preempted": preempted,
+                "preempted_computed_tokens": {rid: computed_before[rid] for rid in preempted},
+                "finished": finished,
+                "usage": usage,
+                "free_blocks": free,
+                "request_counts": request_counts,
+            }
+        )
 
     return {
         "workload": "scheduler",
-        "limits": {"max_num_seqs": scheduler.scheduler_config.max_num_seqs,
-                   "max_num_running_reqs": scheduler.max_num_running_reqs,
-                   "max_num_scheduled_tokens": scheduler.max_num_scheduled_tokens,
-                   "max_num_batched_tokens": scheduler.scheduler_config.max_num_batched_tokens,
-                   "num_gpu_blocks": pool.num_gpu_blocks},
+        "limits": {
+            "max_num_seqs": scheduler.scheduler_config.max_num_seqs,
+            "max_num_running_reqs": scheduler.max_num_running_reqs,
+            "max_num_scheduled_tokens": scheduler.max_num_scheduled_tokens,
+            "max_num_batched_tokens": scheduler.scheduler_config.max_num_batched_tokens,
+            "num_gpu_blocks": pool.num_gpu_blocks,
+        },
         "steps": steps,
         "outside_preemptions": outside_preemptions,
         "aborted": aborted,
-        "requests": {rid: {"num_preemptions": r.num_preemptions, "status": str(r.status),
-                           "output_token_ids": list(r.output_token_ids)} for rid, r in requests.items()},
+        "requests": {
+            rid: {
+                "num_preemptions": r.num_preemptions,
+                "status": str(r.status),
+                "output_token_ids": list(r.output_token_ids),
+            }
+            for rid, r in requests.items()
+        },
         "kv_events": events.counts,
         "prefix_cache": prefix_cache,
     }
@@ -272,9 +293,15 @@ def kv_cache_manager_workload(workdir: Path) -> dict[str, Any]:
     from vllm.v1.core.kv_cache_manager import KVCacheManager
 
     hasher = _init_hashing()
-    manager = KVCacheManager(make_kv_cache_config(16), max_model_len=1024, scheduler_block_size=BLOCK_SIZE,
-                             hash_block_size=BLOCK_SIZE, enable_caching=True, log_stats=True,
-                             enable_kv_cache_events=True)
+    manager = KVCacheManager(
+        make_kv_cache_config(16),
+        max_model_len=1024,
+        scheduler_block_size=BLOCK_SIZE,
+        hash_block_size=BLOCK_SIZE,
+        enable_caching=True,
+        log_stats=True,
+        enable_kv_cache_events=True,
+    )
     pool = manager.block_pool
     events = EventCounter()
     prefixes = [[(p * 37 + k) % 500 + 3 for k in range(3 * BLOCK_SIZE)] for p in range(4)]
@@ -285,8 +312,9 @@ def kv_cache_manager_workload(workdir: Path) -> dict[str, Any]:
         request = make_request(f"req-{i}", _prompt(i, prefixes), max_tokens=64, block_hasher=hasher)
         blocks, num_hits, _ = manager.get_computed_blocks(request)
         manager.record_prefix_cache_stats(request, num_hits)
-        new = manager.allocate_slots(request, request.num_tokens - num_hits, num_new_computed_tokens=num_hits,
-                                     new_computed_blocks=blocks)
+        new = manager.allocate_slots(
+            request, request.num_tokens - num_hits, num_new_computed_tokens=num_hits, new_computed_blocks=blocks
+        )
         calls["get_computed_blocks"] += 1
         calls["allocate_slots"] += 1
         calls["allocate_slots_refused"] += new is None
@@ -318,8 +346,10 @@ def kv_cache_manager_workload(workdir: Path) -> dict[str, Any]:
         "workload": "kv_cache_manager",
         "ops": ops,
         "kv_events": events.counts,
-        "prefix_cache": {key: getattr(stats, key) for key in ("requests", "queries", "hits", "preempted_requests",
-                                                               "preempted_queries", "preempted_hits")},
+        "prefix_cache": {
+            key: getattr(stats, key)
+            for key in ("requests", "queries", "hits", "preempted_requests", "preempted_queries", "preempted_hits")
+        },
         "calls": calls,
     }
 
@@ -331,8 +361,7 @@ def block_pool_workload(workdir: Path) -> dict[str, Any]:
     from vllm.v1.core.block_pool import BlockPool
 
     hasher = _init_hashing()
-    pool = BlockPool(num_gpu_blocks=24, enable_caching=True, hash_block_size=BLOCK_SIZE,
-                     enable_kv_cache_events=True)
+    pool = BlockPool(num_gpu_blocks=24, enable_caching=True, hash_block_size=BLOCK_SIZE, enable_kv_cache_events=True)
     events = EventCounter()
     evicted: list[int] = []
     rounds: list[dict[str, Any]] = []
@@ -360,15 +389,28 @@ def block_pool_workload(workdir: Path) -> dict[str, Any]:
         fresh = pool.get_new_blocks(need)
         evicted.extend(will_evict)
         blocks = hits + fresh
-        pool.cache_full_blocks(request, blocks, num_cached_blocks=len(hits), num_full_blocks=num_full,
-                               block_size=BLOCK_SIZE, kv_cache_group_id=0)
+        pool.cache_full_blocks(
+            request,
+            blocks,
+            num_cached_blocks=len(hits),
+            num_full_blocks=num_full,
+            block_size=BLOCK_SIZE,
+            kv_cache_group_id=0,
+        )
         held.append((request, blocks))
         if i % 4 == 3:
             _, old = held.pop(0)
             pool.free_blocks(reversed(old))
         events.add(pool.take_events())
-        rounds.append({"request": request.request_id, "hits": [b.block_id for b in hits],
-                       "fresh": [b.block_id for b in fresh], "evicts": will_evict, "usage": pool.get_usage()})
+        rounds.append(
+            {
+                "request": request.request_id,
+                "hits": [b.block_id for b in hits],
+                "fresh": [b.block_id for b in fresh],
+                "evicts": will_evict,
+                "usage": pool.get_usage(),
+            }
+        )
     return {"workload": "block_pool", "rounds": rounds, "evicted_block_ids": evicted, "kv_events": events.counts}
 
 
@@ -382,17 +424,35 @@ def generate_workload(workdir: Path, moe: bool) -> dict[str, Any]:
 
     model_dir = write_model_dir(workdir / ("moe" if moe else "dense"), MOE_CONFIG if moe else DENSE_CONFIG)
     # CPU attention wants blocks of a multiple of 32 tokens; 11 usable blocks hold 352 tokens.
-    llm = LLM(model=str(model_dir), load_format="dummy", skip_tokenizer_init=True, enforce_eager=True,
-              dtype="float32", max_model_len=256, max_num_seqs=4, max_num_batched_tokens=128, block_size=32,
-              num_gpu_blocks_override=12, enable_prefix_caching=True, disable_log_stats=False, seed=0,
-              kv_events_config={"enable_kv_cache_events": True, "publisher": "null"})
+    llm = LLM(
+        model=str(model_dir),
+        load_format="dummy",
+        skip_tokenizer_init=True,
+        enforce_eager=True,
+        dtype="float32",
+        max_model_len=256,
+        max_num_seqs=4,
+        max_num_batched_tokens=128,
+        block_size=32,
+        num_gpu_blocks_override=12,
+        enable_prefix_caching=True,
+        disable_log_stats=False,
+        seed=0,
+        kv_events_config={"enable_kv_cache_events": True, "publisher": "null"},
+    )
     scheduler = llm.llm_engine.engine_core.engine_core.scheduler
     pool = scheduler.kv_cache_manager.block_pool
     events = EventCounter()
     _capture_published_events(scheduler, events)
     steps: list[dict[str, Any]] = []
-    prefix_cache = {"requests": 0, "queries": 0, "hits": 0,
-                    "preempted_requests": 0, "preempted_queries": 0, "preempted_hits": 0}
+    prefix_cache = {
+        "requests": 0,
+        "queries": 0,
+        "hits": 0,
+        "preempted_requests": 0,
+        "preempted_queries": 0,
+        "preempted_hits": 0,
+    }
     schedule, make_stats = type(scheduler).schedule, type(scheduler).make_stats
 
     def short(request_id: str) -> str:
@@ -400,12 +460,17 @@ def generate_workload(workdir: Path, moe: bool) -> dict[str, Any]:
 
     def observed_schedule(*args: Any, **kwargs: Any) -> Any:
         output = schedule(scheduler, *args, **kwargs)
-        steps.append({"scheduled": {short(r): n for r, n in output.num_scheduled_tokens.items()},
-                      "total_num_scheduled_tokens": output.total_num_scheduled_tokens,
-                      "new_reqs": [short(r.req_id) for r in output.scheduled_new_reqs],
-                      "preempted": sorted(short(r) for r in output.preempted_req_ids or ()),
-                      "usage": pool.get_usage(), "free_blocks": pool.get_num_free_blocks(),
-                      "request_counts": list(scheduler.get_request_counts())})
+        steps.append(
+            {
+                "scheduled": {short(r): n for r, n in output.num_scheduled_tokens.items()},
+                "total_num_scheduled_tokens": output.total_num_scheduled_tokens,
+                "new_reqs": [short(r.req_id) for r in output.scheduled_new_reqs],
+                "preempted": sorted(short(r) for r in output.preempted_req_ids or ()),
+                "usage": pool.get_usage(),
+                "free_blocks": pool.get_num_free_blocks(),
+                "request_counts": list(scheduler.get_request_counts()),
+            }
+        )
         return output
 
     def observed_make_stats(*args: Any, **kwargs: Any) -> Any:
@@ -427,16 +492,20 @@ def generate_workload(workdir: Path, moe: bool) -> dict[str, Any]:
             metrics[metric.name] = value
     return {
         "workload": "generate_moe" if moe else "generate_dense",
-        "limits": {"max_num_running_reqs": scheduler.max_num_running_reqs,
-                   "max_num_scheduled_tokens": scheduler.max_num_scheduled_tokens,
-                   "num_gpu_blocks": pool.num_gpu_blocks},
+        "limits": {
+            "max_num_running_reqs": scheduler.max_num_running_reqs,
+            "max_num_scheduled_tokens": scheduler.max_num_scheduled_tokens,
+            "num_gpu_blocks": pool.num_gpu_blocks,
+        },
         "outputs": [list(o.outputs[0].token_ids) for o in outputs],
         "steps": steps,
         "kv_events": events.counts,
         "prefix_cache": prefix_cache,
         "num_preemptions": metrics.get("vllm:num_preemptions"),
-        "prometheus_prefix_cache": {"queries": metrics.get("vllm:prefix_cache_queries"),
-                                    "hits": metrics.get("vllm:prefix_cache_hits")},
+        "prometheus_prefix_cache": {
+            "queries": metrics.get("vllm:prefix_cache_queries"),
+            "hits": metrics.get("vllm:prefix_cache_hits"),
+        },
     }
 
 

@@ -14,13 +14,21 @@ STANDINS = HERE.parent / "pyhooks" / "standins"
 
 
 def diagnose(*args: str, env: dict[str, str] | None = None, vllm: bool = True) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH", "PYTHONPATH"))}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH", "PYTHONPATH"))
+    }
     if vllm:
         environment["PYTHONPATH"] = os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common"))
     environment.update(env or {})
-    return subprocess.run([str(BUILD / "tools" / "profilemate"), "diagnose", "--python", sys.executable, *args],
-                          env=environment, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(BUILD / "tools" / "profilemate"), "diagnose", "--python", sys.executable, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_working_environment_has_nothing_wrong(tmp_path: Path) -> None:
@@ -37,8 +45,9 @@ def test_a_working_environment_has_nothing_wrong(tmp_path: Path) -> None:
 def test_each_problem_says_what_to_do_and_the_exit_code_is_four(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    done = diagnose("-o", str(blocker / "out"), env={"CUDA_INJECTION64_PATH": "/opt/nsys/libToolsInjection64.so"},
-                    vllm=False)
+    done = diagnose(
+        "-o", str(blocker / "out"), env={"CUDA_INJECTION64_PATH": "/opt/nsys/libToolsInjection64.so"}, vllm=False
+    )
     assert done.returncode == 4
     out = done.stdout
     assert "PROBLEM  CUDA_INJECTION64_PATH is taken by /opt/nsys/libToolsInjection64.so" in out

@@ -68,10 +68,23 @@ def inside_nsys(tmp_path: Path, name: str, trace: str) -> tuple[int, str, str, P
     injection slot and its NVTX tool is attached; returns the exit code, stdout, stderr, NVTX log."""
     (tmp_path / "app.py").write_text(APP, encoding="utf-8")
     log = tmp_path / f"{name}-nvtx.log"
-    code, out, err = finish(profile(tmp_path, "-o", name, "--trace", trace, "--", sys.executable, "app.py",
-                                    env={"CUDA_INJECTION64_PATH": str(OTHER_INJECTION),
-                                         "NVTX_INJECTION64_PATH": str(FAKE_NVTX_TOOL),
-                                         "FAKE_NVTX_LOG": str(log)}))
+    code, out, err = finish(
+        profile(
+            tmp_path,
+            "-o",
+            name,
+            "--trace",
+            trace,
+            "--",
+            sys.executable,
+            "app.py",
+            env={
+                "CUDA_INJECTION64_PATH": str(OTHER_INJECTION),
+                "NVTX_INJECTION64_PATH": str(FAKE_NVTX_TOOL),
+                "FAKE_NVTX_LOG": str(log),
+            },
+        )
+    )
     return code, out, err, log
 
 
@@ -86,9 +99,19 @@ def test_inside_nsys_the_python_hooks_record_and_profilemates_ranges_reach_the_n
     assert len(rows(session / "batch_utilization.csv")) == STEPS
     assert len(rows(session / "forward_pass_timing.csv")) == STEPS
     usage = rows(session / "cuda_graph_usage.csv")
-    assert [(r["runtime_mode"], r["num_tokens"], r["num_reqs"], r["uniform"], r["replay_count"],
-             r["replay_source"], r["gpu_replays"], r["gpu_time_total_ms"]) for r in usage] == [
-        ("FULL", "16", "16", "True", str(REPLAYS), "python", "0", "")], "replays counted by the Python hooks"
+    assert [
+        (
+            r["runtime_mode"],
+            r["num_tokens"],
+            r["num_reqs"],
+            r["uniform"],
+            r["replay_count"],
+            r["replay_source"],
+            r["gpu_replays"],
+            r["gpu_time_total_ms"],
+        )
+        for r in usage
+    ] == [("FULL", "16", "16", "True", str(REPLAYS), "python", "0", "")], "replays counted by the Python hooks"
     assert rows(session / "cuda_graph_replays.csv") == [], "no CUPTI: ProfileMate's injection library was not loaded"
     assert rows(session / "cuda_graph_captures.csv") == []
     assert f"CUDA graph replays:     {REPLAYS} (" in out, out
@@ -112,8 +135,12 @@ def test_inside_nsys_without_nvtx_in_trace_profilemate_opens_no_ranges(tmp_path:
 
 
 def compare_csv(a: Path, b: Path) -> dict[str, dict[str, str]]:
-    done = subprocess.run([str(CLI), "compare", str(a), str(b), "--report", "graphs,steps", "--format", "csv"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(CLI), "compare", str(a), str(b), "--report", "graphs,steps", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return {r["metric"]: r for r in csv.DictReader(io.StringIO(done.stdout))}
 
@@ -122,16 +149,27 @@ def test_separate_runs_side_by_side_agree_on_steps_and_graph_replays(tmp_path: P
     # A: ProfileMate alone (CUPTI through its injection library), the NVTX tool attached as well.
     (tmp_path / "app.py").write_text(APP, encoding="utf-8")
     log_a = tmp_path / "a-nvtx.log"
-    code, out, err = finish(profile(tmp_path, "-o", "a", "--", sys.executable, "app.py",
-                                    env={"NVTX_INJECTION64_PATH": str(FAKE_NVTX_TOOL), "FAKE_NVTX_LOG": str(log_a)}))
+    code, out, err = finish(
+        profile(
+            tmp_path,
+            "-o",
+            "a",
+            "--",
+            sys.executable,
+            "app.py",
+            env={"NVTX_INJECTION64_PATH": str(FAKE_NVTX_TOOL), "FAKE_NVTX_LOG": str(log_a)},
+        )
+    )
     assert code == 0, f"{out}\n{err}"
     assert "already set" not in err
     usage_a = rows(tmp_path / "a" / "cuda_graph_usage.csv")
     assert [(r["replay_count"], r["replay_source"], r["gpu_replays"]) for r in usage_a] == [
-        (str(REPLAYS), "cupti", str(REPLAYS))]
+        (str(REPLAYS), "cupti", str(REPLAYS))
+    ]
     starts = [e for e in nvtx_events(log_a) if e[0] == "range_start"]
-    assert [(e[1], e[4]) for e in starts] == [("ProfileMate", "CUDA graph capture FULL num_tokens=16")], \
+    assert [(e[1], e[4]) for e in starts] == [("ProfileMate", "CUDA graph capture FULL num_tokens=16")], (
         "the injection library's capture range"
+    )
     assert ("range_end", "ProfileMate", starts[0][2], "-", "-") in nvtx_events(log_a)
 
     # B: the same program inside "nsys".

@@ -24,8 +24,9 @@ import pytest
 try:
     from perfetto.protos.perfetto.trace import perfetto_trace_pb2 as pb
 except ImportError as error:  # a failure, not a skip: the schema check is the point of this file
-    raise ImportError("Perfetto's trace protos are missing: scripts/setup.sh installs the `perfetto` "
-                      "package into the project's .venv") from error
+    raise ImportError(
+        "Perfetto's trace protos are missing: scripts/setup.sh installs the `perfetto` package into the project's .venv"
+    ) from error
 
 HERE = Path(__file__).resolve().parent
 BUILD = Path(os.environ.get("PROFILEMATE_BUILD_DIR", HERE.parents[1] / "build"))
@@ -84,24 +85,37 @@ def read_trace(path: Path) -> Trace:
         assert event.track_uuid in tracks, f"event on undescribed track {event.track_uuid}"
         stack = open_slices[event.track_uuid]
         if event.type == TYPE.TYPE_SLICE_BEGIN:
-            stack.append(Slice(event.track_uuid, event.name, packet.timestamp,
-                               args={a.name: annotation_value(a) for a in event.debug_annotations},
-                               flow_ids=list(event.flow_ids),
-                               terminating_flow_ids=list(event.terminating_flow_ids)))
+            stack.append(
+                Slice(
+                    event.track_uuid,
+                    event.name,
+                    packet.timestamp,
+                    args={a.name: annotation_value(a) for a in event.debug_annotations},
+                    flow_ids=list(event.flow_ids),
+                    terminating_flow_ids=list(event.terminating_flow_ids),
+                )
+            )
         elif event.type == TYPE.TYPE_SLICE_END:
             assert stack, f"END without BEGIN on track {tracks[event.track_uuid]}"
             closed = stack.pop()
             closed.end = packet.timestamp
             slices.append(closed)
         elif event.type == TYPE.TYPE_INSTANT:
-            instants.append(Slice(event.track_uuid, event.name, packet.timestamp, packet.timestamp,
-                                  args={a.name: annotation_value(a) for a in event.debug_annotations}))
+            instants.append(
+                Slice(
+                    event.track_uuid,
+                    event.name,
+                    packet.timestamp,
+                    packet.timestamp,
+                    args={a.name: annotation_value(a) for a in event.debug_annotations},
+                )
+            )
         elif event.type == TYPE.TYPE_COUNTER:
             assert tracks[event.track_uuid].HasField("counter"), "a counter value on a counter track"
-            value = (event.double_counter_value if event.HasField("double_counter_value")
-                     else event.counter_value)
-            assert event.HasField("double_counter_value") or event.HasField("counter_value"), \
+            value = event.double_counter_value if event.HasField("double_counter_value") else event.counter_value
+            assert event.HasField("double_counter_value") or event.HasField("counter_value"), (
                 "a counter value is written even when it is 0"
+            )
             counters[event.track_uuid].append((packet.timestamp, value))
         else:
             pytest.fail(f"unexpected event type {event.type}")
@@ -201,8 +215,9 @@ def test_a_cuda_graph_launch_slice_per_replay_with_a_flow_to_its_gpu_slice(expor
         assert len(targets) == 1, "a launch's flow ends in exactly one GPU slice"
         gpu = targets[0]
         capture = captures[(replay["pid"], replay["graph_id"])]
-        assert gpu.name == descriptor_name(replay["runtime_mode"], replay["num_tokens"], replay["num_reqs"],
-                                           capture["uniform"], capture["has_lora"])
+        assert gpu.name == descriptor_name(
+            replay["runtime_mode"], replay["num_tokens"], replay["num_reqs"], capture["uniform"], capture["has_lora"]
+        )
         assert gpu.ts == int(replay["gpu_start_unix_ns"])
         assert gpu.end - gpu.ts == pytest.approx(float(replay["gpu_duration_us"]) * 1e3, abs=1)
         stream = trace.tracks[gpu.track]
@@ -241,13 +256,15 @@ def test_thread_slices_follow_the_csv_files(exported):
         assert s.end - s.ts == pytest.approx(float(row["forward_time_ms"]) * 1e6, abs=1e3)
         if row["gpu_time_ms"]:
             assert s.args["gpu_time_ms"] == pytest.approx(float(row["gpu_time_ms"]), abs=1e-3)
-    operations = [r for r in rows(csv_dir, "cpu_operations_timing.csv")
-                  if not r["operation"].startswith("kv_cache_manager.")]
+    operations = [
+        r for r in rows(csv_dir, "cpu_operations_timing.csv") if not r["operation"].startswith("kv_cache_manager.")
+    ]
     assert sum(names[name] for name in {r["operation"] for r in operations}) == len(operations)
     captures = rows(csv_dir, "cuda_graph_captures.csv")
     assert sum(n for name, n in names.items() if name.startswith("capture ")) == len(captures)
-    assert sum(n for name, n in names.items() if name.startswith("moe layer ")) == \
-        len(rows(csv_dir, "moe_expert_timing.csv"))
+    assert sum(n for name, n in names.items() if name.startswith("moe layer ")) == len(
+        rows(csv_dir, "moe_expert_timing.csv")
+    )
 
 
 def test_scheduler_steps_and_preemptions(exported):
@@ -266,8 +283,9 @@ def test_scheduler_steps_and_preemptions(exported):
         assert s.args["token_utilization_pct"] == pytest.approx(float(row["token_utilization_pct"]))
     preemptions = rows(csv_dir, "preemption_events.csv")
     instants = [i for i in trace.instants if i.track in scheduler]
-    assert [(i.ts, i.args["request_id"]) for i in instants] == \
-        [(int(p["time_unix_ns"]), p["request_id"]) for p in preemptions]
+    assert [(i.ts, i.args["request_id"]) for i in instants] == [
+        (int(p["time_unix_ns"]), p["request_id"]) for p in preemptions
+    ]
 
 
 def counter_values(trace: Trace, name: str, pid: int) -> list:
@@ -286,8 +304,11 @@ def test_counters_equal_the_csv_values(exported):
 
     steps = rows(csv_dir, "batch_utilization.csv")
     pid = int(steps[0]["pid"])
-    for name, column in [("batch tokens", "num_tokens"), ("running requests", "running_queue_len"),
-                         ("waiting requests", "waiting_queue_len")]:
+    for name, column in [
+        ("batch tokens", "num_tokens"),
+        ("running requests", "running_queue_len"),
+        ("waiting requests", "waiting_queue_len"),
+    ]:
         values = counter_values(trace, name, pid)
         assert values == [(int(r["time_unix_ns"]), int(r[column])) for r in steps], name
     units = {t.name: t.counter.unit_name for t in trace.tracks.values() if t.HasField("counter")}
@@ -302,9 +323,11 @@ def trace_processor_shell() -> str | None:
 def test_trace_processor_loads_the_trace(exported, tmp_path):
     shell = trace_processor_shell()
     if shell is None:
-        pytest.skip("trace_processor_shell is not on PATH (nor PROFILEMATE_TRACE_PROCESSOR): the trace "
-                    "was checked against Perfetto's schema only, not loaded in its trace processor")
-    _, trace_path, trace, csv_dir = exported
+        pytest.skip(
+            "trace_processor_shell is not on PATH (nor PROFILEMATE_TRACE_PROCESSOR): the trace "
+            "was checked against Perfetto's schema only, not loaded in its trace processor"
+        )
+    _, trace_path, _, csv_dir = exported
     query = tmp_path / "query.sql"
     query.write_text(
         "select (select count(*) from slice where name = 'cudaGraphLaunch') as launches,"
@@ -313,9 +336,11 @@ def test_trace_processor_loads_the_trace(exported, tmp_path):
         "   where t.name = 'KV cache usage (%)') as kv,"
         " (select count(*) from process where name = 'EngineCore') as engine,"
         " (select count(*) from stats where severity in ('error', 'data_loss') and value > 0) as errors;\n",
-        encoding="utf-8")
-    result = subprocess.run([shell, "-q", str(query), str(trace_path)], capture_output=True, text=True,
-                            check=False, timeout=120)
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [shell, "-q", str(query), str(trace_path)], capture_output=True, text=True, check=False, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     values = [int(v.strip().strip('"')) for v in lines[-1].split(",")]

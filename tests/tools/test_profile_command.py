@@ -55,16 +55,26 @@ sys.exit(int(sys.argv[1]))
 
 
 def profile(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))}
-    environment.update({
-        "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
-        "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI),
-        "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER),
-    })
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))
+    }
+    environment.update(
+        {
+            "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
+            "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI),
+            "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER),
+        }
+    )
     environment.update(env or {})
-    return subprocess.Popen([str(CLI), "profile", *args], env=environment, cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [str(CLI), "profile", *args],
+        env=environment,
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
@@ -86,7 +96,8 @@ def test_a_run_records_cuda_and_python_in_one_session_and_exits_with_the_command
     assert len(list(session.glob("*.pmlog"))) == 2, "the app and its orphaned worker"
     usage = rows(session / "cuda_graph_usage.csv")
     assert [(r["runtime_mode"], r["num_tokens"], r["replay_count"], r["replay_source"]) for r in usage] == [
-        ("FULL", "16", "7", "cupti")], "CUPTI replays, labelled by the Python hooks' capture context"
+        ("FULL", "16", "7", "cupti")
+    ], "CUPTI replays, labelled by the Python hooks' capture context"
     steps = rows(session / "batch_utilization.csv")
     assert len(steps) == 5 + 3, "the worker, which outlived the app, was waited for"
     assert f"{session}/cuda_graph_usage.csv" in out and f"{session}/metadata.json" in out
@@ -96,10 +107,12 @@ def test_a_run_records_cuda_and_python_in_one_session_and_exits_with_the_command
 
 def test_a_signal_to_profilemate_reaches_the_command(tmp_path: Path) -> None:
     marker = tmp_path / "got-sigterm"
-    script = ("import signal, sys, time, pathlib\n"
-              f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).touch(), sys.exit(5)))\n"
-              "print('ready', flush=True)\n"
-              "time.sleep(60)\n")
+    script = (
+        "import signal, sys, time, pathlib\n"
+        f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).touch(), sys.exit(5)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
     process = profile(tmp_path, "-o", "run", "--", sys.executable, "-c", script)
     assert process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGTERM)
@@ -110,17 +123,28 @@ def test_a_signal_to_profilemate_reaches_the_command(tmp_path: Path) -> None:
 
 def test_duration_stops_the_command(tmp_path: Path) -> None:
     started = time.monotonic()
-    code, _, err = finish(profile(tmp_path, "-o", "run", "--duration", "1", "--", sys.executable, "-c",
-                                  "import time; time.sleep(60)"), timeout=60)
+    code, _, err = finish(
+        profile(tmp_path, "-o", "run", "--duration", "1", "--", sys.executable, "-c", "import time; time.sleep(60)"),
+        timeout=60,
+    )
     assert time.monotonic() - started < 30
     assert "stopped the command after --duration" in err
     assert code == 128 + signal.SIGINT, code
 
 
 def test_an_injection_slot_already_taken_is_left_alone_and_said(tmp_path: Path) -> None:
-    code, out, err = finish(profile(tmp_path, "-o", "run", "--", sys.executable, "-c",
-                                    "import os; print(os.environ['CUDA_INJECTION64_PATH'])",
-                                    env={"CUDA_INJECTION64_PATH": "/opt/nsys/libToolsInjection64.so"}))
+    code, out, err = finish(
+        profile(
+            tmp_path,
+            "-o",
+            "run",
+            "--",
+            sys.executable,
+            "-c",
+            "import os; print(os.environ['CUDA_INJECTION64_PATH'])",
+            env={"CUDA_INJECTION64_PATH": "/opt/nsys/libToolsInjection64.so"},
+        )
+    )
     assert code == 0
     assert out.splitlines()[0] == "/opt/nsys/libToolsInjection64.so"
     assert "CUDA_INJECTION64_PATH is already set (/opt/nsys/libToolsInjection64.so)" in err
@@ -143,11 +167,14 @@ def test_an_existing_session_is_kept_unless_forced(tmp_path: Path) -> None:
     assert len(list((tmp_path / "run").glob("*.pmlog"))) == 2, "the old logs were replaced"
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "profile needs a command to run"),
-    (["--trace", "cuda", "--", "true"], "unknown --trace item 'cuda': expected graphs, python or nvtx"),
-    (["--duration", "soon", "--", "true"], "--duration takes a whole number of seconds above 0, not 'soon'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "profile needs a command to run"),
+        (["--trace", "cuda", "--", "true"], "unknown --trace item 'cuda': expected graphs, python or nvtx"),
+        (["--duration", "soon", "--", "true"], "--duration takes a whole number of seconds above 0, not 'soon'"),
+    ],
+)
 def test_usage_errors_say_what_is_wrong(tmp_path: Path, args: list[str], message: str) -> None:
     code, _, err = finish(profile(tmp_path, *args))
     assert code == 2 and message in err, err
@@ -155,21 +182,38 @@ def test_usage_errors_say_what_is_wrong(tmp_path: Path, args: list[str], message
 
 def test_an_installed_tree_works_after_it_is_moved(tmp_path: Path) -> None:
     cmake = os.environ.get("CMAKE_COMMAND", "cmake")
-    installed = subprocess.run([cmake, "--install", str(BUILD), "--prefix", str(tmp_path / "prefix")],
-                               capture_output=True, text=True, timeout=120)
+    installed = subprocess.run(
+        [cmake, "--install", str(BUILD), "--prefix", str(tmp_path / "prefix")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert installed.returncode == 0, installed.stderr
     moved = tmp_path / "elsewhere"
     (tmp_path / "prefix").rename(moved)
     (tmp_path / "app.py").write_text(APP, encoding="utf-8")
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))}
-    environment.update({"PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
-                        "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI), "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER)})
-    done = subprocess.run([str(moved / "bin" / "profilemate"), "profile", "-o", "run", "--", sys.executable,
-                           "app.py", "0"], env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))
+    }
+    environment.update(
+        {
+            "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
+            "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI),
+            "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER),
+        }
+    )
+    done = subprocess.run(
+        [str(moved / "bin" / "profilemate"), "profile", "-o", "run", "--", sys.executable, "app.py", "0"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     usage = rows(tmp_path / "run" / "cuda_graph_usage.csv")
     assert [r["replay_count"] for r in usage] == ["7"], "the moved tree's injection library and hooks recorded"
-    patched = {p["target"] for p in json.loads((tmp_path / "run" / "metadata.json").read_text())["patches"]
-               if p["applied"]}
+    patched = {
+        p["target"] for p in json.loads((tmp_path / "run" / "metadata.json").read_text())["patches"] if p["applied"]
+    }
     assert "vllm.v1.core.sched.scheduler:Scheduler.schedule" in patched

@@ -63,8 +63,9 @@ def wrap_maybe_evict(original: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 t_ns = native.now()
                 block_id = block.block_id
-                native.kv_eviction(t_ns, block_id, t_ns - _allocated_ns.get(block_id, t_ns),
-                                   t_ns - _last_used_ns.get(block_id, t_ns))
+                native.kv_eviction(
+                    t_ns, block_id, t_ns - _allocated_ns.get(block_id, t_ns), t_ns - _last_used_ns.get(block_id, t_ns)
+                )
             except Exception:  # noqa: BLE001
                 recording.failures += 1
         return evicted
@@ -77,6 +78,7 @@ TARGETS = [
     PatchTarget("BlockPool", _MODULE, "BlockPool.get_new_blocks", wrap_get_new_blocks, required_params=("num_blocks",)),
     PatchTarget("BlockPool", _MODULE, "BlockPool.touch", wrap_last_use),
     PatchTarget("BlockPool", _MODULE, "BlockPool.free_blocks", wrap_last_use),
-    PatchTarget("BlockPool", _MODULE, "BlockPool._maybe_evict_cached_block", wrap_maybe_evict,
-                required_params=("block",)),
+    PatchTarget(
+        "BlockPool", _MODULE, "BlockPool._maybe_evict_cached_block", wrap_maybe_evict, required_params=("block",)
+    ),
 ]

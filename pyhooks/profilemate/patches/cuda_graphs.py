@@ -39,14 +39,26 @@ def _owner_name(owner: Any) -> str:
 
 def _v1_label(wrapper: Any, mode: Any, descriptor: Any) -> Label:
     num_reqs = descriptor.num_reqs
-    return (mode.name, int(descriptor.num_tokens), -1 if num_reqs is None else int(num_reqs),
-            bool(descriptor.uniform), bool(descriptor.has_lora), _owner_name(wrapper))
+    return (
+        mode.name,
+        int(descriptor.num_tokens),
+        -1 if num_reqs is None else int(num_reqs),
+        bool(descriptor.uniform),
+        bool(descriptor.has_lora),
+        _owner_name(wrapper),
+    )
 
 
 def _v2_label(manager: Any, desc: Any) -> Label:
     num_reqs = desc.num_reqs
-    return (desc.cg_mode.name, int(desc.num_tokens), -1 if num_reqs is None else int(num_reqs),
-            desc.uniform_token_count is not None, getattr(desc, "num_active_loras", 0) > 0, _owner_name(manager))
+    return (
+        desc.cg_mode.name,
+        int(desc.num_tokens),
+        -1 if num_reqs is None else int(num_reqs),
+        desc.uniform_token_count is not None,
+        getattr(desc, "num_active_loras", 0) > 0,
+        _owner_name(manager),
+    )
 
 
 def _first_replay(key: Hashable, label: Label, keep: Any) -> None:
@@ -165,8 +177,18 @@ def wrap_run_fullgraph(original: Callable[..., Any]) -> Callable[..., Any]:
 _V2_MODULE = "vllm.v1.worker.gpu.cudagraph_utils"
 TARGETS = [
     PatchTarget("CUDAGraphWrapper", "vllm.compilation.cuda_graph", "CUDAGraphWrapper.__call__", wrap_call),
-    PatchTarget("CudaGraphManager (V2)", _V2_MODULE, "CudaGraphManager.capture", wrap_manager_capture,
-                required_params=("create_forward_fn",)),
-    PatchTarget("CudaGraphManager (V2)", _V2_MODULE, "CudaGraphManager.run_fullgraph", wrap_run_fullgraph,
-                required_params=("desc",)),
+    PatchTarget(
+        "CudaGraphManager (V2)",
+        _V2_MODULE,
+        "CudaGraphManager.capture",
+        wrap_manager_capture,
+        required_params=("create_forward_fn",),
+    ),
+    PatchTarget(
+        "CudaGraphManager (V2)",
+        _V2_MODULE,
+        "CudaGraphManager.run_fullgraph",
+        wrap_run_fullgraph,
+        required_params=("desc",),
+    ),
 ]

@@ -40,8 +40,14 @@ def wrap_encoder(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 TARGETS = [
-    PatchTarget("Encoder", "vllm.v1.worker.gpu_model_runner", "GPUModelRunner._execute_mm_encoder", wrap_encoder,
-                required_params=("scheduler_output",)),
-    PatchTarget("Encoder (V2)", "vllm.v1.worker.gpu.mm.encoder_runner", "EncoderRunner.execute_mm_encoder",
-                wrap_encoder),
+    PatchTarget(
+        "Encoder",
+        "vllm.v1.worker.gpu_model_runner",
+        "GPUModelRunner._execute_mm_encoder",
+        wrap_encoder,
+        required_params=("scheduler_output",),
+    ),
+    PatchTarget(
+        "Encoder (V2)", "vllm.v1.worker.gpu.mm.encoder_runner", "EncoderRunner.execute_mm_encoder", wrap_encoder
+    ),
 ]

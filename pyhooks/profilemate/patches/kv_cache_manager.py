@@ -21,14 +21,14 @@ WINDOW_NS = 100_000_000
 class _Calls:
     """Calls of one operation in the current window (fixed objects: the wrappers hold them)."""
 
-    __slots__ = ("calls", "ns", "failed")
+    __slots__ = ("calls", "failed", "ns")
 
     def __init__(self) -> None:
         self.calls = self.ns = self.failed = 0  # failed: allocate_slots found no room
 
 
 class _Window:
-    __slots__ = ("start_ns", "first_step", "lookups", "queries", "hits", "preempted_lookups")
+    __slots__ = ("first_step", "hits", "lookups", "preempted_lookups", "queries", "start_ns")
 
     def __init__(self) -> None:
         self.start_ns = -1
@@ -138,13 +138,33 @@ def wrap_get_computed_blocks(original: Callable[..., Any]) -> Callable[..., Any]
 
 _MODULE = "vllm.v1.core.kv_cache_manager"
 TARGETS = [
-    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.allocate_slots", _timed("allocate_slots"),
-                required_params=("request", "num_new_tokens")),
-    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.get_computed_blocks", wrap_get_computed_blocks,
-                required_params=("request",)),
-    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.free",
-                lambda original: _timed("free")(preemption.wrap_free(original)), required_params=("request",)),
-    PatchTarget("KVCacheManager", _MODULE, "KVCacheManager.record_prefix_cache_stats",
-                wrap_record_prefix_cache_stats, required_params=("request", "num_hits"),
-                fallback="older vLLM: lookups are counted from get_computed_blocks"),
+    PatchTarget(
+        "KVCacheManager",
+        _MODULE,
+        "KVCacheManager.allocate_slots",
+        _timed("allocate_slots"),
+        required_params=("request", "num_new_tokens"),
+    ),
+    PatchTarget(
+        "KVCacheManager",
+        _MODULE,
+        "KVCacheManager.get_computed_blocks",
+        wrap_get_computed_blocks,
+        required_params=("request",),
+    ),
+    PatchTarget(
+        "KVCacheManager",
+        _MODULE,
+        "KVCacheManager.free",
+        lambda original: _timed("free")(preemption.wrap_free(original)),
+        required_params=("request",),
+    ),
+    PatchTarget(
+        "KVCacheManager",
+        _MODULE,
+        "KVCacheManager.record_prefix_cache_stats",
+        wrap_record_prefix_cache_stats,
+        required_params=("request", "num_hits"),
+        fallback="older vLLM: lookups are counted from get_computed_blocks",
+    ),
 ]

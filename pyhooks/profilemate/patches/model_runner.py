@@ -90,8 +90,9 @@ def _cpu_operation(name: str, context: Callable[[tuple[Any, ...], dict[str, Any]
             result = original(self, *args, **kwargs)
             try:
                 ended = now()
-                native.cpu_operation(started, steps.executed_count(), operation, ended - started,
-                                     context(args, kwargs, result))
+                native.cpu_operation(
+                    started, steps.executed_count(), operation, ended - started, context(args, kwargs, result)
+                )
             except Exception:  # noqa: BLE001
                 recording.failures += 1
             return result
@@ -115,13 +116,20 @@ def _capture_context(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any)
 
 def _targets(component: str, module: str) -> list[PatchTarget]:
     return [
-        PatchTarget(component, module, "GPUModelRunner.execute_model", wrap_execute_model,
-                    required_params=("scheduler_output",)),
+        PatchTarget(
+            component, module, "GPUModelRunner.execute_model", wrap_execute_model, required_params=("scheduler_output",)
+        ),
         PatchTarget(component, module, "GPUModelRunner.sample_tokens", _cpu_operation("sample_tokens", _no_context)),
-        PatchTarget(component, module, "GPUModelRunner._dummy_run", _cpu_operation("dummy_run", _dummy_run_context),
-                    required_params=("num_tokens",)),
-        PatchTarget(component, module, "GPUModelRunner.capture_model",
-                    _cpu_operation("capture_model", _capture_context)),
+        PatchTarget(
+            component,
+            module,
+            "GPUModelRunner._dummy_run",
+            _cpu_operation("dummy_run", _dummy_run_context),
+            required_params=("num_tokens",),
+        ),
+        PatchTarget(
+            component, module, "GPUModelRunner.capture_model", _cpu_operation("capture_model", _capture_context)
+        ),
     ]
 
 

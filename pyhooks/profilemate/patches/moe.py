@@ -96,12 +96,12 @@ class _Arena:
         if self.last_read is None:
             return
         t_ns, step = self.last_read
-        totals = self.totals[:self.used].tolist()  # host memory: no device involved
+        totals = self.totals[: self.used].tolist()  # host memory: no device involved
         for layer in self.layers:
-            counts = totals[layer.offset:layer.offset + layer.num_experts]
+            counts = totals[layer.offset : layer.offset + layer.num_experts]
             if any(counts):
                 native.moe_expert_counts(t_ns, step, layer.index, 0, counts)
-        self.totals[:self.used].zero_()
+        self.totals[: self.used].zero_()
         self.last_read = None
 
 
@@ -135,7 +135,7 @@ class _Layer:
         self.offset = self.arena.used
         self.arena.used += num_experts + 1
         self.arena.layers.append(self)
-        self.counts = self.arena.counts[self.offset:self.offset + num_experts + 1]  # + the trash slot
+        self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
 
 
 _devices: dict[Any, _Device] = {}
@@ -366,20 +366,44 @@ def _write(native: Any, force: bool) -> None:
 
 _FUSED_MOE = "vllm.model_executor.layers.fused_moe"
 TARGETS = [
-    PatchTarget("MoE layer", f"{_FUSED_MOE}.runner.moe_runner", "MoERunner._forward_impl", wrap_layer_forward,
-                alternates=((f"{_FUSED_MOE}.runner.default_moe_runner", "DefaultMoERunner.forward_impl"),
-                            (f"{_FUSED_MOE}.layer", "FusedMoE.forward_impl")),
-                required_params=("hidden_states", "router_logits")),
+    PatchTarget(
+        "MoE layer",
+        f"{_FUSED_MOE}.runner.moe_runner",
+        "MoERunner._forward_impl",
+        wrap_layer_forward,
+        alternates=(
+            (f"{_FUSED_MOE}.runner.default_moe_runner", "DefaultMoERunner.forward_impl"),
+            (f"{_FUSED_MOE}.layer", "FusedMoE.forward_impl"),
+        ),
+        required_params=("hidden_states", "router_logits"),
+    ),
     # "self" keeps Aug 2025's @staticmethod FusedMoE.select_experts out: replaced by a plain
     # function, it would be bound to the layer when called through one.
-    PatchTarget("MoE router", f"{_FUSED_MOE}.router.fused_moe_router", "FusedMoERouter.select_experts",
-                wrap_selection, alternates=((f"{_FUSED_MOE}.layer", "FusedMoE.select_experts"),),
-                required_params=("self", "hidden_states", "router_logits")),
+    PatchTarget(
+        "MoE router",
+        f"{_FUSED_MOE}.router.fused_moe_router",
+        "FusedMoERouter.select_experts",
+        wrap_selection,
+        alternates=((f"{_FUSED_MOE}.layer", "FusedMoE.select_experts"),),
+        required_params=("self", "hidden_states", "router_logits"),
+    ),
     # The CPU routing function is imported by name: patched in the module its callers look it up in.
-    PatchTarget("MoE CPU routing", f"{_FUSED_MOE}.router.cpu_router", "select_experts", wrap_selection,
-                alternates=((f"{_FUSED_MOE}.experts.cpu_moe", "select_experts"),
-                            (f"{_FUSED_MOE}.cpu_fused_moe", "select_experts")),
-                required_params=("hidden_states", "router_logits")),
-    PatchTarget("MoE CPU routing (zentorch)", f"{_FUSED_MOE}.experts.zentorch_moe", "select_experts",
-                wrap_selection, required_params=("hidden_states", "router_logits")),
+    PatchTarget(
+        "MoE CPU routing",
+        f"{_FUSED_MOE}.router.cpu_router",
+        "select_experts",
+        wrap_selection,
+        alternates=(
+            (f"{_FUSED_MOE}.experts.cpu_moe", "select_experts"),
+            (f"{_FUSED_MOE}.cpu_fused_moe", "select_experts"),
+        ),
+        required_params=("hidden_states", "router_logits"),
+    ),
+    PatchTarget(
+        "MoE CPU routing (zentorch)",
+        f"{_FUSED_MOE}.experts.zentorch_moe",
+        "select_experts",
+        wrap_selection,
+        required_params=("hidden_states", "router_logits"),
+    ),
 ]

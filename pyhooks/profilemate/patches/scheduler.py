@@ -31,8 +31,13 @@ def _fixed_facts(scheduler: Any) -> tuple[Any, Any, int, int, int]:
     tokens = getattr(scheduler, "max_num_scheduled_tokens", None)
     if not isinstance(tokens, int):
         tokens = getattr(scheduler, "max_num_batched_tokens", 0)
-    facts = _fixed[id(scheduler)] = (scheduler, pool, max(pool.num_gpu_blocks - 1, 0),
-                                     getattr(scheduler, "max_num_running_reqs", 0), tokens)
+    facts = _fixed[id(scheduler)] = (
+        scheduler,
+        pool,
+        max(pool.num_gpu_blocks - 1, 0),
+        getattr(scheduler, "max_num_running_reqs", 0),
+        tokens,
+    )
     return facts
 
 

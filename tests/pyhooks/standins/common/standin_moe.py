@@ -49,12 +49,14 @@ class FusedMoERouter:
         self.top_k = top_k
         self.global_num_experts = global_num_experts
 
-    def select_experts(self, hidden_states: Any, router_logits: Any, topk_indices_dtype: Any = None, *,
-                       input_ids: Any = None) -> tuple[Any, Any]:
+    def select_experts(
+        self, hidden_states: Any, router_logits: Any, topk_indices_dtype: Any = None, *, input_ids: Any = None
+    ) -> tuple[Any, Any]:
         return self._select_experts(hidden_states, router_logits, topk_indices_dtype, input_ids=input_ids)
 
-    def _select_experts(self, hidden_states: Any, router_logits: Any, topk_indices_dtype: Any = None, *,
-                        input_ids: Any = None) -> tuple[Any, Any]:
+    def _select_experts(
+        self, hidden_states: Any, router_logits: Any, topk_indices_dtype: Any = None, *, input_ids: Any = None
+    ) -> tuple[Any, Any]:
         weights, ids = route(router_logits, self.top_k)
         return weights, ids if topk_indices_dtype is None else ids.to(topk_indices_dtype)
 
@@ -69,10 +71,19 @@ class ModularExperts:
     is_monolithic = False
 
 
-def cpu_select_experts(hidden_states: Any, router_logits: Any, top_k: int, use_grouped_topk: bool,
-                       renormalize: bool, topk_group: int | None = None, num_expert_group: int | None = None,
-                       custom_routing_function: Any = None, scoring_func: str = "softmax",
-                       routed_scaling_factor: float = 1.0, e_score_correction_bias: Any = None,
-                       input_ids: Any = None) -> tuple[Any, Any]:
+def cpu_select_experts(
+    hidden_states: Any,
+    router_logits: Any,
+    top_k: int,
+    use_grouped_topk: bool,
+    renormalize: bool,
+    topk_group: int | None = None,
+    num_expert_group: int | None = None,
+    custom_routing_function: Any = None,
+    scoring_func: str = "softmax",
+    routed_scaling_factor: float = 1.0,
+    e_score_correction_bias: Any = None,
+    input_ids: Any = None,
+) -> tuple[Any, Any]:
     """The CPU routing function's signature; each era's module defines its select_experts with it."""
     return route(router_logits, top_k)

@@ -9,7 +9,6 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
-
 # vLLM's getters that return and reset state: a hook that called one would change vLLM's own
 # metrics. The stand-ins log every call here.
 DRAINED: list[str] = []
@@ -142,9 +141,16 @@ class KVCacheManager:
         self.lookups.append((request.num_tokens, request.cached_tokens))
         return [], request.cached_tokens
 
-    def allocate_slots(self, request: Request, num_new_tokens: int, num_new_computed_tokens: int = 0,
-                       new_computed_blocks=None, num_lookahead_tokens: int = 0, num_external_computed_tokens: int = 0,
-                       delay_cache_blocks: bool = False) -> list[KVCacheBlock] | None:
+    def allocate_slots(
+        self,
+        request: Request,
+        num_new_tokens: int,
+        num_new_computed_tokens: int = 0,
+        new_computed_blocks=None,
+        num_lookahead_tokens: int = 0,
+        num_external_computed_tokens: int = 0,
+        delay_cache_blocks: bool = False,
+    ) -> list[KVCacheBlock] | None:
         needed = -(-num_new_tokens // self.BLOCK_SIZE)
         if needed > self.block_pool.get_num_free_blocks():
             return None  # no room: the scheduler preempts or waits
@@ -282,8 +288,9 @@ class CUDAGraphWrapper:
     """Captures on the first call for a batch descriptor (running the wrapped callable, as a
     torch.cuda.graph capture does) and replays afterwards WITHOUT running the inner Python."""
 
-    def __init__(self, runnable, vllm_config=None, runtime_mode: CUDAGraphMode = CUDAGraphMode.FULL,
-                 cudagraph_options=None) -> None:
+    def __init__(
+        self, runnable, vllm_config=None, runtime_mode: CUDAGraphMode = CUDAGraphMode.FULL, cudagraph_options=None
+    ) -> None:
         self.runnable = runnable
         self.runtime_mode = runtime_mode
         self.concrete_cudagraph_entries: dict[BatchDescriptor, CUDAGraphEntry] = {}
@@ -294,7 +301,10 @@ class CUDAGraphWrapper:
             return self.runnable(*args, **kwargs)
         context = get_forward_context()
         descriptor = context.batch_descriptor
-        if context.cudagraph_runtime_mode in (CUDAGraphMode.NONE,) or context.cudagraph_runtime_mode != self.runtime_mode:
+        if (
+            context.cudagraph_runtime_mode in (CUDAGraphMode.NONE,)
+            or context.cudagraph_runtime_mode != self.runtime_mode
+        ):
             return self.runnable(*args, **kwargs)
         entry = self.concrete_cudagraph_entries.setdefault(descriptor, CUDAGraphEntry(descriptor))
         if entry.cudagraph is None:
@@ -316,4 +326,3 @@ class Scheduler2025(BatchPlan):
 
     def schedule(self) -> SchedulerOutput:
         return self._form_batch()
-

@@ -35,8 +35,14 @@ class GPUModelRunner:
         inputs = sum(len(ids) for ids in scheduler_output.scheduled_encoder_inputs.values())
         return [f"embedding-{i}" for i in range(inputs)]
 
-    def _dummy_run(self, num_tokens: int, cudagraph_runtime_mode=None, force_attention: bool = False,
-                   uniform_decode: bool = False, is_profile: bool = False):
+    def _dummy_run(
+        self,
+        num_tokens: int,
+        cudagraph_runtime_mode=None,
+        force_attention: bool = False,
+        uniform_decode: bool = False,
+        is_profile: bool = False,
+    ):
         return num_tokens
 
     def capture_model(self) -> int:
@@ -46,8 +52,15 @@ class GPUModelRunner:
 class GPUModelRunnerV2(GPUModelRunner):
     """V2 (vllm/v1/worker/gpu/model_runner.py, exported there as GPUModelRunner)."""
 
-    def execute_model(self, scheduler_output, intermediate_tensors=None, dummy_run: bool = False,
-                      skip_attn_for_dummy_run: bool = False, is_profile: bool = False, context_len: int = 0):
+    def execute_model(
+        self,
+        scheduler_output,
+        intermediate_tensors=None,
+        dummy_run: bool = False,
+        skip_attn_for_dummy_run: bool = False,
+        is_profile: bool = False,
+        context_len: int = 0,
+    ):
         return super().execute_model(scheduler_output, intermediate_tensors)
 
     def _dummy_run(self, num_tokens: int, *args, skip_attn: bool = False, uniform_decode: bool = False, **kwargs):

@@ -1,6 +1,7 @@
 """Stand-in for vllm/v1/core/kv_cache_manager.py, which imports the block pool as vLLM does."""
 
-import vllm.v1.core.block_pool  # noqa: F401
 from standin_parts import KVCacheManager
+
+import vllm.v1.core.block_pool  # noqa: F401
 
 __all__ = ["KVCacheManager"]

@@ -11,8 +11,14 @@ select_experts = standin_moe.cpu_select_experts
 
 
 class CPUFusedMOE:
-    def __call__(self, layer: Any, x: Any, use_grouped_topk: bool, top_k: int, router_logits: Any,
-                 renormalize: bool) -> Any:
-        topk_weights, _ = select_experts(hidden_states=x, router_logits=router_logits, top_k=top_k,
-                                         use_grouped_topk=use_grouped_topk, renormalize=renormalize)
+    def __call__(
+        self, layer: Any, x: Any, use_grouped_topk: bool, top_k: int, router_logits: Any, renormalize: bool
+    ) -> Any:
+        topk_weights, _ = select_experts(
+            hidden_states=x,
+            router_logits=router_logits,
+            top_k=top_k,
+            use_grouped_topk=use_grouped_topk,
+            renormalize=renormalize,
+        )
         return standin_moe.mix(x, topk_weights)

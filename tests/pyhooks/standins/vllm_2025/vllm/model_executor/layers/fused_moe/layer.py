@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import standin_moe
+
 from vllm.model_executor.layers.fused_moe.cpu_fused_moe import CPUFusedMOE
 
 _LAYERS: dict[str, FusedMoE] = {}

@@ -20,12 +20,25 @@ class FusedMoE:
 
     def forward_impl(self, hidden_states: Any, router_logits: Any) -> Any:
         with standin_moe.entered(self.layer_name):
-            topk_weights, _ = self.select_experts(hidden_states=hidden_states, router_logits=router_logits,
-                                                  top_k=self.top_k, use_grouped_topk=False, renormalize=True)
+            topk_weights, _ = self.select_experts(
+                hidden_states=hidden_states,
+                router_logits=router_logits,
+                top_k=self.top_k,
+                use_grouped_topk=False,
+                renormalize=True,
+            )
             return standin_moe.mix(hidden_states, topk_weights)
 
     @staticmethod
-    def select_experts(hidden_states: Any, router_logits: Any, top_k: int, use_grouped_topk: bool,
-                       renormalize: bool, topk_group: int | None = None, num_expert_group: int | None = None,
-                       enable_eplb: bool = False, expert_load_view: Any = None) -> tuple[Any, Any]:
+    def select_experts(
+        hidden_states: Any,
+        router_logits: Any,
+        top_k: int,
+        use_grouped_topk: bool,
+        renormalize: bool,
+        topk_group: int | None = None,
+        num_expert_group: int | None = None,
+        enable_eplb: bool = False,
+        expert_load_view: Any = None,
+    ) -> tuple[Any, Any]:
         return standin_moe.route(router_logits, top_k)

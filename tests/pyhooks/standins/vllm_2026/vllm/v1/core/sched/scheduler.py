@@ -1,8 +1,9 @@
 """Stand-in for vllm/v1/core/sched/scheduler.py, 2026 names: max_num_scheduled_tokens, and
 schedule(throttle_prefills=False)."""
 
-from vllm.v1.core.kv_cache_manager import KVCacheManager
 from standin_parts import BatchPlan, PreemptsByMethod, SchedulerOutput
+
+from vllm.v1.core.kv_cache_manager import KVCacheManager
 
 
 class Scheduler(PreemptsByMethod, BatchPlan):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import standin_moe
+
 from vllm.model_executor.layers.fused_moe.experts.cpu_moe import CPUUnquantizedExperts
 from vllm.model_executor.layers.fused_moe.router.fused_moe_router import FusedMoERouter
 from vllm.model_executor.layers.fused_moe.runner.default_moe_runner import DefaultMoERunner

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import standin_moe
+
 from vllm.model_executor.layers.fused_moe.router.cpu_router import select_experts
 
 
@@ -16,6 +17,12 @@ class ZentorchExperts:
         self.top_k = top_k
 
     def forward_monolithic(self, x: Any, router_logits: Any, input_ids: Any = None) -> Any:
-        topk_weights, _ = select_experts(hidden_states=x, router_logits=router_logits, top_k=self.top_k,
-                                         use_grouped_topk=False, renormalize=True, input_ids=input_ids)
+        topk_weights, _ = select_experts(
+            hidden_states=x,
+            router_logits=router_logits,
+            top_k=self.top_k,
+            use_grouped_topk=False,
+            renormalize=True,
+            input_ids=input_ids,
+        )
         return standin_moe.mix(x, topk_weights)

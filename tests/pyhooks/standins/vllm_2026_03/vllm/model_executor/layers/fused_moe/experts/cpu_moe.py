@@ -18,5 +18,6 @@ class CPUUnquantizedExperts:
         return standin_moe.mix(x, topk_weights)
 
     def _select_experts(self, layer: Any, x: Any, router_logits: Any) -> tuple[Any, Any]:
-        return select_experts(hidden_states=x, router_logits=router_logits, top_k=layer.top_k,
-                              use_grouped_topk=False, renormalize=True)
+        return select_experts(
+            hidden_states=x, router_logits=router_logits, top_k=layer.top_k, use_grouped_topk=False, renormalize=True
+        )

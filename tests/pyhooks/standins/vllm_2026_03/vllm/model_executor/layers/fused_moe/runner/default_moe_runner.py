@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import standin_moe
+
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 
 
