@@ -41,6 +41,9 @@ class _Window:
 
 _operations = {name: _Calls() for name in ("allocate_slots", "get_computed_blocks", "free")}
 _window = _Window()
+# When the window is due: the scheduler hook compares with it inline, every step, and calls
+# flush() only then (or when no window has started yet).
+next_flush_ns = [0]
 
 
 def flush(native: ModuleType, step: int, now_ns: int, force: bool = False) -> None:
@@ -48,6 +51,7 @@ def flush(native: ModuleType, step: int, now_ns: int, force: bool = False) -> No
     window = _window
     if window.start_ns < 0:
         window.start_ns, window.first_step = now_ns, step
+        next_flush_ns[0] = now_ns + WINDOW_NS
     if not force and now_ns - window.start_ns < WINDOW_NS:
         return
     for name, calls in _operations.items():
@@ -64,6 +68,7 @@ def flush(native: ModuleType, step: int, now_ns: int, force: bool = False) -> No
         calls.__init__()
     window.__init__()
     window.start_ns, window.first_step = now_ns, step
+    next_flush_ns[0] = now_ns + WINDOW_NS
 
 
 def _timed(name: str) -> Wrapper:

@@ -14,6 +14,8 @@ from typing import Any
 
 from ..registry import PatchTarget
 from . import kv_cache_manager, recording, steps
+from .kv_cache_manager import next_flush_ns
+from .steps import in_flight
 
 _steps = itertools.count(1)
 # id(scheduler) -> (scheduler, block pool, usable blocks, max requests, token budget). The entry
@@ -70,7 +72,9 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, star
         prefill_tokens += tokens
     _, pool, total_blocks, max_requests, max_tokens = _fixed.get(id(scheduler)) or _fixed_facts(scheduler)
     decode_seqs = len(per_request) - prefill_seqs
-    steps.scheduled(output, step, num_tokens, prefill_seqs, decode_seqs)
+    if len(in_flight) >= steps.MAX_IN_FLIGHT:
+        in_flight.clear()
+    in_flight[id(output)] = (step, num_tokens, prefill_seqs, decode_seqs)  # for the forward pass
     native.scheduler_step(
         step,
         started_ns,
@@ -111,7 +115,8 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             ended = now()
             record_step(native, self, output, step, started, ended)
-            kv_cache_manager.flush(native, step, ended)
+            if ended >= next_flush_ns[0]:
+                kv_cache_manager.flush(native, step, ended)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failures += 1
         return output

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 PREFILL, DECODE, MIXED, IDLE = 1, 2, 3, 4  # the proto's Phase numbers
-_MAX_IN_FLIGHT = 64  # steps scheduled but not yet executed; more means they never will be
+MAX_IN_FLIGHT = 64  # steps scheduled but not yet executed; more means they never will be
 
-# id(SchedulerOutput) -> (step, phase). An engine core whose workers run elsewhere never executes
-# what it schedules: there the dict is emptied whenever it is full.
-_scheduled: dict[int, tuple[int, int]] = {}
+# id(SchedulerOutput) -> (step, tokens, prefill requests, decode requests), written by the
+# scheduler hook itself (every step: no call). An engine core whose workers run elsewhere never
+# executes what it schedules: there the dict is emptied whenever it holds MAX_IN_FLIGHT.
+in_flight: dict[int, tuple[int, int, int, int]] = {}
 _executed = 0
 
 
@@ -25,19 +26,16 @@ def phase_of(num_tokens: int, prefill_seqs: int, decode_seqs: int) -> int:
     return PREFILL if decode_seqs == 0 else MIXED
 
 
-def scheduled(output: Any, step: int, num_tokens: int, prefill_seqs: int, decode_seqs: int) -> None:
-    if len(_scheduled) >= _MAX_IN_FLIGHT:
-        _scheduled.clear()
-    _scheduled[id(output)] = (step, phase_of(num_tokens, prefill_seqs, decode_seqs))
-
-
 def executed(output: Any) -> tuple[int, int] | None:
     """(step, phase) of the output being executed, when this process scheduled it; counts the
     execution either way."""
     global _executed
-    found = _scheduled.pop(id(output), None)
-    _executed = found[0] if found is not None else _executed + 1
-    return found
+    found = in_flight.pop(id(output), None)
+    if found is None:
+        _executed += 1
+        return None
+    _executed = found[0]
+    return found[0], phase_of(found[1], found[2], found[3])
 
 
 def executed_count() -> int:
