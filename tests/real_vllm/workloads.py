@@ -29,6 +29,10 @@ DENSE_CONFIG: dict[str, Any] = json.loads((_EXAMPLE / "dense" / "config.json").r
 MOE_CONFIG: dict[str, Any] = json.loads((_EXAMPLE / "moe" / "config.json").read_text(encoding="utf-8"))
 
 
+# vLLM's PrefixCacheStats fields, summed over a workload from the stats the scheduler makes.
+PREFIX_CACHE_FIELDS = ("requests", "queries", "hits", "preempted_requests", "preempted_queries", "preempted_hits")
+
+
 def write_model_dir(path: Path, config: dict[str, Any]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -185,14 +189,7 @@ def scheduler_workload(workdir: Path) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     outside_preemptions: list[dict[str, Any]] = []
     aborted: list[str] = []
-    prefix_cache = {
-        "requests": 0,
-        "queries": 0,
-        "hits": 0,
-        "preempted_requests": 0,
-        "preempted_queries": 0,
-        "preempted_hits": 0,
-    }
+    prefix_cache = dict.fromkeys(PREFIX_CACHE_FIELDS, 0)
     step = 0
     while step < 2000:
         step += 1
@@ -445,14 +442,7 @@ def generate_workload(workdir: Path, moe: bool) -> dict[str, Any]:
     events = EventCounter()
     _capture_published_events(scheduler, events)
     steps: list[dict[str, Any]] = []
-    prefix_cache = {
-        "requests": 0,
-        "queries": 0,
-        "hits": 0,
-        "preempted_requests": 0,
-        "preempted_queries": 0,
-        "preempted_hits": 0,
-    }
+    prefix_cache = dict.fromkeys(PREFIX_CACHE_FIELDS, 0)
     schedule, make_stats = type(scheduler).schedule, type(scheduler).make_stats
 
     def short(request_id: str) -> str:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_profile_command import BUILD, CLI, finish, profile, rows
+from test_profile_command import BUILD, CLI, CUDA_INIT, finish, profile, rows
 
 FAKE_NVTX_TOOL = BUILD / "tests" / "injection" / "libfake_nvtx_tool.so"
 OTHER_INJECTION = BUILD / "tests" / "injection" / "libfake_other_injection.so"
@@ -28,19 +28,12 @@ REPLAYS = STEPS - 1  # the first forward pass captures the graph
 # the driver simulator), replayed after (a cudaGraphLaunch each). The driver loads whatever
 # CUDA_INJECTION64_PATH names, as the real one does in cuInit.
 APP = f"""
-import ctypes, os
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.worker.gpu_model_runner import GPUModelRunner
 from vllm.compilation.cuda_graph import CUDAGraphWrapper
 from vllm.config.compilation import CUDAGraphMode
 from vllm.forward_context import BatchDescriptor, set_forward_context
-
-driver = ctypes.CDLL(os.environ["FAKE_CUDA_DRIVER_LIBRARY"], mode=ctypes.RTLD_GLOBAL)
-driver.fake_driver_capture.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64]
-driver.fake_driver_launch.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
-driver.fake_driver_run_gpu.argtypes = [ctypes.c_uint64]
-assert driver.fake_driver_open(os.environ["CUDA_INJECTION64_PATH"].encode()) == 1
-assert driver.fake_driver_initialize_on_new_thread() == 1
+{CUDA_INIT}
 scheduler, runner = Scheduler(), GPUModelRunner()
 model = CUDAGraphWrapper(lambda x: driver.fake_driver_capture(3, 1, 101, 12) or x,
                          runtime_mode=CUDAGraphMode.FULL)

@@ -22,21 +22,30 @@ STANDINS = HERE.parent / "pyhooks" / "standins"
 FAKE_CUPTI = BUILD / "tests" / "injection" / "libfake_cupti.so"
 FAKE_DRIVER = BUILD / "tests" / "injection" / "libfake_cuda_driver.so"
 
-# A vLLM-like program: it imports the stand-in vLLM, then "cuInit" (the fake driver loads
-# whatever CUDA_INJECTION64_PATH names, as the real one does), schedules, captures and replays.
-APP = """
-import ctypes, os, subprocess, sys
-from vllm.v1.core.sched.scheduler import Scheduler
-from vllm.compilation.cuda_graph import CUDAGraphWrapper
-from vllm.config.compilation import CUDAGraphMode
-from vllm.forward_context import BatchDescriptor, set_forward_context
-
+# "cuInit" in a test program: the fake driver loads whatever CUDA_INJECTION64_PATH names, as the
+# real one does (ProfileMate's injection library, or another tool's).
+CUDA_INIT = """
+import ctypes, os
 driver = ctypes.CDLL(os.environ["FAKE_CUDA_DRIVER_LIBRARY"], mode=ctypes.RTLD_GLOBAL)
 driver.fake_driver_capture.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64]
 driver.fake_driver_launch.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
 driver.fake_driver_run_gpu.argtypes = [ctypes.c_uint64]
 assert driver.fake_driver_open(os.environ["CUDA_INJECTION64_PATH"].encode()) == 1
 assert driver.fake_driver_initialize_on_new_thread() == 1
+"""
+
+# A vLLM-like program: it imports the stand-in vLLM, then initialises CUDA, schedules, captures
+# and replays.
+APP = (
+    """
+import ctypes, os, subprocess, sys
+from vllm.v1.core.sched.scheduler import Scheduler
+from vllm.compilation.cuda_graph import CUDAGraphWrapper
+from vllm.config.compilation import CUDAGraphMode
+from vllm.forward_context import BatchDescriptor, set_forward_context
+"""
+    + CUDA_INIT
+    + """
 scheduler = Scheduler()
 for _ in range(5):
     scheduler.schedule()
@@ -52,9 +61,12 @@ subprocess.Popen([sys.executable, "-c",
                   "s = Scheduler(); [s.schedule() for _ in range(3)]"])
 sys.exit(int(sys.argv[1]))
 """
+)
 
 
-def profile(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:
+def fake_cuda_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without ProfileMate's and vLLM's switches, with the stand-in vLLM, the fake
+    CUPTI and the fake driver; `env` on top."""
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))
     }
@@ -66,6 +78,11 @@ def profile(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **pop
         }
     )
     environment.update(env or {})
+    return environment
+
+
+def profile(tmp_path: Path, *args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:
+    environment = fake_cuda_environment(env)
     return subprocess.Popen(
         [str(CLI), "profile", *args],
         env=environment,
@@ -192,16 +209,7 @@ def test_an_installed_tree_works_after_it_is_moved(tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere"
     (tmp_path / "prefix").rename(moved)
     (tmp_path / "app.py").write_text(APP, encoding="utf-8")
-    environment = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_", "CUDA_INJECTION64_PATH"))
-    }
-    environment.update(
-        {
-            "PYTHONPATH": os.pathsep.join(str(STANDINS / d) for d in ("vllm_2026", "common")),
-            "PROFILEMATE_CUPTI_LIBRARY": str(FAKE_CUPTI),
-            "FAKE_CUDA_DRIVER_LIBRARY": str(FAKE_DRIVER),
-        }
-    )
+    environment = fake_cuda_environment()
     done = subprocess.run(
         [str(moved / "bin" / "profilemate"), "profile", "-o", "run", "--", sys.executable, "app.py", "0"],
         env=environment,
