@@ -131,6 +131,9 @@ static PyObject* native_kv_eviction(PyObject* self, PyObject* const* args, Py_ss
 
 /* preemption(t_ns, step, request_id, event, reason, running_ns, computed_tokens_lost, blocks_freed,
  *            kv_usage_before_pct or -1, extra_info) */
+/* preemption(t_ns, step, request_id, event, reason, running_ns, computed_tokens, blocks_freed,
+ *            kv_usage_before_pct, extra_info, tokens_found_in_cache): a negative usage or found
+ * count means "not known". */
 static PyObject* native_preemption(PyObject* self, PyObject* args) {
   (void)self;
   profilemate_Preemption e = profilemate_Preemption_init_zero;
@@ -138,8 +141,9 @@ static PyObject* native_preemption(PyObject* self, PyObject* args) {
   const char *request_id, *event, *reason, *extra;
   unsigned int lost, freed;
   double usage;
-  if (!PyArg_ParseTuple(args, "KKsssKIIds", &t_ns, &step, &request_id, &event, &reason, &running_ns, &lost,
-                        &freed, &usage, &extra)) {
+  long long found = -1;
+  if (!PyArg_ParseTuple(args, "KKsssKIIds|L", &t_ns, &step, &request_id, &event, &reason, &running_ns, &lost,
+                        &freed, &usage, &extra, &found)) {
     return NULL;
   }
   e.t_ns = t_ns;
@@ -153,7 +157,35 @@ static PyObject* native_preemption(PyObject* self, PyObject* args) {
   e.has_kv_usage_before_pct = usage >= 0;
   e.kv_usage_before_pct = (float)usage;
   pm_copy_string(e.extra_info, sizeof e.extra_info, extra);
+  e.has_tokens_found_in_cache = found >= 0;
+  e.tokens_found_in_cache = found >= 0 ? (uint32_t)found : 0;
   return recorded(pm_record(profilemate_Record_preemption_tag, &e));
+}
+
+/* notice(severity, source, message): severity is profilemate.Notice.Severity's number. */
+static PyObject* native_notice(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_Notice e = profilemate_Notice_init_zero;
+  int severity;
+  const char *source, *message;
+  if (!PyArg_ParseTuple(args, "iss", &severity, &source, &message)) return NULL;
+  e.t_ns = pm_now();
+  e.severity = (profilemate_Notice_Severity)severity;
+  pm_copy_string(e.source, sizeof e.source, source);
+  pm_copy_string(e.message, sizeof e.message, message);
+  return recorded(pm_record(profilemate_Record_notice_tag, &e));
+}
+
+/* hook_failures(total): the hooks' recording failures so far (cumulative, as DroppedRecords). */
+static PyObject* native_hook_failures(PyObject* self, PyObject* args) {
+  (void)self;
+  profilemate_DroppedRecords e = profilemate_DroppedRecords_init_zero;
+  unsigned long long total;
+  if (!PyArg_ParseTuple(args, "K", &total)) return NULL;
+  e.t_ns = pm_now();
+  e.reason = profilemate_DroppedRecords_Reason_HOOK_FAILURE;
+  e.dropped = total;
+  return recorded(pm_record(profilemate_Record_dropped_records_tag, &e));
 }
 
 /* kv_usage(t_ns, step, used_blocks, total_blocks) */
@@ -399,7 +431,9 @@ static PyMethodDef kMethods[] = {
     {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},
     {"kv_eviction", (PyCFunction)(void (*)(void))native_kv_eviction, METH_FASTCALL,
      "Record a KV block eviction."},
-    {"preemption", native_preemption, METH_VARARGS, "Record a preemption."},
+    {"preemption", native_preemption, METH_VARARGS, "Record a preemption or a resumption."},
+    {"notice", native_notice, METH_VARARGS, "Record a notice (severity, source, message)."},
+    {"hook_failures", native_hook_failures, METH_VARARGS, "Record the hooks' recording failures so far."},
     {"cpu_operation", native_cpu_operation, METH_VARARGS, "Record the CPU time of one vLLM operation."},
     {"forward_pass", (PyCFunction)(void (*)(void))native_forward_pass, METH_FASTCALL,
      "Record one forward pass."},

@@ -59,6 +59,26 @@ def test_a_recording_failure_never_reaches_vllm(hooks, monkeypatch) -> None:
     assert recording.failures == before + 1
 
 
+def test_recording_failures_reach_the_log_with_the_first_cause(run_workload) -> None:
+    run = run_workload("""
+from profilemate.patches import scheduler
+from vllm.v1.core.sched.scheduler import Scheduler
+
+def broken(*args):
+    raise ValueError("recording bug")
+
+scheduler.record_step = broken
+for _ in range(3):
+    Scheduler().schedule()
+""")
+    metadata = run.metadata()
+    dropped = {k: v for p in metadata["processes"] for k, v in p["dropped_records"].items()}
+    assert dropped == {"hook_failure": 3}, dropped
+    notices = [n for n in metadata["notices"] if n["source"] == "pyhooks"]
+    assert len(notices) == 1, notices  # the first failure of the hook, not every one
+    assert "schedule" in notices[0]["message"] and "ValueError: recording bug" in notices[0]["message"], notices
+
+
 def test_installing_twice_wraps_once_and_unpatch_restores(hooks) -> None:
     profilemate, module, original = hooks
     wrapped = module.Scheduler.schedule

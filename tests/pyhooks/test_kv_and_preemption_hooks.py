@@ -29,6 +29,40 @@ assert victim.num_preemptions == 1 and victim.num_computed_tokens == 0
     assert 2.4 < float(rows[0]["running_time_sec"]) < 60
     assert rows[0]["extra_info"] == "priority=1, preemptions=1"  # this one included
     assert [r["step"] for r in rows] == ["2", "2"], "inside the step it happened in; outside, the last one"
+    assert all(r["tokens_found_in_cache"] == r["tokens_recomputed"] == "" for r in rows), "only resumed rows have them"
+
+
+def test_a_resumed_request_says_how_much_of_its_work_the_prefix_cache_kept(run_workload) -> None:
+    run = run_workload("""
+import time
+from standin_parts import Request
+from vllm.v1.core.sched.scheduler import Scheduler
+scheduler = Scheduler(num_gpu_blocks=101)
+manager = scheduler.kv_cache_manager
+victim = Request("req-victim", num_computed_tokens=300, arrival_time=time.time(),
+                 blocks=manager.block_pool.get_new_blocks(19))
+bystander = Request("req-bystander", num_computed_tokens=0, arrival_time=time.time())
+scheduler.schedule()
+scheduler.preempt_in_next_step = victim
+scheduler.schedule()
+victim.cached_tokens = 256                      # 16 of its 19 blocks are still in the prefix cache
+manager.get_computed_blocks(bystander)          # other requests' lookups change nothing
+manager.get_computed_blocks(victim)
+time.sleep(0.02)
+assert manager.allocate_slots(victim, 10_000) is None   # no room yet: still preempted
+assert manager.allocate_slots(victim, 48) is not None   # admitted: resumed
+assert manager.allocate_slots(victim, 16) is not None   # a later step: nothing more
+""")
+    rows = run.csv("preemption_events.csv")
+    assert [(r["request_id"], r["event"], r["reason"], r["computed_tokens_lost"]) for r in rows] == [
+        ("req-victim", "preempted", "kv_cache_full", "300"),
+        ("req-victim", "resumed", "kv_cache_full", "300"),
+    ]
+    resumed = rows[1]
+    assert (resumed["tokens_found_in_cache"], resumed["tokens_recomputed"]) == ("256", "44")
+    assert resumed["blocks_freed"] == "0" and resumed["kv_usage_before_pct"] == ""
+    waited = float(resumed["extra_info"].rsplit("preempted_for_sec=", 1)[1])
+    assert 0.02 <= waited < 60, resumed["extra_info"]
 
 
 def test_evicted_cached_blocks_report_their_lifetime_and_idle_time(run_workload) -> None:

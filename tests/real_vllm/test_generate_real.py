@@ -89,7 +89,7 @@ def test_kv_cache_usage_is_get_usage(recorded: Recorded) -> None:
 
 def test_preemptions_and_evictions_are_vllms_counts(recorded: Recorded) -> None:
     t = recorded.plain
-    preemptions = recorded.csv("preemption_events.csv")
+    preemptions = [r for r in recorded.csv("preemption_events.csv") if r["event"] == "preempted"]
     assert len(preemptions) == t["num_preemptions"], (
         f"{len(preemptions)} preemption rows != vllm:num_preemptions {t['num_preemptions']}"
     )

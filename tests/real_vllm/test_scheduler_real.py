@@ -110,8 +110,9 @@ def test_kv_cache_usage_is_get_usage_at_every_step(recorded: Recorded) -> None:
 
 def test_preemption_rows_are_the_requests_num_preemptions(recorded: Recorded) -> None:
     t = recorded.plain
-    rows = recorded.csv("preemption_events.csv")
-    per_request = Counter(r["request_id"] for r in rows if r["event"] == "preempted")
+    all_rows = recorded.csv("preemption_events.csv")
+    rows = [r for r in all_rows if r["event"] == "preempted"]
+    per_request = Counter(r["request_id"] for r in rows)
     expected = {rid: r["num_preemptions"] for rid, r in t["requests"].items() if r["num_preemptions"]}
     assert dict(per_request) == expected, (
         f"preemption rows per request {dict(per_request)} != num_preemptions {expected}"
@@ -145,6 +146,21 @@ def test_preemption_rows_are_the_requests_num_preemptions(recorded: Recorded) ->
     assert lost == lost_expected, f"computed_tokens_lost {sorted(lost.items())} != vLLM {sorted(lost_expected.items())}"
     for r in rows:
         assert 0 <= float(r["kv_usage_before_pct"]) <= 100 and int(r["blocks_freed"]) >= 0, r
+
+    # Each resumption follows a preemption of its request, with that preemption's tokens, of
+    # which the prefix cache held at most all.
+    waiting: dict[str, str] = {}
+    resumed = 0
+    for r in all_rows:
+        if r["event"] == "preempted":
+            waiting[r["request_id"]] = r["computed_tokens_lost"]
+            continue
+        assert r["event"] == "resumed", r
+        resumed += 1
+        assert waiting.pop(r["request_id"]) == r["computed_tokens_lost"], r
+        found, recomputed = int(r["tokens_found_in_cache"]), int(r["tokens_recomputed"])
+        assert found + recomputed == int(r["computed_tokens_lost"]) and found >= 0 and recomputed >= 0, r
+    assert resumed > 0, "no preempted request was resumed: the workload should resume some"
 
 
 def test_one_eviction_row_per_block_vllm_evicted(recorded: Recorded) -> None:

@@ -448,7 +448,7 @@ OutputFile preemptions(const SessionData& data, const std::string& dir) {
   CsvWriter out(dir + "/preemption_events.csv",
                 {"timestamp_sec", "request_id", "event", "reason", "running_time_sec", "extra_info", "pid",
                  "process_role", "time_unix_ns", "step", "computed_tokens_lost", "blocks_freed",
-                 "kv_usage_before_pct"});
+                 "kv_usage_before_pct", "tokens_found_in_cache", "tokens_recomputed"});
   Columns columns(out, data);
   for (const Row<Preemption>& row : data.preemptions) {
     const Preemption& event = row.event;
@@ -464,6 +464,12 @@ OutputFile preemptions(const SessionData& data, const std::string& dir) {
       out.fixed(event.kv_usage_before_pct(), kPercentDecimals);
     } else {
       out.empty();
+    }
+    if (event.has_tokens_found_in_cache()) {
+      const uint32_t found = std::min(event.tokens_found_in_cache(), event.computed_tokens_lost());
+      out.integer(found).integer(event.computed_tokens_lost() - found);
+    } else {
+      out.empty().empty();
     }
     out.end_row();
   }

@@ -15,6 +15,9 @@ std::string_view phase_name(Phase phase);
 // The phase of a scheduler step, from its prefill/decode split.
 Phase step_phase(const SchedulerStep& step);
 
+// "buffer_full", "hook_failure", ...: why records were dropped (DroppedRecords::Reason).
+std::string_view dropped_reason_name(int reason);
+
 // "FULL n=8 reqs=8 uniform": a batch descriptor in one short label.
 std::string descriptor_name(const CaptureContext& context);
 

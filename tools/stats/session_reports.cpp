@@ -319,35 +319,51 @@ Table kv_report(const SessionData& data) {
 Table preemptions_report(const SessionData& data) {
   struct Group {
     uint64_t count = 0;
-    std::map<std::string, bool> requests;
-    uint64_t tokens_lost = 0;
+    std::set<std::string> requests;
+    uint64_t tokens_freed = 0;
     uint64_t blocks_freed = 0;
     std::vector<double> usage_before;
+    uint64_t resumed = 0;
+    uint64_t tokens_found = 0;
+    uint64_t tokens_recomputed = 0;
   };
-  std::map<std::string, Group> groups;
+  std::map<std::string, Group> groups;  // by reason
   for (const Row<Preemption>& row : data.preemptions) {
     const Preemption& event = row.event;
-    Group& group = groups[event.event() + " / " + event.reason()];
+    Group& group = groups[event.reason()];
+    if (event.has_tokens_found_in_cache()) {  // a resumption
+      const uint64_t found = std::min(event.tokens_found_in_cache(), event.computed_tokens_lost());
+      ++group.resumed;
+      group.tokens_found += found;
+      group.tokens_recomputed += event.computed_tokens_lost() - found;
+      continue;
+    }
     ++group.count;
-    group.requests[event.request_id()] = true;
-    group.tokens_lost += event.computed_tokens_lost();
+    group.requests.insert(event.request_id());
+    group.tokens_freed += event.computed_tokens_lost();
     group.blocks_freed += event.blocks_freed();
     if (event.has_kv_usage_before_pct()) group.usage_before.push_back(event.kv_usage_before_pct());
   }
   Table table{"preemptions",
               "Preemptions by cause",
-              {"event_reason", "count", "requests", "tokens_lost", "blocks_freed", "kv_usage_before_p50_pct"},
+              {"reason", "count", "requests", "tokens_freed", "blocks_freed", "kv_usage_before_p50_pct",
+               "resumed", "tokens_found_in_cache", "tokens_recomputed"},
               1,
               {},
-              {"tokens_lost: computed tokens that must be computed again."}};
-  for (auto& [name, group] : groups) {
-    std::vector<Cell> row{Cell::text(name), Cell::integer(static_cast<int64_t>(group.count)),
+              {"tokens_freed: computed tokens whose KV blocks were released; of those, at the resumptions "
+               "seen, tokens_found_in_cache were still in the prefix cache and tokens_recomputed had to be "
+               "computed again."}};
+  for (auto& [reason, group] : groups) {
+    std::vector<Cell> row{Cell::text(reason), Cell::integer(static_cast<int64_t>(group.count)),
                           Cell::integer(static_cast<int64_t>(group.requests.size())),
-                          Cell::integer(static_cast<int64_t>(group.tokens_lost)),
+                          Cell::integer(static_cast<int64_t>(group.tokens_freed)),
                           Cell::integer(static_cast<int64_t>(group.blocks_freed))};
     row.push_back(group.usage_before.empty()
                       ? Cell::none()
                       : Cell::number(exporter::nearest_rank(group.usage_before, 0.5), kDecimals));
+    row.push_back(Cell::integer(static_cast<int64_t>(group.resumed)));
+    row.push_back(Cell::integer(static_cast<int64_t>(group.tokens_found)));
+    row.push_back(Cell::integer(static_cast<int64_t>(group.tokens_recomputed)));
     table.rows.push_back(std::move(row));
   }
   return table;
@@ -414,7 +430,17 @@ Table health_report(const SessionData& data) {
   for (size_t i = 0; i < data.processes.size(); ++i) {
     const exporter::Process& process = data.processes[i];
     uint64_t dropped = 0;
-    for (const auto& [reason, count] : process.dropped) dropped += count;
+    std::map<std::string_view, uint64_t> by_reason;
+    for (const auto& [key, count] : process.dropped) {
+      dropped += count;
+      by_reason[exporter::dropped_reason_name(key.second)] += count;
+    }
+    if (dropped > 0) {
+      std::string note = "pid " + std::to_string(process.header.pid()) + " dropped";
+      for (const auto& [reason, count] : by_reason)
+        note += " " + std::string(reason) + "=" + std::to_string(count);
+      table.notes.push_back(std::move(note));
+    }
     table.rows.push_back({Cell::integer(process.header.pid()), Cell::text(process.info.process_role()),
                           Cell::integer(static_cast<int64_t>(process.stats.records)),
                           Cell::integer(static_cast<int64_t>(dropped)),
@@ -434,7 +460,7 @@ const std::vector<std::pair<std::string, std::string>>& report_catalog() {
       {"graphs", "per batch descriptor: captures, replays, hit rate, padding waste, GPU time"},
       {"steps", "step utilization (tokens, requests), queues, schedule and forward time"},
       {"kv", "KV usage percentiles, evictions, prefix cache hit rate, failed allocations"},
-      {"preemptions", "preemptions by cause: requests, tokens lost, blocks freed"},
+      {"preemptions", "preemptions by cause: requests, tokens freed and recomputed, blocks freed"},
       {"moe", "expert load imbalance per MoE layer"},
       {"health", "records, drops, damage, degradations and skipped patches per process"},
   };

@@ -30,7 +30,7 @@ def wrap_get_new_blocks(original: Callable[..., Any]) -> Callable[..., Any]:
                 block_id = block.block_id
                 _allocated_ns[block_id] = _last_used_ns[block_id] = t_ns
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-            recording.failures += 1
+            recording.failed()
         return blocks
 
     return get_new_blocks
@@ -48,7 +48,7 @@ def wrap_last_use(original: Callable[..., Any]) -> Callable[..., Any]:
                 blocks = list(blocks)
             _stamp(blocks, _last_used_ns, now())
         except Exception:  # noqa: BLE001
-            recording.failures += 1
+            recording.failed()
         return original(self, blocks, *args, **kwargs)
 
     return last_use
@@ -67,7 +67,7 @@ def wrap_maybe_evict(original: Callable[..., Any]) -> Callable[..., Any]:
                     t_ns, block_id, t_ns - _allocated_ns.get(block_id, t_ns), t_ns - _last_used_ns.get(block_id, t_ns)
                 )
             except Exception:  # noqa: BLE001
-                recording.failures += 1
+                recording.failed()
         return evicted
 
     return _maybe_evict_cached_block

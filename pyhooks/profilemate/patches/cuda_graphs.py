@@ -123,7 +123,7 @@ def wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             label = capture_label(self)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-            recording.failures += 1
+            recording.failed()
             label = None
         if label is None:
             return original(self, *args, **kwargs)
@@ -146,7 +146,7 @@ def wrap_manager_capture(original: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 native.set_capture_context(*_v2_label(self, desc))
             except Exception:  # noqa: BLE001
-                recording.failures += 1
+                recording.failed()
             return create_forward_fn(desc, *fn_args, **fn_kwargs)
 
         try:
@@ -168,7 +168,7 @@ def wrap_run_fullgraph(original: Callable[..., Any]) -> Callable[..., Any]:
             else:
                 _first_replay(key, _v2_label(self, desc), self)
         except Exception:  # noqa: BLE001
-            recording.failures += 1
+            recording.failed()
         return original(self, desc, *args, **kwargs)
 
     return run_fullgraph

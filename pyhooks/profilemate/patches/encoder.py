@@ -23,7 +23,7 @@ def wrap_encoder(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             begin = timer.start()
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-            recording.failures += 1
+            recording.failed()
             begin = None
         started = now()
         outputs = original(self, *args, **kwargs)
@@ -33,7 +33,7 @@ def wrap_encoder(original: Callable[..., Any]) -> Callable[..., Any]:
             timer.stop(begin, (started, steps.executed_count(), "encoder", ended - started, f"outputs={count}"))
             timer.poll()
         except Exception:  # noqa: BLE001
-            recording.failures += 1
+            recording.failed()
         return outputs
 
     return execute_mm_encoder

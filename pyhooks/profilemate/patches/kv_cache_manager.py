@@ -1,6 +1,7 @@
 """KVCacheManager: the CPU cost of allocation, prefix-cache lookup and free, failed allocations
 (each one makes the scheduler preempt or wait), and the prefix cache's queries and hits counted
-as vLLM counts them, without touching (or draining) vLLM's own statistics.
+as vLLM counts them, without touching (or draining) vLLM's own statistics. A preempted request's
+lookup and its successful allocation mark its resumption (preemption.looked_up, admitted).
 
 A server calls these once per request per step, so the calls are summed over windows of at least
 WINDOW_NS and written as one cpu_operations row per operation and window, at the end of the
@@ -86,10 +87,13 @@ def _timed(name: str) -> Wrapper:
             try:
                 calls.calls += 1
                 calls.ns += now() - started
-                if counts_failures and result is None:
-                    calls.failed += 1
+                if counts_failures:
+                    if result is None:
+                        calls.failed += 1
+                    elif preemption.awaiting_resume:
+                        preemption.admitted(args[0] if args else kwargs["request"])
             except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-                recording.failures += 1
+                recording.failed()
             return result
 
         return timed
@@ -112,7 +116,7 @@ def _count_lookup(manager: Any, request: Any, num_hits: Callable[[], int]) -> No
             window.queries += request.num_tokens
             window.hits += num_hits()
     except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-        recording.failures += 1
+        recording.failed()
 
 
 def wrap_record_prefix_cache_stats(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,6 +140,8 @@ def wrap_get_computed_blocks(original: Callable[..., Any]) -> Callable[..., Any]
         result = timed(self, request, *args, **kwargs)
         if not _stats_method_patched:
             _count_lookup(self, request, lambda: result[1])
+        if preemption.awaiting_resume:
+            preemption.looked_up(request, result)
         return result
 
     return get_computed_blocks

@@ -49,7 +49,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
             if num_tokens:
                 moe.before_forward(num_tokens)  # MoE counters: only real tokens of real steps
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-            recording.failures += 1
+            recording.failed()
             step = num_tokens = 0
         started = now()
         if ranges:  # an NVTX range "execute_model", payload the step number
@@ -71,7 +71,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
                 moe.after_forward(step)
                 cuda_graphs.write_replay_counts(ended)
             except Exception:  # noqa: BLE001
-                recording.failures += 1
+                recording.failed()
         return result
 
     return execute_model
@@ -94,7 +94,7 @@ def _cpu_operation(name: str, context: Callable[[tuple[Any, ...], dict[str, Any]
                     started, steps.executed_count(), operation, ended - started, context(args, kwargs, result)
                 )
             except Exception:  # noqa: BLE001
-                recording.failures += 1
+                recording.failed()
             return result
 
         return timed

@@ -174,7 +174,7 @@ def _capturing() -> bool:
 def _new_layer(owner: Any, topk_ids: Any, router_logits: Any) -> _Layer | None:
     if _capturing():
         # Allocating now would put the zeroing into the graph, which every replay would repeat.
-        recording.failures += 1
+        recording.failed()
         return None
     import torch
 
@@ -256,7 +256,7 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
             if owner is not None:
                 _count(owner, result[1], _argument(args, kwargs, "router_logits", logits_at))
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-            recording.failures += 1
+            recording.failed()
         return result
 
     return select_experts
@@ -281,7 +281,7 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
                 if not _capturing():
                     started, begin = now(), timer.start()
             except Exception:  # noqa: BLE001
-                recording.failures += 1
+                recording.failed()
         outer = getattr(_local, "layer", None)
         _local.layer = self
         try:
@@ -295,7 +295,7 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
                 timer.stop(begin, (started, steps.executed_count(), _layer_index(self), tokens, ended - started))
                 timer.poll()
             except Exception:  # noqa: BLE001
-                recording.failures += 1
+                recording.failed()
         return result
 
     return forward_impl
@@ -312,7 +312,7 @@ def before_forward(num_unpadded_tokens: int) -> None:
         for device in _devices.values():
             device.unpadded.fill_(num_unpadded_tokens)
     except Exception:  # noqa: BLE001
-        recording.failures += 1
+        recording.failed()
 
 
 def after_forward(step: int) -> None:
@@ -333,7 +333,7 @@ def after_forward(step: int) -> None:
                 arena.read_out(t_ns, step)
         _write(native, force=False)
     except Exception:  # noqa: BLE001
-        recording.failures += 1
+        recording.failed()
 
 
 def flush() -> None:
@@ -350,7 +350,7 @@ def flush() -> None:
                 arena.poll()
         _write(native, force=True)
     except Exception:  # noqa: BLE001
-        recording.failures += 1
+        recording.failed()
 
 
 def _write(native: Any, force: bool) -> None:

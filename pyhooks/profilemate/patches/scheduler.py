@@ -118,7 +118,7 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
             if ended >= next_flush_ns[0]:
                 kv_cache_manager.flush(native, step, ended)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
-            recording.failures += 1
+            recording.failed()
         return output
 
     return schedule
