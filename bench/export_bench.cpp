@@ -83,7 +83,7 @@ void BM_Baseline_PythonConverter(benchmark::State& state) {
   state.SetItemsProcessed(
       static_cast<int64_t>(state.iterations() * std::min(kRecords, session.written.events)));
 }
-BENCHMARK(BM_Baseline_PythonConverter)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Baseline_PythonConverter)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
 void BM_ExportTenMillionEvents(benchmark::State& state) {
   const BenchSession& session = bench_session();
