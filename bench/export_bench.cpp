@@ -2,6 +2,8 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "export_session.h"
@@ -18,13 +20,20 @@ struct BenchSession {
 const BenchSession& bench_session() {
   static const BenchSession session = [] {
     BenchSession s;
-    s.dir =
-        std::filesystem::temp_directory_path() / ("profilemate_bench_session_" + std::to_string(::getpid()));
-    s.written = profilemate::bench::write_synthetic_session(s.dir, {});
+    // PROFILEMATE_BENCH_SESSION_DIR keeps the session for measuring the CLI on it (scripts/bench.sh);
+    // PROFILEMATE_BENCH_EVENTS sets its size.
+    const char* keep = std::getenv("PROFILEMATE_BENCH_SESSION_DIR");
+    s.dir = keep != nullptr ? std::filesystem::path(keep)
+                            : std::filesystem::temp_directory_path() /
+                                  ("profilemate_bench_session_" + std::to_string(::getpid()));
+    profilemate::bench::SessionShape shape;
+    if (const char* events = std::getenv("PROFILEMATE_BENCH_EVENTS")) shape.events = std::stoull(events);
+    s.written = profilemate::bench::write_synthetic_session(s.dir, shape);
     return s;
   }();
   // Registered after `session`, so it runs before `session` is destroyed.
-  static const bool cleanup_registered = std::atexit([] {
+  static const bool cleanup_registered = std::getenv("PROFILEMATE_BENCH_SESSION_DIR") != nullptr ||
+                                         std::atexit([] {
                                            std::error_code ignored;
                                            std::filesystem::remove_all(session.dir, ignored);
                                          }) == 0;
@@ -58,6 +67,23 @@ BENCHMARK(BM_Baseline_ReadSessionBytes)
     ->Iterations(1)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
+
+// Baseline: the obvious Python converter (python3-protobuf and the csv module) on the first
+// million records of the same log; its records/s next to the export's.
+void BM_Baseline_PythonConverter(benchmark::State& state) {
+  const BenchSession& session = bench_session();
+  constexpr uint64_t kRecords = 1'000'000;
+  for (auto _ : state) {
+    const std::string command =
+        "/usr/bin/python3 " PROFILEMATE_SOURCE_DIR "/bench/python_export_baseline.py " PROFILEMATE_SOURCE_DIR
+        "/proto/profilemate.proto " +
+        session.dir + "/process_1.pmlog " + session.dir + "/python.csv " + std::to_string(kRecords);
+    if (std::system(command.c_str()) != 0) state.SkipWithError("the Python converter failed");
+  }
+  state.SetItemsProcessed(
+      static_cast<int64_t>(state.iterations() * std::min(kRecords, session.written.events)));
+}
+BENCHMARK(BM_Baseline_PythonConverter)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
 void BM_ExportTenMillionEvents(benchmark::State& state) {
   const BenchSession& session = bench_session();

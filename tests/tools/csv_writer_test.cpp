@@ -31,5 +31,20 @@ TEST(CsvWriter, NamesTheFileItCannotCreate) {
   }
 }
 
+TEST(CsvWriter, ARowOfTheWrongWidthIsAnErrorNamingTheFileAndTheRow) {
+  testing::TempDir dir;
+  CsvWriter out(dir / "t.csv", {"a", "b"});
+  out.integer(1).integer(2).end_row();
+  out.integer(3);
+  try {
+    out.end_row();
+    FAIL() << "a row of one cell under two columns was accepted";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("t.csv: row 2 has 1 cells, the header 2 columns"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 }  // namespace
 }  // namespace profilemate::exporter

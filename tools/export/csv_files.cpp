@@ -4,10 +4,10 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "csv_writer.h"
 #include "event_labels.h"
-#include "percentile.h"
 #include "units.h"
 
 namespace profilemate::exporter {
@@ -17,44 +17,144 @@ constexpr int kSecondsDecimals = 6;  // timestamps and second durations: microse
 constexpr int kMillisDecimals = 3;   // millisecond durations: microseconds
 constexpr int kPercentDecimals = 2;
 
-// Shared columns, so every file spells them the same way.
+using Key = std::pair<uint32_t, uint32_t>;
+
+// One column: its header name, its unit (for the reference), and how it writes its one cell from
+// a row's view. The writer checks that a row has as many cells as the header has names.
+template <typename Write>
+struct Column {
+  std::string_view name;
+  std::string_view unit;
+  Write write;
+};
+template <typename Write>
+Column(std::string_view, std::string_view, Write) -> Column<Write>;
+
+// A file's columns, in order. The cells of a row are written by a fold over the columns, so the
+// compiler sees every formatter (no call through a pointer per cell).
+template <typename... Writes>
 class Columns {
  public:
-  Columns(CsvWriter& out, const SessionData& data) : out_(out), data_(data) {}
+  explicit Columns(Column<Writes>... columns) : columns_(std::move(columns)...) {}
 
-  void timestamp(uint64_t unix_ns) { out_.fixed(data_.seconds(unix_ns), kSecondsDecimals); }
-  void process(uint32_t index) {
-    const Process& process = data_.processes[index];
-    out_.integer(process.header.pid()).text(process.info.process_role());
+  [[nodiscard]] std::vector<std::string_view> names() const {
+    return std::apply([](const auto&... column) { return std::vector<std::string_view>{column.name...}; },
+                      columns_);
   }
-  // pid, process_role, time_unix_ns, step
-  template <typename Event>
-  void event_suffix(const Row<Event>& row) {
-    process(row.process);
-    out_.integer(row.unix_ns);
-    optional_count(row.event.step());
+  [[nodiscard]] std::vector<ColumnInfo> describe() const {
+    return std::apply(
+        [](const auto&... column) {
+          return std::vector<ColumnInfo>{{column.name, column.unit}...};
+        },
+        columns_);
   }
-  void thread(uint32_t process, uint32_t thread) { optional_count(data_.processes[process].tid(thread)); }
-  // Zero means "not known" for steps, thread ids and the like.
-  void optional_count(uint64_t value) {
-    if (value == 0) {
-      out_.empty();
-    } else {
-      out_.integer(value);
-    }
-  }
-  void optional_ms(bool present, uint64_t ns) {
-    if (present) {
-      out_.fixed(ms(ns), kMillisDecimals);
-    } else {
-      out_.empty();
-    }
+  template <typename View>
+  void write_row(CsvWriter& out, const View& view) const {
+    std::apply([&](const auto&... column) { (column.write(out, view), ...); }, columns_);
+    out.end_row();
   }
 
  private:
-  CsvWriter& out_;
-  const SessionData& data_;
+  std::tuple<Column<Writes>...> columns_;
 };
+
+// What a column sees of a row: the session's tables, the process, the time; each file's view adds
+// its event.
+struct View {
+  const SessionTables& tables;
+  uint32_t process = 0;
+  uint64_t unix_ns = 0;
+  [[nodiscard]] const Process& owner() const { return tables.processes[process]; }
+};
+
+template <typename Event>
+struct EventView : View {
+  const Event& event;
+};
+
+// Zero means "not known" for steps, thread ids and the like.
+void optional_count(CsvWriter& out, uint64_t value) {
+  if (value == 0) {
+    out.empty();
+  } else {
+    out.integer(value);
+  }
+}
+void optional_ms(CsvWriter& out, bool present, uint64_t ns) {
+  if (present) {
+    out.fixed(ms(ns), kMillisDecimals);
+  } else {
+    out.empty();
+  }
+}
+
+// Columns every file spells the same way.
+auto timestamp(std::string_view name = "timestamp_sec") {
+  return Column{name, "s", [](CsvWriter& out, const View& v) {
+                  out.fixed(v.tables.seconds(v.unix_ns), kSecondsDecimals);
+                }};
+}
+auto pid() {
+  return Column{"pid", "", [](CsvWriter& out, const View& v) { out.integer(v.owner().header.pid()); }};
+}
+auto process_role() {
+  return Column{"process_role", "",
+                [](CsvWriter& out, const View& v) { out.text(v.owner().info.process_role()); }};
+}
+auto time_unix_ns() {
+  return Column{"time_unix_ns", "ns", [](CsvWriter& out, const View& v) { out.integer(v.unix_ns); }};
+}
+auto step() {
+  return Column{"step", "", [](CsvWriter& out, const auto& v) { optional_count(out, v.event.step()); }};
+}
+// The thread id of the event's thread index.
+auto thread_id() {
+  return Column{"thread_id", "",
+                [](CsvWriter& out, const auto& v) { optional_count(out, v.owner().tid(v.event.thread())); }};
+}
+auto gpu_ms(std::string_view name) {
+  return Column{name, "ms", [](CsvWriter& out, const auto& v) {
+                  optional_ms(out, v.event.has_gpu_duration_ns(), v.event.gpu_duration_ns());
+                }};
+}
+
+// The batch descriptor's columns; `context(v)` is the descriptor or null (empty cells).
+template <typename Context>
+auto descriptor_columns(Context context) {
+  return std::tuple{
+      Column{"runtime_mode", "",
+             [context](CsvWriter& out, const auto& v) {
+               const CaptureContext* c = context(v);
+               c ? out.text(c->runtime_mode()) : out.empty();
+             }},
+      Column{"num_tokens", "tokens",
+             [context](CsvWriter& out, const auto& v) {
+               const CaptureContext* c = context(v);
+               c ? out.integer(c->num_tokens()) : out.empty();
+             }},
+      Column{"num_reqs", "requests",
+             [context](CsvWriter& out, const auto& v) {
+               const CaptureContext* c = context(v);
+               if (c == nullptr) {
+                 out.empty();
+               } else if (c->has_num_reqs()) {
+                 out.integer(c->num_reqs());
+               } else {
+                 out.text("None");
+               }
+             }},
+      Column{"uniform", "bool",
+             [context](CsvWriter& out, const auto& v) {
+               const CaptureContext* c = context(v);
+               c ? out.boolean(c->uniform()) : out.empty();
+             }},
+      Column{"has_lora", "bool",
+             [context](CsvWriter& out, const auto& v) {
+               const CaptureContext* c = context(v);
+               c ? out.boolean(c->has_lora()) : out.empty();
+             }},
+  };
+}
 
 std::string_view capture_mode_name(uint32_t mode) {
   switch (mode) {
@@ -73,430 +173,533 @@ std::string_view capture_status_name(GraphCapture::Status status) {
   }
 }
 
-// runtime_mode, num_tokens, num_reqs, uniform, has_lora; empty when the graph had no label.
-void descriptor_columns(CsvWriter& out, const CaptureContext* label) {
-  if (label == nullptr) {
-    for (int i = 0; i < 5; ++i) out.empty();
-    return;
-  }
-  const CaptureContext& context = *label;
-  out.text(context.runtime_mode()).integer(context.num_tokens());
-  if (context.has_num_reqs()) {
-    out.integer(context.num_reqs());
-  } else {
-    out.text("None");
-  }
-  out.boolean(context.uniform()).boolean(context.has_lora());
-}
-
-using Key = std::pair<uint32_t, uint32_t>;
-
-OutputFile graph_captures(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/cuda_graph_captures.csv",
-                {"runtime_mode", "num_tokens", "num_reqs", "uniform", "has_lora", "capture_time_sec", "pid",
-                 "process_role", "time_unix_ns", "thread_id", "stream_id", "graph_id", "exec_id",
-                 "node_count", "capture_mode", "status", "capture_duration_ms", "instantiate_ms", "wrapper"});
-  Columns columns(out, data);
-  for (const Row<GraphCapture>& row : data.captures) {
-    const GraphCapture& capture = row.event;
-    descriptor_columns(out, capture.has_context() ? &capture.context() : nullptr);
-    columns.timestamp(row.unix_ns);
-    columns.process(row.process);
-    out.integer(row.unix_ns);
-    columns.thread(row.process, capture.thread());
-    out.integer(capture.stream_id()).integer(capture.graph_id());
-    const auto inst = data.instantiations.find({row.process, capture.graph_id()});
-    if (inst != data.instantiations.end()) {
-      out.integer(inst->second.event.exec_id());
-    } else {
-      out.empty();
-    }
-    out.integer(capture.node_count())
-        .text(capture_mode_name(capture.capture_mode()))
-        .text(capture_status_name(capture.status()))
-        .fixed(ms(capture.duration_ns()), kMillisDecimals);
-    columns.optional_ms(inst != data.instantiations.end(),
-                        inst != data.instantiations.end() ? inst->second.event.duration_ns() : 0);
-    out.text(capture.has_context() ? capture.context().wrapper() : "");
-    out.end_row();
-  }
+// Writes `rows` (each turned into a view by the caller) to `dir`/`name` under `columns`.
+template <typename Cols, typename Feed>
+OutputFile write_file(const std::string& dir, std::string_view name, const Cols& columns, Feed&& feed) {
+  const std::vector<std::string_view> header = columns.names();
+  CsvWriter out(dir + "/" + std::string(name), header);
+  feed([&](const auto& view) { columns.write_row(out, view); });
   out.close();
-  return {"cuda_graph_captures.csv", out.rows()};
+  return {std::string(name), out.rows()};
 }
 
-OutputFile graph_replays(const SessionData& data, const std::string& dir) {
-  const std::map<Key, ExecOrigin> origins = exec_origins(data);
-  CsvWriter out(dir + "/cuda_graph_replays.csv",
-                {"timestamp_sec", "pid", "process_role", "time_unix_ns", "thread_id", "stream_id", "exec_id",
-                 "graph_id", "runtime_mode", "num_tokens", "num_reqs", "cpu_launch_us", "gpu_start_unix_ns",
-                 "gpu_duration_us", "launch_to_gpu_start_us"});
-  Columns columns(out, data);
-  const ExecOrigin unknown;
-  Key last_exec{UINT32_MAX, UINT32_MAX};
-  const ExecOrigin* origin = &unknown;
-  for (const ReplayRow& replay : data.replays) {
-    if (last_exec != Key{replay.process, replay.exec_id}) {  // replays of one graph come in runs
-      last_exec = {replay.process, replay.exec_id};
-      const auto it = origins.find(last_exec);
-      origin = it == origins.end() ? &unknown : &it->second;
-    }
-    columns.timestamp(replay.unix_ns);
-    columns.process(replay.process);
-    out.integer(replay.unix_ns);
-    columns.thread(replay.process, replay.thread);
-    out.integer(replay.stream_id).integer(replay.exec_id);
-    columns.optional_count(origin->graph_id);
-    if (origin->capture != nullptr && origin->capture->has_context()) {
-      const CaptureContext& context = origin->capture->context();
-      out.text(context.runtime_mode()).integer(context.num_tokens());
-      if (context.has_num_reqs()) {
-        out.integer(context.num_reqs());
-      } else {
-        out.text("None");
-      }
-    } else {
-      out.empty().empty().empty();
-    }
-    out.fixed(us(replay.cpu_ns), kMillisDecimals);
-    if (replay.has_gpu) {
-      out.integer(static_cast<uint64_t>(static_cast<int64_t>(replay.unix_ns) + replay.gpu_offset_ns))
-          .fixed(us(replay.gpu_ns), kMillisDecimals)
-          .fixed(static_cast<double>(replay.gpu_offset_ns) * 1e-3, kMillisDecimals);
-    } else {
-      out.empty().empty().empty();
-    }
-    out.end_row();
-  }
-  out.close();
-  return {"cuda_graph_replays.csv", out.rows()};
-}
+// ----- cuda_graph_captures.csv
 
-OutputFile graph_usage(const SessionData& data, const std::string& dir) {
-  // One line per executable graph CUPTI saw (instantiated, replayed, or both), and one per batch
-  // descriptor the Python hooks counted in a process where CUPTI recorded no replay.
-  struct Line {
-    Key exec;
-    const ExecOrigin* origin = nullptr;
-    const ExecGraphUsage* usage = nullptr;
-    const DescriptorUsage* counted = nullptr;
-    [[nodiscard]] uint64_t replays() const {
-      return usage != nullptr ? usage->replays : counted != nullptr ? counted->replays : 0;
-    }
+struct CaptureView : EventView<GraphCapture> {
+  const GraphInstantiate* instantiation = nullptr;
+};
+
+auto capture_columns() {
+  const auto label = [](const CaptureView& v) {
+    return v.event.has_context() ? &v.event.context() : nullptr;
   };
-  const std::map<Key, ExecOrigin> origins = exec_origins(data);
-  std::map<Key, Line> graphs;
+  return std::apply(
+      [](auto... descriptor) {
+        return Columns(
+            descriptor..., timestamp("capture_time_sec"), pid(), process_role(), time_unix_ns(), thread_id(),
+            Column{"stream_id", "",
+                   [](CsvWriter& out, const CaptureView& v) { out.integer(v.event.stream_id()); }},
+            Column{"graph_id", "",
+                   [](CsvWriter& out, const CaptureView& v) { out.integer(v.event.graph_id()); }},
+            Column{"exec_id", "",
+                   [](CsvWriter& out, const CaptureView& v) {
+                     v.instantiation ? out.integer(v.instantiation->exec_id()) : out.empty();
+                   }},
+            Column{"node_count", "nodes",
+                   [](CsvWriter& out, const CaptureView& v) { out.integer(v.event.node_count()); }},
+            Column{"capture_mode", "",
+                   [](CsvWriter& out, const CaptureView& v) {
+                     out.text(capture_mode_name(v.event.capture_mode()));
+                   }},
+            Column{"status", "",
+                   [](CsvWriter& out, const CaptureView& v) {
+                     out.text(capture_status_name(v.event.status()));
+                   }},
+            Column{"capture_duration_ms", "ms",
+                   [](CsvWriter& out, const CaptureView& v) {
+                     out.fixed(ms(v.event.duration_ns()), kMillisDecimals);
+                   }},
+            Column{"instantiate_ms", "ms",
+                   [](CsvWriter& out, const CaptureView& v) {
+                     optional_ms(out, v.instantiation != nullptr,
+                                 v.instantiation ? v.instantiation->duration_ns() : 0);
+                   }},
+            Column{"wrapper", "", [](CsvWriter& out, const CaptureView& v) {
+                     out.text(v.event.has_context() ? v.event.context().wrapper() : "");
+                   }});
+      },
+      descriptor_columns(label));
+}
+
+OutputFile graph_captures(const SessionTables& t, const std::string& dir) {
+  return write_file(dir, "cuda_graph_captures.csv", capture_columns(), [&](const auto& write) {
+    for (const Row<GraphCapture>& row : t.captures) {
+      const auto inst = t.instantiations.find({row.process, row.event.graph_id()});
+      write(CaptureView{{{t, row.process, row.unix_ns}, row.event},
+                        inst == t.instantiations.end() ? nullptr : &inst->second.event});
+    }
+  });
+}
+
+// ----- cuda_graph_replays.csv
+
+struct ReplayView : View {
+  const ReplayRow& replay;
+  const ExecOrigin& origin;
+  [[nodiscard]] const CaptureContext* label() const {
+    return origin.capture != nullptr && origin.capture->has_context() ? &origin.capture->context() : nullptr;
+  }
+};
+
+auto replay_columns() {
+  const auto label = [](const ReplayView& v) { return v.label(); };
+  auto [runtime_mode, num_tokens, num_reqs, uniform, has_lora] = descriptor_columns(label);
+  return Columns(
+      timestamp(), pid(), process_role(), time_unix_ns(),
+      Column{
+          "thread_id", "",
+          [](CsvWriter& out, const ReplayView& v) { optional_count(out, v.owner().tid(v.replay.thread)); }},
+      Column{"stream_id", "", [](CsvWriter& out, const ReplayView& v) { out.integer(v.replay.stream_id); }},
+      Column{"exec_id", "", [](CsvWriter& out, const ReplayView& v) { out.integer(v.replay.exec_id); }},
+      Column{"graph_id", "",
+             [](CsvWriter& out, const ReplayView& v) { optional_count(out, v.origin.graph_id); }},
+      runtime_mode, num_tokens, num_reqs,
+      Column{"cpu_launch_us", "us",
+             [](CsvWriter& out, const ReplayView& v) { out.fixed(us(v.replay.cpu_ns), kMillisDecimals); }},
+      Column{"gpu_start_unix_ns", "ns",
+             [](CsvWriter& out, const ReplayView& v) {
+               v.replay.has_gpu ? out.integer(static_cast<uint64_t>(static_cast<int64_t>(v.replay.unix_ns) +
+                                                                    v.replay.gpu_offset_ns))
+                                : out.empty();
+             }},
+      Column{"gpu_duration_us", "us",
+             [](CsvWriter& out, const ReplayView& v) {
+               v.replay.has_gpu ? out.fixed(us(v.replay.gpu_ns), kMillisDecimals) : out.empty();
+             }},
+      Column{"launch_to_gpu_start_us", "us", [](CsvWriter& out, const ReplayView& v) {
+               v.replay.has_gpu
+                   ? out.fixed(static_cast<double>(v.replay.gpu_offset_ns) * 1e-3, kMillisDecimals)
+                   : out.empty();
+             }});
+}
+
+OutputFile graph_replays(SessionStream& session, const std::string& dir) {
+  const SessionTables& t = session.tables;
+  const std::map<Key, ExecOrigin> origins = exec_origins(t);
+  return write_file(dir, "cuda_graph_replays.csv", replay_columns(), [&](const auto& write) {
+    const ExecOrigin unknown;
+    Key last_exec{UINT32_MAX, UINT32_MAX};
+    const ExecOrigin* origin = &unknown;
+    SessionStream::drain_replays(session.replays, [&](const ReplayRow& replay) {
+      if (last_exec != Key{replay.process, replay.exec_id}) {  // replays of one graph come in runs
+        last_exec = {replay.process, replay.exec_id};
+        const auto it = origins.find(last_exec);
+        origin = it == origins.end() ? &unknown : &it->second;
+      }
+      write(ReplayView{{t, replay.process, replay.unix_ns}, replay, *origin});
+    });
+  });
+}
+
+// ----- cuda_graph_usage.csv
+
+// One line per executable graph CUPTI saw (instantiated, replayed, or both), or per batch
+// descriptor the Python hooks counted in a process where CUPTI recorded no replay.
+struct UsageLine {
+  Key exec;
+  const ExecOrigin* origin = nullptr;
+  const ExecGraphUsage* usage = nullptr;
+  const DescriptorUsage* counted = nullptr;
+  uint64_t gpu_p50_ns = 0;
+  uint64_t gpu_p99_ns = 0;
+  [[nodiscard]] uint64_t replays() const {
+    return usage != nullptr ? usage->replays : counted != nullptr ? counted->replays : 0;
+  }
+};
+
+struct UsageView : View {
+  const UsageLine& line;
+  [[nodiscard]] bool python() const { return line.counted != nullptr; }
+  [[nodiscard]] bool has_gpu() const { return line.usage != nullptr && line.usage->gpu_replays > 0; }
+  [[nodiscard]] bool cupti_replayed() const { return !python() && line.replays() > 0; }
+  [[nodiscard]] const CaptureContext* label() const {
+    if (python()) return &line.counted->descriptor;
+    const GraphCapture* capture = line.origin != nullptr ? line.origin->capture : nullptr;
+    return capture != nullptr && capture->has_context() ? &capture->context() : nullptr;
+  }
+};
+
+// A GPU-time statistic: empty without GPU time.
+template <typename Value>
+auto gpu_stat(std::string_view name, std::string_view unit, Value value) {
+  return Column{name, unit, [value](CsvWriter& out, const UsageView& v) {
+                  v.has_gpu() ? out.fixed(value(*v.line.usage, v.line), kMillisDecimals) : out.empty();
+                }};
+}
+// A first/last replay time: empty without CUPTI replays.
+template <typename Value>
+auto replay_time(std::string_view name, Value value) {
+  return Column{name, "s", [value](CsvWriter& out, const UsageView& v) {
+                  v.cupti_replayed() ? out.fixed(v.tables.seconds(value(*v.line.usage)), kSecondsDecimals)
+                                     : out.empty();
+                }};
+}
+
+auto usage_columns() {
+  const auto label = [](const UsageView& v) { return v.label(); };
+  return std::apply(
+      [](auto... descriptor) {
+        return Columns(
+            descriptor...,
+            Column{"replay_count", "replays",
+                   [](CsvWriter& out, const UsageView& v) { out.integer(v.line.replays()); }},
+            pid(), process_role(),
+            Column{"exec_id", "",
+                   [](CsvWriter& out, const UsageView& v) {
+                     v.python() ? out.empty() : out.integer(v.line.exec.second);
+                   }},
+            Column{"graph_id", "",
+                   [](CsvWriter& out, const UsageView& v) {
+                     optional_count(out, v.line.origin != nullptr ? v.line.origin->graph_id : 0);
+                   }},
+            Column{"gpu_replays", "replays",
+                   [](CsvWriter& out, const UsageView& v) {
+                     out.integer(v.line.usage != nullptr ? v.line.usage->gpu_replays : 0);
+                   }},
+            gpu_stat("gpu_time_total_ms", "ms",
+                     [](const ExecGraphUsage& u, const UsageLine&) { return ms(u.gpu_ns_total); }),
+            gpu_stat("gpu_time_mean_us", "us",
+                     [](const ExecGraphUsage& u, const UsageLine&) {
+                       return us(u.gpu_ns_total) / static_cast<double>(u.gpu_replays);
+                     }),
+            gpu_stat("gpu_time_p50_us", "us",
+                     [](const ExecGraphUsage&, const UsageLine& l) { return us(l.gpu_p50_ns); }),
+            gpu_stat("gpu_time_p99_us", "us",
+                     [](const ExecGraphUsage&, const UsageLine& l) { return us(l.gpu_p99_ns); }),
+            gpu_stat("gpu_time_max_us", "us",
+                     [](const ExecGraphUsage& u, const UsageLine&) { return us(u.gpu_ns_max); }),
+            Column{"cpu_launch_mean_us", "us",
+                   [](CsvWriter& out, const UsageView& v) {
+                     v.cupti_replayed()
+                         ? out.fixed(us(v.line.usage->cpu_ns_total) / static_cast<double>(v.line.replays()),
+                                     kMillisDecimals)
+                         : out.empty();
+                   }},
+            replay_time("first_replay_sec", [](const ExecGraphUsage& u) { return u.first_unix_ns; }),
+            replay_time("last_replay_sec", [](const ExecGraphUsage& u) { return u.last_unix_ns; }),
+            Column{"replay_source", "",
+                   [](CsvWriter& out, const UsageView& v) { out.text(v.python() ? "python" : "cupti"); }});
+      },
+      descriptor_columns(label));
+}
+
+// The nearest-rank p50 and p99 of every graph's GPU times, read off the sorted times: each
+// graph's come out together, ascending, and its count is known, so the ranks are known.
+void gpu_percentiles(SessionStream& session, std::map<Key, UsageLine>& graphs) {
+  const SessionTables& t = session.tables;
+  Key current{UINT32_MAX, UINT32_MAX};
+  UsageLine* line = nullptr;
+  uint64_t rank = 0, p50 = 0, p99 = 0;
+  const auto nearest = [](uint64_t n, double fraction) {
+    const auto r = static_cast<uint64_t>(std::ceil(fraction * static_cast<double>(n)));
+    return r == 0 ? uint64_t{1} : r;
+  };
+  session.gpu_times.drain([&](const GpuTimeKey& key, std::span<const std::byte>) {
+    if (current != Key{key.process, key.exec_id}) {
+      current = {key.process, key.exec_id};
+      line = &graphs[current];
+      rank = 0;
+      const uint64_t n = t.exec_usage.at(current).gpu_replays;
+      p50 = nearest(n, 0.50);
+      p99 = nearest(n, 0.99);
+    }
+    ++rank;
+    if (rank == p50) line->gpu_p50_ns = key.gpu_ns;
+    if (rank == p99) line->gpu_p99_ns = key.gpu_ns;
+  });
+}
+
+OutputFile graph_usage(SessionStream& session, const std::string& dir) {
+  const SessionTables& t = session.tables;
+  const std::map<Key, ExecOrigin> origins = exec_origins(t);
+  std::map<Key, UsageLine> graphs;
   std::set<uint32_t> cupti_processes;
   for (const auto& [exec, origin] : origins) graphs[exec] = {exec, &origin};
-  for (const auto& [exec, usage] : data.exec_usage) {
-    Line& line = graphs[exec];
+  for (const auto& [exec, usage] : t.exec_usage) {
+    UsageLine& line = graphs[exec];
     line.exec = exec;
     line.usage = &usage;
     cupti_processes.insert(exec.first);
   }
-  std::vector<Line> ordered;
-  ordered.reserve(graphs.size() + data.descriptor_replays.size());
+  gpu_percentiles(session, graphs);
+  std::vector<UsageLine> ordered;
+  ordered.reserve(graphs.size() + t.descriptor_replays.size());
   for (const auto& [key, line] : graphs) ordered.push_back(line);
-  for (const auto& [key, counted] : data.descriptor_replays) {
+  for (const auto& [key, counted] : t.descriptor_replays) {
     if (!cupti_processes.contains(key.first)) ordered.push_back({{key.first, 0}, nullptr, nullptr, &counted});
   }
   // Most replayed first, as the predecessor sorted it.
   std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const Line& a, const Line& b) { return a.replays() > b.replays(); });
+                   [](const UsageLine& a, const UsageLine& b) { return a.replays() > b.replays(); });
+  return write_file(dir, "cuda_graph_usage.csv", usage_columns(), [&](const auto& write) {
+    for (const UsageLine& line : ordered) write(UsageView{{t, line.exec.first, 0}, line});
+  });
+}
 
-  CsvWriter out(dir + "/cuda_graph_usage.csv", {"runtime_mode",
-                                                "num_tokens",
-                                                "num_reqs",
-                                                "uniform",
-                                                "has_lora",
-                                                "replay_count",
-                                                "pid",
-                                                "process_role",
-                                                "exec_id",
-                                                "graph_id",
-                                                "gpu_replays",
-                                                "gpu_time_total_ms",
-                                                "gpu_time_mean_us",
-                                                "gpu_time_p50_us",
-                                                "gpu_time_p99_us",
-                                                "gpu_time_max_us",
-                                                "cpu_launch_mean_us",
-                                                "first_replay_sec",
-                                                "last_replay_sec",
-                                                "replay_source"});
-  Columns columns(out, data);
-  for (const Line& line : ordered) {
-    if (line.counted != nullptr) {
-      descriptor_columns(out, &line.counted->descriptor);
-      out.integer(line.counted->replays);
-      columns.process(line.exec.first);
-      for (int i = 0; i < 2; ++i) out.empty();
-      out.integer(0);
-      for (int i = 0; i < 8; ++i) out.empty();
-      out.text("python");
-      out.end_row();
-      continue;
-    }
-    const GraphCapture* capture = line.origin != nullptr ? line.origin->capture : nullptr;
-    descriptor_columns(out, capture != nullptr && capture->has_context() ? &capture->context() : nullptr);
-    const uint64_t replays = line.replays();
-    out.integer(replays);
-    columns.process(line.exec.first);
-    out.integer(line.exec.second);
-    columns.optional_count(line.origin != nullptr ? line.origin->graph_id : 0);
-    std::vector<uint64_t> gpu = line.usage ? line.usage->gpu_ns : std::vector<uint64_t>{};
-    out.integer(gpu.size());
-    if (gpu.empty()) {
-      for (int i = 0; i < 5; ++i) out.empty();
-    } else {
+// ----- time series of the Python hooks' events
+
+// Writes the time-ordered rows of `sink` under `columns`.
+template <typename Event, typename Cols>
+OutputFile event_file(SessionStream& session, SortedSink<TimeKey>& sink, const std::string& dir,
+                      std::string_view name, const Cols& columns) {
+  return write_file(dir, name, columns, [&](const auto& write) {
+    SessionStream::drain_events<Event>(sink, [&](const Row<Event>& row) {
+      write(EventView<Event>{{session.tables, row.process, row.unix_ns}, row.event});
+    });
+  });
+}
+
+using KvView = EventView<KvUsage>;
+auto kv_usage_columns() {
+  return Columns(timestamp(),
+                 Column{"usage_pct", "%",
+                        [](CsvWriter& out, const KvView& v) {
+                          out.fixed(percent(v.event.used_blocks(), v.event.total_blocks()), kPercentDecimals);
+                        }},
+                 Column{"num_blocks", "blocks",
+                        [](CsvWriter& out, const KvView& v) { out.integer(v.event.used_blocks()); }},
+                 Column{"total_blocks", "blocks",
+                        [](CsvWriter& out, const KvView& v) { out.integer(v.event.total_blocks()); }},
+                 pid(), process_role(), time_unix_ns(), step());
+}
+
+using EvictionView = EventView<KvEviction>;
+auto kv_eviction_columns() {
+  return Columns(
+      timestamp(),
+      Column{"lifetime_sec", "s",
+             [](CsvWriter& out, const EvictionView& v) {
+               out.fixed(sec(v.event.lifetime_ns()), kSecondsDecimals);
+             }},
+      Column{
+          "idle_sec", "s",
+          [](CsvWriter& out, const EvictionView& v) { out.fixed(sec(v.event.idle_ns()), kSecondsDecimals); }},
+      pid(), process_role(), time_unix_ns(), step(),
+      Column{"block_id", "", [](CsvWriter& out, const EvictionView& v) { out.integer(v.event.block_id()); }});
+}
+
+using MoeView = EventView<MoeLayerTiming>;
+auto moe_timing_columns() {
+  return Columns(
+      timestamp(),
+      Column{"layer_idx", "", [](CsvWriter& out, const MoeView& v) { out.integer(v.event.layer()); }},
+      Column{"num_tokens", "tokens",
+             [](CsvWriter& out, const MoeView& v) { out.integer(v.event.num_tokens()); }},
+      Column{"duration_ms", "ms",
+             [](CsvWriter& out, const MoeView& v) { out.fixed(ms(v.event.duration_ns()), kMillisDecimals); }},
+      pid(), process_role(), time_unix_ns(), step(), thread_id(), gpu_ms("gpu_duration_ms"));
+}
+
+using PassView = EventView<ForwardPass>;
+auto forward_pass_columns() {
+  return Columns(
+      timestamp(),
+      Column{"phase", "", [](CsvWriter& out, const PassView& v) { out.text(phase_name(v.event.phase())); }},
+      Column{"batch_size", "requests",
+             [](CsvWriter& out, const PassView& v) { out.integer(v.event.batch_size()); }},
+      Column{"num_tokens", "tokens",
+             [](CsvWriter& out, const PassView& v) { out.integer(v.event.num_tokens()); }},
+      Column{
+          "forward_time_ms", "ms",
+          [](CsvWriter& out, const PassView& v) { out.fixed(ms(v.event.duration_ns()), kMillisDecimals); }},
+      Column{"throughput_tokens_per_sec", "tokens/s",
+             [](CsvWriter& out, const PassView& v) {
+               const double seconds = sec(v.event.duration_ns());
+               out.fixed(seconds > 0 ? v.event.num_tokens() / seconds : 0.0, 1);
+             }},
+      pid(), process_role(), time_unix_ns(), step(), thread_id(), gpu_ms("gpu_time_ms"));
+}
+
+// cpu_operations_timing.csv and encoder_decoder_timing.csv share one shape: a named duration.
+template <typename Event, typename Name>
+auto named_duration_columns(std::string_view name_column, Name name) {
+  using V = EventView<Event>;
+  return std::tuple{
+      timestamp(),
+      Column{name_column, "", [name](CsvWriter& out, const V& v) { out.text(name(v.event)); }},
+      Column{"duration_ms", "ms",
+             [](CsvWriter& out, const V& v) { out.fixed(ms(v.event.duration_ns()), kMillisDecimals); }},
+      Column{"context", "", [](CsvWriter& out, const V& v) { out.text(v.event.context()); }},
+      pid(),
+      process_role(),
+      time_unix_ns(),
+      step(),
+      thread_id()};
+}
+auto cpu_operation_columns() {
+  return std::apply(
+      [](auto... columns) { return Columns(columns...); },
+      named_duration_columns<CpuOperation>(
+          "operation", [](const CpuOperation& op) -> const std::string& { return op.operation(); }));
+}
+auto encoder_columns() {
+  // The encoder's events are timed on the GPU too.
+  return std::apply(
+      [](auto... columns) { return Columns(columns..., gpu_ms("gpu_time_ms")); },
+      named_duration_columns<EncoderTiming>(
+          "component", [](const EncoderTiming& e) -> const std::string& { return e.component(); }));
+}
+
+using StepView = EventView<SchedulerStep>;
+template <typename Value>
+auto step_count(std::string_view name, std::string_view unit, Value value) {
+  return Column{name, unit, [value](CsvWriter& out, const StepView& v) { out.integer(value(v.event)); }};
+}
+auto batch_columns() {
+  return Columns(
+      timestamp(), step_count("num_seqs", "requests", [](const SchedulerStep& s) { return s.num_seqs(); }),
+      step_count("max_num_seqs", "requests", [](const SchedulerStep& s) { return s.max_num_seqs(); }),
+      Column{"seq_utilization_pct", "%",
+             [](CsvWriter& out, const StepView& v) {
+               out.fixed(percent(v.event.num_seqs(), v.event.max_num_seqs()), kPercentDecimals);
+             }},
+      step_count("num_tokens", "tokens", [](const SchedulerStep& s) { return s.num_tokens(); }),
+      step_count("max_tokens", "tokens", [](const SchedulerStep& s) { return s.max_tokens(); }),
+      Column{"token_utilization_pct", "%",
+             [](CsvWriter& out, const StepView& v) {
+               out.fixed(percent(v.event.num_tokens(), v.event.max_tokens()), kPercentDecimals);
+             }},
+      Column{"phase", "",
+             [](CsvWriter& out, const StepView& v) { out.text(phase_name(step_phase(v.event))); }},
+      step_count("running_queue_len", "requests",
+                 [](const SchedulerStep& s) { return s.running_queue_len(); }),
+      step_count("waiting_queue_len", "requests",
+                 [](const SchedulerStep& s) { return s.waiting_queue_len(); }),
+      pid(), process_role(), time_unix_ns(), step(),
+      step_count("num_prefill_seqs", "requests", [](const SchedulerStep& s) { return s.num_prefill_seqs(); }),
+      step_count("num_decode_seqs", "requests", [](const SchedulerStep& s) { return s.num_decode_seqs(); }),
+      step_count("num_prefill_tokens", "tokens",
+                 [](const SchedulerStep& s) { return s.num_prefill_tokens(); }),
+      step_count("num_decode_tokens", "tokens", [](const SchedulerStep& s) { return s.num_decode_tokens(); }),
+      Column{"kv_usage_pct", "%",
+             [](CsvWriter& out, const StepView& v) {
+               v.event.has_kv_usage_pct() ? out.fixed(v.event.kv_usage_pct(), kPercentDecimals) : out.empty();
+             }},
+      Column{"schedule_time_ms", "ms", [](CsvWriter& out, const StepView& v) {
+               out.fixed(ms(v.event.schedule_duration_ns()), kMillisDecimals);
+             }});
+}
+
+using PreemptionView = EventView<Preemption>;
+auto preemption_columns() {
+  return Columns(
+      timestamp(),
+      Column{"request_id", "",
+             [](CsvWriter& out, const PreemptionView& v) { out.text(v.event.request_id()); }},
+      Column{"event", "", [](CsvWriter& out, const PreemptionView& v) { out.text(v.event.event()); }},
+      Column{"reason", "", [](CsvWriter& out, const PreemptionView& v) { out.text(v.event.reason()); }},
+      Column{"running_time_sec", "s",
+             [](CsvWriter& out, const PreemptionView& v) {
+               out.fixed(sec(v.event.running_ns()), kSecondsDecimals);
+             }},
+      Column{"extra_info", "",
+             [](CsvWriter& out, const PreemptionView& v) { out.text(v.event.extra_info()); }},
+      pid(), process_role(), time_unix_ns(), step(),
+      Column{"computed_tokens_lost", "tokens",
+             [](CsvWriter& out, const PreemptionView& v) { out.integer(v.event.computed_tokens_lost()); }},
+      Column{"blocks_freed", "blocks",
+             [](CsvWriter& out, const PreemptionView& v) { out.integer(v.event.blocks_freed()); }},
+      Column{"kv_usage_before_pct", "%",
+             [](CsvWriter& out, const PreemptionView& v) {
+               v.event.has_kv_usage_before_pct() ? out.fixed(v.event.kv_usage_before_pct(), kPercentDecimals)
+                                                 : out.empty();
+             }},
+      Column{"tokens_found_in_cache", "tokens",
+             [](CsvWriter& out, const PreemptionView& v) {
+               v.event.has_tokens_found_in_cache() ? out.integer(tokens_found_in_cache(v.event))
+                                                   : out.empty();
+             }},
+      Column{"tokens_recomputed", "tokens", [](CsvWriter& out, const PreemptionView& v) {
+               v.event.has_tokens_found_in_cache()
+                   ? out.integer(v.event.computed_tokens_lost() - tokens_found_in_cache(v.event))
+                   : out.empty();
+             }});
+}
+
+// ----- moe_expert_selection.csv
+
+struct SelectionView : View {
+  uint32_t layer = 0;
+  size_t expert = 0;
+  uint64_t count = 0;
+  uint64_t total = 0;
+};
+
+auto moe_selection_columns() {
+  return Columns(
+      Column{"layer_idx", "", [](CsvWriter& out, const SelectionView& v) { out.integer(v.layer); }},
+      Column{"expert_id", "", [](CsvWriter& out, const SelectionView& v) { out.integer(v.expert); }},
+      Column{"activation_count", "selections",
+             [](CsvWriter& out, const SelectionView& v) { out.integer(v.count); }},
+      Column{"percentage", "%",
+             [](CsvWriter& out, const SelectionView& v) {
+               out.fixed(percent(static_cast<double>(v.count), static_cast<double>(v.total)),
+                         kPercentDecimals);
+             }},
+      pid(), process_role());
+}
+
+OutputFile moe_selection(const SessionTables& t, const std::string& dir) {
+  return write_file(dir, "moe_expert_selection.csv", moe_selection_columns(), [&](const auto& write) {
+    for (const auto& [key, counts] : t.expert_counts) {
       uint64_t total = 0;
-      uint64_t max = 0;
-      for (const uint64_t ns : gpu) {
-        total += ns;
-        max = std::max(max, ns);
-      }
-      out.fixed(ms(total), kMillisDecimals)
-          .fixed(us(total) / static_cast<double>(gpu.size()), kMillisDecimals)
-          .fixed(us(nearest_rank(gpu, 0.50)), kMillisDecimals)
-          .fixed(us(nearest_rank(gpu, 0.99)), kMillisDecimals)
-          .fixed(us(max), kMillisDecimals);
+      for (const uint64_t count : counts) total += count;
+      for (size_t expert = 0; expert < counts.size(); ++expert)
+        write(SelectionView{{t, key.first, 0}, key.second, expert, counts[expert], total});
     }
-    if (replays == 0) {
-      out.empty().empty().empty();
-    } else {
-      out.fixed(us(line.usage->cpu_ns_total) / static_cast<double>(replays), kMillisDecimals);
-      columns.timestamp(line.usage->first_unix_ns);
-      columns.timestamp(line.usage->last_unix_ns);
-    }
-    out.text("cupti");
-    out.end_row();
-  }
-  out.close();
-  return {"cuda_graph_usage.csv", out.rows()};
-}
-
-OutputFile kv_usage(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/kv_cache_usage.csv", {"timestamp_sec", "usage_pct", "num_blocks", "total_blocks",
-                                              "pid", "process_role", "time_unix_ns", "step"});
-  Columns columns(out, data);
-  for (const Row<KvUsage>& row : data.kv_usage) {
-    columns.timestamp(row.unix_ns);
-    out.fixed(percent(row.event.used_blocks(), row.event.total_blocks()), kPercentDecimals)
-        .integer(row.event.used_blocks())
-        .integer(row.event.total_blocks());
-    columns.event_suffix(row);
-    out.end_row();
-  }
-  out.close();
-  return {"kv_cache_usage.csv", out.rows()};
-}
-
-OutputFile kv_evictions(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/kv_cache_evictions.csv", {"timestamp_sec", "lifetime_sec", "idle_sec", "pid",
-                                                  "process_role", "time_unix_ns", "step", "block_id"});
-  Columns columns(out, data);
-  for (const Row<KvEviction>& row : data.kv_evictions) {
-    columns.timestamp(row.unix_ns);
-    out.fixed(sec(row.event.lifetime_ns()), kSecondsDecimals)
-        .fixed(sec(row.event.idle_ns()), kSecondsDecimals);
-    columns.event_suffix(row);
-    out.integer(row.event.block_id());
-    out.end_row();
-  }
-  out.close();
-  return {"kv_cache_evictions.csv", out.rows()};
-}
-
-OutputFile moe_selection(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/moe_expert_selection.csv",
-                {"layer_idx", "expert_id", "activation_count", "percentage", "pid", "process_role"});
-  Columns columns(out, data);
-  for (const auto& [key, counts] : data.expert_counts) {
-    uint64_t total = 0;
-    for (const uint64_t count : counts) total += count;
-    for (size_t expert = 0; expert < counts.size(); ++expert) {
-      out.integer(key.second).integer(expert).integer(counts[expert]);
-      out.fixed(percent(static_cast<double>(counts[expert]), static_cast<double>(total)), kPercentDecimals);
-      columns.process(key.first);
-      out.end_row();
-    }
-  }
-  out.close();
-  return {"moe_expert_selection.csv", out.rows()};
-}
-
-OutputFile moe_timing(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/moe_expert_timing.csv",
-                {"timestamp_sec", "layer_idx", "num_tokens", "duration_ms", "pid", "process_role",
-                 "time_unix_ns", "step", "thread_id", "gpu_duration_ms"});
-  Columns columns(out, data);
-  for (const Row<MoeLayerTiming>& row : data.moe_timing) {
-    const MoeLayerTiming& timing = row.event;
-    columns.timestamp(row.unix_ns);
-    out.integer(timing.layer()).integer(timing.num_tokens()).fixed(ms(timing.duration_ns()), kMillisDecimals);
-    columns.event_suffix(row);
-    columns.thread(row.process, timing.thread());
-    columns.optional_ms(timing.has_gpu_duration_ns(), timing.gpu_duration_ns());
-    out.end_row();
-  }
-  out.close();
-  return {"moe_expert_timing.csv", out.rows()};
-}
-
-OutputFile forward_passes(const SessionData& data, const std::string& dir) {
-  CsvWriter out(
-      dir + "/forward_pass_timing.csv",
-      {"timestamp_sec", "phase", "batch_size", "num_tokens", "forward_time_ms", "throughput_tokens_per_sec",
-       "pid", "process_role", "time_unix_ns", "step", "thread_id", "gpu_time_ms"});
-  Columns columns(out, data);
-  for (const Row<ForwardPass>& row : data.forward_passes) {
-    const ForwardPass& pass = row.event;
-    columns.timestamp(row.unix_ns);
-    const double seconds = sec(pass.duration_ns());
-    out.text(phase_name(pass.phase()))
-        .integer(pass.batch_size())
-        .integer(pass.num_tokens())
-        .fixed(ms(pass.duration_ns()), kMillisDecimals)
-        .fixed(seconds > 0 ? pass.num_tokens() / seconds : 0.0, 1);
-    columns.event_suffix(row);
-    columns.thread(row.process, pass.thread());
-    columns.optional_ms(pass.has_gpu_duration_ns(), pass.gpu_duration_ns());
-    out.end_row();
-  }
-  out.close();
-  return {"forward_pass_timing.csv", out.rows()};
-}
-
-// cpu_operations_timing.csv and encoder_decoder_timing.csv share one shape; events timed on the
-// GPU too (the encoder's) add gpu_time_ms.
-template <typename Event>
-OutputFile named_durations(const SessionData& data, const std::string& dir, const char* file,
-                           const char* name_column, const std::vector<Row<Event>>& rows,
-                           std::string_view (*name)(const Event&)) {
-  constexpr bool kGpuTimed = requires(const Event& event) {
-    event.gpu_duration_ns();
-  };
-  std::vector<std::string_view> header{"timestamp_sec", name_column,    "duration_ms", "context",  "pid",
-                                       "process_role",  "time_unix_ns", "step",        "thread_id"};
-  if constexpr (kGpuTimed) header.emplace_back("gpu_time_ms");
-  CsvWriter out(dir + "/" + file, header);
-  Columns columns(out, data);
-  for (const Row<Event>& row : rows) {
-    columns.timestamp(row.unix_ns);
-    out.text(name(row.event)).fixed(ms(row.event.duration_ns()), kMillisDecimals).text(row.event.context());
-    columns.event_suffix(row);
-    columns.thread(row.process, row.event.thread());
-    if constexpr (kGpuTimed)
-      columns.optional_ms(row.event.has_gpu_duration_ns(), row.event.gpu_duration_ns());
-    out.end_row();
-  }
-  out.close();
-  return {file, out.rows()};
-}
-
-OutputFile batch_utilization(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/batch_utilization.csv", {"timestamp_sec",
-                                                 "num_seqs",
-                                                 "max_num_seqs",
-                                                 "seq_utilization_pct",
-                                                 "num_tokens",
-                                                 "max_tokens",
-                                                 "token_utilization_pct",
-                                                 "phase",
-                                                 "running_queue_len",
-                                                 "waiting_queue_len",
-                                                 "pid",
-                                                 "process_role",
-                                                 "time_unix_ns",
-                                                 "step",
-                                                 "num_prefill_seqs",
-                                                 "num_decode_seqs",
-                                                 "num_prefill_tokens",
-                                                 "num_decode_tokens",
-                                                 "kv_usage_pct",
-                                                 "schedule_time_ms"});
-  Columns columns(out, data);
-  for (const Row<SchedulerStep>& row : data.steps) {
-    const SchedulerStep& step = row.event;
-    columns.timestamp(row.unix_ns);
-    out.integer(step.num_seqs())
-        .integer(step.max_num_seqs())
-        .fixed(percent(step.num_seqs(), step.max_num_seqs()), kPercentDecimals)
-        .integer(step.num_tokens())
-        .integer(step.max_tokens())
-        .fixed(percent(step.num_tokens(), step.max_tokens()), kPercentDecimals)
-        .text(phase_name(step_phase(step)))
-        .integer(step.running_queue_len())
-        .integer(step.waiting_queue_len());
-    columns.event_suffix(row);
-    out.integer(step.num_prefill_seqs())
-        .integer(step.num_decode_seqs())
-        .integer(step.num_prefill_tokens())
-        .integer(step.num_decode_tokens());
-    if (step.has_kv_usage_pct()) {
-      out.fixed(step.kv_usage_pct(), kPercentDecimals);
-    } else {
-      out.empty();
-    }
-    out.fixed(ms(step.schedule_duration_ns()), kMillisDecimals);
-    out.end_row();
-  }
-  out.close();
-  return {"batch_utilization.csv", out.rows()};
-}
-
-OutputFile preemptions(const SessionData& data, const std::string& dir) {
-  CsvWriter out(dir + "/preemption_events.csv",
-                {"timestamp_sec", "request_id", "event", "reason", "running_time_sec", "extra_info", "pid",
-                 "process_role", "time_unix_ns", "step", "computed_tokens_lost", "blocks_freed",
-                 "kv_usage_before_pct", "tokens_found_in_cache", "tokens_recomputed"});
-  Columns columns(out, data);
-  for (const Row<Preemption>& row : data.preemptions) {
-    const Preemption& event = row.event;
-    columns.timestamp(row.unix_ns);
-    out.text(event.request_id())
-        .text(event.event())
-        .text(event.reason())
-        .fixed(sec(event.running_ns()), kSecondsDecimals)
-        .text(event.extra_info());
-    columns.event_suffix(row);
-    out.integer(event.computed_tokens_lost()).integer(event.blocks_freed());
-    if (event.has_kv_usage_before_pct()) {
-      out.fixed(event.kv_usage_before_pct(), kPercentDecimals);
-    } else {
-      out.empty();
-    }
-    if (event.has_tokens_found_in_cache()) {
-      const uint32_t found = std::min(event.tokens_found_in_cache(), event.computed_tokens_lost());
-      out.integer(found).integer(event.computed_tokens_lost() - found);
-    } else {
-      out.empty().empty();
-    }
-    out.end_row();
-  }
-  out.close();
-  return {"preemption_events.csv", out.rows()};
+  });
 }
 
 }  // namespace
 
-std::vector<OutputFile> write_csv_files(const SessionData& data, const std::string& out_dir) {
+std::vector<CsvFileInfo> csv_file_columns() {
   return {
-      graph_captures(data, out_dir),
-      graph_usage(data, out_dir),
-      graph_replays(data, out_dir),
-      kv_usage(data, out_dir),
-      kv_evictions(data, out_dir),
-      moe_selection(data, out_dir),
-      moe_timing(data, out_dir),
-      forward_passes(data, out_dir),
-      named_durations<CpuOperation>(data, out_dir, "cpu_operations_timing.csv", "operation",
-                                    data.cpu_operations,
-                                    [](const CpuOperation& op) { return std::string_view(op.operation()); }),
-      batch_utilization(data, out_dir),
-      preemptions(data, out_dir),
-      named_durations<EncoderTiming>(data, out_dir, "encoder_decoder_timing.csv", "component",
-                                     data.encoder_timing,
-                                     [](const EncoderTiming& e) { return std::string_view(e.component()); }),
+      {"cuda_graph_captures.csv", capture_columns().describe()},
+      {"cuda_graph_usage.csv", usage_columns().describe()},
+      {"cuda_graph_replays.csv", replay_columns().describe()},
+      {"kv_cache_usage.csv", kv_usage_columns().describe()},
+      {"kv_cache_evictions.csv", kv_eviction_columns().describe()},
+      {"moe_expert_selection.csv", moe_selection_columns().describe()},
+      {"moe_expert_timing.csv", moe_timing_columns().describe()},
+      {"forward_pass_timing.csv", forward_pass_columns().describe()},
+      {"cpu_operations_timing.csv", cpu_operation_columns().describe()},
+      {"batch_utilization.csv", batch_columns().describe()},
+      {"preemption_events.csv", preemption_columns().describe()},
+      {"encoder_decoder_timing.csv", encoder_columns().describe()},
+  };
+}
+
+std::vector<OutputFile> write_csv_files(SessionStream& session, const std::string& out_dir) {
+  const SessionTables& t = session.tables;
+  return {
+      graph_captures(t, out_dir),
+      graph_usage(session, out_dir),
+      graph_replays(session, out_dir),
+      event_file<KvUsage>(session, session.kv_usage, out_dir, "kv_cache_usage.csv", kv_usage_columns()),
+      event_file<KvEviction>(session, session.kv_evictions, out_dir, "kv_cache_evictions.csv",
+                             kv_eviction_columns()),
+      moe_selection(t, out_dir),
+      event_file<MoeLayerTiming>(session, session.moe_timing, out_dir, "moe_expert_timing.csv",
+                                 moe_timing_columns()),
+      event_file<ForwardPass>(session, session.forward_passes, out_dir, "forward_pass_timing.csv",
+                              forward_pass_columns()),
+      event_file<CpuOperation>(session, session.cpu_operations, out_dir, "cpu_operations_timing.csv",
+                               cpu_operation_columns()),
+      event_file<SchedulerStep>(session, session.steps, out_dir, "batch_utilization.csv", batch_columns()),
+      event_file<Preemption>(session, session.preemptions, out_dir, "preemption_events.csv",
+                             preemption_columns()),
+      event_file<EncoderTiming>(session, session.encoder_timing, out_dir, "encoder_decoder_timing.csv",
+                                encoder_columns()),
   };
 }
 

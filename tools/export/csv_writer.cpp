@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace profilemate::exporter {
 namespace {
@@ -18,14 +19,14 @@ CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns
     : path_(std::move(path)), file_(std::fopen(path_.c_str(), "wb")) {
   if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
   buffer_.reserve(kFlushBytes + 4096);
+  columns_ = columns.size();
   for (const std::string_view column : columns) text(column);
   end_row();
   rows_ = 0;
 }
 
 void CsvWriter::separator() {
-  if (row_started_) buffer_.push_back(',');
-  row_started_ = true;
+  if (cells_++ > 0) buffer_.push_back(',');
 }
 
 CsvWriter& CsvWriter::text(std::string_view value) {
@@ -74,8 +75,12 @@ CsvWriter& CsvWriter::empty() {
 }
 
 void CsvWriter::end_row() {
+  if (cells_ != columns_) {
+    throw std::runtime_error(path_ + ": row " + std::to_string(rows_ + 1) + " has " + std::to_string(cells_) +
+                             " cells, the header " + std::to_string(columns_) + " columns");
+  }
   buffer_.push_back('\n');
-  row_started_ = false;
+  cells_ = 0;
   ++rows_;
   if (buffer_.size() >= kFlushBytes) write_out();
 }

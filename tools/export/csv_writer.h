@@ -26,6 +26,8 @@ class CsvWriter {
   CsvWriter& fixed(double value, int decimals);
   CsvWriter& boolean(bool value);  // True/False, as the predecessor wrote them
   CsvWriter& empty();
+  // Throws std::runtime_error naming the file and the row when the row's cells are not as many as
+  // the header's columns.
   void end_row();
 
   // Writes everything out; throws std::runtime_error naming the file on failure.
@@ -45,7 +47,8 @@ class CsvWriter {
   std::string path_;
   std::unique_ptr<std::FILE, FileCloser> file_;
   std::string buffer_;
-  bool row_started_ = false;
+  size_t columns_ = 0;
+  size_t cells_ = 0;  // in the row being written
   uint64_t rows_ = 0;
 };
 

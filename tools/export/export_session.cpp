@@ -8,11 +8,12 @@
 
 #include "metadata_json.h"
 #include "session_data.h"
+#include "session_files.h"
 
 namespace profilemate::exporter {
 namespace {
 
-std::vector<std::string> damage_warnings(const SessionData& data) {
+std::vector<std::string> damage_warnings(const SessionTables& data) {
   std::vector<std::string> warnings;
   for (const Process& process : data.processes) {
     const reader::LogStats& stats = process.stats;
@@ -49,7 +50,7 @@ void create_output_dir(const std::string& output_dir) {
 }
 
 // What every export reports about the session it read.
-void describe_session(const SessionData& data, ExportResult& result) {
+void describe_session(const SessionTables& data, ExportResult& result) {
   result.warnings = damage_warnings(data);
   result.processes = data.processes.size();
   for (const Process& process : data.processes) result.records += process.stats.records;
@@ -57,13 +58,19 @@ void describe_session(const SessionData& data, ExportResult& result) {
 
 }  // namespace
 
-ExportResult export_session(const std::string& session_dir, const std::string& output_dir) {
-  const SessionData data = read_session(session_dir);
+ExportResult export_session(const std::string& session_dir, const std::string& output_dir,
+                            const ExportOptions& options) {
+  // Checked before the output directory is made, so a mistyped session leaves nothing behind.
+  reader::session_log_files(session_dir);
   create_output_dir(output_dir);
+  SortMemory memory(output_dir, options.sort_memory_bytes);
+  SessionStream session(session_dir, memory);
+  const SessionTables& data = session.tables;
 
   ExportResult result;
   result.output_dir = output_dir;
-  result.files = write_csv_files(data, output_dir);
+  result.files = write_csv_files(session, output_dir);
+  result.sort_runs_spilled = memory.runs_spilled();
   const std::string metadata = metadata_json(data, result.files);
   const std::string metadata_path = output_dir + "/metadata.json";
   std::FILE* file = std::fopen(metadata_path.c_str(), "wb");

@@ -16,12 +16,21 @@ struct ExportResult {
   std::vector<std::string> warnings;
   uint64_t processes = 0;
   uint64_t records = 0;
-  TraceSummary trace;  // export_perfetto only
+  TraceSummary trace;              // export_perfetto only
+  uint64_t sort_runs_spilled = 0;  // export_session only: sorted runs written to temporary files
 };
 
-// Throws reader::ReadError when the session cannot be read at all, std::runtime_error when an
-// output file cannot be written.
-ExportResult export_session(const std::string& session_dir, const std::string& output_dir);
+struct ExportOptions {
+  // Memory the sort of time-ordered rows may hold before it spills sorted runs to temporary files
+  // in the output directory (merged back as the files are written).
+  size_t sort_memory_bytes = size_t{64} << 20;
+};
+
+// Reads the session in one pass, with memory bounded by `options` (and the small per-process,
+// per-graph tables). Throws reader::ReadError when the session cannot be read at all,
+// std::runtime_error when an output file cannot be written.
+ExportResult export_session(const std::string& session_dir, const std::string& output_dir,
+                            const ExportOptions& options = {});
 
 // The Perfetto trace of a session: `output_dir`/kTraceFileName, the one file in `files`. Throws
 // as export_session does.

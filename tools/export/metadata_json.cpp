@@ -111,7 +111,7 @@ void write_process(JsonWriter& json, const Process& process, Totals& totals) {
 
 }  // namespace
 
-std::string metadata_json(const SessionData& data, const std::vector<OutputFile>& files) {
+std::string metadata_json(const SessionTables& data, const std::vector<OutputFile>& files) {
   JsonWriter json;
   uint64_t end_unix_ns = data.start_unix_ns;
   for (const Process& process : data.processes) end_unix_ns = std::max(end_unix_ns, process.last_unix_ns);

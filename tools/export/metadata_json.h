@@ -10,6 +10,6 @@
 
 namespace profilemate::exporter {
 
-std::string metadata_json(const SessionData& data, const std::vector<OutputFile>& files);
+std::string metadata_json(const SessionTables& data, const std::vector<OutputFile>& files);
 
 }  // namespace profilemate::exporter

@@ -332,7 +332,7 @@ Table preemptions_report(const SessionData& data) {
     const Preemption& event = row.event;
     Group& group = groups[event.reason()];
     if (event.has_tokens_found_in_cache()) {  // a resumption
-      const uint64_t found = std::min(event.tokens_found_in_cache(), event.computed_tokens_lost());
+      const uint64_t found = exporter::tokens_found_in_cache(event);
       ++group.resumed;
       group.tokens_found += found;
       group.tokens_recomputed += event.computed_tokens_lost() - found;

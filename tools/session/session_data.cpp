@@ -10,6 +10,7 @@ namespace {
 
 using Key = std::pair<uint32_t, uint32_t>;
 
+// For the few rows that stay in memory.
 template <typename Event>
 void sort_by_time(std::vector<Row<Event>>& rows) {
   std::stable_sort(rows.begin(), rows.end(), [](const Row<Event>& a, const Row<Event>& b) {
@@ -27,10 +28,11 @@ void merge_info(ProcessInfo& into, const ProcessInfo& update) {
   if (!update.torch_version().empty()) into.set_torch_version(update.torch_version());
 }
 
-// Turns one process's records into rows.
+// Turns one process's records into table entries and sorted rows.
 class ProcessCollector {
  public:
-  ProcessCollector(SessionData& data, uint32_t index) : data_(data), index_(index) {}
+  ProcessCollector(SessionStream& stream, uint32_t index)
+      : stream_(stream), data_(stream.tables), index_(index) {}
 
   void operator()(Record& record) {
     Process& process = data_.processes[index_];
@@ -42,30 +44,36 @@ class ProcessCollector {
         if (usage.replays++ == 0) usage.first_unix_ns = when;
         usage.last_unix_ns = std::max(usage.last_unix_ns, when);
         usage.cpu_ns_total += replay.cpu_duration_ns();
-        if (replay.has_gpu_duration_ns()) usage.gpu_ns.push_back(replay.gpu_duration_ns());
-        data_.replays.push_back({index_, replay.exec_id(), replay.stream_id(), replay.thread(), when,
-                                 replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
-                                 replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
+        if (replay.has_gpu_duration_ns()) {
+          ++usage.gpu_replays;
+          usage.gpu_ns_total += replay.gpu_duration_ns();
+          usage.gpu_ns_max = std::max(usage.gpu_ns_max, replay.gpu_duration_ns());
+          stream_.gpu_times.push({index_, replay.exec_id(), replay.gpu_duration_ns()}, {});
+        }
+        stream_.replays.push_pod(TimeKey{when, index_},
+                                 ReplayRow{index_, replay.exec_id(), replay.stream_id(), replay.thread(),
+                                           when, replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
+                                           replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
         seen(process, when);
         break;
       }
       case Record::kSchedulerStep:
-        add(data_.steps, process, record.scheduler_step().t_ns(), record.mutable_scheduler_step());
+        add(stream_.steps, process, record.scheduler_step().t_ns(), record.mutable_scheduler_step());
         break;
       case Record::kForwardPass:
-        add(data_.forward_passes, process, record.forward_pass().t_ns(), record.mutable_forward_pass());
+        add(stream_.forward_passes, process, record.forward_pass().t_ns(), record.mutable_forward_pass());
         break;
       case Record::kKvUsage:
-        add(data_.kv_usage, process, record.kv_usage().t_ns(), record.mutable_kv_usage());
+        add(stream_.kv_usage, process, record.kv_usage().t_ns(), record.mutable_kv_usage());
         break;
       case Record::kCpuOperation:
-        add(data_.cpu_operations, process, record.cpu_operation().t_ns(), record.mutable_cpu_operation());
+        add(stream_.cpu_operations, process, record.cpu_operation().t_ns(), record.mutable_cpu_operation());
         break;
       case Record::kMoeTiming:
-        add(data_.moe_timing, process, record.moe_timing().t_ns(), record.mutable_moe_timing());
+        add(stream_.moe_timing, process, record.moe_timing().t_ns(), record.mutable_moe_timing());
         break;
       case Record::kKvEviction:
-        add(data_.kv_evictions, process, record.kv_eviction().t_ns(), record.mutable_kv_eviction());
+        add(stream_.kv_evictions, process, record.kv_eviction().t_ns(), record.mutable_kv_eviction());
         break;
       case Record::kMoeExpertCounts: {
         const MoeExpertCounts& counts = record.moe_expert_counts();
@@ -77,7 +85,7 @@ class ProcessCollector {
         break;
       }
       case Record::kGraphCapture:
-        add(data_.captures, process, record.graph_capture().begin_ns(), record.mutable_graph_capture());
+        keep(data_.captures, process, record.graph_capture().begin_ns(), record.mutable_graph_capture());
         break;
       case Record::kGraphInstantiate: {
         const uint64_t when = process.unix_ns(record.graph_instantiate().t_ns());
@@ -96,10 +104,10 @@ class ProcessCollector {
         break;
       }
       case Record::kPreemption:
-        add(data_.preemptions, process, record.preemption().t_ns(), record.mutable_preemption());
+        add(stream_.preemptions, process, record.preemption().t_ns(), record.mutable_preemption());
         break;
       case Record::kEncoderTiming:
-        add(data_.encoder_timing, process, record.encoder_timing().t_ns(), record.mutable_encoder_timing());
+        add(stream_.encoder_timing, process, record.encoder_timing().t_ns(), record.mutable_encoder_timing());
         break;
       case Record::kThreadInfo: process.threads[record.thread_info().thread()] = record.thread_info(); break;
       case Record::kDroppedRecords: {
@@ -110,10 +118,10 @@ class ProcessCollector {
       }
       case Record::kProcessInfo: merge_info(process.info, record.process_info()); break;
       case Record::kPatchStatus:
-        add(data_.patches, process, record.patch_status().t_ns(), record.mutable_patch_status());
+        keep(data_.patches, process, record.patch_status().t_ns(), record.mutable_patch_status());
         break;
       case Record::kNotice:
-        add(data_.notices, process, record.notice().t_ns(), record.mutable_notice());
+        keep(data_.notices, process, record.notice().t_ns(), record.mutable_notice());
         break;
       case Record::kClockSync: seen(process, process.unix_ns(record.clock_sync().t_ns())); break;
       case Record::kDescriptorReplays: {
@@ -135,10 +143,18 @@ class ProcessCollector {
   }
 
   template <typename Event>
-  void add(std::vector<Row<Event>>& rows, Process& process, uint64_t log_ns, Event* event) {
+  void keep(std::vector<Row<Event>>& rows, Process& process, uint64_t log_ns, Event* event) {
     const uint64_t when = process.unix_ns(log_ns);
     seen(process, when);
     rows.push_back({index_, when, std::move(*event)});
+  }
+
+  template <typename Event>
+  void add(SortedSink<TimeKey>& sink, Process& process, uint64_t log_ns, const Event* event) {
+    const uint64_t when = process.unix_ns(log_ns);
+    seen(process, when);
+    event->SerializeToString(&bytes_);
+    sink.push({when, index_}, std::as_bytes(std::span(bytes_.data(), bytes_.size())));
   }
 
   ExecGraphUsage& usage_for(uint32_t exec_id) {
@@ -150,8 +166,10 @@ class ProcessCollector {
     return *last_usage_;
   }
 
-  SessionData& data_;
+  SessionStream& stream_;
+  SessionTables& data_;
   uint32_t index_;
+  std::string bytes_;
   ExecGraphUsage* last_usage_ = nullptr;
   uint32_t last_exec_ = 0;
 };
@@ -163,12 +181,12 @@ uint32_t Process::tid(uint32_t thread) const {
   return it == threads.end() ? 0 : it->second.tid();
 }
 
-double SessionData::seconds(uint64_t unix_ns) const {
+double SessionTables::seconds(uint64_t unix_ns) const {
   return unix_ns >= start_unix_ns ? static_cast<double>(unix_ns - start_unix_ns) * 1e-9
                                   : -static_cast<double>(start_unix_ns - unix_ns) * 1e-9;
 }
 
-std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionData& data) {
+std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTables& data) {
   std::map<std::pair<uint32_t, uint32_t>, const GraphCapture*> capture_of_graph;
   for (const Row<GraphCapture>& row : data.captures) {
     capture_of_graph.try_emplace({row.process, row.event.graph_id()}, &row.event);
@@ -182,8 +200,18 @@ std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionDa
   return origins;
 }
 
-SessionData read_session(const std::string& dir) {
-  SessionData data;
+SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
+    : replays(memory),
+      gpu_times(memory),
+      steps(memory),
+      kv_usage(memory),
+      kv_evictions(memory),
+      moe_timing(memory),
+      forward_passes(memory),
+      cpu_operations(memory),
+      preemptions(memory),
+      encoder_timing(memory) {
+  SessionTables& data = tables;
   const std::vector<std::string> files = reader::session_log_files(dir);
   data.processes.reserve(files.size());
   for (const std::string& path : files) {
@@ -191,7 +219,7 @@ SessionData read_session(const std::string& dir) {
     data.processes.emplace_back();
     Process& process = data.processes.back();
     process.file = std::filesystem::path(path).filename().string();
-    ProcessCollector collect(data, index);
+    ProcessCollector collect(*this, index);
     // The header is filled in before the first record is visited, so times resolve as we go.
     process.stats = reader::read_log(path, process.header, [&](Record& record) { collect(record); });
     ProcessInfo info = process.header.info();
@@ -203,20 +231,27 @@ SessionData read_session(const std::string& dir) {
   for (const Process& process : data.processes) {
     data.start_unix_ns = std::min(data.start_unix_ns, process.header.start_realtime_ns());
   }
-  std::stable_sort(data.replays.begin(), data.replays.end(), [](const ReplayRow& a, const ReplayRow& b) {
-    return a.unix_ns != b.unix_ns ? a.unix_ns < b.unix_ns : a.process < b.process;
-  });
   sort_by_time(data.captures);
-  sort_by_time(data.steps);
-  sort_by_time(data.kv_usage);
-  sort_by_time(data.kv_evictions);
-  sort_by_time(data.moe_timing);
-  sort_by_time(data.forward_passes);
-  sort_by_time(data.cpu_operations);
-  sort_by_time(data.preemptions);
-  sort_by_time(data.encoder_timing);
   sort_by_time(data.patches);
   sort_by_time(data.notices);
+}
+
+SessionData read_session(const std::string& dir) {
+  // No memory bound: the rows end up in memory anyway, so nothing is ever spilled.
+  SortMemory memory(dir, SIZE_MAX);
+  SessionStream stream(dir, memory);
+  SessionData data;
+  static_cast<SessionTables&>(data) = std::move(stream.tables);
+  const auto all = [](auto& rows) { return [&rows](const auto& row) { rows.push_back(row); }; };
+  SessionStream::drain_replays(stream.replays, all(data.replays));
+  SessionStream::drain_events<SchedulerStep>(stream.steps, all(data.steps));
+  SessionStream::drain_events<KvUsage>(stream.kv_usage, all(data.kv_usage));
+  SessionStream::drain_events<KvEviction>(stream.kv_evictions, all(data.kv_evictions));
+  SessionStream::drain_events<MoeLayerTiming>(stream.moe_timing, all(data.moe_timing));
+  SessionStream::drain_events<ForwardPass>(stream.forward_passes, all(data.forward_passes));
+  SessionStream::drain_events<CpuOperation>(stream.cpu_operations, all(data.cpu_operations));
+  SessionStream::drain_events<Preemption>(stream.preemptions, all(data.preemptions));
+  SessionStream::drain_events<EncoderTiming>(stream.encoder_timing, all(data.encoder_timing));
   return data;
 }
 

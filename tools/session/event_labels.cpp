@@ -1,5 +1,7 @@
 #include "event_labels.h"
 
+#include <algorithm>
+
 namespace profilemate::exporter {
 
 std::string_view phase_name(Phase phase) {
@@ -25,6 +27,10 @@ std::string descriptor_name(const CaptureContext& context) {
   if (context.uniform()) name += " uniform";
   if (context.has_lora()) name += " lora";
   return name;
+}
+
+uint32_t tokens_found_in_cache(const Preemption& resumed) {
+  return std::min(resumed.tokens_found_in_cache(), resumed.computed_tokens_lost());
 }
 
 std::string_view dropped_reason_name(int reason) {

@@ -2,6 +2,7 @@
 // phase or a batch descriptor reads the same everywhere.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,9 @@ std::string_view phase_name(Phase phase);
 
 // The phase of a scheduler step, from its prefill/decode split.
 Phase step_phase(const SchedulerStep& step);
+
+// A resumption's tokens found in the prefix cache, at most the tokens its preemption freed.
+uint32_t tokens_found_in_cache(const Preemption& resumed);
 
 // "buffer_full", "hook_failure", ...: why records were dropped (DroppedRecords::Reason).
 std::string_view dropped_reason_name(int reason);

@@ -1,0 +1,186 @@
+// The streaming export on logs that are not in time order (a writer drains thread rings one after
+// another; graph replays are written when their GPU record arrives): rows come out in time
+// order, ties in recording order, whether the sort fits in memory or spills runs to disk.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "csv_files.h"
+#include "export_session.h"
+#include "test_support.h"
+
+namespace profilemate::exporter {
+namespace {
+
+constexpr uint64_t kStart = 1'700'000'000'000'000'000;
+
+Header header_of(uint32_t pid, uint64_t start) {
+  Header header;
+  header.set_schema_version(SCHEMA_VERSION);
+  header.set_pid(pid);
+  header.set_start_realtime_ns(start);
+  return header;
+}
+
+Record replay(uint32_t exec, uint32_t thread, uint64_t t_ns) {
+  Record record;
+  GraphReplay& r = *record.mutable_graph_replay();
+  r.set_exec_id(exec);
+  r.set_thread(thread);
+  r.set_stream_id(7);
+  r.set_cpu_enter_ns(t_ns);
+  r.set_cpu_duration_ns(1000 + exec);
+  r.set_gpu_start_offset_ns(500);
+  r.set_gpu_duration_ns(10'000 + (t_ns % 977));
+  return record;
+}
+
+Record step(uint64_t number, uint64_t t_ns) {
+  Record record;
+  record.mutable_scheduler_step()->set_step(number);
+  record.mutable_scheduler_step()->set_t_ns(t_ns);
+  record.mutable_scheduler_step()->set_num_tokens(static_cast<uint32_t>(number));
+  return record;
+}
+
+// What the export must give for one process's records: (unix_ns, pid, thread, exec) per replay.
+struct Expected {
+  uint64_t unix_ns;
+  uint32_t process;
+  uint32_t pid;
+  uint32_t thread;
+  uint32_t exec;
+};
+
+// Two processes whose logs are out of order: three threads' rings drained one after another, a
+// share of replays written seconds late, equal times within and across processes, and the graph
+// context (capture, instantiation, thread info) written after the replays that need it.
+struct Session {
+  testing::TempDir dir;
+  std::vector<Expected> replays;
+  Session() {
+    std::mt19937_64 random(9);
+    for (uint32_t process = 0; process < 2; ++process) {
+      const uint32_t pid = 100 + process;
+      std::vector<Record> records;
+      for (uint32_t thread = 1; thread <= 3; ++thread) {
+        for (uint64_t i = 0; i < 700; ++i) {
+          // Coarse times, so that many rows tie; some written late, out of place.
+          uint64_t t = 1'000'000 + (i / 2) * 10'000;
+          if (random() % 5 == 0) t += 3'000'000'000;
+          const uint32_t exec = 1 + static_cast<uint32_t>(random() % 4);
+          records.push_back(replay(exec, thread, t));
+          replays.push_back({kStart + t, process, pid, thread, exec});
+        }
+        records.push_back(step(thread, 5'000'000'000 - thread));
+      }
+      for (uint32_t thread = 1; thread <= 3; ++thread) {
+        Record info;
+        info.mutable_thread_info()->set_thread(thread);
+        info.mutable_thread_info()->set_tid(1000 * pid + thread);
+        records.push_back(info);
+      }
+      Record capture;
+      capture.mutable_graph_capture()->set_graph_id(3);
+      capture.mutable_graph_capture()->set_begin_ns(10);
+      capture.mutable_graph_capture()->mutable_context()->set_runtime_mode("FULL");
+      capture.mutable_graph_capture()->mutable_context()->set_num_tokens(8);
+      records.push_back(capture);
+      Record inst;
+      inst.mutable_graph_instantiate()->set_graph_id(3);
+      inst.mutable_graph_instantiate()->set_exec_id(2);
+      inst.mutable_graph_instantiate()->set_t_ns(20);
+      records.push_back(inst);
+      testing::write_file(dir / ("process_" + std::to_string(pid) + ".pmlog"),
+                          testing::log_bytes(header_of(pid, kStart), records));
+    }
+    // Today's order: a stable sort by (time, process) of every process's rows in file order.
+    std::stable_sort(replays.begin(), replays.end(), [](const Expected& a, const Expected& b) {
+      return a.unix_ns != b.unix_ns ? a.unix_ns < b.unix_ns : a.process < b.process;
+    });
+  }
+};
+
+std::vector<std::vector<std::string>> csv_cells(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream text(testing::read_file(path));
+  for (std::string line; std::getline(text, line);) {
+    std::vector<std::string> cells;
+    std::istringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) cells.push_back(cell);
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
+void expect_replays_in_todays_order(const Session& session, const std::string& out) {
+  const auto rows = csv_cells(out + "/cuda_graph_replays.csv");
+  ASSERT_EQ(rows.size(), session.replays.size() + 1);
+  for (size_t i = 0; i < session.replays.size(); ++i) {
+    const Expected& want = session.replays[i];
+    const std::vector<std::string>& row = rows[i + 1];
+    ASSERT_EQ(row[3], std::to_string(want.unix_ns)) << "row " << i + 1 << ": time out of order";
+    ASSERT_EQ(row[1], std::to_string(want.pid)) << "row " << i + 1 << ": tie between processes misordered";
+    ASSERT_EQ(row[4], std::to_string(1000 * want.pid + want.thread)) << "row " << i + 1 << ": thread";
+    ASSERT_EQ(row[6], std::to_string(want.exec)) << "row " << i + 1 << ": tie within a process misordered";
+    // The context written after the replays still labels them.
+    ASSERT_EQ(row[8], want.exec == 2 ? "FULL" : "") << "row " << i + 1;
+  }
+}
+
+TEST(StreamingExport, RowsOfOutOfOrderLogsComeOutInTimeOrderAsBefore) {
+  const Session session;
+  testing::TempDir out;
+  const ExportResult result = export_session(session.dir.path(), out.path());
+  EXPECT_EQ(result.sort_runs_spilled, 0u) << "a small session sorts in memory";
+  expect_replays_in_todays_order(session, out.path());
+}
+
+TEST(StreamingExport, SpillingToDiskGivesTheSameFilesByteForByte) {
+  const Session session;
+  testing::TempDir in_memory, spilled;
+  export_session(session.dir.path(), in_memory.path());
+  const ExportResult result =
+      export_session(session.dir.path(), spilled.path(), {.sort_memory_bytes = 16 << 10});
+  EXPECT_GT(result.sort_runs_spilled, 5u) << "the bound should have forced several runs";
+  expect_replays_in_todays_order(session, spilled.path());
+  for (const OutputFile& file : result.files) {
+    EXPECT_EQ(testing::read_file(in_memory / file.name), testing::read_file(spilled / file.name))
+        << file.name << " differs when the sort spills";
+  }
+  size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(spilled.path())) {
+    (void)entry;
+    ++entries;
+  }
+  EXPECT_EQ(entries, result.files.size()) << "the sort's temporary files must not be left behind";
+}
+
+// docs/csv-reference.md names every column of every file, in the file's section.
+TEST(CsvReference, NamesEveryColumnOfEveryFile) {
+  const std::string docs = testing::read_file(testing::source_dir() + "/../docs/csv-reference.md");
+  for (const CsvFileInfo& file : csv_file_columns()) {
+    const size_t section = docs.find("## " + std::string(file.name));
+    ASSERT_NE(section, std::string::npos) << file.name << " has no section in docs/csv-reference.md";
+    const size_t end = docs.find("\n## ", section + 1);
+    const std::string text =
+        docs.substr(section, end == std::string::npos ? std::string::npos : end - section);
+    for (const ColumnInfo& column : file.columns) {
+      // A table row names it first in its cell: "| name |" or "| a, name, b |".
+      bool named = false;
+      std::istringstream lines(text);
+      for (std::string line; std::getline(lines, line) && !named;) {
+        if (!line.starts_with("| ")) continue;
+        std::istringstream cell(line.substr(2, line.find(" |", 2) - 2));
+        for (std::string name; std::getline(cell >> std::ws, name, ',');)
+          named = named || name == column.name;
+      }
+      EXPECT_TRUE(named) << file.name << ": column " << column.name << " is not in docs/csv-reference.md";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace profilemate::exporter

@@ -1,0 +1,176 @@
+// The session model export, stats and the Perfetto writer share, gathered from all the process
+// logs of a session. SessionStream reads a session in one pass with bounded memory: the small
+// tables (processes, threads, captures, instantiations, per-graph aggregates) in memory, the
+// time-ordered rows in sorted sinks that spill to disk; SessionData is the same with every row in
+// memory, for consumers that need random access.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "pmlog_reader.h"
+#include "profilemate.pb.h"
+#include "sorted_sink.h"
+
+namespace profilemate::exporter {
+
+struct Process {
+  std::string file;  // base name of the log
+  Header header;
+  ProcessInfo info;  // the header's, updated by later ProcessInfo records
+  reader::LogStats stats;
+  std::map<uint32_t, ThreadInfo> threads;                // by thread index
+  std::map<std::pair<uint32_t, int>, uint64_t> dropped;  // (thread, reason) -> total
+  uint64_t last_unix_ns = 0;                             // latest timestamp seen
+  uint64_t graph_exec_events[4] = {};                    // by GraphExecEvent::Op
+
+  [[nodiscard]] uint64_t unix_ns(uint64_t log_ns) const { return header.start_realtime_ns() + log_ns; }
+  [[nodiscard]] uint32_t tid(uint32_t thread) const;
+};
+
+// An event and the process it came from, at an absolute time (ns since the Unix epoch).
+template <typename Event>
+struct Row {
+  uint32_t process = 0;
+  uint64_t unix_ns = 0;
+  Event event;
+};
+
+// One graph launch, compact: a long run has millions.
+struct ReplayRow {
+  uint32_t process = 0;
+  uint32_t exec_id = 0;
+  uint32_t stream_id = 0;
+  uint32_t thread = 0;
+  uint64_t unix_ns = 0;  // CPU enter
+  uint64_t cpu_ns = 0;
+  int64_t gpu_offset_ns = 0;
+  uint64_t gpu_ns = 0;
+  bool has_gpu = false;
+};
+
+// Per executable graph; its GPU-time percentiles come from SessionStream::gpu_times.
+struct ExecGraphUsage {
+  uint64_t replays = 0;
+  uint64_t cpu_ns_total = 0;
+  uint64_t gpu_replays = 0;  // replays that have GPU time
+  uint64_t gpu_ns_total = 0;
+  uint64_t gpu_ns_max = 0;
+  uint64_t first_unix_ns = 0;
+  uint64_t last_unix_ns = 0;
+};
+
+// Graph replays of one batch descriptor counted by the Python hooks (DescriptorReplays).
+struct DescriptorUsage {
+  CaptureContext descriptor;
+  uint64_t replays = 0;
+};
+
+// What stays in memory however long the session: per process, per graph, per layer.
+struct SessionTables {
+  std::vector<Process> processes;
+  uint64_t start_unix_ns = 0;  // earliest process start: timestamp_sec counts from here
+
+  std::vector<Row<GraphCapture>> captures;  // one per graph captured: sorted by time
+  std::map<std::pair<uint32_t, uint32_t>, Row<GraphInstantiate>> instantiations;  // (process, graph)
+  std::map<std::pair<uint32_t, uint32_t>, ExecGraphUsage> exec_usage;             // (process, exec)
+  // (process, serialized descriptor): the replay counts to use where CUPTI recorded none.
+  std::map<std::pair<uint32_t, std::string>, DescriptorUsage> descriptor_replays;
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<uint64_t>> expert_counts;  // (process, layer)
+  std::vector<Row<PatchStatus>> patches;  // a few per process: sorted by time
+  std::vector<Row<Notice>> notices;       // a few per process: sorted by time
+
+  [[nodiscard]] double seconds(uint64_t unix_ns) const;
+};
+
+// Where a time-ordered row sorts: by time, then by process (then in file order).
+struct TimeKey {
+  uint64_t unix_ns = 0;
+  uint32_t process = 0;
+  bool operator<(const TimeKey& other) const {
+    return unix_ns != other.unix_ns ? unix_ns < other.unix_ns : process < other.process;
+  }
+};
+
+// One replay's GPU time, sorted so that each graph's times come out in ascending order: the
+// nearest-rank percentiles are then read off exactly, with no graph's times held in memory.
+struct GpuTimeKey {
+  uint32_t process = 0;
+  uint32_t exec_id = 0;
+  uint64_t gpu_ns = 0;
+  bool operator<(const GpuTimeKey& other) const {
+    if (process != other.process) return process < other.process;
+    return exec_id != other.exec_id ? exec_id < other.exec_id : gpu_ns < other.gpu_ns;
+  }
+};
+
+// A session read in one pass: the tables, and the time-ordered rows waiting in sinks. Each sink
+// can be drained once.
+class SessionStream {
+ public:
+  // Reads every log of `dir`. Throws reader::ReadError for a directory that is not a session or a
+  // log that cannot be used; damage inside a log is recorded in its stats instead.
+  SessionStream(const std::string& dir, SortMemory& memory);
+
+  SessionTables tables;
+  SortedSink<TimeKey> replays;  // ReplayRow payloads
+  SortedSink<GpuTimeKey> gpu_times;
+  // The rest carry their event, serialized.
+  SortedSink<TimeKey> steps, kv_usage, kv_evictions, moe_timing, forward_passes, cpu_operations, preemptions,
+      encoder_timing;
+
+  // Calls visit(const ReplayRow&) in time order.
+  template <typename Visit>
+  static void drain_replays(SortedSink<TimeKey>& sink, Visit&& visit) {
+    sink.drain([&](const TimeKey&, std::span<const std::byte> payload) {
+      ReplayRow row;
+      std::memcpy(&row, payload.data(), sizeof row);
+      visit(row);
+    });
+  }
+  // Calls visit(const Row<Event>&) in time order.
+  template <typename Event, typename Visit>
+  static void drain_events(SortedSink<TimeKey>& sink, Visit&& visit) {
+    Row<Event> row;
+    sink.drain([&](const TimeKey& key, std::span<const std::byte> payload) {
+      row.process = key.process;
+      row.unix_ns = key.unix_ns;
+      if (!row.event.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
+        throw std::runtime_error("a sorted row no longer parses: the sort's temporary file is damaged");
+      visit(std::as_const(row));
+    });
+  }
+};
+
+// Every row in memory, in time order.
+struct SessionData : SessionTables {
+  std::vector<ReplayRow> replays;
+  std::vector<Row<SchedulerStep>> steps;
+  std::vector<Row<KvUsage>> kv_usage;
+  std::vector<Row<KvEviction>> kv_evictions;
+  std::vector<Row<MoeLayerTiming>> moe_timing;
+  std::vector<Row<ForwardPass>> forward_passes;
+  std::vector<Row<CpuOperation>> cpu_operations;
+  std::vector<Row<Preemption>> preemptions;
+  std::vector<Row<EncoderTiming>> encoder_timing;
+};
+
+// The graph an executable came from, and the capture that labelled it (null: no capture seen).
+struct ExecOrigin {
+  uint32_t graph_id = 0;
+  const GraphCapture* capture = nullptr;
+};
+
+// (process, exec id) -> origin, for every instantiated executable graph.
+std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTables& tables);
+
+// Reads every log of a session directory into memory; throws as SessionStream does.
+SessionData read_session(const std::string& dir);
+
+}  // namespace profilemate::exporter

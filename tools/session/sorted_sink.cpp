@@ -1,0 +1,61 @@
+#include "sorted_sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace profilemate::exporter {
+namespace {
+
+constexpr size_t kRunBufferBytes = 1 << 20;
+
+[[noreturn]] void fail(const std::string& what, const std::string& dir) {
+  throw std::runtime_error("cannot " + what + " a sort run in " + dir + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+RunFile::RunFile(const std::string& dir) : dir_(dir) {
+  // O_TMPFILE: the file has no name from the start, so no run outlives the export.
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {  // a file system without O_TMPFILE
+    std::string name = dir + "/.profilemate-sort-XXXXXX";
+    fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(name.c_str());
+  }
+  if (fd < 0) fail("create", dir);
+  file_.reset(::fdopen(fd, "w+b"));
+  if (!file_) {
+    ::close(fd);
+    fail("create", dir);
+  }
+  std::setvbuf(file_.get(), nullptr, _IOFBF, kRunBufferBytes);
+}
+
+void RunFile::write(const void* data, size_t size) {
+  if (std::fwrite(data, 1, size, file_.get()) != size) fail("write", dir_);
+}
+
+void RunFile::rewind() {
+  if (std::fflush(file_.get()) != 0 || std::fseek(file_.get(), 0, SEEK_SET) != 0) fail("write", dir_);
+}
+
+bool RunFile::read(void* data, size_t size) {
+  const size_t got = std::fread(data, 1, size, file_.get());
+  if (got == size) return true;
+  if (got == 0 && std::feof(file_.get())) return false;
+  fail("read", dir_);
+}
+
+void SortMemory::spill_largest() {
+  SpillingSink* largest = nullptr;
+  for (SpillingSink* sink : sinks_) {
+    if (largest == nullptr || sink->memory_bytes() > largest->memory_bytes()) largest = sink;
+  }
+  if (largest != nullptr) largest->spill();
+}
+
+}  // namespace profilemate::exporter
