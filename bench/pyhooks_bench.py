@@ -16,11 +16,15 @@ One target is patched at a time. Prints medians of repeated timings, as the adde
 the unpatched call.
 
     PYTHONPATH=build/pyhooks:tests/pyhooks/standins/vllm_2026:tests/pyhooks/standins/common \\
-        python3 bench/pyhooks_bench.py
+        python3 bench/pyhooks_bench.py [--json FILE]
+
+--json also writes the figures to FILE (for bench/performance_report.py).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import sys
@@ -178,6 +182,10 @@ def nvtx_part_ns(target: Any, owner: type, method: str, make_case: Callable[[], 
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--json", help="also write the figures to this file")
+    options = parser.parse_args()
+    figures: list[dict[str, Any]] = []
     session = tempfile.TemporaryDirectory(prefix="profilemate_pyhooks_bench_")
     os.environ["PROFILEMATE_SESSION_DIR"] = session.name
     from profilemate.patches import all_targets, recording
@@ -217,7 +225,20 @@ def main() -> None:
             f"  {name:36} {baseline:10.0f} {predecessor - baseline:+12.0f} {added[0]:+16.0f} {added[1]:+12.0f}"
             f" {nvtx_part:+10.0f}"
         )
+        figures.append(
+            {
+                "call": name,
+                "unpatched_ns": baseline,
+                "predecessor_added_ns": predecessor - baseline,
+                "python_recorder_added_ns": added[0],
+                "profilemate_added_ns": added[1],
+                "nvtx_part_ns": nvtx_part,
+            }
+        )
     print(f"recording failures: {recording.failures}")
+    if options.json:
+        with open(options.json, "w", encoding="utf-8") as out:
+            json.dump({"calls": CALLS, "repeats": REPEATS, "failures": recording.failures, "rows": figures}, out)
     session.cleanup()
 
 
