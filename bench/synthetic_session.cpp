@@ -21,7 +21,7 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
   const std::string path = dir + "/process_1.pmlog";
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) throw std::runtime_error("cannot create " + path);
-  LogFile log(std::move(fd), path, 1 << 20);
+  LogFile log(std::move(fd), path, 1 << 20, 0, 0, shape.compress);
 
   static profilemate_Header header;
   header = profilemate_Header{};
@@ -33,7 +33,7 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
 
   WrittenSession written;
   uint64_t t = 0;
-  uint8_t scratch[64];
+  uint8_t scratch[128];
   for (uint64_t step = 1; written.events < shape.events; ++step) {
     profilemate_SchedulerStep sched = profilemate_SchedulerStep_init_zero;
     sched.step = step;
@@ -66,8 +66,7 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
       replay.has_gpu_duration_ns = true;
       replay.gpu_duration_ns = 140'000 + (step * 7919 + r) % 20'000;
       written.replay_bytes +=
-          recorder::encode_record(scratch, sizeof scratch, profilemate_Record_graph_replay_tag,
-                                  profilemate_GraphReplay_fields, &replay);
+          recorder::encode_record(scratch, sizeof scratch, profilemate_Record_graph_replay_tag, &replay);
       log.append(profilemate_Record_graph_replay_tag, &replay);
       ++written.replays;
       ++written.events;
