@@ -92,11 +92,11 @@ inline uint64_t varint_of(Op op, const uint8_t* at) {
     case Op::kInt64: return static_cast<uint64_t>(load<int64_t>(at));
     case Op::kUint32: return load<uint32_t>(at);
     case Op::kSint32: {
-      const int32_t value = load<int32_t>(at);
+      const auto value = load<int32_t>(at);
       return (static_cast<uint32_t>(value) << 1) ^ static_cast<uint32_t>(value >> 31);
     }
     case Op::kSint64: {
-      const int64_t value = load<int64_t>(at);
+      const auto value = load<int64_t>(at);
       return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
     }
     default: return load<uint64_t>(at);  // kUint64
@@ -141,13 +141,14 @@ uint8_t* encode_fields(const MessagePlan& plan, const uint8_t* message, uint8_t*
     const uint8_t* value = message + field.offset;
     if (field.presence == Presence::kHasFlag && message[field.presence_offset] == 0) continue;
     if (field.presence == Presence::kRepeated) {
-      const pb_size_t count = load<pb_size_t>(message + field.presence_offset);
+      const auto count = load<pb_size_t>(message + field.presence_offset);
       if (count == 0) continue;
       if (count > field.array_size) return nullptr;
       out = put_varint(out, field.tag);
       const size_t max_element = field.op == Op::kFixed32 ? 4 : field.op == Op::kFixed64 ? 8 : 10;
       out = put_length_delimited(out, max_element * field.array_size, [&](uint8_t* at) {
-        for (pb_size_t i = 0; i < count; ++i) at = put_scalar(field.op, value + i * field.data_size, at);
+        for (pb_size_t i = 0; i < count; ++i)
+          at = put_scalar(field.op, value + size_t{i} * field.data_size, at);
         return at;
       });
       continue;
