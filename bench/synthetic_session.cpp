@@ -21,7 +21,7 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
   const std::string path = dir + "/process_1.pmlog";
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) throw std::runtime_error("cannot create " + path);
-  LogFile log(std::move(fd), path, 1 << 20);
+  LogFile log(std::move(fd), path, 1 << 20, 0, 0, shape.compress);
 
   static profilemate_Header header;
   header = profilemate_Header{};
@@ -29,11 +29,11 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
   header.pid = 1;
   header.start_realtime_ns = recorder::realtime_ns();
   recorder::copy_utf8(header.session_id, sizeof header.session_id, "bench");
-  log.append(profilemate_Record_header_tag, profilemate_Header_fields, &header);
+  log.write_header(header);
 
   WrittenSession written;
   uint64_t t = 0;
-  uint8_t scratch[64];
+  uint8_t scratch[128];
   for (uint64_t step = 1; written.events < shape.events; ++step) {
     profilemate_SchedulerStep sched = profilemate_SchedulerStep_init_zero;
     sched.step = step;
@@ -46,13 +46,13 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
     sched.num_decode_seqs = sched.num_seqs;
     sched.num_decode_tokens = sched.num_seqs;
     sched.running_queue_len = sched.num_seqs;
-    log.append(profilemate_Record_scheduler_step_tag, profilemate_SchedulerStep_fields, &sched);
+    log.append(profilemate_Record_scheduler_step_tag, &sched);
     profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
     usage.t_ns = t + 160'000;
     usage.step = step;
     usage.used_blocks = static_cast<uint32_t>(step % 30'000);
     usage.total_blocks = 30'000;
-    log.append(profilemate_Record_kv_usage_tag, profilemate_KvUsage_fields, &usage);
+    log.append(profilemate_Record_kv_usage_tag, &usage);
     written.events += 2;
     for (uint32_t r = 0; r < shape.replays_per_step && written.events < shape.events; ++r) {
       profilemate_GraphReplay replay = profilemate_GraphReplay_init_zero;
@@ -66,9 +66,8 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
       replay.has_gpu_duration_ns = true;
       replay.gpu_duration_ns = 140'000 + (step * 7919 + r) % 20'000;
       written.replay_bytes +=
-          recorder::encode_record(scratch, sizeof scratch, profilemate_Record_graph_replay_tag,
-                                  profilemate_GraphReplay_fields, &replay);
-      log.append(profilemate_Record_graph_replay_tag, profilemate_GraphReplay_fields, &replay);
+          recorder::encode_record(scratch, sizeof scratch, profilemate_Record_graph_replay_tag, &replay);
+      log.append(profilemate_Record_graph_replay_tag, &replay);
       ++written.replays;
       ++written.events;
     }
@@ -80,7 +79,7 @@ WrittenSession write_synthetic_session(const std::string& dir, const SessionShap
     pass.batch_size = sched.num_seqs;
     pass.num_tokens = sched.num_tokens;
     pass.duration_ns = 6'500'000;
-    log.append(profilemate_Record_forward_pass_tag, profilemate_ForwardPass_fields, &pass);
+    log.append(profilemate_Record_forward_pass_tag, &pass);
     written.events += 1;
     t += 7'000'000;
   }

@@ -10,6 +10,7 @@ namespace profilemate::bench {
 struct SessionShape {
   uint64_t events = 10'000'000;
   uint32_t replays_per_step = 40;  // PIECEWISE: one graph per piece
+  bool compress = false;           // zstd frames, as the recorder writes by default
 };
 
 struct WrittenSession {

@@ -12,6 +12,7 @@ packages=(
   cmake g++ make pkg-config
   libprotobuf-dev protobuf-compiler python3-protobuf  # libprotobuf for the tools, protoc
   nanopb libnanopb-dev                                # the in-process encoder
+  libzstd-dev                                         # log compression (recorder and tools)
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
   python3-dev python3-venv                            # the Python extension (pyhooks), its tests' venv
   clang-format clang-tidy                             # style checks

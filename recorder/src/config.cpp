@@ -33,6 +33,17 @@ T env_integer(const char* name, T fallback, T min, T max) {
   return parsed;
 }
 
+// Reads PROFILEMATE_COMPRESSION; anything but "zstd" or "none" keeps the default, said once.
+bool env_compression(bool fallback) {
+  const std::string value = env_or("PROFILEMATE_COMPRESSION", "");
+  if (value.empty()) return fallback;
+  if (value == "zstd" || value == "none") return value == "zstd";
+  std::fprintf(stderr,
+               "[ProfileMate] ignoring PROFILEMATE_COMPRESSION=\"%s\": expected zstd or none; using %s\n",
+               value.c_str(), fallback ? "zstd" : "none");
+  return fallback;
+}
+
 }  // namespace
 
 Config Config::from_environment() {
@@ -47,6 +58,7 @@ Config Config::from_environment() {
   config.max_threads = env_integer<uint32_t>("PROFILEMATE_MAX_THREADS", config.max_threads, 1, 1024);
   config.max_log_bytes =
       env_integer<uint64_t>("PROFILEMATE_MAX_LOG_MB", config.max_log_bytes >> 20, 0, 1ull << 30) << 20;
+  config.compress = env_compression(config.compress);
   return config;
 }
 

@@ -14,6 +14,7 @@ struct Config {
   uint64_t budget_bytes = 32ull << 20;
   uint32_t max_threads = 48;
   uint64_t max_log_bytes = 8192ull << 20;  // 0: no limit
+  bool compress = true;                    // PROFILEMATE_COMPRESSION: zstd (true) or none
 
   // Invalid values are reported on stderr and replaced by the defaults.
   static Config from_environment();

@@ -7,13 +7,11 @@
 namespace profilemate::recorder {
 namespace {
 
-constexpr uint32_t kMaxField = 32;
-
 #define PM_EVENT(field, type) \
   table[profilemate_Record_##field##_tag] = {profilemate_##type##_fields, sizeof(profilemate_##type)}
 
-std::array<EventKind, kMaxField> make_table() {
-  std::array<EventKind, kMaxField> table{};
+std::array<EventKind, kRecordFieldLimit> make_table() {
+  std::array<EventKind, kRecordFieldLimit> table{};
   PM_EVENT(graph_replay, GraphReplay);
   PM_EVENT(scheduler_step, SchedulerStep);
   PM_EVENT(forward_pass, ForwardPass);
@@ -34,18 +32,23 @@ std::array<EventKind, kMaxField> make_table() {
   PM_EVENT(notice, Notice);
   PM_EVENT(clock_sync, ClockSync);
   PM_EVENT(descriptor_replays, DescriptorReplays);
+  PM_EVENT(header, Header);
   return table;
 }
 
 #undef PM_EVENT
 
-const std::array<EventKind, kMaxField> kTable = make_table();
+const std::array<EventKind, kRecordFieldLimit> kTable = make_table();
 const EventKind kUnknown{};
 
 }  // namespace
 
+const EventKind& record_kind(uint32_t field_number) {
+  return field_number < kRecordFieldLimit ? kTable[field_number] : kUnknown;
+}
+
 const EventKind& event_kind(uint32_t field_number) {
-  return field_number < kMaxField ? kTable[field_number] : kUnknown;
+  return field_number == profilemate_Record_header_tag ? kUnknown : record_kind(field_number);
 }
 
 }  // namespace profilemate::recorder

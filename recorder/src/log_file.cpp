@@ -1,66 +1,117 @@
 #include "log_file.h"
 
 #include <unistd.h>
+#include <zstd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "process_facts.h"
-#include "profilemate.npb.h"
 #include "record_encoder.h"
 #include "text.h"
 
 namespace profilemate::recorder {
+namespace {
+
+// Level 1: the writer's cost per event stays small; higher levels gain little on these records
+// (bench/recorder_bench.cpp, BM_WriterEncodeCompressAndWrite).
+constexpr int kZstdLevel = 1;
+
+}  // namespace
+
+void LogFile::CompressorDeleter::operator()(ZSTD_CCtx_s* context) const {
+  ZSTD_freeCCtx(context);
+}
 
 LogFile::LogFile(UniqueFd fd, std::string path, size_t buffer_bytes, uint64_t max_file_bytes,
-                 uint64_t time_base_ns)
+                 uint64_t time_base_ns, bool compress)
     : fd_(std::move(fd)),
       path_(std::move(path)),
       buffer_(std::make_unique<uint8_t[]>(buffer_bytes)),
       capacity_(buffer_bytes),
       max_file_bytes_(max_file_bytes),
-      time_base_ns_(time_base_ns) {}
+      time_base_ns_(time_base_ns) {
+  if (!compress) return;
+  compressor_.reset(ZSTD_createCCtx());
+  // A checksum per frame lets the reader tell a damaged frame from a good one.
+  if (compressor_ == nullptr ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(compressor_.get(), ZSTD_c_compressionLevel, kZstdLevel)) ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(compressor_.get(), ZSTD_c_checksumFlag, 1))) {
+    compressor_.reset();
+    std::fprintf(stderr, "[ProfileMate] cannot set up zstd compression: %s is written uncompressed\n",
+                 path_.c_str());
+    return;
+  }
+  frame_capacity_ = ZSTD_compressBound(buffer_bytes);
+  frame_ = std::make_unique<uint8_t[]>(frame_capacity_);
+}
 
-bool LogFile::append(uint32_t field_number, const pb_msgdesc_t* fields, const void* message) {
+LogFile::~LogFile() = default;
+
+void LogFile::write_header(profilemate_Header& header) {
+  header.compression =
+      compressed() ? profilemate_Compression_COMPRESSION_ZSTD : profilemate_Compression_COMPRESSION_NONE;
+  const size_t n = encode_record(buffer_.get(), capacity_, profilemate_Record_header_tag, &header);
+  write_bytes({buffer_.get(), n});
+}
+
+bool LogFile::append(uint32_t field_number, const void* message) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const size_t n = encode_record(buffer_.get() + used_, capacity_ - used_, field_number, fields, message);
+    const size_t n = encode_record(buffer_.get() + used_, capacity_ - used_, field_number, message);
     if (n != 0) {
       used_ += n;
       return true;
     }
-    if (used_ == 0) return false;  // does not fit even in an empty buffer
+    // Malformed, or does not fit even in an empty buffer.
+    if (used_ == 0 || capacity_ - used_ >= max_record_size(field_number)) return false;
     write_out();
   }
   return false;
 }
 
 void LogFile::write_out() {
-  if (max_file_bytes_ != 0 && !failed_ && bytes_written_ + used_ > max_file_bytes_) {
+  if (used_ == 0) return;
+  const Bytes bytes = pending_bytes();
+  if (max_file_bytes_ != 0 && !failed_ && bytes_written_ + bytes.size > max_file_bytes_) {
     stop_at_limit();
     return;
   }
-  write_bytes(used_);
+  write_bytes(bytes);
   used_ = 0;
 }
 
-void LogFile::write_bytes(size_t count) {
+LogFile::Bytes LogFile::pending_bytes() {
+  if (!compressed() || failed_) return {buffer_.get(), used_};
+  const size_t n = ZSTD_compress2(compressor_.get(), frame_.get(), frame_capacity_, buffer_.get(), used_);
+  if (ZSTD_isError(n)) {
+    fail(ZSTD_getErrorName(n));
+    return {frame_.get(), 0};
+  }
+  return {frame_.get(), n};
+}
+
+void LogFile::write_bytes(Bytes bytes) {
   size_t done = 0;
-  while (done < count && !failed_) {
-    const ssize_t n = ::write(fd_.get(), buffer_.get() + done, count - done);
+  while (done < bytes.size && !failed_) {
+    const ssize_t n = ::write(fd_.get(), bytes.data + done, bytes.size - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else {
-      failed_ = true;
-      std::fprintf(stderr,
-                   "[ProfileMate] cannot write %s (%s): recording stops here for this process; "
-                   "the application is not affected and what was written stays readable\n",
-                   path_.c_str(), n < 0 ? std::strerror(errno) : "no progress");
+      fail(n < 0 ? std::strerror(errno) : "no progress");
     }
   }
   bytes_written_ += done;
+}
+
+void LogFile::fail(const char* why) {
+  failed_ = true;
+  std::fprintf(stderr,
+               "[ProfileMate] cannot write %s (%s): recording stops here for this process; "
+               "the application is not affected and what was written stays readable\n",
+               path_.c_str(), why);
 }
 
 void LogFile::stop_at_limit() {
@@ -75,9 +126,8 @@ void LogFile::stop_at_limit() {
   notice.severity = profilemate_Notice_Severity_DEGRADED;
   copy_utf8(notice.source, sizeof notice.source, "recorder");
   copy_utf8(notice.message, sizeof notice.message, message);
-  used_ = encode_record(buffer_.get(), capacity_, profilemate_Record_notice_tag, profilemate_Notice_fields,
-                        &notice);
-  write_bytes(used_);
+  used_ = encode_record(buffer_.get(), capacity_, profilemate_Record_notice_tag, &notice);
+  write_bytes(pending_bytes());
   used_ = 0;
   failed_ = true;
 }

@@ -2,13 +2,14 @@
 // it is written to. Only the writer thread touches it.
 #pragma once
 
-#include <pb.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "profilemate.npb.h"
 #include "unique_fd.h"
+
+struct ZSTD_CCtx_s;
 
 namespace profilemate::recorder {
 
@@ -16,34 +17,57 @@ class LogFile {
  public:
   // `max_file_bytes` (0: no limit) caps the file: a profiler must not fill the disk of the host
   // it watches. `time_base_ns` is the log's time base, for the notice written at the cap.
+  // `compress`: the records after the header go to the file as zstd frames, one per write_out.
   LogFile(UniqueFd fd, std::string path, size_t buffer_bytes, uint64_t max_file_bytes = 0,
-          uint64_t time_base_ns = 0);
+          uint64_t time_base_ns = 0, bool compress = false);
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+  ~LogFile();
 
-  // Encodes one record into the buffer, writing the buffer out first if it is nearly full.
-  // Returns false if the record cannot be encoded.
-  bool append(uint32_t field_number, const pb_msgdesc_t* fields, const void* message);
-  // Writes the buffer to the file. After the first failed write (disk full, ...) or at the size
-  // limit the log goes quiet: one stderr line says so, and records are discarded instead of
-  // blocking anyone. At the limit a last Notice record says so in the log too.
+  // Writes the log's first record at once and uncompressed, so that any reader can tell what
+  // follows; sets `header.compression` to say it.
+  void write_header(profilemate_Header& header);
+  // Encodes one record (a Record field number and its nanopb struct) into the buffer, writing
+  // the buffer out first if it is nearly full. Returns false if the record cannot be encoded.
+  bool append(uint32_t field_number, const void* message);
+  // Writes the buffer to the file (as one zstd frame when compressing). After the first failed
+  // write (disk full, ...) or at the size limit the log goes quiet: one stderr line says so, and
+  // records are discarded instead of blocking anyone. At the limit a last Notice record says so
+  // in the log too.
   void write_out();
 
   [[nodiscard]] bool failed() const { return failed_; }
+  [[nodiscard]] bool compressed() const { return compressor_ != nullptr; }
   [[nodiscard]] uint64_t bytes_written() const { return bytes_written_; }
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
+  struct CompressorDeleter {
+    void operator()(ZSTD_CCtx_s* context) const;
+  };
+  struct Bytes {
+    const uint8_t* data;
+    size_t size;
+  };
+
   UniqueFd fd_;
   std::string path_;
   std::unique_ptr<uint8_t[]> buffer_;
   size_t capacity_;
   uint64_t max_file_bytes_;
   uint64_t time_base_ns_;
+  std::unique_ptr<ZSTD_CCtx_s, CompressorDeleter> compressor_;
+  std::unique_ptr<uint8_t[]> frame_;  // the buffer compressed
+  size_t frame_capacity_ = 0;
   size_t used_ = 0;
   uint64_t bytes_written_ = 0;
   bool failed_ = false;
 
-  void write_bytes(size_t count);
+  // The buffer as it goes to the file: compressed into frame_, or as it is. Empty on failure.
+  Bytes pending_bytes();
+  void write_bytes(Bytes bytes);
   void stop_at_limit();
+  void fail(const char* why);
 };
 
 }  // namespace profilemate::recorder

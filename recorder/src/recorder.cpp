@@ -158,8 +158,9 @@ int Recorder::start_locked() {
   session_id_ = opened.log.session_id;
   base_realtime_ns_ = realtime_ns();
   base_monotonic_ns_ = monotonic_ns();
-  log_ = std::make_unique<LogFile>(std::move(opened.log.log_fd), opened.log.log_path,
-                                   Config::kWriterBufferBytes, config_.max_log_bytes, base_realtime_ns_);
+  log_ =
+      std::make_unique<LogFile>(std::move(opened.log.log_fd), opened.log.log_path, Config::kWriterBufferBytes,
+                                config_.max_log_bytes, base_realtime_ns_, config_.compress);
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   // New bindings for every thread, and empty buffers: after fork they hold the parent's events.
   generation_.fetch_add(1, std::memory_order_relaxed);
@@ -379,12 +380,10 @@ void Recorder::drain() {
       info.thread = slot.index;
       info.tid = slot.tid;
       copy_utf8(info.name, sizeof info.name, slot.name);
-      log.append(profilemate_Record_thread_info_tag, profilemate_ThreadInfo_fields, &info);
+      log.append(profilemate_Record_thread_info_tag, &info);
       slot.announced = true;
     }
-    slot.ring.consume([&log](uint32_t kind, const void* payload, uint32_t) {
-      log.append(kind, event_kind(kind).fields, payload);
-    });
+    slot.ring.consume([&log](uint32_t kind, const void* payload, uint32_t) { log.append(kind, payload); });
     const uint64_t dropped = slot.dropped.load(std::memory_order_relaxed);
     if (dropped != slot.dropped_reported) {
       write_dropped(slot.index, profilemate_DroppedRecords_Reason_BUFFER_FULL, dropped);
@@ -410,7 +409,7 @@ void Recorder::write_dropped(uint32_t thread, int reason, uint64_t total) {
   dropped.thread = thread;
   dropped.reason = static_cast<profilemate_DroppedRecords_Reason>(reason);
   dropped.dropped = total;
-  log_->append(profilemate_Record_dropped_records_tag, profilemate_DroppedRecords_fields, &dropped);
+  log_->append(profilemate_Record_dropped_records_tag, &dropped);
 }
 
 void Recorder::write_header() {
@@ -432,7 +431,7 @@ void Recorder::write_header() {
     header.has_info = true;
     copy_utf8(header.info.process_role, sizeof header.info.process_role, config_.process_role);
   }
-  log_->append(profilemate_Record_header_tag, profilemate_Header_fields, &header);
+  log_->write_header(header);
 }
 
 void Recorder::write_clock_sync() {
@@ -440,7 +439,7 @@ void Recorder::write_clock_sync() {
   sync.realtime_ns = realtime_ns();
   sync.monotonic_ns = monotonic_ns();
   sync.t_ns = log_time(sync.realtime_ns);
-  log_->append(profilemate_Record_clock_sync_tag, profilemate_ClockSync_fields, &sync);
+  log_->append(profilemate_Record_clock_sync_tag, &sync);
 }
 
 }  // namespace profilemate::recorder

@@ -1,8 +1,11 @@
-// Replays deterministic mutations of the golden logs through the fuzz target, so every CI run
-// exercises the reader on damaged input even without libFuzzer.
+// Replays deterministic mutations of the golden logs, and of the same logs compressed as the
+// writer compresses them, through the fuzz target, so every CI run exercises the reader on
+// damaged input even without libFuzzer.
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
+#include <vector>
 
 #include "test_support.h"
 
@@ -11,13 +14,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 namespace profilemate {
 namespace {
 
-TEST(ReaderFuzzSmoke, SurvivesTwentyThousandMutationsOfRealLogs) {
+TEST(ReaderFuzzSmoke, SurvivesFortyThousandMutationsOfRealLogsPlainAndCompressed) {
   std::mt19937 random(20261127);
   const auto logs = testing::files_with_suffix(testing::source_dir() + "/golden/synthetic/session", ".pmlog");
   ASSERT_FALSE(logs.empty());
-  int runs = 0;
+  std::vector<std::string> originals;
   for (const std::string& path : logs) {
-    const std::string original = testing::read_file(path);
+    originals.push_back(testing::read_file(path));
+    originals.push_back(testing::compressed_log(originals.back(), 7));
+  }
+  int runs = 0;
+  for (const std::string& original : originals) {
     for (int i = 0; i < 10'000; ++i) {
       std::string bytes = original;
       const int edits = 1 + static_cast<int>(random() % 8);
@@ -34,7 +41,7 @@ TEST(ReaderFuzzSmoke, SurvivesTwentyThousandMutationsOfRealLogs) {
       ++runs;
     }
   }
-  EXPECT_EQ(runs, 10'000 * static_cast<int>(logs.size()));
+  EXPECT_EQ(runs, 10'000 * static_cast<int>(originals.size()));
 }
 
 }  // namespace

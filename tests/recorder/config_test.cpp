@@ -13,9 +13,10 @@ class ConfigTest : public ::testing::Test {
     for (const char* name : kNames) ::unsetenv(name);
   }
   void TearDown() override { SetUp(); }
-  static constexpr const char* kNames[] = {
-      "PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",       "PROFILEMATE_FLUSH_MS",  "PROFILEMATE_BUFFER_MB",
-      "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE", "PROFILEMATE_MAX_LOG_MB"};
+  static constexpr const char* kNames[] = {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",
+                                           "PROFILEMATE_FLUSH_MS",    "PROFILEMATE_BUFFER_MB",
+                                           "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE",
+                                           "PROFILEMATE_MAX_LOG_MB",  "PROFILEMATE_COMPRESSION"};
 };
 
 TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {
@@ -26,6 +27,7 @@ TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {
   EXPECT_EQ(config.budget_bytes, 32ull << 20);
   EXPECT_EQ(config.max_threads, 48u);
   EXPECT_EQ(config.max_log_bytes, 8192ull << 20);
+  EXPECT_TRUE(config.compress) << "zstd by default";
 }
 
 TEST_F(ConfigTest, ReadsEverySetting) {
@@ -36,6 +38,7 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   ::setenv("PROFILEMATE_MAX_THREADS", "4", 1);
   ::setenv("PROFILEMATE_PROCESS_ROLE", "EngineCore", 1);
   ::setenv("PROFILEMATE_MAX_LOG_MB", "0", 1);
+  ::setenv("PROFILEMATE_COMPRESSION", "none", 1);
   const Config config = Config::from_environment();
   EXPECT_EQ(config.session_dir, "/x/s");
   EXPECT_EQ(config.profiling_dir, "/x");
@@ -44,12 +47,17 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   EXPECT_EQ(config.max_threads, 4u);
   EXPECT_EQ(config.process_role, "EngineCore");
   EXPECT_EQ(config.max_log_bytes, 0u) << "0 lifts the limit";
+  EXPECT_FALSE(config.compress);
 }
 
 TEST_F(ConfigTest, MalformedOrOutOfRangeValuesKeepTheDefault) {
   for (const char* bad : {"abc", "10ms", "-5", "5", "999999"}) {
     ::setenv("PROFILEMATE_FLUSH_MS", bad, 1);
     EXPECT_EQ(Config::from_environment().flush_interval_ms, 200u) << bad;
+  }
+  for (const char* bad : {"ZSTD", "gzip", "0"}) {
+    ::setenv("PROFILEMATE_COMPRESSION", bad, 1);
+    EXPECT_TRUE(Config::from_environment().compress) << bad;
   }
 }
 

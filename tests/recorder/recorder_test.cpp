@@ -351,6 +351,7 @@ TEST(Recorder, StopsAtTheLogSizeLimitWithANoticeInsteadOfFillingTheDisk) {
   const std::string session = tmp / "s";
   auto env = session_env(session, "20");
   env["PROFILEMATE_MAX_LOG_MB"] = "1";
+  env["PROFILEMATE_COMPRESSION"] = "none";  // compressed, these replays would not reach the limit
   expect_clean_exit(run_in_child(env, [] {
     if (pm_start() != PM_OK) return 10;
     // About 3 MiB of replays, paced so that the writer keeps up.

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "pmlog_reader.h"
@@ -121,6 +123,34 @@ std::vector<FramedRecord> frames_of(const std::string& bytes) {
     offset = cursor + length;
   }
   return frames;
+}
+
+std::string compressed_log(const std::string& plain_log, size_t records_per_frame) {
+  const std::vector<FramedRecord> records = frames_of(plain_log);
+  Record header;
+  uint64_t length = 0;
+  size_t cursor = 0;
+  for (int shift = 0;; shift += 7) {
+    const auto byte = static_cast<uint8_t>(plain_log[cursor++]);
+    length |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) break;
+  }
+  EXPECT_TRUE(header.ParseFromArray(plain_log.data() + cursor, static_cast<int>(length)));
+  header.mutable_header()->set_compression(COMPRESSION_ZSTD);
+  std::string bytes = frame(header);
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> context(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
+  for (size_t first = 1; first < records.size(); first += records_per_frame) {
+    const size_t last = std::min(records.size(), first + records_per_frame) - 1;
+    const uint64_t begin = records[first].offset;
+    const uint64_t end = records[last].offset + records[last].size;
+    std::string compressed(ZSTD_compressBound(end - begin), '\0');
+    const size_t n = ZSTD_compress2(context.get(), compressed.data(), compressed.size(),
+                                    plain_log.data() + begin, end - begin);
+    EXPECT_FALSE(ZSTD_isError(n));
+    bytes.append(compressed.data(), n);
+  }
+  return bytes;
 }
 
 std::string source_dir() {

@@ -59,6 +59,9 @@ struct FramedRecord {
   Record::EventCase kind = Record::EVENT_NOT_SET;
 };
 std::vector<FramedRecord> frames_of(const std::string& bytes);
+// The same log as the writer writes it compressed: its header (saying so) as it is, then zstd
+// frames of `records_per_frame` records each.
+std::string compressed_log(const std::string& plain_log, size_t records_per_frame);
 
 // The directory holding the test data that ships with the sources.
 std::string source_dir();

@@ -1,6 +1,7 @@
 #include "pmlog_reader.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include "session_files.h"
 #include "test_support.h"
@@ -115,6 +116,81 @@ TEST(PmlogReader, RefusesALogFromANewerSchemaVersionWithAOneLineReason) {
   try {
     read(log_bytes(test_header(SCHEMA_VERSION + 1), ten_samples()));
     FAIL() << "a newer schema must be refused";
+  } catch (const ReadError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("test.pmlog"), std::string::npos) << message;
+    EXPECT_NE(message.find("newer profilemate"), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compressed logs: the header as it is, then zstd frames of whole records.
+
+std::vector<Record> thirty_samples() {
+  std::vector<Record> records;
+  for (uint32_t i = 1; i <= 30; ++i) records.push_back(kv_sample(i));
+  return records;
+}
+
+// Where each zstd frame of a compressed log starts, and its size.
+std::vector<std::pair<size_t, size_t>> zstd_frames(const std::string& bytes) {
+  std::vector<std::pair<size_t, size_t>> frames;
+  size_t offset = testing::frames_of(bytes.substr(0, 128))[0].size;
+  while (offset < bytes.size()) {
+    const size_t size = ZSTD_findFrameCompressedSize(bytes.data() + offset, bytes.size() - offset);
+    EXPECT_FALSE(ZSTD_isError(size));
+    frames.emplace_back(offset, size);
+    offset += size;
+  }
+  return frames;
+}
+
+TEST(PmlogReader, ReadsACompressedLogFrameByFrameAsItReadsAPlainOne) {
+  const std::string compressed = testing::compressed_log(log_bytes(test_header(), thirty_samples()), 10);
+  ASSERT_EQ(zstd_frames(compressed).size(), 3u);
+  const Read result = read(compressed);
+  EXPECT_EQ(result.header.compression(), COMPRESSION_ZSTD);
+  EXPECT_EQ(result.used, one_to(30));
+  EXPECT_EQ(result.stats.records, 31u);
+  EXPECT_EQ(result.stats.torn_tail_bytes, 0u);
+  EXPECT_TRUE(result.stats.corrupt.empty());
+}
+
+TEST(PmlogReader, ATornLastFrameLosesOnlyItsOwnRecordsWhereverTheCutFalls) {
+  const std::string whole = testing::compressed_log(log_bytes(test_header(), thirty_samples()), 10);
+  const auto [last, last_size] = zstd_frames(whole).back();
+  for (size_t kept = 1; kept < last_size; ++kept) {
+    const Read result = read(whole.substr(0, last + kept));
+    EXPECT_EQ(result.used, one_to(20)) << "cut " << kept << " bytes into the last frame";
+    EXPECT_EQ(result.stats.torn_tail_bytes, kept);
+    EXPECT_TRUE(result.stats.corrupt.empty()) << "a torn tail is not corruption";
+  }
+}
+
+TEST(PmlogReader, ACorruptFrameInTheMiddleIsReportedAtItsOffsetAndTheNextFramesAreRead) {
+  const std::string whole = testing::compressed_log(log_bytes(test_header(), thirty_samples()), 10);
+  const auto [second, second_size] = zstd_frames(whole)[1];
+  for (size_t at = 0; at < second_size; ++at) {
+    std::string bytes = whole;
+    bytes[second + at] = static_cast<char>(bytes[second + at] ^ 0x5a);
+    const Read result = read(bytes);
+    std::vector<uint32_t> expected = one_to(10);
+    for (uint32_t i = 21; i <= 30; ++i) expected.push_back(i);
+    EXPECT_EQ(result.used, expected) << "byte " << at << " of the second frame changed";
+    ASSERT_EQ(result.stats.corrupt.size(), 1u) << "byte " << at;
+    EXPECT_EQ(result.stats.corrupt[0].offset, second) << "byte " << at;
+    EXPECT_EQ(result.stats.corrupt[0].skipped_bytes, second_size) << "byte " << at;
+    EXPECT_EQ(result.stats.torn_tail_bytes, 0u);
+  }
+}
+
+TEST(PmlogReader, RefusesALogCompressedWithAnUnknownMethodWithAOneLineReason) {
+  Header header = test_header();
+  header.set_compression(static_cast<Compression>(7));
+  try {
+    read(log_bytes(header, ten_samples()));
+    FAIL() << "an unknown compression must be refused";
   } catch (const ReadError& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("test.pmlog"), std::string::npos) << message;

@@ -5,8 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+#include <zstd_errors.h>
+
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include <google/protobuf/stubs/logging.h>
 
@@ -43,6 +47,51 @@ FrameStatus read_frame(const uint8_t* data, uint64_t size, uint64_t offset, Fram
   return frame.end() <= size ? FrameStatus::kOk : FrameStatus::kTruncated;
 }
 
+// Decompresses one zstd frame at a time into a buffer bounded by the largest frame accepted.
+class FrameDecoder {
+ public:
+  enum class Status { kOk, kTruncated, kBad };
+  struct Result {
+    Status status = Status::kBad;
+    uint64_t frame_bytes = 0;  // compressed, when kOk
+    std::string reason;
+  };
+
+  FrameDecoder() : context_(ZSTD_createDCtx()) {}
+
+  Result decode(const uint8_t* data, uint64_t available) {
+    const size_t frame_bytes = ZSTD_findFrameCompressedSize(data, available);
+    if (ZSTD_isError(frame_bytes)) {
+      return {ZSTD_getErrorCode(frame_bytes) == ZSTD_error_srcSize_wrong ? Status::kTruncated : Status::kBad,
+              0, std::string("not a whole zstd frame (") + ZSTD_getErrorName(frame_bytes) + ")"};
+    }
+    const unsigned long long content = ZSTD_getFrameContentSize(data, frame_bytes);
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR ||
+        content > kMaxFrameBytes) {
+      return {Status::kBad, 0, "implausible zstd frame size"};
+    }
+    output_.resize(content);
+    const size_t n = ZSTD_decompressDCtx(context_.get(), output_.data(), output_.size(), data, frame_bytes);
+    if (ZSTD_isError(n) || n != content) {
+      return {Status::kBad, 0,
+              std::string("zstd frame does not decompress (") +
+                  (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short") + ")"};
+    }
+    return {Status::kOk, frame_bytes, {}};
+  }
+
+  [[nodiscard]] const std::vector<uint8_t>& output() const { return output_; }
+
+ private:
+  // The writer's frames hold at most its 1 MiB buffer; far more than that is damage.
+  static constexpr uint64_t kMaxFrameBytes = 64u << 20;
+  struct ContextDeleter {
+    void operator()(ZSTD_DCtx* context) const { ZSTD_freeDCtx(context); }
+  };
+  std::unique_ptr<ZSTD_DCtx, ContextDeleter> context_;
+  std::vector<uint8_t> output_;
+};
+
 class LogParser {
  public:
   LogParser(const uint8_t* data, uint64_t size, std::string name)
@@ -56,13 +105,42 @@ class LogParser {
     stats.file_bytes = size_;
     read_header(header);
     stats.records = 1;
-    uint64_t offset = first_record_;
-    while (offset < size_) {
+    if (header.compression() == COMPRESSION_ZSTD) {
+      read_frames(stats, visit);
+    } else {
+      const Damage damage = read_records({data_, size_}, first_record_, stats, visit);
+      for (const CorruptSpan& span : damage.corrupt) add_span(stats, span);
+      stats.torn_tail_bytes = damage.torn_tail_bytes;
+    }
+    return stats;
+  }
+
+ private:
+  struct Bytes {
+    const uint8_t* data;
+    uint64_t size;
+  };
+  struct Damage {
+    std::vector<CorruptSpan> corrupt;
+    uint64_t torn_tail_bytes = 0;
+  };
+
+  static void add_span(LogStats& stats, CorruptSpan span) {
+    if (stats.corrupt.size() < kMaxReportedSpans) {
+      stats.corrupt.push_back(std::move(span));
+    } else {
+      stats.corrupt.back().skipped_bytes += span.skipped_bytes;
+    }
+  }
+
+  // Visits the records of `run` from `offset` on; offsets in the damage are within `run`.
+  Damage read_records(Bytes run, uint64_t offset, LogStats& stats, const RecordVisitor& visit) {
+    Damage damage;
+    while (offset < run.size) {
       Frame frame;
-      const FrameStatus status = read_frame(data_, size_, offset, frame);
-      std::string reason;
+      const FrameStatus status = read_frame(run.data, run.size, offset, frame);
       if (status == FrameStatus::kOk &&
-          record_.ParseFromArray(data_ + frame.body_offset, static_cast<int>(frame.body_size))) {
+          record_.ParseFromArray(run.data + frame.body_offset, static_cast<int>(frame.body_size))) {
         if (record_.event_case() == Record::EVENT_NOT_SET) {
           ++stats.unknown_records;
         } else {
@@ -72,25 +150,65 @@ class LogParser {
         offset = frame.end();
         continue;
       }
-      const uint64_t resume = resync(offset + 1);
-      if (status == FrameStatus::kTruncated && resume == size_) {
-        stats.torn_tail_bytes = size_ - offset;  // the writer was stopped mid-record
+      const uint64_t resume = resync(run, offset + 1);
+      if (status == FrameStatus::kTruncated && resume == run.size) {
+        damage.torn_tail_bytes = run.size - offset;  // the writer was stopped mid-record
         break;
       }
-      reason = status == FrameStatus::kOk          ? "record does not parse"
-               : status == FrameStatus::kBadLength ? "implausible record length"
-                                                   : "record length runs past the end of the file";
-      if (stats.corrupt.size() < kMaxReportedSpans) {
-        stats.corrupt.push_back({offset, resume - offset, std::move(reason)});
-      } else {
-        stats.corrupt.back().skipped_bytes += resume - offset;
-      }
+      std::string reason = status == FrameStatus::kOk ? "record does not parse"
+                           : status == FrameStatus::kBadLength
+                               ? "implausible record length"
+                               : "record length runs past the end of the file";
+      if (damage.corrupt.size() < kMaxReportedSpans)
+        damage.corrupt.push_back({offset, resume - offset, std::move(reason)});
       offset = resume;
     }
-    return stats;
+    return damage;
   }
 
- private:
+  // A compressed log: zstd frames, each holding whole records. A damaged frame loses only its
+  // own records; reading resumes at the next frame that decompresses.
+  void read_frames(LogStats& stats, const RecordVisitor& visit) {
+    uint64_t offset = first_record_;
+    while (offset < size_) {
+      const FrameDecoder::Result frame = decoder_.decode(data_ + offset, size_ - offset);
+      if (frame.status == FrameDecoder::Status::kOk) {
+        const std::vector<uint8_t>& records = decoder_.output();
+        const Damage damage = read_records({records.data(), records.size()}, 0, stats, visit);
+        if (!damage.corrupt.empty() || damage.torn_tail_bytes != 0) {
+          const uint64_t at =
+              damage.corrupt.empty() ? records.size() - damage.torn_tail_bytes : damage.corrupt[0].offset;
+          add_span(stats, {offset, frame.frame_bytes,
+                           "records in the zstd frame do not parse (from byte " + std::to_string(at) +
+                               " of " + std::to_string(records.size()) + " decompressed)"});
+        }
+        offset += frame.frame_bytes;
+        continue;
+      }
+      const uint64_t resume = next_frame(offset + 1);
+      if (frame.status == FrameDecoder::Status::kTruncated && resume == size_) {
+        stats.torn_tail_bytes = size_ - offset;  // the writer was stopped mid-frame
+        break;
+      }
+      add_span(stats, {offset, resume - offset, frame.reason});
+      offset = resume;
+    }
+  }
+
+  // The first offset at or after `from` where a zstd frame starts and decompresses; the file
+  // size if there is none.
+  uint64_t next_frame(uint64_t from) {
+    static constexpr uint8_t kMagic[] = {0x28, 0xb5, 0x2f, 0xfd};  // ZSTD_MAGICNUMBER, little-endian
+    for (uint64_t candidate = from; candidate + sizeof kMagic <= size_; ++candidate) {
+      const void* found = ::memmem(data_ + candidate, size_ - candidate, kMagic, sizeof kMagic);
+      if (found == nullptr) break;
+      candidate = static_cast<uint64_t>(static_cast<const uint8_t*>(found) - data_);
+      if (decoder_.decode(data_ + candidate, size_ - candidate).status == FrameDecoder::Status::kOk)
+        return candidate;
+    }
+    return size_;
+  }
+
   void read_header(Header& header) {
     Frame frame;
     if (read_frame(data_, size_, 0, frame) != FrameStatus::kOk ||
@@ -106,29 +224,33 @@ class LogParser {
                       " by ProfileMate " + header.tool_version() + ", but this reader knows versions up to " +
                       std::to_string(SCHEMA_VERSION) + ": use a newer profilemate");
     }
+    if (header.compression() != COMPRESSION_NONE && header.compression() != COMPRESSION_ZSTD) {
+      throw ReadError(name_ + ": its records are compressed with a method this reader does not know (" +
+                      std::to_string(header.compression()) + "): use a newer profilemate");
+    }
     first_record_ = frame.end();
   }
 
-  // The first offset at or after `from` where a run of good records starts (or that run reaches
-  // the end of the file exactly); the file size if there is none.
-  uint64_t resync(uint64_t from) {
-    for (uint64_t candidate = from; candidate < size_; ++candidate) {
+  // The first offset at or after `from` in `run` where a run of good records starts (or that
+  // run reaches the end exactly); the end if there is none.
+  uint64_t resync(Bytes run, uint64_t from) {
+    for (uint64_t candidate = from; candidate < run.size; ++candidate) {
       uint64_t offset = candidate;
       int good = 0;
       while (good < kResyncChain) {
         Frame frame;
-        if (read_frame(data_, size_, offset, frame) != FrameStatus::kOk ||
-            !probe_.ParseFromArray(data_ + frame.body_offset, static_cast<int>(frame.body_size)) ||
+        if (read_frame(run.data, run.size, offset, frame) != FrameStatus::kOk ||
+            !probe_.ParseFromArray(run.data + frame.body_offset, static_cast<int>(frame.body_size)) ||
             probe_.event_case() == Record::EVENT_NOT_SET) {
           break;
         }
         ++good;
         offset = frame.end();
-        if (offset == size_) break;
+        if (offset == run.size) break;
       }
-      if (good == kResyncChain || (good > 0 && offset == size_)) return candidate;
+      if (good == kResyncChain || (good > 0 && offset == run.size)) return candidate;
     }
-    return size_;
+    return run.size;
   }
 
   const uint8_t* data_;
@@ -137,6 +259,7 @@ class LogParser {
   uint64_t first_record_ = 0;
   Record record_;
   Record probe_;
+  FrameDecoder decoder_;
 };
 
 class MappedFile {

@@ -1,6 +1,8 @@
-// Reads a process log (`*.pmlog`): a header record, then length-delimited `profilemate.Record`s.
-// Damage is survived, never fatal: a torn last record is measured and skipped, a corrupt record
-// in the middle is reported with its byte offset and reading resumes at the next readable one.
+// Reads a process log (`*.pmlog`): a header record, then length-delimited `profilemate.Record`s,
+// plain or in zstd frames (as the header says), decompressed one frame at a time.
+// Damage is survived, never fatal: a torn last record (or frame) is measured and skipped, a
+// corrupt record (or frame) in the middle is reported with its byte offset in the file and
+// reading resumes at the next readable one.
 #pragma once
 
 #include <cstdint>
