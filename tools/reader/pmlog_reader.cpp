@@ -92,10 +92,13 @@ class FrameDecoder {
   std::vector<uint8_t> output_;
 };
 
+// Called as reading passes `offset` in the file: the bytes before it are never read again.
+using ReleaseBehind = std::function<void(uint64_t offset)>;
+
 class LogParser {
  public:
-  LogParser(const uint8_t* data, uint64_t size, std::string name)
-      : data_(data), size_(size), name_(std::move(name)) {}
+  LogParser(const uint8_t* data, uint64_t size, std::string name, ReleaseBehind release = {})
+      : data_(data), size_(size), name_(std::move(name)), release_(std::move(release)) {}
 
   LogStats run(Header& header, const RecordVisitor& visit) {
     // Damaged bytes are expected here and reported by us, not logged by libprotobuf.
@@ -148,6 +151,7 @@ class LogParser {
         }
         ++stats.records;
         offset = frame.end();
+        if (run.data == data_) passed(offset);
         continue;
       }
       const uint64_t resume = resync(run, offset + 1);
@@ -183,6 +187,7 @@ class LogParser {
                                " of " + std::to_string(records.size()) + " decompressed)"});
         }
         offset += frame.frame_bytes;
+        passed(offset);
         continue;
       }
       const uint64_t resume = next_frame(offset + 1);
@@ -253,9 +258,21 @@ class LogParser {
     return run.size;
   }
 
+  // Tells the owner of the bytes, every kReleaseStep, what reading has left behind: a mapped log
+  // then stays resident only around the cursor, however long the session.
+  void passed(uint64_t offset) {
+    if (release_ && offset - released_ >= kReleaseStep) {
+      release_(offset);
+      released_ = offset;
+    }
+  }
+  static constexpr uint64_t kReleaseStep = 8u << 20;
+
   const uint8_t* data_;
   uint64_t size_;
   std::string name_;
+  ReleaseBehind release_;
+  uint64_t released_ = 0;
   uint64_t first_record_ = 0;
   Record record_;
   Record probe_;
@@ -293,6 +310,12 @@ class MappedFile {
   }
   [[nodiscard]] const uint8_t* data() const { return data_; }
   [[nodiscard]] uint64_t size() const { return size_; }
+  // Drops the pages before `offset` from memory (they are read again from the file if touched).
+  void release_below(uint64_t offset) const {
+    const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t bytes = offset / page * page;
+    if (bytes > 0) ::madvise(const_cast<uint8_t*>(data_), bytes, MADV_DONTNEED);
+  }
 
  private:
   const uint8_t* data_ = nullptr;
@@ -308,7 +331,8 @@ LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& nam
 
 LogStats read_log(const std::string& path, Header& header, const RecordVisitor& visit) {
   const MappedFile file(path);
-  return read_log_bytes(file.data(), file.size(), path, header, visit);
+  return LogParser(file.data(), file.size(), path, [&file](uint64_t offset) { file.release_below(offset); })
+      .run(header, visit);
 }
 
 }  // namespace profilemate::reader
