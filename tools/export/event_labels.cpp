@@ -27,4 +27,14 @@ std::string descriptor_name(const CaptureContext& context) {
   return name;
 }
 
+std::string_view dropped_reason_name(int reason) {
+  switch (reason) {
+    case DroppedRecords::BUFFER_FULL: return "buffer_full";
+    case DroppedRecords::NO_THREAD_BUFFER: return "no_thread_buffer";
+    case DroppedRecords::CUPTI_ACTIVITY: return "cupti_activity";
+    case DroppedRecords::WAIT_TIMEOUT: return "wait_timeout";
+    default: return "unspecified";
+  }
+}
+
 }  // namespace profilemate::exporter

@@ -18,4 +18,7 @@ Phase step_phase(const SchedulerStep& step);
 // "FULL n=8 reqs=8 uniform": a batch descriptor in one short label.
 std::string descriptor_name(const CaptureContext& context);
 
+// "buffer_full", "no_thread_buffer", "cupti_activity", "wait_timeout": why records were dropped.
+std::string_view dropped_reason_name(int reason);
+
 }  // namespace profilemate::exporter

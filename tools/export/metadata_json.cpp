@@ -3,19 +3,11 @@
 #include <algorithm>
 #include <map>
 
+#include "event_labels.h"
 #include "json_writer.h"
 
 namespace profilemate::exporter {
 namespace {
-
-const char* dropped_reason_name(int reason) {
-  switch (reason) {
-    case DroppedRecords::BUFFER_FULL: return "buffer_full";
-    case DroppedRecords::NO_THREAD_BUFFER: return "no_thread_buffer";
-    case DroppedRecords::CUPTI_ACTIVITY: return "cupti_activity";
-    default: return "unspecified";
-  }
-}
 
 const char* severity_name(Notice::Severity severity) {
   switch (severity) {
@@ -92,7 +84,8 @@ void write_process(JsonWriter& json, const Process& process, Totals& totals) {
   json.end_array().end_object();
 
   std::map<std::string, uint64_t> dropped;
-  for (const auto& [key, count] : process.dropped) dropped[dropped_reason_name(key.second)] += count;
+  for (const auto& [key, count] : process.dropped)
+    dropped[std::string(dropped_reason_name(key.second))] += count;
   json.key("dropped_records").begin_object();
   uint64_t process_dropped = 0;
   for (const auto& [reason, count] : dropped) {

@@ -414,7 +414,15 @@ Table health_report(const SessionData& data) {
   for (size_t i = 0; i < data.processes.size(); ++i) {
     const exporter::Process& process = data.processes[i];
     uint64_t dropped = 0;
-    for (const auto& [reason, count] : process.dropped) dropped += count;
+    std::map<std::string_view, uint64_t> dropped_by_reason;
+    for (const auto& [key, count] : process.dropped) {
+      dropped += count;
+      dropped_by_reason[exporter::dropped_reason_name(key.second)] += count;
+    }
+    for (const auto& [reason, count] : dropped_by_reason) {
+      table.notes.emplace_back("pid " + std::to_string(process.header.pid()) + " dropped " +
+                               std::to_string(count) + " records: " + std::string(reason));
+    }
     table.rows.push_back({Cell::integer(process.header.pid()), Cell::text(process.info.process_role()),
                           Cell::integer(static_cast<int64_t>(process.stats.records)),
                           Cell::integer(static_cast<int64_t>(dropped)),
