@@ -66,7 +66,7 @@ ThreadResult replay_paced(const Options& options, uint32_t exec_id) {
   using Clock = std::chrono::steady_clock;
   ThreadResult result;
   result.index = pm_thread();
-  const uint64_t total = static_cast<uint64_t>(options.rate * options.seconds);
+  const auto total = static_cast<uint64_t>(options.rate * options.seconds);
   profilemate_GraphReplay replay = profilemate_GraphReplay_init_zero;
   replay.exec_id = exec_id;
   replay.stream_id = 1;
