@@ -26,6 +26,20 @@ struct CallState {
 };
 thread_local CallState t_call;
 
+// Marks the calling thread as one of ProfileMate's own for a scope: when its buffer is full its
+// records wait for the writer instead of being dropped (pm_set_thread_waits), which costs the
+// application nothing here. Restores what was set before, so scopes nest.
+class OwnThreadScope {
+ public:
+  OwnThreadScope() : previous_(pm_set_thread_waits(1)) {}
+  ~OwnThreadScope() { pm_set_thread_waits(previous_); }
+  OwnThreadScope(const OwnThreadScope&) = delete;
+  OwnThreadScope& operator=(const OwnThreadScope&) = delete;
+
+ private:
+  int previous_;
+};
+
 std::string version_text(uint32_t version) {
   if (version >= 100000) {
     return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + " (API " +
@@ -264,6 +278,9 @@ void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext /*context*/, uint32_t 
                                                 uint8_t* buffer, size_t /*size*/, size_t valid_size) {
   CuptiSession& session = instance();
   if (buffer == nullptr) return;
+  // CUPTI calls this from its own worker or from the flushing thread, ours: GPU records arrive in
+  // bulk (a full buffer, or everything at a flush), far faster than the writer drains one buffer.
+  const OwnThreadScope own_thread;
   session.read_activity(buffer, valid_size);
   session.buffers_->release(buffer);
 }
@@ -288,6 +305,7 @@ void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
 }
 
 void CuptiSession::flush_loop() {
+  const OwnThreadScope own_thread;
   std::unique_lock lock(flush_mutex_);
   while (!stopping_) {
     flush_wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms));
@@ -314,6 +332,7 @@ void CuptiSession::stop() {
     // A forced flush can hang in a dying process: give it a bounded time on its own thread.
     auto done = std::make_shared<std::atomic<bool>>(false);
     std::thread flush([this, done] {
+      const OwnThreadScope own_thread;
       cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
       done->store(true);
     });
@@ -329,6 +348,7 @@ void CuptiSession::stop() {
                  " ms: replays still in flight are written without GPU time");
     }
   }
+  const OwnThreadScope final_flush;  // at exit: the application is done
   tracker_.expire(pm_now(), true);
 }
 

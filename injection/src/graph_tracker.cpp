@@ -1,12 +1,19 @@
 #include "graph_tracker.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 
 namespace profilemate::injection {
 namespace {
 
 uint64_t elapsed(uint64_t begin_ns, uint64_t end_ns) {
   return end_ns > begin_ns ? end_ns - begin_ns : 0;
+}
+
+// Correlation ids in serial-number order, so the order survives their 32-bit wrap-around.
+bool precedes(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) < 0;
 }
 
 void attach_gpu_time(profilemate_GraphReplay& replay, uint64_t start_ns, uint64_t end_ns) {
@@ -88,77 +95,102 @@ void GraphTracker::exec_event(profilemate_GraphExecEvent_Op op, uint32_t exec_id
 
 void GraphTracker::launch(uint32_t correlation_id, uint32_t exec_id, uint32_t stream_id, uint64_t enter_ns,
                           uint64_t exit_ns) {
-  profilemate_GraphReplay replay = profilemate_GraphReplay_init_zero;
-  replay.exec_id = exec_id;
-  replay.stream_id = stream_id;
-  replay.thread = pm_thread();
-  replay.cpu_enter_ns = enter_ns;
-  replay.cpu_duration_ns = elapsed(enter_ns, exit_ns);
+  const PendingLaunch launch{enter_ns,   elapsed(enter_ns, exit_ns), correlation_id, exec_id, stream_id,
+                             pm_thread()};
   if (!gpu_timing_) {
+    profilemate_GraphReplay replay = replay_of(launch);
     write_replay(replay, false);
     return;
   }
   std::unique_lock lock(launches_mutex_);
-  const auto early = early_gpu_.find(correlation_id);
-  if (early != early_gpu_.end()) {
+  if (const auto early = early_gpu_.find(correlation_id); early != early_gpu_.end()) {
     const auto [start, end] = early->second;
     early_gpu_.erase(early);
     lock.unlock();
+    profilemate_GraphReplay replay = replay_of(launch);
     attach_gpu_time(replay, start, end);
     write_replay(replay, true);
     return;
   }
-  if (pending_.size() >= limits_.max_pending_launches) pop_oldest_locked();
-  pending_[correlation_id] = replay;
-  arrival_.push_back(correlation_id);
+  std::optional<PendingLaunch> evicted;
+  if (pending_.size() >= limits_.max_pending_launches) {
+    evicted = pending_.front();
+    pending_.pop_front();
+    drop_joined_front_locked();
+  }
+  if (pending_.empty() || precedes(pending_.back().correlation_id, correlation_id)) {
+    pending_.push_back(launch);
+  } else {  // another thread's launch, called later, returned first
+    pending_.insert(
+        std::upper_bound(pending_.begin(), pending_.end(), correlation_id,
+                         [](uint32_t id, const PendingLaunch& p) { return precedes(id, p.correlation_id); }),
+        launch);
+  }
+  lock.unlock();
+  if (evicted) {
+    profilemate_GraphReplay replay = replay_of(*evicted);
+    write_replay(replay, false);
+  }
 }
 
 void GraphTracker::gpu_execution(uint32_t correlation_id, uint64_t start_ns, uint64_t end_ns) {
   std::unique_lock lock(launches_mutex_);
-  const auto it = pending_.find(correlation_id);
-  if (it == pending_.end()) {
-    if (early_gpu_.size() >= limits_.max_pending_launches) {
+  const auto it =
+      std::lower_bound(pending_.begin(), pending_.end(), correlation_id,
+                       [](const PendingLaunch& p, uint32_t id) { return precedes(p.correlation_id, id); });
+  if (it == pending_.end() || it->correlation_id != correlation_id || it->cpu_duration_ns == kJoined) {
+    if (early_gpu_.size() >= limits_.max_early_gpu_records) {
       unmatched_gpu_records_ += early_gpu_.size();
       early_gpu_.clear();
     }
     early_gpu_[correlation_id] = {start_ns, end_ns};
     return;
   }
-  profilemate_GraphReplay replay = it->second;
-  pending_.erase(it);
+  profilemate_GraphReplay replay = replay_of(*it);
+  it->cpu_duration_ns = kJoined;
+  drop_joined_front_locked();
   lock.unlock();
   attach_gpu_time(replay, start_ns, end_ns);
   write_replay(replay, true);
 }
 
-void GraphTracker::pop_oldest_locked() {
-  while (!arrival_.empty()) {
-    const uint32_t oldest = arrival_.front();
-    arrival_.pop_front();
-    const auto it = pending_.find(oldest);
-    if (it == pending_.end()) continue;  // already joined
-    write_replay(it->second, false);
-    pending_.erase(it);
-    return;
-  }
+void GraphTracker::drop_joined_front_locked() {
+  while (!pending_.empty() && pending_.front().cpu_duration_ns == kJoined) pending_.pop_front();
 }
 
 void GraphTracker::expire(uint64_t now_ns, bool everything) {
-  const std::lock_guard lock(launches_mutex_);
-  while (!arrival_.empty()) {
-    const auto it = pending_.find(arrival_.front());
-    if (it == pending_.end()) {
-      arrival_.pop_front();
-      continue;
+  std::deque<PendingLaunch> overdue;
+  {
+    const std::lock_guard lock(launches_mutex_);
+    if (everything) {
+      overdue.swap(pending_);
+      unmatched_gpu_records_ += early_gpu_.size();
+      early_gpu_.clear();
+    } else {
+      while (!pending_.empty()) {
+        const PendingLaunch& oldest = pending_.front();
+        const uint64_t age = now_ns > oldest.cpu_enter_ns ? now_ns - oldest.cpu_enter_ns : 0;
+        if (oldest.cpu_duration_ns != kJoined && age < limits_.gpu_record_timeout_ns) break;
+        overdue.push_back(oldest);
+        pending_.pop_front();
+      }
     }
-    const uint64_t age = now_ns > it->second.cpu_enter_ns ? now_ns - it->second.cpu_enter_ns : 0;
-    if (!everything && age < limits_.gpu_record_timeout_ns) break;
-    pop_oldest_locked();
   }
-  if (everything) {
-    unmatched_gpu_records_ += early_gpu_.size();
-    early_gpu_.clear();
+  for (const PendingLaunch& launch : overdue) {
+    if (launch.cpu_duration_ns == kJoined) continue;
+    profilemate_GraphReplay replay = replay_of(launch);
+    write_replay(replay, false);
   }
+}
+
+profilemate_GraphReplay GraphTracker::replay_of(const PendingLaunch& launch) {
+  profilemate_GraphReplay replay = profilemate_GraphReplay_init_zero;
+  replay.exec_id = launch.exec_id;
+  replay.stream_id = launch.stream_id;
+  replay.thread = launch.thread;
+  replay.cpu_enter_ns = launch.cpu_enter_ns;
+  replay.cpu_duration_ns = launch.cpu_duration_ns;
+  return replay;
 }
 
 void GraphTracker::write_replay(profilemate_GraphReplay& replay, bool with_gpu) {

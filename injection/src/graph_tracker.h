@@ -18,7 +18,12 @@ using RecordFn = int (*)(uint32_t kind, const void* event);
 
 struct GraphTrackerLimits {
   // Launches waiting for their GPU record; beyond this the oldest is written without GPU time.
-  size_t max_pending_launches = 1 << 16;
+  // Each takes 32 bytes while it waits (PendingLaunch), so the default holds 64 MiB at most: room
+  // for a million launches in flight (one CUPTI delivery of a million GPU records joins whole),
+  // and for 5 s of a GPU's fastest launch rate (about 200 k/s) while GPU records are overdue.
+  size_t max_pending_launches = 1 << 21;
+  // GPU records that came before their launch's EXIT callback (a flush in between): rare.
+  size_t max_early_gpu_records = 1 << 16;
   // A launch whose GPU record has not come after this long is written without GPU time.
   uint64_t gpu_record_timeout_ns = 5'000'000'000;
 };
@@ -52,8 +57,22 @@ class GraphTracker {
   Counters counters() const;
 
  private:
+  // What a replay needs while its launch waits for the GPU record: 32 bytes, where a nanopb
+  // GraphReplay in a hash map node took about 100.
+  struct PendingLaunch {
+    uint64_t cpu_enter_ns;
+    uint64_t cpu_duration_ns;  // kJoined once its GPU record came
+    uint32_t correlation_id;
+    uint32_t exec_id;
+    uint32_t stream_id;
+    uint32_t thread;
+  };
+  static_assert(sizeof(PendingLaunch) == 32);
+  static constexpr uint64_t kJoined = UINT64_MAX;  // a duration no call has
+
+  static profilemate_GraphReplay replay_of(const PendingLaunch& launch);
   void write_replay(profilemate_GraphReplay& replay, bool with_gpu);
-  void pop_oldest_locked();
+  void drop_joined_front_locked();
 
   RecordFn record_;
   GraphTrackerLimits limits_;
@@ -67,8 +86,11 @@ class GraphTracker {
   std::unordered_map<uint64_t, OpenCapture> open_captures_;  // by stream handle
 
   mutable std::mutex launches_mutex_;
-  std::unordered_map<uint32_t, profilemate_GraphReplay> pending_;  // by correlation id
-  std::deque<uint32_t> arrival_;  // correlation ids, oldest first (joined ones are skipped lazily)
+  // Ordered by correlation id (CUPTI hands them out in increasing order, so a launch goes in at
+  // or near the back) and searched by bisection; a joined launch stays as a tombstone until it
+  // reaches the front. Records are written outside the lock: a thread that waits for the
+  // recorder (pm_set_thread_waits) must never hold up a launching application thread.
+  std::deque<PendingLaunch> pending_;
   std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> early_gpu_;  // GPU record before its launch
   std::atomic<uint64_t> replays_with_gpu_{0};
   std::atomic<uint64_t> replays_without_gpu_{0};

@@ -19,6 +19,9 @@ int pm_active(void) {
 int pm_record(uint32_t kind, const void* event) {
   return Recorder::instance().record(kind, event);
 }
+int pm_set_thread_waits(int waits) {
+  return Recorder::set_thread_waits(waits != 0) ? 1 : 0;
+}
 uint64_t pm_now(void) {
   return Recorder::instance().now();
 }

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "event_kinds.h"
 #include "no_destructor.h"
@@ -29,6 +30,10 @@ struct sigaction g_previous_actions[NSIG];
 constexpr uint32_t kSignalFlushTimeoutMs = 2000;
 
 constexpr long kFlushPollMicros = 100;
+// A waiting thread (pm_set_thread_waits) polls for room this often, for at most this long per
+// event: the writer empties a full buffer in milliseconds, so a second means it is stalled.
+constexpr long kWaitPollMicros = 50;
+constexpr uint64_t kWaitForRoomMicros = 1'000'000;
 
 void sleep_us(long us) {
   timespec ts{us / 1'000'000, (us % 1'000'000) * 1000};
@@ -74,6 +79,7 @@ void stop_at_exit() {
 thread_local Recorder::Slot* Recorder::t_slot_ = nullptr;
 thread_local uint64_t Recorder::t_generation_ = 0;
 thread_local bool Recorder::t_exiting_ = false;
+thread_local bool Recorder::t_waits_ = false;
 
 // Releases the thread's buffer when the thread exits; the writer drains and recycles it. A
 // record made after this (from an exit handler) binds a new buffer.
@@ -230,8 +236,11 @@ void Recorder::reset_slots() {
     slot.state.store(kFree, std::memory_order_relaxed);
     slot.ring.reset();
     slot.dropped.store(0, std::memory_order_relaxed);
+    slot.wait_timeouts.store(0, std::memory_order_relaxed);
+    slot.wait_gave_up = false;
     slot.announced = false;
     slot.dropped_reported = 0;
+    slot.wait_timeouts_reported = 0;
   }
   no_slot_drops_.store(0, std::memory_order_relaxed);
   no_slot_reported_ = 0;
@@ -282,12 +291,39 @@ int Recorder::record(uint32_t kind, const void* event) {
     return PM_DROPPED;
   }
   if (!slot->ring.push(kind, event, event_kind_info.struct_size)) [[unlikely]] {
-    slot->dropped.store(slot->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    wake_writer();
-    return PM_DROPPED;
+    return record_when_full(*slot, kind, event, event_kind_info.struct_size);
   }
+  if (slot->wait_gave_up) [[unlikely]]
+    slot->wait_gave_up = false;  // the writer moves again
   if (slot->ring.used() > slot->ring.capacity() / 2) wake_writer();
   return PM_OK;
+}
+
+int Recorder::record_when_full(Slot& slot, uint32_t kind, const void* event, uint32_t size) {
+  const auto count = [](std::atomic<uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  };
+  wake_writer();
+  // The writer itself never records; the check keeps it from waiting on itself should that change.
+  if (!t_waits_ || ::pthread_equal(::pthread_self(), writer_)) {
+    count(slot.dropped);
+    return PM_DROPPED;
+  }
+  if (!slot.wait_gave_up) {
+    for (uint64_t waited_us = 0; waited_us < kWaitForRoomMicros && active(); waited_us += kWaitPollMicros) {
+      sleep_us(kWaitPollMicros);
+      if (slot.ring.push(kind, event, size)) return PM_OK;
+      wake_writer();
+    }
+    // One long wait, not one per event: until an event fits again this thread drops at once.
+    slot.wait_gave_up = true;
+  }
+  count(slot.wait_timeouts);
+  return PM_DROPPED;
+}
+
+bool Recorder::set_thread_waits(bool waits) {
+  return std::exchange(t_waits_, waits);
 }
 
 void Recorder::wake_writer() {
@@ -384,23 +420,29 @@ void Recorder::drain() {
       slot.announced = true;
     }
     slot.ring.consume([&log](uint32_t kind, const void* payload, uint32_t) { log.append(kind, payload); });
-    const uint64_t dropped = slot.dropped.load(std::memory_order_relaxed);
-    if (dropped != slot.dropped_reported) {
-      write_dropped(slot.index, profilemate_DroppedRecords_Reason_BUFFER_FULL, dropped);
-      slot.dropped_reported = dropped;
-    }
+    report_dropped(slot.index, profilemate_DroppedRecords_Reason_BUFFER_FULL, slot.dropped,
+                   slot.dropped_reported);
+    report_dropped(slot.index, profilemate_DroppedRecords_Reason_WAIT_TIMEOUT, slot.wait_timeouts,
+                   slot.wait_timeouts_reported);
     if (state == kRetired && slot.ring.empty()) {
       slot.announced = false;
       slot.dropped_reported = 0;
+      slot.wait_timeouts_reported = 0;
       slot.dropped.store(0, std::memory_order_relaxed);
+      slot.wait_timeouts.store(0, std::memory_order_relaxed);
+      slot.wait_gave_up = false;
       slot.state.store(kFree, std::memory_order_release);
     }
   }
-  const uint64_t no_slot = no_slot_drops_.load(std::memory_order_relaxed);
-  if (no_slot != no_slot_reported_) {
-    write_dropped(0, profilemate_DroppedRecords_Reason_NO_THREAD_BUFFER, no_slot);
-    no_slot_reported_ = no_slot;
-  }
+  report_dropped(0, profilemate_DroppedRecords_Reason_NO_THREAD_BUFFER, no_slot_drops_, no_slot_reported_);
+}
+
+void Recorder::report_dropped(uint32_t thread, int reason, const std::atomic<uint64_t>& counter,
+                              uint64_t& reported) {
+  const uint64_t total = counter.load(std::memory_order_relaxed);
+  if (total == reported) return;
+  write_dropped(thread, reason, total);
+  reported = total;
 }
 
 void Recorder::write_dropped(uint32_t thread, int reason, uint64_t total) {

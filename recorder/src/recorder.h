@@ -28,6 +28,8 @@ class Recorder {
   [[nodiscard]] uint64_t now() const;
   [[nodiscard]] uint64_t log_time(uint64_t realtime_ns) const;
   uint32_t thread_index();
+  // pm_set_thread_waits: returns the previous setting.
+  static bool set_thread_waits(bool waits);
   int flush(uint32_t timeout_ms);
   [[nodiscard]] const char* session_dir() const;
   [[nodiscard]] const char* log_path() const;
@@ -48,11 +50,14 @@ class Recorder {
     uint32_t index = 0;
     uint32_t tid = 0;
     char name[16] = {};
-    std::atomic<uint64_t> dropped{0};  // written by the owning thread only
+    std::atomic<uint64_t> dropped{0};        // written by the owning thread only
+    std::atomic<uint64_t> wait_timeouts{0};  // written by the owning thread only
+    bool wait_gave_up = false;               // owning thread only: drop without waiting
     ThreadRing ring;
     // Writer thread only.
     bool announced = false;
     uint64_t dropped_reported = 0;
+    uint64_t wait_timeouts_reported = 0;
   };
   struct RingMemory {
     void* base = nullptr;
@@ -63,6 +68,7 @@ class Recorder {
   static thread_local Slot* t_slot_;
   static thread_local uint64_t t_generation_;
   static thread_local bool t_exiting_;
+  static thread_local bool t_waits_;
 
   int ensure_running();  // slow path of every entry point
   int start_locked();
@@ -70,6 +76,7 @@ class Recorder {
   Slot* bind_thread();
   Slot* claim_slot();
   void reset_slots();
+  int record_when_full(Slot& slot, uint32_t kind, const void* event, uint32_t size);
   void wake_writer();
   void request_flush_and_wait(uint32_t timeout_ms);
   void on_fork_child();
@@ -80,6 +87,8 @@ class Recorder {
   void write_header();
   void write_clock_sync();
   void write_dropped(uint32_t thread, int reason, uint64_t total);
+  // Writes the counter's total when it changed since `reported`.
+  void report_dropped(uint32_t thread, int reason, const std::atomic<uint64_t>& counter, uint64_t& reported);
 
   std::mutex lifecycle_;
   std::atomic<State> state_{State::kOff};

@@ -45,6 +45,8 @@ DriverSimulator::DriverSimulator(std::string injection_library) : path_(std::mov
     bind(fake_.state_fatal, "fake_cupti_state_fatal");
     bind(fake_.queue_graph_traces, "fake_cupti_queue_graph_traces");
     bind(fake_.pending_buffers, "fake_cupti_pending_buffers");
+    bind(fake_.hold_graph_traces, "fake_cupti_hold_graph_traces");
+    bind(fake_.held_records, "fake_cupti_held_records");
     bind(fake_.set_dropped, "fake_cupti_set_dropped");
     bind(fake_.subscribed, "fake_cupti_subscribed");
     bind(fake_.flush_all, "cuptiActivityFlushAll");
@@ -75,6 +77,14 @@ void DriverSimulator::deliver_graph_traces(const std::vector<FakeGraphTrace>& tr
     for (int waited_ms = 0; fake_.pending_buffers() > 0 && waited_ms < 10'000; ++waited_ms) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+  }
+}
+
+void DriverSimulator::deliver_graph_traces_in_one_flush(const std::vector<FakeGraphTrace>& traces) const {
+  if (fake_.hold_graph_traces == nullptr) return;
+  fake_.hold_graph_traces(traces.data(), traces.size());
+  for (int waited_ms = 0; fake_.held_records() > 0 && waited_ms < 60'000; ++waited_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 

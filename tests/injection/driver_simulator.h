@@ -29,6 +29,9 @@ class DriverSimulator {
   // Hands GPU records to the injection library as CUPTI's activity worker would: a few buffers
   // at a time, each delivered by the library's own periodic flush before the next are filled.
   void deliver_graph_traces(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
+  // All of them in one delivery: buffer after buffer inside one of the library's periodic
+  // flushes, as CUPTI hands over what it holds at a flush. Returns when they are delivered.
+  void deliver_graph_traces_in_one_flush(const std::vector<FakeGraphTrace>& traces) const;
   // The same, flushed by the calling thread at once (for timing the record handling).
   void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
 
@@ -55,6 +58,8 @@ class DriverSimulator {
     decltype(&fake_cupti_state_fatal) state_fatal = nullptr;
     decltype(&fake_cupti_queue_graph_traces) queue_graph_traces = nullptr;
     decltype(&fake_cupti_pending_buffers) pending_buffers = nullptr;
+    decltype(&fake_cupti_hold_graph_traces) hold_graph_traces = nullptr;
+    decltype(&fake_cupti_held_records) held_records = nullptr;
     decltype(&fake_cupti_set_dropped) set_dropped = nullptr;
     decltype(&fake_cupti_subscribed) subscribed = nullptr;
     decltype(&cuptiActivityFlushAll) flush_all = nullptr;

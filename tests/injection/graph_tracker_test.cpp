@@ -101,6 +101,37 @@ TEST_F(GraphTrackerTest, WaitingLaunchesAreBoundedAndOverdueOnesAreWrittenWithou
   EXPECT_EQ(tracker.counters().replays_with_gpu, 1u);
 }
 
+TEST_F(GraphTrackerTest, LaunchesThatReturnOutOfOrderAndIdsThatWrapAroundStillJoin) {
+  GraphTracker tracker(&capture_record);
+  // Correlation ids are handed out at ENTER; launch 0 (after the wrap) returns after launch 1.
+  for (const uint32_t id : {0xfffffffeu, 0xffffffffu, 1u, 0u}) tracker.launch(id, id % 100, 1, 10, 20);
+  for (const uint32_t id : {1u, 0xfffffffeu, 0u, 0xffffffffu}) tracker.gpu_execution(id, 30, 30 + id % 100);
+  ASSERT_EQ(g_replays.size(), 4u);
+  for (const profilemate_GraphReplay& replay : g_replays) {
+    EXPECT_EQ(replay.gpu_duration_ns, replay.exec_id) << "joined with its own GPU record";
+  }
+  EXPECT_EQ(tracker.counters().replays_with_gpu, 4u);
+  EXPECT_EQ(tracker.counters().unmatched_gpu_records, 0u);
+}
+
+uint64_t g_replays_with_gpu_time = 0;
+int count_replays_with_gpu_time(uint32_t kind, const void* event) {
+  if (kind == profilemate_Record_graph_replay_tag)
+    g_replays_with_gpu_time +=
+        static_cast<const profilemate_GraphReplay*>(event)->has_gpu_duration_ns ? 1 : 0;
+  return PM_OK;
+}
+
+TEST_F(GraphTrackerTest, AMillionLaunchesInFlightAllJoinWithTheDefaultLimits) {
+  constexpr uint32_t kLaunches = 1'000'000;  // then one CUPTI delivery of all their GPU records
+  g_replays_with_gpu_time = 0;
+  GraphTracker tracker(&count_replays_with_gpu_time);
+  for (uint32_t id = 1; id <= kLaunches; ++id) tracker.launch(id, 1, 1, id, id + 5);
+  for (uint32_t id = 1; id <= kLaunches; ++id) tracker.gpu_execution(id, id + 10, id + 20);
+  EXPECT_EQ(g_replays_with_gpu_time, kLaunches);
+  EXPECT_EQ(tracker.counters().replays_without_gpu, 0u);
+}
+
 TEST_F(GraphTrackerTest, WithoutGpuTimingEveryLaunchIsWrittenAtOnce) {
   GraphTracker tracker(&capture_record);
   tracker.set_gpu_timing(false);

@@ -201,6 +201,77 @@ TEST(InjectionScenario, AVllmLikeRunOfSixtyGraphsAndAHundredThousandReplaysCount
   EXPECT_NE(scenario.metadata().find("\"dropped_records\": {}"), std::string::npos) << scenario.metadata();
 }
 
+// How many rows a CSV file has, and how many of them have a value in `column`: line by line, as
+// a million rows would make a million maps in read_csv.
+std::pair<uint64_t, uint64_t> rows_with_value(const std::string& path, const std::string& column) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream names(line);
+  for (std::string name; std::getline(names, name, ',');) header.push_back(name);
+  const auto index = static_cast<size_t>(std::find(header.begin(), header.end(), column) - header.begin());
+  EXPECT_LT(index, header.size()) << "no column " << column << " in " << path;
+  uint64_t rows = 0;
+  uint64_t with_value = 0;
+  while (std::getline(in, line)) {
+    ++rows;
+    size_t begin = 0;
+    for (size_t i = 0; i < index && begin != std::string::npos; ++i) {
+      begin = line.find(',', begin);
+      if (begin != std::string::npos) ++begin;
+    }
+    if (begin != std::string::npos && begin < line.size() && line[begin] != ',') ++with_value;
+  }
+  return {rows, with_value};
+}
+
+// From /proc/self/status, in KiB: "VmRSS" (resident now) or "VmHWM" (the peak).
+uint64_t resident_kib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with(field + ":")) return std::stoull(line.substr(field.size() + 1));
+  }
+  return 0;
+}
+
+TEST(InjectionScenario, AMillionGpuRecordsInOneDeliveryAllReachTheReplaysFileWithNothingDropped) {
+  constexpr uint32_t kLaunches = 1'000'000;
+  // What the million in-flight launches may add to the child's resident memory: the GPU records
+  // the test holds for the fake CUPTI (32 bytes each, 30.5 MiB), the tracker's waiting launches
+  // (32 bytes each, 30.5 MiB), the recorder's buffers that fill (the flush thread's 512 KiB and
+  // the writer's 1 MiB), and 16 MiB of allocator and deque slack. The earlier store (a nanopb
+  // GraphReplay in a hash-map node, about 100 bytes a launch) added 141 MiB here; this one 66.
+  constexpr uint64_t kBudgetMib = 80;
+  Scenario scenario;  // default buffers: 512 KiB (7,281 replays) for the thread CUPTI delivers on
+  const std::string memory_file = scenario.tmp / "memory.txt";
+  scenario.run([&](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    const uint64_t resident_before = resident_kib("VmRSS");
+    std::vector<FakeGraphTrace> traces;
+    traces.reserve(kLaunches);
+    const uint64_t base = realtime_ns();
+    for (uint32_t i = 0; i < kLaunches; ++i) {
+      const uint32_t correlation = sim.launch(101, 1);
+      traces.push_back({correlation, base + i * 1000ull, base + i * 1000ull + 500, 1, 1});
+    }
+    sim.deliver_graph_traces_in_one_flush(traces);
+    std::ofstream(memory_file) << (resident_kib("VmHWM") - resident_before) / 1024;
+    return 0;
+  });
+  const std::string metadata = scenario.metadata();  // exports the session
+  const auto [rows, with_gpu_time] =
+      rows_with_value(scenario.tmp / "out/cuda_graph_replays.csv", "gpu_duration_us");
+  EXPECT_EQ(rows, kLaunches);
+  EXPECT_EQ(with_gpu_time, kLaunches) << "every launch joined its GPU record";
+  EXPECT_NE(metadata.find("\"dropped_records\": {}"), std::string::npos) << metadata;
+  EXPECT_NE(metadata.find("\"dropped_records\": 0,"), std::string::npos) << "totals: " << metadata;
+  const uint64_t added_mib = std::stoull(testing::read_file(memory_file));
+  std::printf("a million launches in flight added %llu MiB of peak resident memory\n",
+              static_cast<unsigned long long>(added_mib));
+  EXPECT_LE(added_mib, kBudgetMib);
+}
+
 TEST(InjectionScenario, DriverApiLaunchesAreRecordedWhenNoRuntimeCallSurroundsThem) {
   Scenario scenario;
   scenario.run([](DriverSimulator& sim) {

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -193,6 +195,141 @@ TEST(Recorder, EightThreadsOfAMillionEventsEachAreCountedExactlyWithDropsAccount
   // Printed, not asserted: how often the writer fell behind depends on the machine.
   std::printf("dropped %llu of %llu events\n", static_cast<unsigned long long>(total_dropped),
               static_cast<unsigned long long>(kThreads) * kEvents);
+}
+
+// Small buffers (1 MiB for 4 threads: 256 KiB each, about 3,600 replays) so that one thread
+// outruns its buffer many times over.
+std::map<std::string, std::string> small_buffers_env(const std::string& session) {
+  std::map<std::string, std::string> env = session_env(session, "50");
+  env["PROFILEMATE_BUFFER_MB"] = "2";
+  env["PROFILEMATE_MAX_THREADS"] = "4";
+  return env;
+}
+
+std::map<uint32_t, uint64_t> last_drop_counts(const std::vector<Record>& records,
+                                              DroppedRecords::Reason reason) {
+  std::map<uint32_t, uint64_t> totals;  // by thread index: the last cumulative count
+  for (const Record& record : records) {
+    if (record.has_dropped_records() && record.dropped_records().reason() == reason) {
+      totals[record.dropped_records().thread()] = record.dropped_records().dropped();
+    }
+  }
+  return totals;
+}
+
+TEST(Recorder, AThreadThatWaitsLosesNothingWhenItRecordsFarMoreThanItsBufferHolds) {
+  constexpr uint64_t kEvents = 1'000'000;  // about 270 buffers' worth
+  TempDir tmp;
+  const std::string session = tmp / "s";
+  expect_clean_exit(run_in_child(small_buffers_env(session), [] {
+    if (pm_start() != PM_OK) return 10;
+    if (pm_set_thread_waits(1) != 0) return 11;  // off by default; returns the previous setting
+    for (uint64_t i = 0; i < kEvents; ++i) {
+      if (record_replay(1, i) != PM_OK) return 12;
+    }
+    if (pm_set_thread_waits(0) != 1) return 13;
+    return 0;
+  }));
+  const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::vector<Record> records = read_records(logs[0]);
+  EXPECT_EQ(replay_sequences(records, 1), iota(kEvents)) << "every event, once, in order";
+  EXPECT_EQ(
+      std::count_if(records.begin(), records.end(), [](const Record& r) { return r.has_dropped_records(); }),
+      0);
+}
+
+// The descriptor of this process's log, found by its inode among /proc/self/fd.
+int log_descriptor() {
+  struct stat log {};
+  if (::stat(pm_log_path(), &log) != 0) return -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    struct stat open {};
+    if (::fstat(fd, &open) == 0 && open.st_dev == log.st_dev && open.st_ino == log.st_ino) return fd;
+  }
+  return -1;
+}
+
+TEST(Recorder, AStalledDiskCostsAWaitingThreadOneBoundedWaitThenDropsAreCountedAsWaitTimeouts) {
+  TempDir tmp;
+  const std::string session = tmp / "s";
+  const std::string counts_file = tmp / "counts.txt";
+  expect_clean_exit(run_in_child(small_buffers_env(session), [&] {
+    using Clock = std::chrono::steady_clock;
+    if (pm_start() != PM_OK) return 10;
+    // The stalled disk: the log's descriptor becomes a pipe that nobody reads, so the writer
+    // blocks in write() once the pipe is full. When `unstall` is set, a thread copies everything
+    // on to the log file, in order.
+    const int log_fd = log_descriptor();
+    const int file_fd = ::dup(log_fd);
+    int pipe_fds[2];
+    if (log_fd < 0 || file_fd < 0 || ::pipe(pipe_fds) != 0 || ::dup2(pipe_fds[1], log_fd) < 0) return 11;
+    ::close(pipe_fds[1]);
+    struct Disk {
+      std::atomic<bool> unstall{false};
+      std::atomic<bool> copied{false};
+    };
+    const auto disk = std::make_shared<Disk>();
+    // Detached, and sharing nothing on this stack, so that a failing check can return at once.
+    std::thread([disk, from = pipe_fds[0], to = file_fd] {
+      while (!disk->unstall.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      char bytes[1 << 16];
+      for (ssize_t n = 0; (n = ::read(from, bytes, sizeof bytes)) > 0;) {
+        if (::write(to, bytes, static_cast<size_t>(n)) != n) std::abort();
+      }
+      disk->copied.store(true);
+    }).detach();
+
+    pm_set_thread_waits(1);
+    uint64_t sequence = 0;
+    uint64_t accepted = 0;
+    uint64_t dropped = 0;
+    const auto record = [&] {
+      const bool ok = record_replay(1, sequence++) == PM_OK;
+      (ok ? accepted : dropped) += 1;
+      return ok;
+    };
+    // The writer's buffer, the pipe and the thread's buffer fill up; then one wait times out.
+    const Clock::time_point began = Clock::now();
+    while (record()) {
+    }
+    const double first_drop_s = std::chrono::duration<double>(Clock::now() - began).count();
+    if (first_drop_s < 1.0) return 12;   // it waited (about 1 s) before dropping
+    if (first_drop_s > 60.0) return 13;  // and the wait ended
+    // While nothing fits, later events are dropped at once: a wait of its own for each of these
+    // would take hours (the bound is no speed test, only that).
+    const Clock::time_point drops_began = Clock::now();
+    for (int i = 0; i < 10'000; ++i) {
+      if (record()) return 14;
+      if (Clock::now() - drops_began > std::chrono::seconds(20)) return 15;
+    }
+    // The disk moves again: once an event fits, the thread waits again and loses nothing more.
+    disk->unstall.store(true);
+    while (!record()) {
+    }
+    for (int i = 0; i < 100'000; ++i) {
+      if (!record()) return 16;
+    }
+    pm_stop();  // closes the pipe: the copying thread ends
+    while (!disk->copied.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::ofstream(counts_file) << accepted << ' ' << dropped;
+    return 0;
+  }));
+  std::ifstream in(counts_file);
+  uint64_t accepted = 0;
+  uint64_t dropped = 0;
+  ASSERT_TRUE(in >> accepted >> dropped);
+  const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::vector<Record> records = read_records(logs[0]);
+  EXPECT_EQ(replay_sequences(records, 1).size(), accepted) << "every accepted event reached the file";
+  const std::map<uint32_t, uint64_t> timeouts = last_drop_counts(records, DroppedRecords::WAIT_TIMEOUT);
+  ASSERT_EQ(timeouts.size(), 1u) << "one thread timed out";
+  EXPECT_EQ(timeouts.begin()->second, dropped) << "every drop is counted, as a wait timeout";
+  EXPECT_GE(dropped, 10'001u);
+  EXPECT_TRUE(last_drop_counts(records, DroppedRecords::BUFFER_FULL).empty())
+      << "a waiting thread's drops are wait timeouts, not full buffers";
 }
 
 TEST(Recorder, AChildKilledWithSigkillMidStreamLeavesALogWhoseCompleteRecordsAllConvert) {

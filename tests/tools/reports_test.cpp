@@ -127,6 +127,22 @@ TEST(GraphsReport, ReplaysCountedInPythonAndByCuptiInOneProcessCountOnce) {
       << "CUPTI's 2 in process 0, Python's 2 in 1";
 }
 
+TEST(HealthReport, DropsAreCountedPerProcessAndNamedByReason) {
+  SessionData data;
+  data.processes.emplace_back();
+  data.processes[0].header.set_pid(7);
+  data.processes[0].dropped[{2, DroppedRecords::BUFFER_FULL}] = 3;
+  data.processes[0].dropped[{3, DroppedRecords::WAIT_TIMEOUT}] = 5;
+  data.processes[0].dropped[{4, DroppedRecords::WAIT_TIMEOUT}] = 1;
+  const Table health = session_reports(data).back();
+  ASSERT_EQ(health.name, "health");
+  EXPECT_EQ(row_named(health, "7")[3].str(), "9") << "dropped, all reasons";
+  for (const char* note : {"pid 7 dropped 3 records: buffer_full", "pid 7 dropped 6 records: wait_timeout"}) {
+    EXPECT_NE(std::find(health.notes.begin(), health.notes.end(), note), health.notes.end())
+        << "missing note: " << note;
+  }
+}
+
 TEST(ReportTable, CsvQuotesWhatNeedsIt) {
   const Table table{"t",
                     "T",

@@ -38,6 +38,7 @@ std::string_view dropped_reason_name(int reason) {
     case DroppedRecords::BUFFER_FULL: return "buffer_full";
     case DroppedRecords::NO_THREAD_BUFFER: return "no_thread_buffer";
     case DroppedRecords::CUPTI_ACTIVITY: return "cupti_activity";
+    case DroppedRecords::WAIT_TIMEOUT: return "wait_timeout";
     case DroppedRecords::HOOK_FAILURE: return "hook_failure";
     default: return "unspecified";
   }

@@ -19,7 +19,8 @@ Phase step_phase(const SchedulerStep& step);
 // A resumption's tokens found in the prefix cache, at most the tokens its preemption freed.
 uint32_t tokens_found_in_cache(const Preemption& resumed);
 
-// "buffer_full", "hook_failure", ...: why records were dropped (DroppedRecords::Reason).
+// "buffer_full", "no_thread_buffer", "cupti_activity", "wait_timeout", "hook_failure": why
+// records were not recorded (DroppedRecords::Reason), as metadata.json and the reports name it.
 std::string_view dropped_reason_name(int reason);
 
 // "FULL n=8 reqs=8 uniform": a batch descriptor in one short label.

@@ -430,16 +430,14 @@ Table health_report(const SessionData& data) {
   for (size_t i = 0; i < data.processes.size(); ++i) {
     const exporter::Process& process = data.processes[i];
     uint64_t dropped = 0;
-    std::map<std::string_view, uint64_t> by_reason;
+    std::map<std::string_view, uint64_t> dropped_by_reason;
     for (const auto& [key, count] : process.dropped) {
       dropped += count;
-      by_reason[exporter::dropped_reason_name(key.second)] += count;
+      dropped_by_reason[exporter::dropped_reason_name(key.second)] += count;
     }
-    if (dropped > 0) {
-      std::string note = "pid " + std::to_string(process.header.pid()) + " dropped";
-      for (const auto& [reason, count] : by_reason)
-        note += " " + std::string(reason) + "=" + std::to_string(count);
-      table.notes.push_back(std::move(note));
+    for (const auto& [reason, count] : dropped_by_reason) {
+      table.notes.emplace_back("pid " + std::to_string(process.header.pid()) + " dropped " +
+                               std::to_string(count) + " records: " + std::string(reason));
     }
     table.rows.push_back({Cell::integer(process.header.pid()), Cell::text(process.info.process_role()),
                           Cell::integer(static_cast<int64_t>(process.stats.records)),

@@ -4,7 +4,8 @@
  * first). Events are the nanopb structs generated from proto/profilemate.proto; `pm_record`
  * copies one into the calling thread's buffer and returns at once: a background writer thread
  * encodes and streams it to `<session>/process_<pid>.pmlog`. Nothing here allocates, locks or
- * makes a system call per event; when a buffer is full the event is dropped and counted.
+ * makes a system call per event; when a buffer is full the event is dropped and counted (except
+ * on ProfileMate's own threads, which wait: see pm_set_thread_waits).
  *
  * Timestamps in events are "log time": nanoseconds since this process's time base, a
  * CLOCK_REALTIME reading taken at start (`pm_now`, `pm_log_time`).
@@ -48,6 +49,15 @@ PM_API int pm_active(void);
 /* Copies one event. `kind` is the event's field number in `profilemate.Record`
  * (e.g. profilemate_Record_graph_replay_tag) and `event` points to its nanopb struct. */
 PM_API int pm_record(uint32_t kind, const void* event);
+
+/* Declares whether the calling thread is one of ProfileMate's own, where waiting costs the
+ * application nothing (CUPTI's buffer-completion callback, a flush thread, the final flush at
+ * exit). On such a thread pm_record waits for the writer when the thread's buffer is full instead
+ * of dropping the event, up to about a second per event; an event that still does not fit is
+ * dropped, and the thread then drops without waiting until an event fits again, so a stalled
+ * writer or disk costs one wait, not one per event (both counted with reason WAIT_TIMEOUT).
+ * Never on an application thread. Thread-local, off by default; returns the previous setting. */
+PM_API int pm_set_thread_waits(int waits);
 
 /* Log time now, and a CLOCK_REALTIME (or CUPTI) timestamp converted to log time. */
 PM_API uint64_t pm_now(void);

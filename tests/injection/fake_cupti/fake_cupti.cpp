@@ -29,6 +29,8 @@ struct State {
   CUpti_BuffersCallbackCompleteFunc complete = nullptr;
   bool graph_trace_enabled = false;
   std::deque<std::pair<uint8_t*, size_t>> completed;  // buffer, valid bytes
+  const FakeGraphTrace* held = nullptr;               // records not yet in a buffer
+  size_t held_count = 0;
   size_t dropped = 0;
   size_t declined = 0;
 };
@@ -44,6 +46,54 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// Requests a buffer from the subscriber and fills it with up to `count` records; returns the
+// buffer (nullptr when declined: the records are counted as dropped) and how many went in.
+std::pair<uint8_t*, size_t> fill_buffer(const FakeGraphTrace* traces, size_t count, size_t& used) {
+  State& s = state();
+  uint8_t* buffer = nullptr;
+  size_t size = 0;
+  size_t max_records = 0;
+  s.request(&buffer, &size, &max_records);
+  used = 0;
+  if (buffer == nullptr) {
+    const std::lock_guard lock(s.mutex);
+    ++s.declined;
+    s.dropped += count;
+    return {nullptr, count};
+  }
+  size_t filled = 0;
+  for (; filled < count && used + sizeof(CUpti_ActivityGraphTrace2) <= size; ++filled) {
+    CUpti_ActivityGraphTrace2 record{};
+    record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
+    record.correlationId = traces[filled].correlation_id;
+    record.start = traces[filled].start;
+    record.end = traces[filled].end;
+    record.graphId = traces[filled].graph_id;
+    record.streamId = traces[filled].stream_id;
+    std::memcpy(buffer + used, &record, sizeof record);
+    used += sizeof record;
+  }
+  return {buffer, filled};
+}
+
+void deliver_held_records() {
+  State& s = state();
+  const FakeGraphTrace* held = nullptr;
+  size_t count = 0;
+  {
+    const std::lock_guard lock(s.mutex);
+    held = s.held;
+    count = s.held_count;
+  }
+  for (size_t first = 0; first < count;) {
+    size_t used = 0;
+    const auto [buffer, taken] = fill_buffer(held + first, count - first, used);
+    if (buffer != nullptr) s.complete(nullptr, 0, buffer, 0, used);
+    first += taken;
+  }
+  const std::lock_guard lock(s.mutex);
+  if (s.held == held) s.held_count = 0;
+}
 }  // namespace
 
 extern "C" {
@@ -167,6 +217,7 @@ CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t /*flag*/) {
   }
   // As CUPTI does, the completion callback runs on the flushing thread, without our lock held.
   for (const auto& [buffer, valid] : ready) complete(nullptr, 0, buffer, 0, valid);
+  deliver_held_records();
   return CUPTI_SUCCESS;
 }
 
@@ -223,32 +274,25 @@ void fake_cupti_queue_graph_traces(const FakeGraphTrace* traces, size_t count, s
   State& s = state();
   if (s.request == nullptr || !s.graph_trace_enabled) return;  // nobody asked for activity records
   for (size_t first = 0; first < count; first += per_buffer) {
-    uint8_t* buffer = nullptr;
-    size_t size = 0;
-    size_t max_records = 0;
-    s.request(&buffer, &size, &max_records);
-    if (buffer == nullptr) {
-      const std::lock_guard lock(s.mutex);
-      ++s.declined;
-      s.dropped += std::min(per_buffer, count - first);
-      continue;
-    }
     size_t used = 0;
-    for (size_t i = first; i < count && i < first + per_buffer; ++i) {
-      if (used + sizeof(CUpti_ActivityGraphTrace2) > size) break;
-      CUpti_ActivityGraphTrace2 record{};
-      record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
-      record.correlationId = traces[i].correlation_id;
-      record.start = traces[i].start;
-      record.end = traces[i].end;
-      record.graphId = traces[i].graph_id;
-      record.streamId = traces[i].stream_id;
-      std::memcpy(buffer + used, &record, sizeof record);
-      used += sizeof record;
-    }
+    const auto [buffer, taken] = fill_buffer(traces + first, std::min(per_buffer, count - first), used);
+    if (buffer == nullptr) continue;
     const std::lock_guard lock(s.mutex);
     s.completed.emplace_back(buffer, used);
   }
+}
+
+void fake_cupti_hold_graph_traces(const FakeGraphTrace* traces, size_t count) {
+  State& s = state();
+  if (s.request == nullptr || !s.graph_trace_enabled) return;
+  const std::lock_guard lock(s.mutex);
+  s.held = traces;
+  s.held_count = count;
+}
+
+size_t fake_cupti_held_records(void) {
+  const std::lock_guard lock(state().mutex);
+  return state().held_count;
 }
 
 size_t fake_cupti_pending_buffers(void) {

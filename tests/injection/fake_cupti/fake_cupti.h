@@ -28,6 +28,12 @@ void fake_cupti_state_fatal(CUptiResult result, const char* message);
 // Fills activity buffers (requested from the subscriber, `per_buffer` records each) and queues
 // them; cuptiActivityFlushAll hands them back through the completion callback.
 void fake_cupti_queue_graph_traces(const FakeGraphTrace* traces, size_t count, size_t per_buffer);
+// GPU records the device has produced and CUPTI holds: the next cuptiActivityFlushAll hands
+// them all over in one delivery, filling buffers requested from the subscriber one after another
+// on the flushing thread (as many as it takes: each completed one is lent again). `traces` must
+// stay valid until fake_cupti_held_records() is 0.
+void fake_cupti_hold_graph_traces(const FakeGraphTrace* traces, size_t count);
+size_t fake_cupti_held_records(void);
 // Buffers queued and not yet handed back by a flush.
 size_t fake_cupti_pending_buffers(void);
 // The next cuptiActivityGetNumDroppedRecords reports `count`.
