@@ -19,6 +19,8 @@ constexpr uint64_t kMaxRecordBytes = 64u << 10;
 constexpr int kResyncChain = 4;
 // Corrupt spans listed individually; more are still counted in the last span's bytes.
 constexpr size_t kMaxReportedSpans = 100;
+// How much of a mapped log is read before its pages are handed back (a multiple of any page size).
+constexpr uint64_t kReleaseBytes = 8u << 20;
 
 struct Frame {
   uint64_t body_offset = 0;
@@ -45,8 +47,9 @@ FrameStatus read_frame(const uint8_t* data, uint64_t size, uint64_t offset, Fram
 
 class LogParser {
  public:
-  LogParser(const uint8_t* data, uint64_t size, std::string name)
-      : data_(data), size_(size), name_(std::move(name)) {}
+  // `mapped`: `data` is a read-only mapping of the file that the parser may release as it reads.
+  LogParser(const uint8_t* data, uint64_t size, std::string name, bool mapped = false)
+      : data_(data), size_(size), name_(std::move(name)), mapped_(mapped) {}
 
   LogStats run(Header& header, const RecordVisitor& visit) {
     // Damaged bytes are expected here and reported by us, not logged by libprotobuf.
@@ -70,6 +73,7 @@ class LogParser {
         }
         ++stats.records;
         offset = frame.end();
+        release_before(offset);
         continue;
       }
       const uint64_t resume = resync(offset + 1);
@@ -109,6 +113,15 @@ class LogParser {
     first_record_ = frame.end();
   }
 
+  // Drops the pages before `offset` from memory: the parser never reads behind itself, and a log
+  // read once would otherwise stay resident whole, making a reader's memory grow with the log.
+  void release_before(uint64_t offset) {
+    if (!mapped_ || offset - released_ < kReleaseBytes) return;
+    const uint64_t end = offset / kReleaseBytes * kReleaseBytes;
+    ::madvise(const_cast<uint8_t*>(data_) + released_, end - released_, MADV_DONTNEED);
+    released_ = end;
+  }
+
   // The first offset at or after `from` where a run of good records starts (or that run reaches
   // the end of the file exactly); the file size if there is none.
   uint64_t resync(uint64_t from) {
@@ -134,6 +147,8 @@ class LogParser {
   const uint8_t* data_;
   uint64_t size_;
   std::string name_;
+  bool mapped_;
+  uint64_t released_ = 0;
   uint64_t first_record_ = 0;
   Record record_;
   Record probe_;
@@ -185,7 +200,7 @@ LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& nam
 
 LogStats read_log(const std::string& path, Header& header, const RecordVisitor& visit) {
   const MappedFile file(path);
-  return read_log_bytes(file.data(), file.size(), path, header, visit);
+  return LogParser(file.data(), file.size(), path, /*mapped=*/true).run(header, visit);
 }
 
 }  // namespace profilemate::reader

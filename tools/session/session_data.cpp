@@ -200,7 +200,7 @@ std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTa
   return origins;
 }
 
-SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
+SessionStream::SessionStream(SortMemory& memory)
     : replays(memory),
       gpu_times(memory),
       steps(memory),
@@ -210,7 +210,9 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
       forward_passes(memory),
       cpu_operations(memory),
       preemptions(memory),
-      encoder_timing(memory) {
+      encoder_timing(memory) {}
+
+SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : SessionStream(memory) {
   SessionTables& data = tables;
   const std::vector<std::string> files = reader::session_log_files(dir);
   data.processes.reserve(files.size());

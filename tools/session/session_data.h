@@ -117,6 +117,8 @@ class SessionStream {
   // Reads every log of `dir`. Throws reader::ReadError for a directory that is not a session or a
   // log that cannot be used; damage inside a log is recorded in its stats instead.
   SessionStream(const std::string& dir, SortMemory& memory);
+  // An empty session whose tables and sinks the caller fills (tests build sessions this way).
+  explicit SessionStream(SortMemory& memory);
 
   SessionTables tables;
   SortedSink<TimeKey> replays;  // ReplayRow payloads
