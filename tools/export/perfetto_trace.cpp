@@ -7,10 +7,10 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <queue>
-#include <span>
 #include <map>
+#include <queue>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -187,26 +187,31 @@ class TraceBuilder {
     // encoders, MoE layers, launches.
     SessionStream::drain_events<ForwardPass>(session_.forward_passes, [&](const Row<ForwardPass>& row) {
       describe(row.event, out);
-      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(), thread_track(row.process, row.event.thread()));
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
     });
     SessionStream::drain_events<CpuOperation>(session_.cpu_operations, [&](const Row<CpuOperation>& row) {
       // kv_cache_manager.* rows are sums over a window of calls (one per request per step), not
       // one call: drawn as a slice they would claim the thread for the whole summed time.
       if (row.event.operation().starts_with("kv_cache_manager.")) return;
       describe(row.event, out);
-      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(), thread_track(row.process, row.event.thread()));
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
     });
     for (const Row<GraphCapture>& row : tables_.captures) {
       describe(row.event, out);
-      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(), thread_track(row.process, row.event.thread()));
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
     }
     SessionStream::drain_events<EncoderTiming>(session_.encoder_timing, [&](const Row<EncoderTiming>& row) {
       describe(row.event, out);
-      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(), thread_track(row.process, row.event.thread()));
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
     });
     SessionStream::drain_events<MoeLayerTiming>(session_.moe_timing, [&](const Row<MoeLayerTiming>& row) {
       describe(row.event, out);
-      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(), thread_track(row.process, row.event.thread()));
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
     });
     uint64_t replay_number = 0;
     SessionStream::drain_replays(session_.replays, [&](const ReplayRow& replay) {
@@ -218,7 +223,8 @@ class TraceBuilder {
       ++summary_.flows;
       const auto start = static_cast<uint64_t>(static_cast<int64_t>(replay.unix_ns) + replay.gpu_offset_ns);
       describe_gpu(replay, flow, out);
-      slice(start, start + replay.gpu_ns, track_uuid(TrackKind::kGpuStream, replay.process, replay.stream_id));
+      slice(start, start + replay.gpu_ns,
+            track_uuid(TrackKind::kGpuStream, replay.process, replay.stream_id));
     });
     SessionStream::drain_events<SchedulerStep>(session_.steps, [&](const Row<SchedulerStep>& row) {
       const SchedulerStep& step = row.event;
@@ -230,11 +236,13 @@ class TraceBuilder {
         counter_value(row.unix_ns, track_uuid(TrackKind::kCounter, row.process, counter), out);
       }
       describe(step, out);
-      slice(row.unix_ns, row.unix_ns + step.schedule_duration_ns(), track_uuid(TrackKind::kScheduler, row.process));
+      slice(row.unix_ns, row.unix_ns + step.schedule_duration_ns(),
+            track_uuid(TrackKind::kScheduler, row.process));
     });
     SessionStream::drain_events<Preemption>(session_.preemptions, [&](const Row<Preemption>& row) {
       describe(row.event, out);
-      push({row.unix_ns, 0}, {track_uuid(TrackKind::kScheduler, row.process), row.unix_ns, Op::kInstant}, out);
+      push({row.unix_ns, 0}, {track_uuid(TrackKind::kScheduler, row.process), row.unix_ns, Op::kInstant},
+           out);
       ++summary_.instants;
     });
     SessionStream::drain_events<KvUsage>(session_.kv_usage, [&](const Row<KvUsage>& row) {
@@ -311,12 +319,15 @@ class TraceBuilder {
     const auto process = static_cast<uint32_t>((track >> 32) & 0xffffff);
     const auto number = static_cast<uint32_t>(track);
     switch (kind) {
-      case TrackKind::kThread: describe_track(child(process, track, "thread " + std::to_string(number)), unix_ns); break;
+      case TrackKind::kThread:
+        describe_track(child(process, track, "thread " + std::to_string(number)), unix_ns);
+        break;
       case TrackKind::kScheduler: describe_track(child(process, track, "scheduler"), unix_ns); break;
       case TrackKind::kCounter: {
-        static constexpr std::pair<const char*, const char*> kCounters[] = {
-            {"KV cache usage (%)", "%"}, {"batch tokens", "tokens"}, {"running requests", "requests"},
-            {"waiting requests", "requests"}};
+        static constexpr std::pair<const char*, const char*> kCounters[] = {{"KV cache usage (%)", "%"},
+                                                                            {"batch tokens", "tokens"},
+                                                                            {"running requests", "requests"},
+                                                                            {"waiting requests", "requests"}};
         pf::TrackDescriptor descriptor = child(process, track, kCounters[number].first);
         descriptor.mutable_counter()->set_unit_name(kCounters[number].second);
         describe_track(std::move(descriptor), unix_ns);
@@ -341,7 +352,8 @@ class TraceBuilder {
       const uint64_t uuid = lane == 0 ? stream : track_uuid(TrackKind::kGpuLane, process, next_gpu_lane_++);
       lanes.ends.push_back(end);
       lanes.uuids.push_back(uuid);
-      describe_track(child(process, uuid, "GPU stream " + std::to_string(static_cast<uint32_t>(stream))), begin);
+      describe_track(child(process, uuid, "GPU stream " + std::to_string(static_cast<uint32_t>(stream))),
+                     begin);
     }
     lanes.ends[lane] = end;
     return lanes.uuids[lane];
@@ -390,7 +402,8 @@ class TraceBuilder {
   void write_event(uint64_t unix_ns, const Item& item, std::span<const std::byte> described) {
     end_slices(unix_ns);
     uint64_t track = item.track;
-    if (static_cast<TrackKind>(track >> 56) == TrackKind::kGpuStream) track = lane_for(track, unix_ns, item.end);
+    if (static_cast<TrackKind>(track >> 56) == TrackKind::kGpuStream)
+      track = lane_for(track, unix_ns, item.end);
     describe_on_first_use(track, unix_ns);
     if (item.op == Op::kBegin) nest_end(track, item.end);
     pf::TrackEvent& event = start_packet(unix_ns, track);
@@ -452,14 +465,16 @@ class TraceBuilder {
     out.add_categories("vllm");
     if (timing.step() != 0) annotate_uint(out, "step", timing.step());
     if (!timing.context().empty()) annotate_text(out, "context", timing.context());
-    if (timing.has_gpu_duration_ns()) annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
+    if (timing.has_gpu_duration_ns())
+      annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
   }
   static void describe(const MoeLayerTiming& timing, pf::TrackEvent& out) {
     out.Clear();
     out.set_name("moe layer " + std::to_string(timing.layer()));
     out.add_categories("vllm");
     annotate_uint(out, "num_tokens", timing.num_tokens());
-    if (timing.has_gpu_duration_ns()) annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
+    if (timing.has_gpu_duration_ns())
+      annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
   }
   static void describe(const Preemption& preemption, pf::TrackEvent& out) {
     out.Clear();
@@ -470,7 +485,8 @@ class TraceBuilder {
     annotate_uint(out, "computed_tokens_lost", preemption.computed_tokens_lost());
     annotate_uint(out, "blocks_freed", preemption.blocks_freed());
     if (preemption.has_kv_usage_before_pct())
-      annotate_double(out, "kv_usage_before_pct", rounded(preemption.kv_usage_before_pct(), kPercentDecimals));
+      annotate_double(out, "kv_usage_before_pct",
+                      rounded(preemption.kv_usage_before_pct(), kPercentDecimals));
   }
   // `flow`: 0 for a launch without a GPU execution.
   static void describe_launch(const ReplayRow& replay, uint64_t flow, pf::TrackEvent& out) {
@@ -493,7 +509,8 @@ class TraceBuilder {
   // The graph's batch descriptor, from the capture that labelled it.
   [[nodiscard]] std::string gpu_slice_name(const ReplayRow& replay) const {
     const auto origin = origins_.find({replay.process, replay.exec_id});
-    if (origin != origins_.end() && origin->second.capture != nullptr && origin->second.capture->has_context())
+    if (origin != origins_.end() && origin->second.capture != nullptr &&
+        origin->second.capture->has_context())
       return descriptor_name(origin->second.capture->context());
     return "graph exec " + std::to_string(replay.exec_id);
   }
@@ -513,7 +530,8 @@ class TraceBuilder {
   std::set<uint64_t> described_;
   std::map<uint64_t, std::vector<uint64_t>> open_;  // by track: the ends of its open slices
   // The ENDs not yet written, earliest first: (time, track).
-  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>, std::greater<>>
+  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>,
+                      std::greater<>>
       ends_;
   struct GpuStream {
     std::vector<uint64_t> ends;   // by lane: where its last execution ends

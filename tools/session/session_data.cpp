@@ -238,23 +238,4 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
   sort_by_time(data.notices);
 }
 
-SessionData read_session(const std::string& dir) {
-  // No memory bound: the rows end up in memory anyway, so nothing is ever spilled.
-  SortMemory memory(dir, SIZE_MAX);
-  SessionStream stream(dir, memory);
-  SessionData data;
-  static_cast<SessionTables&>(data) = std::move(stream.tables);
-  const auto all = [](auto& rows) { return [&rows](const auto& row) { rows.push_back(row); }; };
-  SessionStream::drain_replays(stream.replays, all(data.replays));
-  SessionStream::drain_events<SchedulerStep>(stream.steps, all(data.steps));
-  SessionStream::drain_events<KvUsage>(stream.kv_usage, all(data.kv_usage));
-  SessionStream::drain_events<KvEviction>(stream.kv_evictions, all(data.kv_evictions));
-  SessionStream::drain_events<MoeLayerTiming>(stream.moe_timing, all(data.moe_timing));
-  SessionStream::drain_events<ForwardPass>(stream.forward_passes, all(data.forward_passes));
-  SessionStream::drain_events<CpuOperation>(stream.cpu_operations, all(data.cpu_operations));
-  SessionStream::drain_events<Preemption>(stream.preemptions, all(data.preemptions));
-  SessionStream::drain_events<EncoderTiming>(stream.encoder_timing, all(data.encoder_timing));
-  return data;
-}
-
 }  // namespace profilemate::exporter

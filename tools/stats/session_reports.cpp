@@ -11,8 +11,8 @@
 #include <span>
 #include <string_view>
 
-#include "event_labels.h"
 #include "distributions.h"
+#include "event_labels.h"
 #include "units.h"
 
 namespace profilemate::stats {
@@ -38,7 +38,8 @@ std::vector<Cell> distribution(std::string metric, std::string unit, const Summa
   }
   row.push_back(Cell::number(values.sum / static_cast<double>(values.count), kDecimals));
   row.push_back(Cell::number(values.min, kDecimals));
-  for (const double value : {values.p50, values.p90, values.p99}) row.push_back(Cell::number(value, kDecimals));
+  for (const double value : {values.p50, values.p90, values.p99})
+    row.push_back(Cell::number(value, kDecimals));
   row.push_back(Cell::number(values.max, kDecimals));
   return row;
 }
@@ -121,8 +122,9 @@ class GraphsReport {
 
   // The forward passes, in time order.
   void forward_pass(const Row<ForwardPass>& row, exporter::SortedSink<TimeKey>& join) {
-    join.push_pod(TimeKey{row.unix_ns, row.process},
-                  Moment{Moment::kForwardPass, false, row.event.num_tokens(), row.unix_ns + row.event.duration_ns()});
+    join.push_pod(
+        TimeKey{row.unix_ns, row.process},
+        Moment{Moment::kForwardPass, false, row.event.num_tokens(), row.unix_ns + row.event.duration_ns()});
     ++forward_passes_;
   }
   // Then the replays, in time order; at equal times a forward pass comes first (pushed first).
@@ -212,8 +214,9 @@ class GraphsReport {
     for (const auto& [name, use] : ordered) row_of(name, *use);
 
     if (replays_ > 0 && forward_passes_ > 0) {
-      table.notes.emplace_back(std::to_string(forward_passes_) + " forward passes: " + std::to_string(all.steps) +
-                               " replayed a graph, " + std::to_string(forward_passes_ - hit_passes_) +
+      table.notes.emplace_back(std::to_string(forward_passes_) +
+                               " forward passes: " + std::to_string(all.steps) + " replayed a graph, " +
+                               std::to_string(forward_passes_ - hit_passes_) +
                                " ran without one (largest: " + std::to_string(largest_eager_) + " tokens).");
     }
     table.notes.emplace_back(
@@ -246,8 +249,9 @@ class GraphsReport {
       const auto origin = origins_.find({process, exec_id});
       const GraphCapture* capture = origin == origins_.end() ? nullptr : origin->second.capture;
       if (capture == nullptr || !capture->has_context()) capture = nullptr;
-      it->second = {&use_named(capture != nullptr ? exporter::descriptor_name(capture->context()) : "(unlabelled)"),
-                    capture};
+      it->second = {
+          &use_named(capture != nullptr ? exporter::descriptor_name(capture->context()) : "(unlabelled)"),
+          capture};
     }
     return it->second;
   }
@@ -265,8 +269,9 @@ class GraphsReport {
       pass->hit = true;
       ++use.steps;
       use.real_tokens += pass->tokens;
-      use.padded_tokens +=
-          graph.capture != nullptr ? std::max(graph.capture->context().num_tokens(), pass->tokens) : pass->tokens;
+      use.padded_tokens += graph.capture != nullptr
+                               ? std::max(graph.capture->context().num_tokens(), pass->tokens)
+                               : pass->tokens;
     }
   }
 
@@ -284,7 +289,8 @@ class GraphsReport {
 
   const exporter::SessionTables& tables_;
   Distributions& values_;
-  const std::map<std::pair<uint32_t, uint32_t>, exporter::ExecOrigin> origins_ = exporter::exec_origins(tables_);
+  const std::map<std::pair<uint32_t, uint32_t>, exporter::ExecOrigin> origins_ =
+      exporter::exec_origins(tables_);
   std::map<std::string, DescriptorUse> uses_;
   std::map<std::pair<uint32_t, uint32_t>, Graph> graphs_;  // (process, exec id)
   std::map<uint32_t, OpenPasses> open_;                    // by process
@@ -299,9 +305,9 @@ class GraphsReport {
 class StepsReport {
  public:
   explicit StepsReport(Distributions& values) : values_(values) {
-    for (size_t& series : {std::ref(token_util_), std::ref(seq_util_), std::ref(tokens_), std::ref(seqs_),
-                           std::ref(running_), std::ref(waiting_), std::ref(schedule_us_), std::ref(forward_ms_),
-                           std::ref(forward_gpu_ms_)})
+    for (size_t& series :
+         {std::ref(token_util_), std::ref(seq_util_), std::ref(tokens_), std::ref(seqs_), std::ref(running_),
+          std::ref(waiting_), std::ref(schedule_us_), std::ref(forward_ms_), std::ref(forward_gpu_ms_)})
       series = values.add_series();
   }
 
@@ -333,7 +339,8 @@ class StepsReport {
     table.rows.push_back(distribution("forward_gpu_time", "ms", values_[forward_gpu_ms_]));
     for (const std::string_view phase : {"prefill", "decode", "mixed", "idle"}) {
       const auto count = phases_.find(phase);
-      table.rows.push_back(count_row("steps_" + std::string(phase), "steps", count == phases_.end() ? 0 : count->second));
+      table.rows.push_back(
+          count_row("steps_" + std::string(phase), "steps", count == phases_.end() ? 0 : count->second));
     }
     table.notes.emplace_back(
         "Utilization is against the live scheduler's limits (max_num_seqs, the token budget).");
@@ -362,7 +369,10 @@ uint64_t context_number(std::string_view context, std::string_view key) {
 class KvReport {
  public:
   explicit KvReport(Distributions& values)
-      : values_(values), usage_(values.add_series()), lifetime_(values.add_series()), idle_(values.add_series()) {}
+      : values_(values),
+        usage_(values.add_series()),
+        lifetime_(values.add_series()),
+        idle_(values.add_series()) {}
 
   void usage(const KvUsage& usage) { values_.add(usage_, pct(usage.used_blocks(), usage.total_blocks())); }
   void eviction(const KvEviction& eviction) {
@@ -419,7 +429,8 @@ class KvReport {
 // hash are compared when the sink is drained.
 class PreemptionsReport {
  public:
-  PreemptionsReport(Distributions& values, exporter::SortMemory& memory) : values_(values), requests_(memory) {}
+  PreemptionsReport(Distributions& values, exporter::SortMemory& memory)
+      : values_(values), requests_(memory) {}
 
   void preemption(const Preemption& event) {
     const auto [it, added] = groups_.try_emplace(event.reason());
@@ -627,18 +638,24 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
                                  [&](const exporter::ReplayRow& replay) { graphs.replay(replay, join); });
     graphs.join(join);
   }
-  SessionStream::drain_events<SchedulerStep>(session.steps, [&](const Row<SchedulerStep>& row) { steps.step(row.event); });
-  SessionStream::drain_events<KvUsage>(session.kv_usage, [&](const Row<KvUsage>& row) { kv.usage(row.event); });
+  SessionStream::drain_events<SchedulerStep>(session.steps,
+                                             [&](const Row<SchedulerStep>& row) { steps.step(row.event); });
+  SessionStream::drain_events<KvUsage>(session.kv_usage,
+                                       [&](const Row<KvUsage>& row) { kv.usage(row.event); });
   SessionStream::drain_events<KvEviction>(session.kv_evictions,
                                           [&](const Row<KvEviction>& row) { kv.eviction(row.event); });
-  SessionStream::drain_events<CpuOperation>(session.cpu_operations,
-                                            [&](const Row<CpuOperation>& row) { kv.cpu_operation(row.event); });
-  SessionStream::drain_events<Preemption>(session.preemptions,
-                                          [&](const Row<Preemption>& row) { preemptions.preemption(row.event); });
+  SessionStream::drain_events<CpuOperation>(
+      session.cpu_operations, [&](const Row<CpuOperation>& row) { kv.cpu_operation(row.event); });
+  SessionStream::drain_events<Preemption>(
+      session.preemptions, [&](const Row<Preemption>& row) { preemptions.preemption(row.event); });
   preemptions.count_requests();
   values.finish();
-  return {graphs.table(),      steps.table(),           kv.table(),
-          preemptions.table(), moe_report(session.tables), health_report(session.tables)};
+  return {graphs.table(),
+          steps.table(),
+          kv.table(),
+          preemptions.table(),
+          moe_report(session.tables),
+          health_report(session.tables)};
 }
 
 std::vector<Table> session_reports(const std::string& session_dir) {
