@@ -360,7 +360,9 @@ TEST(Recorder, AChildKilledWithSigkillMidStreamLeavesALogWhoseCompleteRecordsAll
   EXPECT_TRUE(stats.corrupt.empty());
   EXPECT_GT(sequences.size(), 10'000u);
   EXPECT_TRUE(std::is_sorted(sequences.begin(), sequences.end()));
-  const exporter::SessionData data = exporter::read_session(session);
+  exporter::SortMemory memory(tmp.path(), SIZE_MAX);
+  const exporter::SessionStream stream(session, memory);
+  const exporter::SessionTables& data = stream.tables;
   ASSERT_EQ(data.processes.size(), 1u);
   ASSERT_EQ(data.exec_usage.size(), 1u);
   EXPECT_EQ(data.exec_usage.begin()->second.replays, sequences.size()) << "every complete record converts";

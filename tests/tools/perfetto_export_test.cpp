@@ -11,15 +11,16 @@
 #include "perfetto_trace.h"
 #include "perfetto_trace.pb.h"
 #include "progress_bar.h"
+#include "test_session.h"
 #include "test_support.h"
 
 namespace profilemate {
 namespace {
 
 using exporter::Row;
-using exporter::SessionData;
 using testing::read_file;
 using testing::TempDir;
+using testing::TestSession;
 
 namespace pf = perfetto;
 
@@ -94,8 +95,8 @@ TEST(ExportPerfettoCli, HelpDescribesTheTypeWithAnExample) {
 constexpr uint64_t kStart = 1'700'000'000'000'000'000;
 
 // A session of one process (pid 100) with one announced thread (index 1, tid 101).
-SessionData one_process(const std::string& role = "Worker_TP0") {
-  SessionData data;
+TestSession one_process(const std::string& role = "Worker_TP0") {
+  TestSession data;
   data.processes.emplace_back();
   exporter::Process& process = data.processes.back();
   process.header.set_pid(100);
@@ -141,9 +142,9 @@ struct ReadTrace {
   }
 };
 
-ReadTrace write_and_read(const SessionData& data) {
+ReadTrace write_and_read(const TestSession& data) {
   TempDir dir;
-  exporter::write_perfetto_trace(data, dir / "t.perfetto-trace");
+  exporter::write_perfetto_trace(testing::streamed(data)->stream, dir / "t.perfetto-trace");
   pf::Trace trace;
   EXPECT_TRUE(trace.ParseFromString(read_file(dir / "t.perfetto-trace")));
   ReadTrace read;
@@ -176,7 +177,7 @@ ReadTrace write_and_read(const SessionData& data) {
 }
 
 TEST(PerfettoTrace, CutsAThreadSliceThatOutlivesItsParentAtTheParentsEnd) {
-  SessionData data = one_process();
+  TestSession data = one_process();
   data.cpu_operations.push_back(operation(kStart + 1000, 1000, "parent"));
   data.cpu_operations.push_back(operation(kStart + 1500, 600, "child"));  // ends 100 ns after its parent
   data.cpu_operations.push_back(operation(kStart + 2000, 500, "next"));   // begins as the parent ends
@@ -192,7 +193,7 @@ TEST(PerfettoTrace, CutsAThreadSliceThatOutlivesItsParentAtTheParentsEnd) {
 }
 
 TEST(PerfettoTrace, LeavesOutKvCacheManagerWindowSums) {
-  SessionData data = one_process();
+  TestSession data = one_process();
   data.cpu_operations.push_back(operation(kStart, 50'000'000, "kv_cache_manager.allocate_slots"));
   data.cpu_operations.push_back(operation(kStart + 10, 100, "model_runner.sample_tokens"));
   const ReadTrace trace = write_and_read(data);
@@ -202,7 +203,7 @@ TEST(PerfettoTrace, LeavesOutKvCacheManagerWindowSums) {
 }
 
 TEST(PerfettoTrace, DrawsOverlappingGpuExecutionsOnLanesOfTheSameNameWithTheirFullDurations) {
-  SessionData data = one_process();
+  TestSession data = one_process();
   for (uint32_t i = 0; i < 3; ++i) {
     exporter::ReplayRow replay;
     replay.exec_id = 9;
@@ -232,7 +233,7 @@ TEST(PerfettoTrace, DrawsOverlappingGpuExecutionsOnLanesOfTheSameNameWithTheirFu
 }
 
 TEST(PerfettoTrace, GivesAThreadWithoutAnOsIdATrackOfItsProcessAndAnUnnamedProcessItsPid) {
-  SessionData data = one_process("");
+  TestSession data = one_process("");
   data.cpu_operations.push_back(operation(kStart, 100, "op", /*thread=*/5));
   const ReadTrace trace = write_and_read(data);
   bool process_named = false;
@@ -247,7 +248,7 @@ TEST(PerfettoTrace, GivesAThreadWithoutAnOsIdATrackOfItsProcessAndAnUnnamedProce
 }
 
 TEST(PerfettoTrace, WritesCounterValuesOfZero) {
-  SessionData data = one_process("EngineCore");
+  TestSession data = one_process("EngineCore");
   Row<SchedulerStep> step;
   step.unix_ns = kStart;
   step.event.set_step(1);
@@ -271,26 +272,27 @@ TEST(PerfettoTrace, WritesCounterValuesOfZero) {
 }
 
 TEST(PerfettoTrace, ReportsProgressUpToTheTotal) {
-  SessionData data = one_process();
+  TestSession data = one_process();
   for (int i = 0; i < 10; ++i) data.cpu_operations.push_back(operation(kStart + i * 100, 50, "op"));
   TempDir dir;
   uint64_t last_done = 0;
   uint64_t last_total = 0;
-  exporter::write_perfetto_trace(data, dir / "t", [&](uint64_t done, uint64_t total) {
-    EXPECT_LE(done, total);
-    EXPECT_GE(done, last_done) << "never goes back";
-    last_done = done;
-    last_total = total;
-  });
+  exporter::write_perfetto_trace(testing::streamed(data)->stream, dir / "t",
+                                 [&](uint64_t done, uint64_t total) {
+                                   EXPECT_LE(done, total);
+                                   EXPECT_GE(done, last_done) << "never goes back";
+                                   last_done = done;
+                                   last_total = total;
+                                 });
   EXPECT_EQ(last_total, 20u) << "a BEGIN and an END per slice";
   EXPECT_EQ(last_done, 20u);
 }
 
 TEST(PerfettoTrace, ThrowsNamingThePathAndLeavesNoFile) {
-  const SessionData data = one_process();
+  const TestSession data = one_process();
   TempDir dir;
   try {
-    exporter::write_perfetto_trace(data, dir / "missing/t.perfetto-trace");
+    exporter::write_perfetto_trace(testing::streamed(data)->stream, dir / "missing/t.perfetto-trace");
     FAIL() << "no error";
   } catch (const std::runtime_error& error) {
     EXPECT_NE(std::string(error.what()).find(dir / "missing/t.perfetto-trace"), std::string::npos);

@@ -7,13 +7,19 @@
 #include "compare_reports.h"
 #include "report_table.h"
 #include "session_reports.h"
+#include "test_session.h"
 #include "test_support.h"
 
 namespace profilemate::stats {
 namespace {
 
 using exporter::Row;
-using exporter::SessionData;
+using testing::TestSession;
+
+// The reports of a session built by hand.
+std::vector<Table> reports_of(const TestSession& session) {
+  return session_reports(testing::streamed(session)->stream, "/tmp");
+}
 
 testing::CommandResult in_golden_dir(const std::string& args) {
   return testing::run_command("cd " + testing::source_dir() + "/golden && " + PROFILEMATE_CLI + " " + args);
@@ -45,8 +51,8 @@ TEST(ReportsGolden, StatsAndCompareOfTheCheckedInSessionsPrintExactlyAsCheckedIn
 }
 
 // One process; one FULL graph for 16 tokens, replayed in two of three forward passes.
-SessionData two_replays_and_an_eager_step() {
-  SessionData data;
+TestSession two_replays_and_an_eager_step() {
+  TestSession data;
   data.processes.emplace_back();
   data.processes[0].header.set_pid(7);
   Row<GraphCapture> capture{0, 10, {}};
@@ -80,7 +86,7 @@ const std::vector<Cell>& row_named(const Table& table, const std::string& key) {
 }
 
 TEST(GraphsReport, ReplaysAreMatchedToTheForwardPassesTheyRanInForHitRateAndPadding) {
-  const std::vector<Table> reports = session_reports(two_replays_and_an_eager_step());
+  const std::vector<Table> reports = reports_of(two_replays_and_an_eager_step());
   const Table& graphs = reports.front();
   ASSERT_EQ(graphs.name, "graphs");
   const std::vector<Cell>& full = row_named(graphs, "FULL n=16 reqs=16");
@@ -98,21 +104,21 @@ TEST(GraphsReport, ReplaysAreMatchedToTheForwardPassesTheyRanInForHitRateAndPadd
 }
 
 TEST(GraphsReport, ReplaysCountedInPythonAppearWithoutGpuTime) {
-  SessionData data;
+  TestSession data;
   data.processes.emplace_back();
   exporter::DescriptorUsage counted;
   counted.descriptor.set_runtime_mode("PIECEWISE");
   counted.descriptor.set_num_tokens(256);
   counted.replays = 9;
   data.descriptor_replays[{0, "key"}] = counted;
-  const Table graphs = session_reports(data).front();
+  const Table graphs = reports_of(data).front();
   const std::vector<Cell>& row = row_named(graphs, "PIECEWISE n=256");
   EXPECT_EQ(row[2].str(), "9");
   EXPECT_EQ(row[7].value.index(), 0u) << "no GPU time without CUPTI";
 }
 
 TEST(GraphsReport, ReplaysCountedInPythonAndByCuptiInOneProcessCountOnce) {
-  SessionData data = two_replays_and_an_eager_step();  // CUPTI saw 2 replays in process 0
+  TestSession data = two_replays_and_an_eager_step();  // CUPTI saw 2 replays in process 0
   data.exec_usage[{0, 101}].replays = 2;
   exporter::DescriptorUsage counted;  // and the Python hooks counted the same 2
   counted.descriptor.set_runtime_mode("FULL");
@@ -122,19 +128,19 @@ TEST(GraphsReport, ReplaysCountedInPythonAndByCuptiInOneProcessCountOnce) {
   data.descriptor_replays[{0, "key"}] = counted;
   data.processes.emplace_back();  // a process without CUPTI (inside nsys): its counts stand
   data.descriptor_replays[{1, "key"}] = counted;
-  const Table graphs = session_reports(data).front();
+  const Table graphs = reports_of(data).front();
   EXPECT_EQ(row_named(graphs, "FULL n=16 reqs=16")[2].str(), "4")
       << "CUPTI's 2 in process 0, Python's 2 in 1";
 }
 
 TEST(HealthReport, DropsAreCountedPerProcessAndNamedByReason) {
-  SessionData data;
+  TestSession data;
   data.processes.emplace_back();
   data.processes[0].header.set_pid(7);
   data.processes[0].dropped[{2, DroppedRecords::BUFFER_FULL}] = 3;
   data.processes[0].dropped[{3, DroppedRecords::WAIT_TIMEOUT}] = 5;
   data.processes[0].dropped[{4, DroppedRecords::WAIT_TIMEOUT}] = 1;
-  const Table health = session_reports(data).back();
+  const Table health = reports_of(data).back();
   ASSERT_EQ(health.name, "health");
   EXPECT_EQ(row_named(health, "7")[3].str(), "9") << "dropped, all reasons";
   for (const char* note : {"pid 7 dropped 3 records: buffer_full", "pid 7 dropped 6 records: wait_timeout"}) {

@@ -86,14 +86,16 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
 
 ExportResult export_perfetto(const std::string& session_dir, const std::string& output_dir,
                              const TraceProgress& progress) {
-  const SessionData data = read_session(session_dir);
+  reader::session_log_files(session_dir);
   create_output_dir(output_dir);
+  SortMemory memory(output_dir, kTraceSortMemoryBytes);
+  SessionStream session(session_dir, memory);
 
   ExportResult result;
   result.output_dir = output_dir;
-  result.trace = write_perfetto_trace(data, output_dir + "/" + kTraceFileName, progress);
+  result.trace = write_perfetto_trace(session, output_dir + "/" + kTraceFileName, progress);
   result.files.push_back({kTraceFileName, result.trace.slices});
-  describe_session(data, result);
+  describe_session(session.tables, result);
   return result;
 }
 

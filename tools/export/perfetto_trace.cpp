@@ -5,8 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <map>
+#include <queue>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -36,90 +40,25 @@ uint64_t track_uuid(TrackKind kind, uint32_t process, uint32_t number = 0) {
   return (static_cast<uint64_t>(kind) << 56) | (static_cast<uint64_t>(process) << 32) | number;
 }
 
-// What an event is drawn from: a row of one of SessionData's vectors, by index.
-enum class Source : uint8_t {
-  kStep,
-  kPreemption,
-  kForwardPass,
-  kCpuOperation,
-  kCapture,
-  kEncoder,
-  kMoe,
-  kLaunch,
-  kGpu,
-  kKvCounter,
-  kTokensCounter,
-  kRunningCounter,
-  kWaitingCounter,
+// Where a trace event sorts: by time, and at equal times the slice that ends later first, so
+// that a parent opens before its children.
+struct TraceKey {
+  uint64_t unix_ns = 0;
+  uint64_t later_end_first = 0;  // UINT64_MAX - end
+  bool operator<(const TraceKey& other) const {
+    return unix_ns != other.unix_ns ? unix_ns < other.unix_ns : later_end_first < other.later_end_first;
+  }
 };
 
-enum class Op : uint8_t { kBegin, kEnd, kInstant, kCounter };
+enum class Op : uint8_t { kBegin, kInstant, kCounter };
 
-// One TrackEvent to write; names and annotations are made from the row when it is written, so a
-// session of millions of replays costs 24 bytes per event until then.
-struct Event {
-  uint64_t unix_ns = 0;
-  uint64_t track = 0;
-  uint32_t index = 0;
-  Source source = Source::kStep;
+// A sorted event's payload: this, then its TrackEvent (name, annotations, value) serialized. The
+// TrackEvent is made from the row as the row is read, so nothing needs the row again.
+struct Item {
+  uint64_t track = 0;  // a GPU execution: its stream's first lane (the lane is chosen when written)
+  uint64_t end = 0;    // a slice's end
   Op op = Op::kBegin;
 };
-
-struct Interval {
-  uint64_t begin = 0;
-  uint64_t end = 0;
-  uint32_t index = 0;
-  Source source = Source::kStep;
-};
-
-// BEGIN/END events of one track's slices. Perfetto closes the most recently opened slice on an
-// END (the END does not say which slice it ends), so slices must nest. On a thread they do, as
-// calls do, but for rounding: a thread's events come from two recorders (the Python hooks and
-// CUPTI), and a slice that outlives the one it started in by such a difference is cut at its
-// parent's end rather than closing the parent in its place. An END comes before a BEGIN at the same time, so
-// back-to-back slices are siblings.
-void nest(std::vector<Interval>& intervals, uint64_t track, std::vector<Event>& out) {
-  std::stable_sort(intervals.begin(), intervals.end(), [](const Interval& a, const Interval& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;  // parents first
-  });
-  std::vector<uint64_t> open_ends;
-  for (const Interval& slice : intervals) {
-    while (!open_ends.empty() && open_ends.back() <= slice.begin) {
-      out.push_back({open_ends.back(), track, 0, slice.source, Op::kEnd});
-      open_ends.pop_back();
-    }
-    const uint64_t end = open_ends.empty() ? slice.end : std::min(slice.end, open_ends.back());
-    out.push_back({slice.begin, track, slice.index, slice.source, Op::kBegin});
-    open_ends.push_back(end);
-  }
-  while (!open_ends.empty()) {
-    out.push_back({open_ends.back(), track, 0, Source::kStep, Op::kEnd});
-    open_ends.pop_back();
-  }
-}
-
-// A GPU stream's slices, in lanes where no two overlap. Graph executions do not call one another,
-// so nesting would misdraw them; and an overlap on one stream is real data to show (executions
-// queued on one stream run one after the other, but the CUPTI timestamps of back-to-back ones can
-// overlap by clock interpolation, and a stream id may stand for more than one stream). Each slice
-// goes to the first lane that is free at its start; the extra lanes are tracks of the same name
-// under the same process, which the Perfetto UI merges into one track with several rows.
-std::vector<std::vector<Interval>> lanes(std::vector<Interval>& intervals) {
-  std::stable_sort(intervals.begin(), intervals.end(),
-                   [](const Interval& a, const Interval& b) { return a.begin < b.begin; });
-  std::vector<std::vector<Interval>> lanes;
-  for (const Interval& slice : intervals) {
-    const auto free = std::find_if(lanes.begin(), lanes.end(), [&](const std::vector<Interval>& lane) {
-      return lane.back().end <= slice.begin;
-    });
-    if (free == lanes.end()) {
-      lanes.push_back({slice});
-    } else {
-      free->push_back(slice);
-    }
-  }
-  return lanes;
-}
 
 void annotate_uint(pf::TrackEvent& event, const char* name, uint64_t value) {
   pf::DebugAnnotation* annotation = event.add_debug_annotations();
@@ -206,358 +145,339 @@ class PacketFile {
   uint64_t written_ = 0;
 };
 
+// Writes the trace in one pass over the session's rows: every event goes into one sorted sink
+// (spilling to disk past its memory bound), and is written as it comes back in time order, all
+// events in one sequence. A slice's END waits in a heap until time passes it; slices that outlive
+// their parent on a thread are cut at the parent's end (see nest_end), and a GPU stream's
+// executions are spread over lanes where none overlaps (see lane_for).
 class TraceBuilder {
  public:
-  TraceBuilder(const SessionData& data, const std::string& path, TraceProgress progress)
-      : data_(data), file_(path), progress_(std::move(progress)), origins_(exec_origins(data)) {}
+  TraceBuilder(SessionStream& session, const std::string& path, TraceProgress progress)
+      : session_(session),
+        tables_(session.tables),
+        file_(path),
+        memory_(std::filesystem::path(path).parent_path().string(), kTraceSortMemoryBytes),
+        events_(memory_),
+        progress_(std::move(progress)),
+        origins_(exec_origins(tables_)) {}
 
   TraceSummary build() {
     collect();
-    write_descriptors();
-    for (auto& [key, intervals] : thread_slices_) {
-      std::vector<Event> events;
-      nest(intervals, thread_track(key.first, key.second), events);
-      std::vector<Interval>().swap(intervals);
-      write_sequence(events);
-    }
-    for (auto& [key, stream] : gpu_streams_) {
-      std::vector<Event> events;
-      for (size_t lane = 0; lane < stream.lanes.size(); ++lane)
-        nest(stream.lanes[lane], stream.uuids[lane], events);
-      stream = {};
-      write_sequence(events);
-    }
-    for (uint32_t process = 0; process < data_.processes.size(); ++process) {
-      write_scheduler(process);
-      write_kv_usage(process);
-    }
+    write_known_tracks();
+    events_.drain([&](const TraceKey& key, std::span<const std::byte> payload) {
+      Item item;
+      std::memcpy(&item, payload.data(), sizeof item);
+      write_event(key.unix_ns, item, payload.subspan(sizeof item));
+    });
+    end_slices(UINT64_MAX);
     summary_.bytes = file_.close();
     if (progress_) progress_(total_events_, total_events_);
     return summary_;
   }
 
  private:
-  // Sorts every row onto its track, and notes which tracks the trace needs.
+  // Every row into the sink, as an event on its track.
   void collect() {
-    const auto on_thread = [&](uint32_t process, uint32_t thread, Interval interval) {
-      thread_slices_[{process, thread}].push_back(interval);
+    pf::TrackEvent out;
+    const auto slice = [&](uint64_t begin, uint64_t end, uint64_t track) {
+      push({begin, UINT64_MAX - end}, {track, end, Op::kBegin}, out);
+      ++summary_.slices;
     };
-    const auto index = [](size_t i) { return static_cast<uint32_t>(i); };
-    for (size_t i = 0; i < data_.forward_passes.size(); ++i) {
-      const Row<ForwardPass>& row = data_.forward_passes[i];
-      on_thread(row.process, row.event.thread(),
-                {row.unix_ns, row.unix_ns + row.event.duration_ns(), index(i), Source::kForwardPass});
-    }
-    for (size_t i = 0; i < data_.cpu_operations.size(); ++i) {
-      const Row<CpuOperation>& row = data_.cpu_operations[i];
+    // The order of the rows at equal times on a thread: forward passes, operations, captures,
+    // encoders, MoE layers, launches.
+    SessionStream::drain_events<ForwardPass>(session_.forward_passes, [&](const Row<ForwardPass>& row) {
+      describe(row.event, out);
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
+    });
+    SessionStream::drain_events<CpuOperation>(session_.cpu_operations, [&](const Row<CpuOperation>& row) {
       // kv_cache_manager.* rows are sums over a window of calls (one per request per step), not
       // one call: drawn as a slice they would claim the thread for the whole summed time.
-      if (row.event.operation().starts_with("kv_cache_manager.")) continue;
-      on_thread(row.process, row.event.thread(),
-                {row.unix_ns, row.unix_ns + row.event.duration_ns(), index(i), Source::kCpuOperation});
+      if (row.event.operation().starts_with("kv_cache_manager.")) return;
+      describe(row.event, out);
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
+    });
+    for (const Row<GraphCapture>& row : tables_.captures) {
+      describe(row.event, out);
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
     }
-    for (size_t i = 0; i < data_.captures.size(); ++i) {
-      const Row<GraphCapture>& row = data_.captures[i];
-      on_thread(row.process, row.event.thread(),
-                {row.unix_ns, row.unix_ns + row.event.duration_ns(), index(i), Source::kCapture});
-    }
-    for (size_t i = 0; i < data_.encoder_timing.size(); ++i) {
-      const Row<EncoderTiming>& row = data_.encoder_timing[i];
-      on_thread(row.process, row.event.thread(),
-                {row.unix_ns, row.unix_ns + row.event.duration_ns(), index(i), Source::kEncoder});
-    }
-    for (size_t i = 0; i < data_.moe_timing.size(); ++i) {
-      const Row<MoeLayerTiming>& row = data_.moe_timing[i];
-      on_thread(row.process, row.event.thread(),
-                {row.unix_ns, row.unix_ns + row.event.duration_ns(), index(i), Source::kMoe});
-    }
-    for (size_t i = 0; i < data_.replays.size(); ++i) {
-      const ReplayRow& replay = data_.replays[i];
-      on_thread(replay.process, replay.thread,
-                {replay.unix_ns, replay.unix_ns + replay.cpu_ns, index(i), Source::kLaunch});
-      if (!replay.has_gpu) continue;
+    SessionStream::drain_events<EncoderTiming>(session_.encoder_timing, [&](const Row<EncoderTiming>& row) {
+      describe(row.event, out);
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
+    });
+    SessionStream::drain_events<MoeLayerTiming>(session_.moe_timing, [&](const Row<MoeLayerTiming>& row) {
+      describe(row.event, out);
+      slice(row.unix_ns, row.unix_ns + row.event.duration_ns(),
+            thread_track(row.process, row.event.thread()));
+    });
+    uint64_t replay_number = 0;
+    SessionStream::drain_replays(session_.replays, [&](const ReplayRow& replay) {
+      // Unique in the trace, never 0.
+      const uint64_t flow = ++replay_number;
+      describe_launch(replay, replay.has_gpu ? flow : 0, out);
+      slice(replay.unix_ns, replay.unix_ns + replay.cpu_ns, thread_track(replay.process, replay.thread));
+      if (!replay.has_gpu) return;
+      ++summary_.flows;
       const auto start = static_cast<uint64_t>(static_cast<int64_t>(replay.unix_ns) + replay.gpu_offset_ns);
-      gpu_streams_[{replay.process, replay.stream_id}].slices.push_back(
-          {start, start + replay.gpu_ns, index(i), Source::kGpu});
-    }
-    for (auto& [key, stream] : gpu_streams_) {
-      stream.lanes = lanes(stream.slices);
-      std::vector<Interval>().swap(stream.slices);
-      stream.uuids.push_back(track_uuid(TrackKind::kGpuStream, key.first, key.second));
-      while (stream.uuids.size() < stream.lanes.size())
-        stream.uuids.push_back(track_uuid(TrackKind::kGpuLane, key.first, next_gpu_lane_++));
-    }
-    for (const Row<SchedulerStep>& row : data_.steps) step_processes_.insert(row.process);
-    // A slice is a BEGIN and an END; a step also sets three counters.
-    for (const auto& [key, intervals] : thread_slices_) total_events_ += 2 * intervals.size();
-    for (const auto& [key, stream] : gpu_streams_) {
-      for (const std::vector<Interval>& lane : stream.lanes) total_events_ += 2 * lane.size();
-    }
-    total_events_ += 5 * data_.steps.size() + data_.preemptions.size() + data_.kv_usage.size();
-    scheduler_processes_ = step_processes_;
-    for (const Row<Preemption>& row : data_.preemptions) scheduler_processes_.insert(row.process);
-    for (const Row<KvUsage>& row : data_.kv_usage) kv_processes_.insert(row.process);
+      describe_gpu(replay, flow, out);
+      slice(start, start + replay.gpu_ns,
+            track_uuid(TrackKind::kGpuStream, replay.process, replay.stream_id));
+    });
+    SessionStream::drain_events<SchedulerStep>(session_.steps, [&](const Row<SchedulerStep>& row) {
+      const SchedulerStep& step = row.event;
+      for (const auto& [counter, value] :
+           {std::pair{kBatchTokens, step.num_tokens()}, std::pair{kRunning, step.running_queue_len()},
+            std::pair{kWaiting, step.waiting_queue_len()}}) {
+        out.Clear();
+        out.set_counter_value(value);
+        counter_value(row.unix_ns, track_uuid(TrackKind::kCounter, row.process, counter), out);
+      }
+      describe(step, out);
+      slice(row.unix_ns, row.unix_ns + step.schedule_duration_ns(),
+            track_uuid(TrackKind::kScheduler, row.process));
+    });
+    SessionStream::drain_events<Preemption>(session_.preemptions, [&](const Row<Preemption>& row) {
+      describe(row.event, out);
+      push({row.unix_ns, 0}, {track_uuid(TrackKind::kScheduler, row.process), row.unix_ns, Op::kInstant},
+           out);
+      ++summary_.instants;
+    });
+    SessionStream::drain_events<KvUsage>(session_.kv_usage, [&](const Row<KvUsage>& row) {
+      out.Clear();
+      out.set_double_counter_value(percent(row.event.used_blocks(), row.event.total_blocks()));
+      counter_value(row.unix_ns, track_uuid(TrackKind::kCounter, row.process, kKvUsage), out);
+    });
+    // A slice is a BEGIN and an END.
+    total_events_ = 2 * summary_.slices + summary_.instants + summary_.counter_values;
+  }
+
+  void counter_value(uint64_t unix_ns, uint64_t track, const pf::TrackEvent& out) {
+    push({unix_ns, 0}, {track, unix_ns, Op::kCounter}, out);
+    ++summary_.counter_values;
+  }
+
+  void push(const TraceKey& key, const Item& item, const pf::TrackEvent& out) {
+    payload_.resize(sizeof item);
+    std::memcpy(payload_.data(), &item, sizeof item);
+    if (!out.AppendToString(&payload_)) throw std::runtime_error("cannot encode a trace event");
+    events_.push(key, std::as_bytes(std::span(payload_.data(), payload_.size())));
   }
 
   [[nodiscard]] static uint64_t thread_track(uint32_t process, uint32_t thread) {
     return track_uuid(TrackKind::kThread, process, thread);
   }
 
-  // Every track, before any event: one sequence of TrackDescriptor packets.
-  void write_descriptors() {
-    const uint32_t sequence = next_sequence_++;
-    const auto write = [&](pf::TrackDescriptor track) {
-      packet_.Clear();
-      packet_.set_timestamp(data_.start_unix_ns);
-      packet_.set_trusted_packet_sequence_id(sequence);
-      if (summary_.tracks++ == 0) packet_.set_sequence_flags(kSeqIncrementalStateCleared);
-      *packet_.mutable_track_descriptor() = std::move(track);
-      file_.write(packet_);
-    };
-    const auto child = [&](uint32_t process, uint64_t uuid, std::string name) {
-      pf::TrackDescriptor track;
-      track.set_uuid(uuid);
-      track.set_parent_uuid(track_uuid(TrackKind::kProcess, process));
-      if (!name.empty()) track.set_name(std::move(name));
-      return track;
-    };
-    const auto counter = [&](uint32_t process, Counter which, const char* name, const char* unit) {
-      pf::TrackDescriptor track = child(process, track_uuid(TrackKind::kCounter, process, which), name);
-      track.mutable_counter()->set_unit_name(unit);
-      write(std::move(track));
-    };
-    for (uint32_t index = 0; index < data_.processes.size(); ++index) {
-      const Process& process = data_.processes[index];
+  // Track descriptors go in a sequence of their own, each before the first event on its track.
+  void describe_track(pf::TrackDescriptor track, uint64_t unix_ns) {
+    described_.insert(track.uuid());
+    packet_.Clear();
+    packet_.set_timestamp(std::max(unix_ns, tables_.start_unix_ns));
+    packet_.set_trusted_packet_sequence_id(kTrackSequence);
+    if (summary_.tracks++ == 0) packet_.set_sequence_flags(kSeqIncrementalStateCleared);
+    *packet_.mutable_track_descriptor() = std::move(track);
+    file_.write(packet_);
+  }
+
+  static pf::TrackDescriptor child(uint32_t process, uint64_t uuid, std::string name) {
+    pf::TrackDescriptor track;
+    track.set_uuid(uuid);
+    track.set_parent_uuid(track_uuid(TrackKind::kProcess, process));
+    if (!name.empty()) track.set_name(std::move(name));
+    return track;
+  }
+
+  // The processes and the threads they announced, before any event.
+  void write_known_tracks() {
+    for (uint32_t index = 0; index < tables_.processes.size(); ++index) {
+      const Process& process = tables_.processes[index];
       const auto pid = static_cast<int32_t>(process.header.pid());
       pf::TrackDescriptor track;
       track.set_uuid(track_uuid(TrackKind::kProcess, index));
       track.mutable_process()->set_pid(pid);
       track.mutable_process()->set_process_name(
           process.info.process_role().empty() ? "pid " + std::to_string(pid) : process.info.process_role());
-      write(std::move(track));
-
-      // Threads the process announced, and any its rows name without an announcement.
-      std::set<uint32_t> threads;
-      for (const auto& [thread, info] : process.threads) threads.insert(thread);
-      for (auto it = thread_slices_.lower_bound({index, 0});
-           it != thread_slices_.end() && it->first.first == index; ++it)
-        threads.insert(it->first.second);
-      for (const uint32_t thread : threads) {
-        const auto info = process.threads.find(thread);
-        if (info == process.threads.end() || info->second.tid() == 0) {
-          // No OS thread id to give Perfetto: a track of the process instead of a thread's.
-          write(child(index, thread_track(index, thread), "thread " + std::to_string(thread)));
-          continue;
-        }
+      describe_track(std::move(track), tables_.start_unix_ns);
+      for (const auto& [thread, info] : process.threads) {
+        if (info.tid() == 0) continue;  // no OS thread id to give Perfetto: described as any unknown thread
         pf::TrackDescriptor thread_track_descriptor = child(index, thread_track(index, thread), "");
         pf::ThreadDescriptor& thread_descriptor = *thread_track_descriptor.mutable_thread();
         thread_descriptor.set_pid(pid);
-        thread_descriptor.set_tid(info->second.tid());
-        thread_descriptor.set_thread_name(info->second.name());
-        write(std::move(thread_track_descriptor));
-      }
-      if (scheduler_processes_.contains(index))
-        write(child(index, track_uuid(TrackKind::kScheduler, index), "scheduler"));
-      for (auto it = gpu_streams_.lower_bound({index, 0});
-           it != gpu_streams_.end() && it->first.first == index; ++it) {
-        for (const uint64_t lane : it->second.uuids)
-          write(child(index, lane, "GPU stream " + std::to_string(it->first.second)));
-      }
-      if (kv_processes_.contains(index)) counter(index, kKvUsage, "KV cache usage (%)", "%");
-      if (step_processes_.contains(index)) {
-        counter(index, kBatchTokens, "batch tokens", "tokens");
-        counter(index, kRunning, "running requests", "requests");
-        counter(index, kWaiting, "waiting requests", "requests");
+        thread_descriptor.set_tid(info.tid());
+        thread_descriptor.set_thread_name(info.name());
+        describe_track(std::move(thread_track_descriptor), tables_.start_unix_ns);
       }
     }
   }
 
-  // Scheduler steps and preemptions on the process's "scheduler" track, with the step counters.
-  void write_scheduler(uint32_t process) {
-    if (!scheduler_processes_.contains(process)) return;
-    const uint64_t track = track_uuid(TrackKind::kScheduler, process);
-    std::vector<Interval> steps;
-    std::vector<Event> events;
-    for (size_t i = 0; i < data_.steps.size(); ++i) {
-      const Row<SchedulerStep>& row = data_.steps[i];
-      if (row.process != process) continue;
-      const auto index = static_cast<uint32_t>(i);
-      steps.push_back({row.unix_ns, row.unix_ns + row.event.schedule_duration_ns(), index, Source::kStep});
-      for (const auto& [counter, source] :
-           {std::pair{kBatchTokens, Source::kTokensCounter}, std::pair{kRunning, Source::kRunningCounter},
-            std::pair{kWaiting, Source::kWaitingCounter}}) {
-        events.push_back(
-            {row.unix_ns, track_uuid(TrackKind::kCounter, process, counter), index, source, Op::kCounter});
+  // The other tracks, when their first event comes.
+  void describe_on_first_use(uint64_t track, uint64_t unix_ns) {
+    if (described_.contains(track)) return;
+    const auto kind = static_cast<TrackKind>(track >> 56);
+    const auto process = static_cast<uint32_t>((track >> 32) & 0xffffff);
+    const auto number = static_cast<uint32_t>(track);
+    switch (kind) {
+      case TrackKind::kThread:
+        describe_track(child(process, track, "thread " + std::to_string(number)), unix_ns);
+        break;
+      case TrackKind::kScheduler: describe_track(child(process, track, "scheduler"), unix_ns); break;
+      case TrackKind::kCounter: {
+        static constexpr std::pair<const char*, const char*> kCounters[] = {{"KV cache usage (%)", "%"},
+                                                                            {"batch tokens", "tokens"},
+                                                                            {"running requests", "requests"},
+                                                                            {"waiting requests", "requests"}};
+        pf::TrackDescriptor descriptor = child(process, track, kCounters[number].first);
+        descriptor.mutable_counter()->set_unit_name(kCounters[number].second);
+        describe_track(std::move(descriptor), unix_ns);
+        break;
       }
-    }
-    nest(steps, track, events);
-    for (size_t i = 0; i < data_.preemptions.size(); ++i) {
-      const Row<Preemption>& row = data_.preemptions[i];
-      if (row.process != process) continue;
-      events.push_back({row.unix_ns, track, static_cast<uint32_t>(i), Source::kPreemption, Op::kInstant});
-    }
-    write_sequence(events);
-  }
-
-  void write_kv_usage(uint32_t process) {
-    if (!kv_processes_.contains(process)) return;
-    const uint64_t track = track_uuid(TrackKind::kCounter, process, kKvUsage);
-    std::vector<Event> events;
-    for (size_t i = 0; i < data_.kv_usage.size(); ++i) {
-      const Row<KvUsage>& row = data_.kv_usage[i];
-      if (row.process != process) continue;
-      events.push_back({row.unix_ns, track, static_cast<uint32_t>(i), Source::kKvCounter, Op::kCounter});
-    }
-    write_sequence(events);
-  }
-
-  // One sequence: its own id, its packets in time order (what Perfetto expects of a sequence).
-  // The sort is stable, so each track's END-before-BEGIN order at equal times is kept.
-  void write_sequence(std::vector<Event>& events) {
-    if (events.empty()) return;
-    std::stable_sort(events.begin(), events.end(),
-                     [](const Event& a, const Event& b) { return a.unix_ns < b.unix_ns; });
-    const uint32_t sequence = next_sequence_++;
-    bool first = true;
-    for (const Event& event : events) {
-      packet_.Clear();
-      packet_.set_timestamp(event.unix_ns);
-      packet_.set_trusted_packet_sequence_id(sequence);
-      if (first) packet_.set_sequence_flags(kSeqIncrementalStateCleared);
-      first = false;
-      pf::TrackEvent& track_event = *packet_.mutable_track_event();
-      track_event.set_track_uuid(event.track);
-      switch (event.op) {
-        case Op::kBegin:
-          track_event.set_type(pf::TrackEvent::TYPE_SLICE_BEGIN);
-          describe_slice(event, track_event);
-          ++summary_.slices;
-          break;
-        case Op::kEnd: track_event.set_type(pf::TrackEvent::TYPE_SLICE_END); break;
-        case Op::kInstant:
-          track_event.set_type(pf::TrackEvent::TYPE_INSTANT);
-          describe_preemption(data_.preemptions[event.index].event, track_event);
-          ++summary_.instants;
-          break;
-        case Op::kCounter:
-          track_event.set_type(pf::TrackEvent::TYPE_COUNTER);
-          set_counter_value(event, track_event);
-          ++summary_.counter_values;
-          break;
-      }
-      file_.write(packet_);
-      if (progress_ && (++events_done_ & 0xffff) == 0) progress_(events_done_, total_events_);
-    }
-    if (progress_) progress_(events_done_, total_events_);
-  }
-
-  void set_counter_value(const Event& event, pf::TrackEvent& track_event) const {
-    if (event.source == Source::kKvCounter) {
-      const KvUsage& usage = data_.kv_usage[event.index].event;
-      track_event.set_double_counter_value(percent(usage.used_blocks(), usage.total_blocks()));
-      return;
-    }
-    const SchedulerStep& step = data_.steps[event.index].event;
-    switch (event.source) {
-      case Source::kTokensCounter: track_event.set_counter_value(step.num_tokens()); break;
-      case Source::kRunningCounter: track_event.set_counter_value(step.running_queue_len()); break;
-      default: track_event.set_counter_value(step.waiting_queue_len()); break;
+      default: break;  // processes and threads are known; GPU lanes are described as they are made
     }
   }
 
-  void describe_slice(const Event& event, pf::TrackEvent& out) {
-    switch (event.source) {
-      case Source::kStep: {
-        const SchedulerStep& step = data_.steps[event.index].event;
-        out.set_name("step " + std::to_string(step.step()));
-        out.add_categories("vllm");
-        annotate_uint(out, "tokens", step.num_tokens());
-        annotate_uint(out, "seqs", step.num_seqs());
-        annotate_text(out, "phase", phase_name(step_phase(step)));
-        annotate_double(out, "token_utilization_pct",
-                        rounded(percent(step.num_tokens(), step.max_tokens()), kPercentDecimals));
-        annotate_double(out, "seq_utilization_pct",
-                        rounded(percent(step.num_seqs(), step.max_num_seqs()), kPercentDecimals));
-        annotate_uint(out, "running", step.running_queue_len());
-        annotate_uint(out, "waiting", step.waiting_queue_len());
-        break;
-      }
-      case Source::kForwardPass: {
-        const ForwardPass& pass = data_.forward_passes[event.index].event;
-        out.set_name("forward step " + std::to_string(pass.step()));
-        out.add_categories("vllm");
-        annotate_text(out, "phase", phase_name(pass.phase()));
-        annotate_uint(out, "batch_size", pass.batch_size());
-        annotate_uint(out, "num_tokens", pass.num_tokens());
-        if (pass.has_gpu_duration_ns())
-          annotate_double(out, "gpu_time_ms", rounded_ms(pass.gpu_duration_ns()));
-        break;
-      }
-      case Source::kCpuOperation: {
-        const CpuOperation& op = data_.cpu_operations[event.index].event;
-        out.set_name(op.operation());
-        out.add_categories("vllm");
-        if (op.step() != 0) annotate_uint(out, "step", op.step());
-        if (!op.context().empty()) annotate_text(out, "context", op.context());
-        break;
-      }
-      case Source::kCapture: {
-        const GraphCapture& capture = data_.captures[event.index].event;
-        out.set_name(capture.has_context() ? "capture " + descriptor_name(capture.context())
-                                           : "capture graph " + std::to_string(capture.graph_id()));
-        out.add_categories("cuda");
-        annotate_uint(out, "graph_id", capture.graph_id());
-        annotate_uint(out, "stream_id", capture.stream_id());
-        annotate_uint(out, "node_count", capture.node_count());
-        annotate_text(out, "status", capture.status() == GraphCapture::FAILED ? "failed" : "ok");
-        if (!capture.context().wrapper().empty()) annotate_text(out, "wrapper", capture.context().wrapper());
-        break;
-      }
-      case Source::kEncoder: {
-        const EncoderTiming& timing = data_.encoder_timing[event.index].event;
-        out.set_name(timing.component());
-        out.add_categories("vllm");
-        if (timing.step() != 0) annotate_uint(out, "step", timing.step());
-        if (!timing.context().empty()) annotate_text(out, "context", timing.context());
-        if (timing.has_gpu_duration_ns())
-          annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
-        break;
-      }
-      case Source::kMoe: {
-        const MoeLayerTiming& timing = data_.moe_timing[event.index].event;
-        out.set_name("moe layer " + std::to_string(timing.layer()));
-        out.add_categories("vllm");
-        annotate_uint(out, "num_tokens", timing.num_tokens());
-        if (timing.has_gpu_duration_ns())
-          annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
-        break;
-      }
-      case Source::kLaunch: {
-        const ReplayRow& replay = data_.replays[event.index];
-        out.set_name("cudaGraphLaunch");
-        out.add_categories("cuda");
-        annotate_uint(out, "exec_id", replay.exec_id);
-        annotate_uint(out, "stream_id", replay.stream_id);
-        if (replay.has_gpu) {
-          out.add_flow_ids(flow_id(event.index));
-          ++summary_.flows;
-        }
-        break;
-      }
-      case Source::kGpu: {
-        const ReplayRow& replay = data_.replays[event.index];
-        out.set_name(gpu_slice_name(replay));
-        out.add_categories("cuda");
-        annotate_uint(out, "exec_id", replay.exec_id);
-        annotate_int(out, "launch_to_gpu_start_ns", replay.gpu_offset_ns);
-        out.add_terminating_flow_ids(flow_id(event.index));
-        break;
-      }
-      default: break;
+  // The lane of a GPU stream for an execution from `begin` to `end`: the first that is free at its
+  // start. Graph executions do not call one another, so nesting would misdraw them; and an
+  // overlap on one stream is real data to show (executions queued on one stream run one after the
+  // other, but the CUPTI timestamps of back-to-back ones can overlap by clock interpolation, and a
+  // stream id may stand for more than one stream). The extra lanes are tracks of the same name
+  // under the same process, which the Perfetto UI merges into one track with several rows.
+  uint64_t lane_for(uint64_t stream, uint64_t begin, uint64_t end) {
+    GpuStream& lanes = gpu_streams_[stream];
+    size_t lane = 0;
+    while (lane < lanes.ends.size() && lanes.ends[lane] > begin) ++lane;
+    if (lane == lanes.ends.size()) {
+      const auto process = static_cast<uint32_t>((stream >> 32) & 0xffffff);
+      const uint64_t uuid = lane == 0 ? stream : track_uuid(TrackKind::kGpuLane, process, next_gpu_lane_++);
+      lanes.ends.push_back(end);
+      lanes.uuids.push_back(uuid);
+      describe_track(child(process, uuid, "GPU stream " + std::to_string(static_cast<uint32_t>(stream))),
+                     begin);
+    }
+    lanes.ends[lane] = end;
+    return lanes.uuids[lane];
+  }
+
+  // Where a slice starting now on `track` ends: Perfetto closes the most recently opened slice on
+  // an END (the END does not say which slice it ends), so slices must nest. On a thread they do,
+  // as calls do, but for rounding: a thread's events come from two recorders (the Python hooks
+  // and CUPTI), and a slice that outlives the one it started in by such a difference is cut at its
+  // parent's end rather than closing the parent in its place.
+  uint64_t nest_end(uint64_t track, uint64_t end) {
+    std::vector<uint64_t>& open = open_[track];
+    const uint64_t cut = open.empty() ? end : std::min(end, open.back());
+    open.push_back(cut);
+    ends_.push({cut, track});
+    return cut;
+  }
+
+  // Writes the ENDs due by `unix_ns`. An END comes before a BEGIN at the same time, so
+  // back-to-back slices are siblings.
+  void end_slices(uint64_t unix_ns) {
+    while (!ends_.empty() && ends_.top().first <= unix_ns) {
+      const auto [end, track] = ends_.top();
+      ends_.pop();
+      open_[track].pop_back();
+      start_packet(end, track).set_type(pf::TrackEvent::TYPE_SLICE_END);
+      finish_packet();
     }
   }
 
-  static void describe_preemption(const Preemption& preemption, pf::TrackEvent& out) {
+  pf::TrackEvent& start_packet(uint64_t unix_ns, uint64_t track) {
+    packet_.Clear();
+    packet_.set_timestamp(unix_ns);
+    packet_.set_trusted_packet_sequence_id(kEventSequence);
+    if (events_done_ == 0) packet_.set_sequence_flags(kSeqIncrementalStateCleared);
+    pf::TrackEvent& event = *packet_.mutable_track_event();
+    event.set_track_uuid(track);
+    return event;
+  }
+
+  void finish_packet() {
+    file_.write(packet_);
+    if ((++events_done_ & 0xffff) == 0 && progress_) progress_(events_done_, total_events_);
+  }
+
+  void write_event(uint64_t unix_ns, const Item& item, std::span<const std::byte> described) {
+    end_slices(unix_ns);
+    uint64_t track = item.track;
+    if (static_cast<TrackKind>(track >> 56) == TrackKind::kGpuStream)
+      track = lane_for(track, unix_ns, item.end);
+    describe_on_first_use(track, unix_ns);
+    if (item.op == Op::kBegin) nest_end(track, item.end);
+    pf::TrackEvent& event = start_packet(unix_ns, track);
+    if (!event.ParseFromArray(described.data(), static_cast<int>(described.size())))
+      throw std::runtime_error("a sorted trace event no longer parses: the sort's temporary file is damaged");
+    event.set_track_uuid(track);  // the parse cleared it
+    switch (item.op) {
+      case Op::kBegin: event.set_type(pf::TrackEvent::TYPE_SLICE_BEGIN); break;
+      case Op::kInstant: event.set_type(pf::TrackEvent::TYPE_INSTANT); break;
+      case Op::kCounter: event.set_type(pf::TrackEvent::TYPE_COUNTER); break;
+    }
+    finish_packet();
+  }
+
+  static void describe(const SchedulerStep& step, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name("step " + std::to_string(step.step()));
+    out.add_categories("vllm");
+    annotate_uint(out, "tokens", step.num_tokens());
+    annotate_uint(out, "seqs", step.num_seqs());
+    annotate_text(out, "phase", phase_name(step_phase(step)));
+    annotate_double(out, "token_utilization_pct",
+                    rounded(percent(step.num_tokens(), step.max_tokens()), kPercentDecimals));
+    annotate_double(out, "seq_utilization_pct",
+                    rounded(percent(step.num_seqs(), step.max_num_seqs()), kPercentDecimals));
+    annotate_uint(out, "running", step.running_queue_len());
+    annotate_uint(out, "waiting", step.waiting_queue_len());
+  }
+  static void describe(const ForwardPass& pass, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name("forward step " + std::to_string(pass.step()));
+    out.add_categories("vllm");
+    annotate_text(out, "phase", phase_name(pass.phase()));
+    annotate_uint(out, "batch_size", pass.batch_size());
+    annotate_uint(out, "num_tokens", pass.num_tokens());
+    if (pass.has_gpu_duration_ns()) annotate_double(out, "gpu_time_ms", rounded_ms(pass.gpu_duration_ns()));
+  }
+  static void describe(const CpuOperation& op, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name(op.operation());
+    out.add_categories("vllm");
+    if (op.step() != 0) annotate_uint(out, "step", op.step());
+    if (!op.context().empty()) annotate_text(out, "context", op.context());
+  }
+  static void describe(const GraphCapture& capture, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name(capture.has_context() ? "capture " + descriptor_name(capture.context())
+                                       : "capture graph " + std::to_string(capture.graph_id()));
+    out.add_categories("cuda");
+    annotate_uint(out, "graph_id", capture.graph_id());
+    annotate_uint(out, "stream_id", capture.stream_id());
+    annotate_uint(out, "node_count", capture.node_count());
+    annotate_text(out, "status", capture.status() == GraphCapture::FAILED ? "failed" : "ok");
+    if (!capture.context().wrapper().empty()) annotate_text(out, "wrapper", capture.context().wrapper());
+  }
+  static void describe(const EncoderTiming& timing, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name(timing.component());
+    out.add_categories("vllm");
+    if (timing.step() != 0) annotate_uint(out, "step", timing.step());
+    if (!timing.context().empty()) annotate_text(out, "context", timing.context());
+    if (timing.has_gpu_duration_ns())
+      annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
+  }
+  static void describe(const MoeLayerTiming& timing, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name("moe layer " + std::to_string(timing.layer()));
+    out.add_categories("vllm");
+    annotate_uint(out, "num_tokens", timing.num_tokens());
+    if (timing.has_gpu_duration_ns())
+      annotate_double(out, "gpu_time_ms", rounded_ms(timing.gpu_duration_ns()));
+  }
+  static void describe(const Preemption& preemption, pf::TrackEvent& out) {
+    out.Clear();
     out.set_name(preemption.event().empty() ? "preempted" : preemption.event());
     out.add_categories("vllm");
     annotate_text(out, "request_id", preemption.request_id());
@@ -568,12 +488,26 @@ class TraceBuilder {
       annotate_double(out, "kv_usage_before_pct",
                       rounded(preemption.kv_usage_before_pct(), kPercentDecimals));
   }
-
-  // The replay's index in data_.replays, plus one: unique in the trace, never 0.
-  static uint64_t flow_id(uint32_t replay) { return uint64_t{replay} + 1; }
+  // `flow`: 0 for a launch without a GPU execution.
+  static void describe_launch(const ReplayRow& replay, uint64_t flow, pf::TrackEvent& out) {
+    out.Clear();
+    out.set_name("cudaGraphLaunch");
+    out.add_categories("cuda");
+    annotate_uint(out, "exec_id", replay.exec_id);
+    annotate_uint(out, "stream_id", replay.stream_id);
+    if (flow != 0) out.add_flow_ids(flow);
+  }
+  void describe_gpu(const ReplayRow& replay, uint64_t flow, pf::TrackEvent& out) const {
+    out.Clear();
+    out.set_name(gpu_slice_name(replay));
+    out.add_categories("cuda");
+    annotate_uint(out, "exec_id", replay.exec_id);
+    annotate_int(out, "launch_to_gpu_start_ns", replay.gpu_offset_ns);
+    out.add_terminating_flow_ids(flow);
+  }
 
   // The graph's batch descriptor, from the capture that labelled it.
-  std::string gpu_slice_name(const ReplayRow& replay) const {
+  [[nodiscard]] std::string gpu_slice_name(const ReplayRow& replay) const {
     const auto origin = origins_.find({replay.process, replay.exec_id});
     if (origin != origins_.end() && origin->second.capture != nullptr &&
         origin->second.capture->has_context())
@@ -581,33 +515,41 @@ class TraceBuilder {
     return "graph exec " + std::to_string(replay.exec_id);
   }
 
-  const SessionData& data_;
+  static constexpr uint32_t kTrackSequence = 1;
+  static constexpr uint32_t kEventSequence = 2;
+
+  SessionStream& session_;
+  const SessionTables& tables_;
   PacketFile file_;
+  // A budget of its own: filling the sink never spills a session sink while it is drained.
+  SortMemory memory_;
+  SortedSink<TraceKey> events_;
   const TraceProgress progress_;
   const std::map<Key, ExecOrigin> origins_;
-  std::map<Key, std::vector<Interval>> thread_slices_;  // (process, thread index)
+  std::string payload_;
+  std::set<uint64_t> described_;
+  std::map<uint64_t, std::vector<uint64_t>> open_;  // by track: the ends of its open slices
+  // The ENDs not yet written, earliest first: (time, track).
+  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>,
+                      std::greater<>>
+      ends_;
   struct GpuStream {
-    std::vector<Interval> slices;
-    std::vector<std::vector<Interval>> lanes;
-    std::vector<uint64_t> uuids;  // one per lane
+    std::vector<uint64_t> ends;   // by lane: where its last execution ends
+    std::vector<uint64_t> uuids;  // by lane
   };
-  std::map<Key, GpuStream> gpu_streams_;  // (process, stream id)
+  std::map<uint64_t, GpuStream> gpu_streams_;  // by the stream's first lane
   uint32_t next_gpu_lane_ = 0;
-  std::set<uint32_t> step_processes_;
-  std::set<uint32_t> scheduler_processes_;  // with steps or preemptions
-  std::set<uint32_t> kv_processes_;
   pf::TracePacket packet_;
   TraceSummary summary_;
-  uint32_t next_sequence_ = 1;
   uint64_t events_done_ = 0;
-  uint64_t total_events_ = 0;  // known once every row is on its track
+  uint64_t total_events_ = 0;  // known once every row is in the sink
 };
 
 }  // namespace
 
-TraceSummary write_perfetto_trace(const SessionData& data, const std::string& path,
+TraceSummary write_perfetto_trace(SessionStream& session, const std::string& path,
                                   const TraceProgress& progress) {
-  return TraceBuilder(data, path, progress).build();
+  return TraceBuilder(session, path, progress).build();
 }
 
 }  // namespace profilemate::exporter

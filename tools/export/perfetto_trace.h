@@ -25,10 +25,15 @@ struct TraceSummary {
 // two: its BEGIN and its END); done == total last.
 using TraceProgress = std::function<void(uint64_t done, uint64_t total)>;
 
-// Writes the trace to `path` (its directory must exist). Timestamps are Unix-epoch nanoseconds,
-// as the logs record them. Throws std::runtime_error naming the file when it cannot be written,
-// and leaves no partial file behind.
-TraceSummary write_perfetto_trace(const SessionData& data, const std::string& path,
+// Memory the sort of the trace's events may hold before it spills sorted runs to temporary files
+// in the trace's directory.
+inline constexpr size_t kTraceSortMemoryBytes = size_t{32} << 20;
+
+// Writes the trace to `path` (its directory must exist), draining the session's sinks: one pass,
+// memory bounded by kTraceSortMemoryBytes and the session's own bound. Timestamps are Unix-epoch
+// nanoseconds, as the logs record them. Throws std::runtime_error naming the file when it cannot
+// be written, and leaves no partial file behind.
+TraceSummary write_perfetto_trace(SessionStream& session, const std::string& path,
                                   const TraceProgress& progress = {});
 
 }  // namespace profilemate::exporter

@@ -6,7 +6,6 @@
 #include "compare_reports.h"
 #include "pmlog_reader.h"
 #include "report_options.h"
-#include "session_data.h"
 #include "session_reports.h"
 
 namespace profilemate::cli {
@@ -62,7 +61,7 @@ int run_compare(const Args& args) {
   try {
     std::vector<stats::Table> sides[2];
     for (int side = 0; side < 2; ++side) {
-      const std::vector<stats::Table> all = stats::session_reports(exporter::read_session(sessions[side]));
+      const std::vector<stats::Table> all = stats::session_reports(sessions[side]);
       for (const stats::Table* table : selected(all, options)) sides[side].push_back(*table);
     }
     stats::Table table = stats::compare_tables(sides[0], sides[1]);

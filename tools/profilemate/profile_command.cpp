@@ -196,17 +196,26 @@ std::string value(const std::vector<stats::Table>& tables, std::string_view repo
   return "-";
 }
 
-void print_summary(const exporter::SessionData& data) {
-  const std::vector<stats::Table> tables = stats::session_reports(data);
+void print_summary(const std::string& session_dir) {
+  // Sorts spill into the session directory, as the export just did.
+  exporter::SortMemory memory(session_dir, stats::kReportSortMemoryBytes);
+  exporter::SessionStream session(session_dir, memory);
+  // Counted before the reports drain the rows.
+  const auto steps = static_cast<unsigned long long>(session.steps.size());
+  const auto forward_passes = static_cast<unsigned long long>(session.forward_passes.size());
+  const auto evictions = static_cast<unsigned long long>(session.kv_evictions.size());
+  const auto preemptions = static_cast<unsigned long long>(session.preemptions.size());
+  const size_t processes = session.tables.processes.size();
+  const std::vector<stats::Table> tables = stats::session_reports(session, session_dir);
   std::printf("Summary (profilemate stats for the full reports):\n");
-  std::printf("  processes recorded:     %zu\n", data.processes.size());
-  std::printf("  scheduler steps:        %zu (token utilization p50 %s %%, request utilization p50 %s %%)\n",
-              data.steps.size(), value(tables, "steps", "token_utilization", "p50").c_str(),
+  std::printf("  processes recorded:     %zu\n", processes);
+  std::printf("  scheduler steps:        %llu (token utilization p50 %s %%, request utilization p50 %s %%)\n",
+              steps, value(tables, "steps", "token_utilization", "p50").c_str(),
               value(tables, "steps", "seq_utilization", "p50").c_str());
   const std::string gpu = value(tables, "steps", "forward_gpu_time", "p50");
   const std::string gpu_text =
       gpu == "-" ? "no GPU time: no CUDA in this run" : "GPU time p50 " + gpu + " ms";
-  std::printf("  forward passes:         %zu (CPU time p50 %s ms, %s)\n", data.forward_passes.size(),
+  std::printf("  forward passes:         %llu (CPU time p50 %s ms, %s)\n", forward_passes,
               value(tables, "steps", "forward_cpu_time", "p50").c_str(), gpu_text.c_str());
   const std::string replays = value(tables, "graphs", "(all)", "replays");
   if (replays == "-") {
@@ -216,9 +225,9 @@ void print_summary(const exporter::SessionData& data) {
                 value(tables, "graphs", "(all)", "hit_rate_pct").c_str(),
                 value(tables, "graphs", "(all)", "padding_pct").c_str());
   }
-  std::printf("  KV cache usage:         p50 %s %%, max %s %%; %zu evictions; %zu preemptions\n",
+  std::printf("  KV cache usage:         p50 %s %%, max %s %%; %llu evictions; %llu preemptions\n",
               value(tables, "kv", "kv_usage", "p50").c_str(), value(tables, "kv", "kv_usage", "max").c_str(),
-              data.kv_evictions.size(), data.preemptions.size());
+              evictions, preemptions);
 }
 
 }  // namespace
@@ -276,7 +285,7 @@ int run_profile(const Args& args) {
     for (const exporter::OutputFile& file : result.files) {
       std::printf("  %s/%s\n", session.c_str(), file.name.c_str());
     }
-    print_summary(exporter::read_session(session));
+    print_summary(session);
     std::printf("Next: profilemate stats %s | profilemate export %s --type perfetto\n", session.c_str(),
                 session.c_str());
   } catch (const std::exception& failure) {

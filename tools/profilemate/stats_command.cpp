@@ -5,7 +5,6 @@
 #include "cli.h"
 #include "pmlog_reader.h"
 #include "report_options.h"
-#include "session_data.h"
 #include "session_reports.h"
 
 namespace profilemate::cli {
@@ -64,7 +63,7 @@ int run_stats(const Args& args) {
   }
   if (session.empty()) return usage_error("stats needs a session directory", "stats");
   try {
-    const std::vector<stats::Table> tables = stats::session_reports(exporter::read_session(session));
+    const std::vector<stats::Table> tables = stats::session_reports(session);
     return write_output(render(selected(tables, options), options.format), output);
   } catch (const reader::ReadError& error) {
     std::fprintf(stderr, "profilemate: %s\n", error.what());

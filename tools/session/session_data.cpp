@@ -200,7 +200,7 @@ std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTa
   return origins;
 }
 
-SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
+SessionStream::SessionStream(SortMemory& memory)
     : replays(memory),
       gpu_times(memory),
       steps(memory),
@@ -210,7 +210,9 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
       forward_passes(memory),
       cpu_operations(memory),
       preemptions(memory),
-      encoder_timing(memory) {
+      encoder_timing(memory) {}
+
+SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : SessionStream(memory) {
   SessionTables& data = tables;
   const std::vector<std::string> files = reader::session_log_files(dir);
   data.processes.reserve(files.size());
@@ -234,25 +236,6 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
   sort_by_time(data.captures);
   sort_by_time(data.patches);
   sort_by_time(data.notices);
-}
-
-SessionData read_session(const std::string& dir) {
-  // No memory bound: the rows end up in memory anyway, so nothing is ever spilled.
-  SortMemory memory(dir, SIZE_MAX);
-  SessionStream stream(dir, memory);
-  SessionData data;
-  static_cast<SessionTables&>(data) = std::move(stream.tables);
-  const auto all = [](auto& rows) { return [&rows](const auto& row) { rows.push_back(row); }; };
-  SessionStream::drain_replays(stream.replays, all(data.replays));
-  SessionStream::drain_events<SchedulerStep>(stream.steps, all(data.steps));
-  SessionStream::drain_events<KvUsage>(stream.kv_usage, all(data.kv_usage));
-  SessionStream::drain_events<KvEviction>(stream.kv_evictions, all(data.kv_evictions));
-  SessionStream::drain_events<MoeLayerTiming>(stream.moe_timing, all(data.moe_timing));
-  SessionStream::drain_events<ForwardPass>(stream.forward_passes, all(data.forward_passes));
-  SessionStream::drain_events<CpuOperation>(stream.cpu_operations, all(data.cpu_operations));
-  SessionStream::drain_events<Preemption>(stream.preemptions, all(data.preemptions));
-  SessionStream::drain_events<EncoderTiming>(stream.encoder_timing, all(data.encoder_timing));
-  return data;
 }
 
 }  // namespace profilemate::exporter

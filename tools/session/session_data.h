@@ -1,8 +1,7 @@
 // The session model export, stats and the Perfetto writer share, gathered from all the process
 // logs of a session. SessionStream reads a session in one pass with bounded memory: the small
 // tables (processes, threads, captures, instantiations, per-graph aggregates) in memory, the
-// time-ordered rows in sorted sinks that spill to disk; SessionData is the same with every row in
-// memory, for consumers that need random access.
+// time-ordered rows in sorted sinks that spill to disk.
 #pragma once
 
 #include <cstdint>
@@ -117,6 +116,8 @@ class SessionStream {
   // Reads every log of `dir`. Throws reader::ReadError for a directory that is not a session or a
   // log that cannot be used; damage inside a log is recorded in its stats instead.
   SessionStream(const std::string& dir, SortMemory& memory);
+  // An empty session whose tables and sinks the caller fills (tests build sessions this way).
+  explicit SessionStream(SortMemory& memory);
 
   SessionTables tables;
   SortedSink<TimeKey> replays;  // ReplayRow payloads
@@ -148,19 +149,6 @@ class SessionStream {
   }
 };
 
-// Every row in memory, in time order.
-struct SessionData : SessionTables {
-  std::vector<ReplayRow> replays;
-  std::vector<Row<SchedulerStep>> steps;
-  std::vector<Row<KvUsage>> kv_usage;
-  std::vector<Row<KvEviction>> kv_evictions;
-  std::vector<Row<MoeLayerTiming>> moe_timing;
-  std::vector<Row<ForwardPass>> forward_passes;
-  std::vector<Row<CpuOperation>> cpu_operations;
-  std::vector<Row<Preemption>> preemptions;
-  std::vector<Row<EncoderTiming>> encoder_timing;
-};
-
 // The graph an executable came from, and the capture that labelled it (null: no capture seen).
 struct ExecOrigin {
   uint32_t graph_id = 0;
@@ -169,8 +157,5 @@ struct ExecOrigin {
 
 // (process, exec id) -> origin, for every instantiated executable graph.
 std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTables& tables);
-
-// Reads every log of a session directory into memory; throws as SessionStream does.
-SessionData read_session(const std::string& dir);
 
 }  // namespace profilemate::exporter

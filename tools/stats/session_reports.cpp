@@ -2,20 +2,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <functional>
 #include <map>
-#include <optional>
 #include <set>
+#include <span>
 #include <string_view>
 
+#include "distributions.h"
 #include "event_labels.h"
-#include "percentile.h"
 #include "units.h"
 
 namespace profilemate::stats {
 namespace {
 
 using exporter::Row;
-using exporter::SessionData;
+using exporter::SessionStream;
+using exporter::TimeKey;
 
 constexpr int kDecimals = 2;
 
@@ -24,23 +29,18 @@ using exporter::us;
 constexpr auto pct = exporter::percent;
 
 // metric, unit, count, mean, min, p50, p90, p99, max: one row of a distribution table.
-std::vector<Cell> distribution(std::string metric, std::string unit, std::vector<double> values) {
+std::vector<Cell> distribution(std::string metric, std::string unit, const Summary& values) {
   std::vector<Cell> row{Cell::text(std::move(metric)), Cell::text(std::move(unit)),
-                        Cell::integer(static_cast<int64_t>(values.size()))};
-  if (values.empty()) {
+                        Cell::integer(static_cast<int64_t>(values.count))};
+  if (values.count == 0) {
     row.resize(9);
     return row;
   }
-  double sum = 0;
-  for (const double v : values) sum += v;
-  const double low = *std::min_element(values.begin(), values.end());
-  const double high = *std::max_element(values.begin(), values.end());
-  row.push_back(Cell::number(sum / static_cast<double>(values.size()), kDecimals));
-  row.push_back(Cell::number(low, kDecimals));
-  for (const double fraction : {0.50, 0.90, 0.99}) {
-    row.push_back(Cell::number(exporter::nearest_rank(values, fraction), kDecimals));
-  }
-  row.push_back(Cell::number(high, kDecimals));
+  row.push_back(Cell::number(values.sum / static_cast<double>(values.count), kDecimals));
+  row.push_back(Cell::number(values.min, kDecimals));
+  for (const double value : {values.p50, values.p90, values.p99})
+    row.push_back(Cell::number(value, kDecimals));
+  row.push_back(Cell::number(values.max, kDecimals));
   return row;
 }
 
@@ -61,203 +61,298 @@ Table distribution_table(std::string name, std::string title) {
           {"Percentiles by nearest rank."}};
 }
 
+// The three memory budgets of a report run, each for sinks that are filled while another budget's
+// sink is drained: a sink that spills while it is being drained would lose its place.
+struct Budgets {
+  explicit Budgets(const std::string& spill_dir)
+      : join(spill_dir, kReportSortMemoryBytes / 2), values(spill_dir, kReportSortMemoryBytes / 2) {}
+  exporter::SortMemory join;    // forward passes and replays, merged by time
+  exporter::SortMemory values;  // distributions, preempted requests
+};
+
 struct DescriptorUse {
   uint64_t captures = 0;
   uint64_t replays = 0;
   uint64_t python_replays = 0;  // counted by the hooks where CUPTI saw none
-  std::vector<double> gpu_us;
-  uint64_t steps = 0;  // forward passes during which it was replayed
+  size_t gpu_us = 0;            // series in Distributions
+  uint64_t steps = 0;           // forward passes during which it was replayed
   uint64_t padded_tokens = 0;
   uint64_t real_tokens = 0;
-  size_t last_step = SIZE_MAX;
+  uint64_t last_step = UINT64_MAX;
   uint32_t padded_size = 0;
 };
 
-// The forward pass (index into data.forward_passes) running in `process` at `unix_ns`, if any.
-class ForwardPassFinder {
+// One row of the join of forward passes and graph replays, in time order per process.
+struct Moment {
+  enum Kind : uint8_t { kForwardPass, kReplay };
+  Kind kind = kForwardPass;
+  bool has_gpu = false;
+  uint32_t number = 0;  // a forward pass's tokens; a replay's exec id
+  uint64_t ns = 0;      // a forward pass's end (Unix ns); a replay's GPU time
+};
+
+// The forward passes of one process that have started and may still hold a replay. A replay is
+// matched, as it comes in time order, to the earliest-started pass that has not ended before it;
+// passes that ended before the latest start can match nothing more and leave. So only
+// overlapping passes are held, however long the session.
+struct OpenPasses {
+  struct Pass {
+    uint64_t number = 0;  // in the order the passes started, all processes together
+    uint64_t end = 0;
+    uint32_t tokens = 0;
+    bool hit = false;  // a replay ran during it
+  };
+  std::deque<Pass> passes;
+};
+
+// Per batch descriptor, matching each replay to the forward pass it ran in: the replays and the
+// forward passes are merged by time in one sorted sink, so neither is held in memory.
+class GraphsReport {
  public:
-  explicit ForwardPassFinder(const SessionData& data) : data_(data) {
-    for (size_t i = 0; i < data.forward_passes.size(); ++i) {
-      by_process_[data.forward_passes[i].process].push_back(i);
+  GraphsReport(const exporter::SessionTables& tables, Distributions& values)
+      : tables_(tables), values_(values), all_gpu_us_(values.add_series()) {
+    for (const Row<GraphCapture>& row : tables.captures) {
+      if (row.event.has_context()) {
+        DescriptorUse& use = use_named(exporter::descriptor_name(row.event.context()));
+        ++use.captures;
+        use.padded_size = row.event.context().num_tokens();
+      }
     }
   }
 
-  // Calls must come in time order per process (replays are sorted by time).
-  std::optional<size_t> at(uint32_t process, uint64_t unix_ns) {
-    const auto found = by_process_.find(process);
-    if (found == by_process_.end()) return std::nullopt;
-    const std::vector<size_t>& passes = found->second;
-    size_t& cursor = cursors_[process];
-    while (cursor < passes.size() && end_of(passes[cursor]) < unix_ns) ++cursor;
-    if (cursor < passes.size() && data_.forward_passes[passes[cursor]].unix_ns <= unix_ns)
-      return passes[cursor];
-    return std::nullopt;
+  // The forward passes, in time order.
+  void forward_pass(const Row<ForwardPass>& row, exporter::SortedSink<TimeKey>& join) {
+    join.push_pod(
+        TimeKey{row.unix_ns, row.process},
+        Moment{Moment::kForwardPass, false, row.event.num_tokens(), row.unix_ns + row.event.duration_ns()});
+    ++forward_passes_;
+  }
+  // Then the replays, in time order; at equal times a forward pass comes first (pushed first).
+  void replay(const exporter::ReplayRow& replay, exporter::SortedSink<TimeKey>& join) {
+    join.push_pod(TimeKey{replay.unix_ns, replay.process},
+                  Moment{Moment::kReplay, replay.has_gpu, replay.exec_id, replay.gpu_ns});
+    ++replays_;
+  }
+  void join(exporter::SortedSink<TimeKey>& join) {
+    join.drain([&](const TimeKey& key, std::span<const std::byte> payload) {
+      Moment moment;
+      std::memcpy(&moment, payload.data(), sizeof moment);
+      std::deque<OpenPasses::Pass>& open = open_[key.process].passes;
+      close_ended(open, key.unix_ns);
+      if (moment.kind == Moment::kForwardPass) {
+        open.push_back({next_pass_++, moment.ns, moment.number, false});
+      } else {
+        add_replay(moment, key.process, open.empty() ? nullptr : &open.front());
+      }
+    });
+    for (auto& [process, open] : open_) close_ended(open.passes, UINT64_MAX);
+  }
+
+  // Once the distributions are finished.
+  Table table() {
+    // Replays counted by the Python hooks stand in for CUPTI's only where CUPTI saw none: a process
+    // with both counted each replay twice (as cuda_graph_usage.csv, which keeps CUPTI's rows).
+    std::set<uint32_t> cupti_processes;
+    for (const auto& [exec, usage] : tables_.exec_usage) cupti_processes.insert(exec.first);
+    for (const auto& [key, counted] : tables_.descriptor_replays) {
+      if (cupti_processes.contains(key.first)) continue;
+      use_named(exporter::descriptor_name(counted.descriptor)).python_replays += counted.replays;
+    }
+
+    Table table{"graphs",
+                "CUDA graphs per vLLM batch descriptor",
+                {"descriptor", "captures", "replays", "replay_pct", "steps", "hit_rate_pct", "padding_pct",
+                 "gpu_total_ms", "gpu_mean_us", "gpu_p50_us", "gpu_p99_us"},
+                1,
+                {},
+                {}};
+    DescriptorUse all;
+    all.gpu_us = all_gpu_us_;
+    uint64_t total_replays = 0;
+    for (const auto& [name, use] : uses_) total_replays += use.replays + use.python_replays;
+    const auto size = static_cast<double>(forward_passes_);
+    const auto row_of = [&](const std::string& name, const DescriptorUse& use) {
+      const uint64_t replays = use.replays + use.python_replays;
+      std::vector<Cell> row{
+          Cell::text(name), Cell::integer(static_cast<int64_t>(use.captures)),
+          Cell::integer(static_cast<int64_t>(replays)),
+          Cell::number(pct(static_cast<double>(replays), static_cast<double>(total_replays)), 1)};
+      if (use.replays > 0 && size > 0) {
+        row.push_back(Cell::integer(static_cast<int64_t>(use.steps)));
+        row.push_back(Cell::number(pct(static_cast<double>(use.steps), size), 1));
+        row.push_back(Cell::number(pct(static_cast<double>(use.padded_tokens - use.real_tokens),
+                                       static_cast<double>(use.padded_tokens)),
+                                   1));
+      } else {
+        row.resize(7);
+      }
+      const Summary& gpu = values_[use.gpu_us];
+      if (gpu.count == 0) {
+        row.resize(11);
+      } else {
+        row.push_back(Cell::number(gpu.sum * 1e-3, 3));
+        row.push_back(Cell::number(gpu.sum / static_cast<double>(gpu.count), 1));
+        row.push_back(Cell::number(gpu.p50, 1));
+        row.push_back(Cell::number(gpu.p99, 1));
+      }
+      table.rows.push_back(std::move(row));
+    };
+    std::vector<std::pair<std::string, const DescriptorUse*>> ordered;
+    for (const auto& [name, use] : uses_) {
+      ordered.emplace_back(name, &use);
+      all.captures += use.captures;
+      all.replays += use.replays;
+      all.python_replays += use.python_replays;
+      all.padded_tokens += use.padded_tokens;
+      all.real_tokens += use.real_tokens;
+    }
+    all.steps = hit_passes_;
+    std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+      return a.second->replays + a.second->python_replays > b.second->replays + b.second->python_replays;
+    });
+    if (!uses_.empty()) row_of("(all)", all);
+    for (const auto& [name, use] : ordered) row_of(name, *use);
+
+    if (replays_ > 0 && forward_passes_ > 0) {
+      table.notes.emplace_back(std::to_string(forward_passes_) +
+                               " forward passes: " + std::to_string(all.steps) + " replayed a graph, " +
+                               std::to_string(forward_passes_ - hit_passes_) +
+                               " ran without one (largest: " + std::to_string(largest_eager_) + " tokens).");
+    }
+    table.notes.emplace_back(
+        "steps: forward passes that replayed the graph; hit_rate_pct: their share of all forward passes;");
+    table.notes.emplace_back(
+        "padding_pct: padded tokens the graph computed for nothing, of all it computed in those steps.");
+    if (all.python_replays > 0) {
+      table.notes.emplace_back(
+          "Replays counted by the Python hooks (no CUPTI in that process) have no GPU time.");
+    }
+    return table;
   }
 
  private:
-  [[nodiscard]] uint64_t end_of(size_t pass) const {
-    const Row<ForwardPass>& row = data_.forward_passes[pass];
-    return row.unix_ns + row.event.duration_ns();
-  }
-
-  const SessionData& data_;
-  std::map<uint32_t, std::vector<size_t>> by_process_;
-  std::map<uint32_t, size_t> cursors_;
-};
-
-Table graphs_report(const SessionData& data) {
-  std::map<std::string, DescriptorUse> uses;
-  for (const Row<GraphCapture>& row : data.captures) {
-    if (row.event.has_context()) {
-      DescriptorUse& use = uses[exporter::descriptor_name(row.event.context())];
-      ++use.captures;
-      use.padded_size = row.event.context().num_tokens();
-    }
-  }
-  const auto origins = exporter::exec_origins(data);
-  ForwardPassFinder finder(data);
-  std::vector<bool> hit(data.forward_passes.size(), false);
-  for (const exporter::ReplayRow& replay : data.replays) {
-    const auto origin = origins.find({replay.process, replay.exec_id});
-    const GraphCapture* capture = origin == origins.end() ? nullptr : origin->second.capture;
-    const bool labelled = capture != nullptr && capture->has_context();
-    DescriptorUse& use = uses[labelled ? exporter::descriptor_name(capture->context()) : "(unlabelled)"];
-    ++use.replays;
-    if (replay.has_gpu) use.gpu_us.push_back(us(replay.gpu_ns));
-    const std::optional<size_t> step = finder.at(replay.process, replay.unix_ns);
-    if (step && use.last_step != *step) {  // count each forward pass once per descriptor
-      use.last_step = *step;
-      hit[*step] = true;
-      ++use.steps;
-      const uint32_t real = data.forward_passes[*step].event.num_tokens();
-      use.real_tokens += real;
-      use.padded_tokens += labelled ? std::max(capture->context().num_tokens(), real) : real;
-    }
-  }
-  // Replays counted by the Python hooks stand in for CUPTI's only where CUPTI saw none: a process
-  // with both counted each replay twice (as cuda_graph_usage.csv, which keeps CUPTI's rows).
-  std::set<uint32_t> cupti_processes;
-  for (const auto& [exec, usage] : data.exec_usage) cupti_processes.insert(exec.first);
-  for (const auto& [key, counted] : data.descriptor_replays) {
-    if (cupti_processes.contains(key.first)) continue;
-    uses[exporter::descriptor_name(counted.descriptor)].python_replays += counted.replays;
-  }
-
-  Table table{"graphs",
-              "CUDA graphs per vLLM batch descriptor",
-              {"descriptor", "captures", "replays", "replay_pct", "steps", "hit_rate_pct", "padding_pct",
-               "gpu_total_ms", "gpu_mean_us", "gpu_p50_us", "gpu_p99_us"},
-              1,
-              {},
-              {}};
-  DescriptorUse all;
-  uint64_t total_replays = 0;
-  for (const auto& [name, use] : uses) total_replays += use.replays + use.python_replays;
-  const auto size = static_cast<double>(data.forward_passes.size());
-  const auto row_of = [&](const std::string& name, DescriptorUse& use) {
-    const uint64_t replays = use.replays + use.python_replays;
-    std::vector<Cell> row{
-        Cell::text(name), Cell::integer(static_cast<int64_t>(use.captures)),
-        Cell::integer(static_cast<int64_t>(replays)),
-        Cell::number(pct(static_cast<double>(replays), static_cast<double>(total_replays)), 1)};
-    if (use.replays > 0 && size > 0) {
-      row.push_back(Cell::integer(static_cast<int64_t>(use.steps)));
-      row.push_back(Cell::number(pct(static_cast<double>(use.steps), size), 1));
-      row.push_back(Cell::number(pct(static_cast<double>(use.padded_tokens - use.real_tokens),
-                                     static_cast<double>(use.padded_tokens)),
-                                 1));
-    } else {
-      row.resize(7);
-    }
-    if (use.gpu_us.empty()) {
-      row.resize(11);
-    } else {
-      double total = 0;
-      for (const double v : use.gpu_us) total += v;
-      row.push_back(Cell::number(total * 1e-3, 3));
-      row.push_back(Cell::number(total / static_cast<double>(use.gpu_us.size()), 1));
-      row.push_back(Cell::number(exporter::nearest_rank(use.gpu_us, 0.50), 1));
-      row.push_back(Cell::number(exporter::nearest_rank(use.gpu_us, 0.99), 1));
-    }
-    table.rows.push_back(std::move(row));
+  // What a replay of an executable graph counts towards, and the capture that labelled it.
+  struct Graph {
+    DescriptorUse* use = nullptr;
+    const GraphCapture* capture = nullptr;  // null: unlabelled
   };
-  std::vector<std::pair<std::string, DescriptorUse*>> ordered;
-  for (auto& [name, use] : uses) {
-    ordered.emplace_back(name, &use);
-    all.captures += use.captures;
-    all.replays += use.replays;
-    all.python_replays += use.python_replays;
-    all.gpu_us.insert(all.gpu_us.end(), use.gpu_us.begin(), use.gpu_us.end());
-    all.padded_tokens += use.padded_tokens;
-    all.real_tokens += use.real_tokens;
-  }
-  all.steps = static_cast<uint64_t>(std::count(hit.begin(), hit.end(), true));
-  std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
-    return a.second->replays + a.second->python_replays > b.second->replays + b.second->python_replays;
-  });
-  if (!uses.empty()) row_of("(all)", all);
-  for (auto& [name, use] : ordered) row_of(name, *use);
 
-  uint32_t largest_eager = 0;
-  uint64_t eager = 0;
-  for (size_t i = 0; i < data.forward_passes.size(); ++i) {
-    if (!hit[i]) {
-      ++eager;
-      largest_eager = std::max(largest_eager, data.forward_passes[i].event.num_tokens());
+  DescriptorUse& use_named(const std::string& name) {
+    const auto [it, added] = uses_.try_emplace(name);
+    if (added) it->second.gpu_us = values_.add_series();
+    return it->second;
+  }
+
+  Graph& graph_of(uint32_t process, uint32_t exec_id) {
+    const auto [it, added] = graphs_.try_emplace({process, exec_id});
+    if (added) {
+      const auto origin = origins_.find({process, exec_id});
+      const GraphCapture* capture = origin == origins_.end() ? nullptr : origin->second.capture;
+      if (capture == nullptr || !capture->has_context()) capture = nullptr;
+      it->second = {
+          &use_named(capture != nullptr ? exporter::descriptor_name(capture->context()) : "(unlabelled)"),
+          capture};
+    }
+    return it->second;
+  }
+
+  void add_replay(const Moment& replay, uint32_t process, OpenPasses::Pass* pass) {
+    const Graph& graph = graph_of(process, replay.number);
+    DescriptorUse& use = *graph.use;
+    ++use.replays;
+    if (replay.has_gpu) {
+      values_.add(use.gpu_us, us(replay.ns));
+      values_.add(all_gpu_us_, us(replay.ns));
+    }
+    if (pass != nullptr && use.last_step != pass->number) {  // count each forward pass once per descriptor
+      use.last_step = pass->number;
+      pass->hit = true;
+      ++use.steps;
+      use.real_tokens += pass->tokens;
+      use.padded_tokens += graph.capture != nullptr
+                               ? std::max(graph.capture->context().num_tokens(), pass->tokens)
+                               : pass->tokens;
     }
   }
-  if (!data.replays.empty() && !data.forward_passes.empty()) {
-    table.notes.emplace_back(std::to_string(data.forward_passes.size()) + " forward passes: " +
-                             std::to_string(all.steps) + " replayed a graph, " + std::to_string(eager) +
-                             " ran without one (largest: " + std::to_string(largest_eager) + " tokens).");
-  }
-  table.notes.emplace_back(
-      "steps: forward passes that replayed the graph; hit_rate_pct: their share of all forward passes;");
-  table.notes.emplace_back(
-      "padding_pct: padded tokens the graph computed for nothing, of all it computed in those steps.");
-  if (all.python_replays > 0) {
-    table.notes.emplace_back(
-        "Replays counted by the Python hooks (no CUPTI in that process) have no GPU time.");
-  }
-  return table;
-}
 
-Table steps_report(const SessionData& data) {
-  Table table = distribution_table("steps", "Scheduler steps and forward passes");
-  std::vector<double> token_util, seq_util, tokens, seqs, running, waiting, schedule_us;
-  std::map<std::string_view, uint64_t> phases;
-  for (const Row<SchedulerStep>& row : data.steps) {
-    const SchedulerStep& step = row.event;
-    if (step.max_tokens() > 0) token_util.push_back(pct(step.num_tokens(), step.max_tokens()));
-    if (step.max_num_seqs() > 0) seq_util.push_back(pct(step.num_seqs(), step.max_num_seqs()));
-    tokens.push_back(step.num_tokens());
-    seqs.push_back(step.num_seqs());
-    running.push_back(step.running_queue_len());
-    waiting.push_back(step.waiting_queue_len());
-    schedule_us.push_back(us(step.schedule_duration_ns()));
-    ++phases[exporter::phase_name(exporter::step_phase(step))];
+  // Lets go of the passes that ended before `unix_ns`: no later replay can fall in them.
+  void close_ended(std::deque<OpenPasses::Pass>& open, uint64_t unix_ns) {
+    while (!open.empty() && open.front().end < unix_ns) {
+      if (open.front().hit) {
+        ++hit_passes_;
+      } else {
+        largest_eager_ = std::max(largest_eager_, open.front().tokens);
+      }
+      open.pop_front();
+    }
   }
-  std::vector<double> forward_ms, forward_gpu_ms;
-  for (const Row<ForwardPass>& row : data.forward_passes) {
-    forward_ms.push_back(ms(row.event.duration_ns()));
-    if (row.event.has_gpu_duration_ns()) forward_gpu_ms.push_back(ms(row.event.gpu_duration_ns()));
+
+  const exporter::SessionTables& tables_;
+  Distributions& values_;
+  const std::map<std::pair<uint32_t, uint32_t>, exporter::ExecOrigin> origins_ =
+      exporter::exec_origins(tables_);
+  std::map<std::string, DescriptorUse> uses_;
+  std::map<std::pair<uint32_t, uint32_t>, Graph> graphs_;  // (process, exec id)
+  std::map<uint32_t, OpenPasses> open_;                    // by process
+  size_t all_gpu_us_;
+  uint64_t forward_passes_ = 0;
+  uint64_t replays_ = 0;
+  uint64_t next_pass_ = 0;
+  uint64_t hit_passes_ = 0;
+  uint32_t largest_eager_ = 0;
+};
+// Scheduler steps and forward passes: distributions of what each step and pass reports.
+class StepsReport {
+ public:
+  explicit StepsReport(Distributions& values) : values_(values) {
+    for (size_t& series :
+         {std::ref(token_util_), std::ref(seq_util_), std::ref(tokens_), std::ref(seqs_), std::ref(running_),
+          std::ref(waiting_), std::ref(schedule_us_), std::ref(forward_ms_), std::ref(forward_gpu_ms_)})
+      series = values.add_series();
   }
-  table.rows.push_back(distribution("token_utilization", "%", std::move(token_util)));
-  table.rows.push_back(distribution("seq_utilization", "%", std::move(seq_util)));
-  table.rows.push_back(distribution("tokens_per_step", "tokens", std::move(tokens)));
-  table.rows.push_back(distribution("seqs_per_step", "requests", std::move(seqs)));
-  table.rows.push_back(distribution("running_queue", "requests", std::move(running)));
-  table.rows.push_back(distribution("waiting_queue", "requests", std::move(waiting)));
-  table.rows.push_back(distribution("schedule_time", "us", std::move(schedule_us)));
-  table.rows.push_back(distribution("forward_cpu_time", "ms", std::move(forward_ms)));
-  table.rows.push_back(distribution("forward_gpu_time", "ms", std::move(forward_gpu_ms)));
-  for (const std::string_view phase : {"prefill", "decode", "mixed", "idle"}) {
-    table.rows.push_back(count_row("steps_" + std::string(phase), "steps", phases[phase]));
+
+  void step(const SchedulerStep& step) {
+    if (step.max_tokens() > 0) values_.add(token_util_, pct(step.num_tokens(), step.max_tokens()));
+    if (step.max_num_seqs() > 0) values_.add(seq_util_, pct(step.num_seqs(), step.max_num_seqs()));
+    values_.add(tokens_, step.num_tokens());
+    values_.add(seqs_, step.num_seqs());
+    values_.add(running_, step.running_queue_len());
+    values_.add(waiting_, step.waiting_queue_len());
+    values_.add(schedule_us_, us(step.schedule_duration_ns()));
+    ++phases_[exporter::phase_name(exporter::step_phase(step))];
   }
-  table.notes.emplace_back(
-      "Utilization is against the live scheduler's limits (max_num_seqs, the token budget).");
-  return table;
-}
+  void forward_pass(const ForwardPass& pass) {
+    values_.add(forward_ms_, ms(pass.duration_ns()));
+    if (pass.has_gpu_duration_ns()) values_.add(forward_gpu_ms_, ms(pass.gpu_duration_ns()));
+  }
+
+  [[nodiscard]] Table table() const {
+    Table table = distribution_table("steps", "Scheduler steps and forward passes");
+    table.rows.push_back(distribution("token_utilization", "%", values_[token_util_]));
+    table.rows.push_back(distribution("seq_utilization", "%", values_[seq_util_]));
+    table.rows.push_back(distribution("tokens_per_step", "tokens", values_[tokens_]));
+    table.rows.push_back(distribution("seqs_per_step", "requests", values_[seqs_]));
+    table.rows.push_back(distribution("running_queue", "requests", values_[running_]));
+    table.rows.push_back(distribution("waiting_queue", "requests", values_[waiting_]));
+    table.rows.push_back(distribution("schedule_time", "us", values_[schedule_us_]));
+    table.rows.push_back(distribution("forward_cpu_time", "ms", values_[forward_ms_]));
+    table.rows.push_back(distribution("forward_gpu_time", "ms", values_[forward_gpu_ms_]));
+    for (const std::string_view phase : {"prefill", "decode", "mixed", "idle"}) {
+      const auto count = phases_.find(phase);
+      table.rows.push_back(
+          count_row("steps_" + std::string(phase), "steps", count == phases_.end() ? 0 : count->second));
+    }
+    table.notes.emplace_back(
+        "Utilization is against the live scheduler's limits (max_num_seqs, the token budget).");
+    return table;
+  }
+
+ private:
+  Distributions& values_;
+  size_t token_util_ = 0, seq_util_ = 0, tokens_ = 0, seqs_ = 0, running_ = 0, waiting_ = 0, schedule_us_ = 0,
+         forward_ms_ = 0, forward_gpu_ms_ = 0;
+  std::map<std::string_view, uint64_t> phases_;
+};
 
 // The integer after "key=" in a context string such as "calls=3 hit_tokens=40"; 0 when absent.
 uint64_t context_number(std::string_view context, std::string_view key) {
@@ -271,105 +366,164 @@ uint64_t context_number(std::string_view context, std::string_view key) {
   return value;
 }
 
-Table kv_report(const SessionData& data) {
-  Table table = distribution_table("kv", "KV cache: usage, evictions, prefix cache");
-  std::vector<double> usage, lifetime, idle;
-  for (const Row<KvUsage>& row : data.kv_usage) {
-    usage.push_back(pct(row.event.used_blocks(), row.event.total_blocks()));
+class KvReport {
+ public:
+  explicit KvReport(Distributions& values)
+      : values_(values),
+        usage_(values.add_series()),
+        lifetime_(values.add_series()),
+        idle_(values.add_series()) {}
+
+  void usage(const KvUsage& usage) { values_.add(usage_, pct(usage.used_blocks(), usage.total_blocks())); }
+  void eviction(const KvEviction& eviction) {
+    ++evictions_;
+    values_.add(lifetime_, static_cast<double>(eviction.lifetime_ns()) * 1e-9);
+    values_.add(idle_, static_cast<double>(eviction.idle_ns()) * 1e-9);
   }
-  for (const Row<KvEviction>& row : data.kv_evictions) {
-    lifetime.push_back(static_cast<double>(row.event.lifetime_ns()) * 1e-9);
-    idle.push_back(static_cast<double>(row.event.idle_ns()) * 1e-9);
-  }
-  uint64_t queried = 0, hits = 0, lookups = 0, allocations = 0, failed = 0;
-  for (const Row<CpuOperation>& row : data.cpu_operations) {
-    const std::string& context = row.event.context();
-    if (row.event.operation() == "kv_cache_manager.get_computed_blocks") {
-      lookups += context_number(context, "lookups");
-      queried += context_number(context, "queried_tokens");
-      hits += context_number(context, "hit_tokens");
-    } else if (row.event.operation() == "kv_cache_manager.allocate_slots") {
-      allocations += context_number(context, "calls");
-      failed += context_number(context, "failed");
+  void cpu_operation(const CpuOperation& operation) {
+    const std::string& context = operation.context();
+    if (operation.operation() == "kv_cache_manager.get_computed_blocks") {
+      lookups_ += context_number(context, "lookups");
+      queried_ += context_number(context, "queried_tokens");
+      hits_ += context_number(context, "hit_tokens");
+    } else if (operation.operation() == "kv_cache_manager.allocate_slots") {
+      allocations_ += context_number(context, "calls");
+      failed_ += context_number(context, "failed");
     }
   }
-  table.rows.push_back(distribution("kv_usage", "%", std::move(usage)));
-  table.rows.push_back(count_row("evictions", "blocks", data.kv_evictions.size()));
-  table.rows.push_back(distribution("eviction_lifetime", "s", std::move(lifetime)));
-  table.rows.push_back(distribution("eviction_idle", "s", std::move(idle)));
-  std::vector<Cell> hit_rate = count_row("prefix_cache_hit_rate", "% of tokens", lookups);
-  if (queried > 0)
-    hit_rate[3] = Cell::number(pct(static_cast<double>(hits), static_cast<double>(queried)), kDecimals);
-  table.rows.push_back(std::move(hit_rate));
-  std::vector<Cell> failures = count_row("failed_allocations", "% of calls", allocations);
-  if (allocations > 0) {
-    failures[3] = Cell::number(pct(static_cast<double>(failed), static_cast<double>(allocations)), kDecimals);
-  }
-  table.rows.push_back(std::move(failures));
-  table.notes.emplace_back("kv_usage: used blocks of the usable ones, sampled once per scheduler step.");
-  table.notes.emplace_back(
-      "prefix_cache_hit_rate: count = lookups, mean = hit tokens of looked-up tokens (vLLM's "
-      "prefix_cache_hits / "
-      "prefix_cache_queries).");
-  table.notes.emplace_back(
-      "failed_allocations: count = allocate_slots calls, mean = share that found no room.");
-  return table;
-}
 
-Table preemptions_report(const SessionData& data) {
-  struct Group {
-    uint64_t count = 0;
-    std::set<std::string> requests;
-    uint64_t tokens_freed = 0;
-    uint64_t blocks_freed = 0;
-    std::vector<double> usage_before;
-    uint64_t resumed = 0;
-    uint64_t tokens_found = 0;
-    uint64_t tokens_recomputed = 0;
-  };
-  std::map<std::string, Group> groups;  // by reason
-  for (const Row<Preemption>& row : data.preemptions) {
-    const Preemption& event = row.event;
-    Group& group = groups[event.reason()];
+  [[nodiscard]] Table table() const {
+    Table table = distribution_table("kv", "KV cache: usage, evictions, prefix cache");
+    table.rows.push_back(distribution("kv_usage", "%", values_[usage_]));
+    table.rows.push_back(count_row("evictions", "blocks", evictions_));
+    table.rows.push_back(distribution("eviction_lifetime", "s", values_[lifetime_]));
+    table.rows.push_back(distribution("eviction_idle", "s", values_[idle_]));
+    std::vector<Cell> hit_rate = count_row("prefix_cache_hit_rate", "% of tokens", lookups_);
+    if (queried_ > 0)
+      hit_rate[3] = Cell::number(pct(static_cast<double>(hits_), static_cast<double>(queried_)), kDecimals);
+    table.rows.push_back(std::move(hit_rate));
+    std::vector<Cell> failures = count_row("failed_allocations", "% of calls", allocations_);
+    if (allocations_ > 0) {
+      failures[3] =
+          Cell::number(pct(static_cast<double>(failed_), static_cast<double>(allocations_)), kDecimals);
+    }
+    table.rows.push_back(std::move(failures));
+    table.notes.emplace_back("kv_usage: used blocks of the usable ones, sampled once per scheduler step.");
+    table.notes.emplace_back(
+        "prefix_cache_hit_rate: count = lookups, mean = hit tokens of looked-up tokens (vLLM's "
+        "prefix_cache_hits / "
+        "prefix_cache_queries).");
+    table.notes.emplace_back(
+        "failed_allocations: count = allocate_slots calls, mean = share that found no room.");
+    return table;
+  }
+
+ private:
+  Distributions& values_;
+  size_t usage_, lifetime_, idle_;
+  uint64_t evictions_ = 0, queried_ = 0, hits_ = 0, lookups_ = 0, allocations_ = 0, failed_ = 0;
+};
+
+// Preemptions by reason. The distinct requests of each reason are counted exactly without holding
+// them: the ids go into a sorted sink by (reason, hash of the id), and only the ids that share a
+// hash are compared when the sink is drained.
+class PreemptionsReport {
+ public:
+  PreemptionsReport(Distributions& values, exporter::SortMemory& memory)
+      : values_(values), requests_(memory) {}
+
+  void preemption(const Preemption& event) {
+    const auto [it, added] = groups_.try_emplace(event.reason());
+    Group& group = it->second;
+    if (added) {
+      group.index = groups_.size() - 1;
+      group.usage_before = values_.add_series();
+    }
     if (event.has_tokens_found_in_cache()) {  // a resumption
       const uint64_t found = exporter::tokens_found_in_cache(event);
       ++group.resumed;
       group.tokens_found += found;
       group.tokens_recomputed += event.computed_tokens_lost() - found;
-      continue;
+      return;
     }
     ++group.count;
-    group.requests.insert(event.request_id());
+    const std::string& request = event.request_id();
+    requests_.push({group.index, std::hash<std::string_view>{}(request)},
+                   std::as_bytes(std::span(request.data(), request.size())));
     group.tokens_freed += event.computed_tokens_lost();
     group.blocks_freed += event.blocks_freed();
-    if (event.has_kv_usage_before_pct()) group.usage_before.push_back(event.kv_usage_before_pct());
+    if (event.has_kv_usage_before_pct()) values_.add(group.usage_before, event.kv_usage_before_pct());
   }
-  Table table{"preemptions",
-              "Preemptions by cause",
-              {"reason", "count", "requests", "tokens_freed", "blocks_freed", "kv_usage_before_p50_pct",
-               "resumed", "tokens_found_in_cache", "tokens_recomputed"},
-              1,
-              {},
-              {"tokens_freed: computed tokens whose KV blocks were released; of those, at the resumptions "
-               "seen, tokens_found_in_cache were still in the prefix cache and tokens_recomputed had to be "
-               "computed again."}};
-  for (auto& [reason, group] : groups) {
-    std::vector<Cell> row{Cell::text(reason), Cell::integer(static_cast<int64_t>(group.count)),
-                          Cell::integer(static_cast<int64_t>(group.requests.size())),
-                          Cell::integer(static_cast<int64_t>(group.tokens_freed)),
-                          Cell::integer(static_cast<int64_t>(group.blocks_freed))};
-    row.push_back(group.usage_before.empty()
-                      ? Cell::none()
-                      : Cell::number(exporter::nearest_rank(group.usage_before, 0.5), kDecimals));
-    row.push_back(Cell::integer(static_cast<int64_t>(group.resumed)));
-    row.push_back(Cell::integer(static_cast<int64_t>(group.tokens_found)));
-    row.push_back(Cell::integer(static_cast<int64_t>(group.tokens_recomputed)));
-    table.rows.push_back(std::move(row));
-  }
-  return table;
-}
 
-Table moe_report(const SessionData& data) {
+  // Counts the distinct requests; call once.
+  void count_requests() {
+    std::vector<uint64_t> distinct(groups_.size());
+    RequestKey current{UINT64_MAX, 0};
+    std::vector<std::string> same_hash;
+    requests_.drain([&](const RequestKey& key, std::span<const std::byte> id) {
+      if (key.reason != current.reason || key.hash != current.hash) {
+        current = key;
+        same_hash.clear();
+      }
+      const std::string_view request(reinterpret_cast<const char*>(id.data()), id.size());
+      if (std::find(same_hash.begin(), same_hash.end(), request) != same_hash.end()) return;
+      same_hash.emplace_back(request);
+      ++distinct[key.reason];
+    });
+    for (auto& [reason, group] : groups_) group.requests = distinct[group.index];
+  }
+
+  [[nodiscard]] Table table() const {
+    Table table{"preemptions",
+                "Preemptions by cause",
+                {"reason", "count", "requests", "tokens_freed", "blocks_freed", "kv_usage_before_p50_pct",
+                 "resumed", "tokens_found_in_cache", "tokens_recomputed"},
+                1,
+                {},
+                {"tokens_freed: computed tokens whose KV blocks were released; of those, at the resumptions "
+                 "seen, tokens_found_in_cache were still in the prefix cache and tokens_recomputed had to be "
+                 "computed again."}};
+    for (const auto& [reason, group] : groups_) {
+      std::vector<Cell> row{Cell::text(reason), Cell::integer(static_cast<int64_t>(group.count)),
+                            Cell::integer(static_cast<int64_t>(group.requests)),
+                            Cell::integer(static_cast<int64_t>(group.tokens_freed)),
+                            Cell::integer(static_cast<int64_t>(group.blocks_freed))};
+      const Summary& before = values_[group.usage_before];
+      row.push_back(before.count == 0 ? Cell::none() : Cell::number(before.p50, kDecimals));
+      row.push_back(Cell::integer(static_cast<int64_t>(group.resumed)));
+      row.push_back(Cell::integer(static_cast<int64_t>(group.tokens_found)));
+      row.push_back(Cell::integer(static_cast<int64_t>(group.tokens_recomputed)));
+      table.rows.push_back(std::move(row));
+    }
+    return table;
+  }
+
+ private:
+  struct Group {
+    uint64_t index = 0;  // in the order the reasons were first seen
+    uint64_t count = 0;
+    uint64_t requests = 0;
+    uint64_t tokens_freed = 0;
+    uint64_t blocks_freed = 0;
+    size_t usage_before = 0;  // series in Distributions
+    uint64_t resumed = 0;
+    uint64_t tokens_found = 0;
+    uint64_t tokens_recomputed = 0;
+  };
+  struct RequestKey {
+    uint64_t reason = 0;
+    uint64_t hash = 0;
+    bool operator<(const RequestKey& other) const {
+      return reason != other.reason ? reason < other.reason : hash < other.hash;
+    }
+  };
+
+  Distributions& values_;
+  std::map<std::string, Group> groups_;  // by reason
+  exporter::SortedSink<RequestKey> requests_;
+};
+
+Table moe_report(const exporter::SessionTables& data) {
   Table table{
       "moe",
       "MoE expert load per layer",
@@ -405,7 +559,7 @@ Table moe_report(const SessionData& data) {
   return table;
 }
 
-Table health_report(const SessionData& data) {
+Table health_report(const exporter::SessionTables& data) {
   Table table{"health",
               "Recording health per process",
               {"pid", "role", "records", "dropped", "corrupt_spans", "torn_tail_bytes", "notices",
@@ -465,9 +619,49 @@ const std::vector<std::pair<std::string, std::string>>& report_catalog() {
   return catalog;
 }
 
-std::vector<Table> session_reports(const SessionData& data) {
-  return {graphs_report(data),      steps_report(data), kv_report(data),
-          preemptions_report(data), moe_report(data),   health_report(data)};
+std::vector<Table> session_reports(exporter::SessionStream& session, const std::string& spill_dir) {
+  Budgets budgets(spill_dir);
+  Distributions values(budgets.values);
+  GraphsReport graphs(session.tables, values);
+  StepsReport steps(values);
+  KvReport kv(values);
+  PreemptionsReport preemptions(values, budgets.values);
+  {
+    exporter::SortedSink<TimeKey> join(budgets.join);
+    SessionStream::drain_events<ForwardPass>(session.forward_passes, [&](const Row<ForwardPass>& row) {
+      steps.forward_pass(row.event);
+      graphs.forward_pass(row, join);
+    });
+    SessionStream::drain_replays(session.replays,
+                                 [&](const exporter::ReplayRow& replay) { graphs.replay(replay, join); });
+    graphs.join(join);
+  }
+  SessionStream::drain_events<SchedulerStep>(session.steps,
+                                             [&](const Row<SchedulerStep>& row) { steps.step(row.event); });
+  SessionStream::drain_events<KvUsage>(session.kv_usage,
+                                       [&](const Row<KvUsage>& row) { kv.usage(row.event); });
+  SessionStream::drain_events<KvEviction>(session.kv_evictions,
+                                          [&](const Row<KvEviction>& row) { kv.eviction(row.event); });
+  SessionStream::drain_events<CpuOperation>(
+      session.cpu_operations, [&](const Row<CpuOperation>& row) { kv.cpu_operation(row.event); });
+  SessionStream::drain_events<Preemption>(
+      session.preemptions, [&](const Row<Preemption>& row) { preemptions.preemption(row.event); });
+  preemptions.count_requests();
+  values.finish();
+  return {graphs.table(),
+          steps.table(),
+          kv.table(),
+          preemptions.table(),
+          moe_report(session.tables),
+          health_report(session.tables)};
+}
+
+std::vector<Table> session_reports(const std::string& session_dir) {
+  // The rows of the session are sorted in a temporary directory: stats writes no files of its own.
+  const std::string spill_dir = std::filesystem::temp_directory_path().string();
+  exporter::SortMemory memory(spill_dir, kReportSortMemoryBytes);
+  SessionStream session(session_dir, memory);
+  return session_reports(session, spill_dir);
 }
 
 }  // namespace profilemate::stats

@@ -9,9 +9,18 @@
 
 namespace profilemate::stats {
 
+// Memory the reports' sorts may hold (the session's rows, the distributions) before they spill
+// sorted runs to temporary files: what bounds the memory of stats however long the session.
+inline constexpr size_t kReportSortMemoryBytes = size_t{32} << 20;
+
 // graphs, steps, kv, preemptions, moe, health: in this order, always all of them (a report with
-// nothing to say has no rows).
-std::vector<Table> session_reports(const exporter::SessionData& data);
+// nothing to say has no rows). Drains the session's sinks; the reports' own sorts spill to
+// `spill_dir`.
+std::vector<Table> session_reports(exporter::SessionStream& session, const std::string& spill_dir);
+
+// The reports of the session directory `session_dir`, read in one pass; sorts spill to the
+// temporary directory (TMPDIR). Throws reader::ReadError as SessionStream does.
+std::vector<Table> session_reports(const std::string& session_dir);
 
 // The report names, in order, with one line each: for --help and for checking --report.
 const std::vector<std::pair<std::string, std::string>>& report_catalog();
