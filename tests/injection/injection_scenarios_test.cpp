@@ -400,6 +400,7 @@ TEST(InjectionScenario, AFatalCuptiErrorStopsTracingWithoutStoppingTheApplicatio
 }
 
 TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesItsEvents) {
+  if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kTsanForkSkipReason;
   Scenario scenario;
   scenario.run([](DriverSimulator& sim) {
     sim.capture(1, 1, 101, 3);

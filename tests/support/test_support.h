@@ -33,6 +33,18 @@ struct ChildResult {
   int signal = 0;
 };
 
+// GCC 12's ThreadSanitizer cannot follow a child forked from a multi-threaded process that starts
+// a thread: glibc gives the new thread the pthread_t of a parent thread the runtime still counts
+// as alive, and the child dies ("ThreadSanitizer: dup thread with used id"). Tests of that (the
+// recorder's writer restarting after fork) run under AddressSanitizer and in the normal build.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadsInMultithreadedForkChildUnsupported = true;
+#else
+inline constexpr bool kThreadsInMultithreadedForkChildUnsupported = false;
+#endif
+inline constexpr const char* kTsanForkSkipReason =
+    "ThreadSanitizer cannot follow threads started in the child of a multi-threaded fork";
+
 // Runs `body` in a forked child with `env` set (the recorder starts fresh there) and waits.
 // The child exits with body's return value through exit(), so at-exit handlers run.
 ChildResult run_in_child(const std::map<std::string, std::string>& env, const std::function<int()>& body);
