@@ -16,6 +16,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and benchmarks
   python3-dev python3-venv                            # the Python extension (pyhooks), its tests' venv
   clang-format clang-tidy                             # style checks
+  ccache                                              # rebuilds (and the sanitizer builds) reuse objects
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -45,6 +46,7 @@ if [ ! -x "$root/.venv/bin/python" ]; then
 fi
 "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check pytest scikit-build-core ruff perfetto
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 cmake --build "$build" -j"$(nproc)"
 echo "[setup] built into $build"

@@ -148,9 +148,10 @@ int Recorder::start_locked() {
     }
   }
 
-  // A forked child inherited the parent's descriptors: drop them without writing anything.
+  // A forked child inherited the parent's descriptors (its eventfd wakes the parent's writer):
+  // drop them without writing anything.
   log_.reset();
-  wake_fd_.reset();
+  if (state == State::kForkPending) wake_fd_.reset();
   const pid_t pid = ::getpid();
   SessionLogResult opened = open_session_log(config_.session_dir, config_.profiling_dir, pid);
   if (!opened.error.empty()) {
@@ -167,7 +168,7 @@ int Recorder::start_locked() {
   log_ =
       std::make_unique<LogFile>(std::move(opened.log.log_fd), opened.log.log_path, Config::kWriterBufferBytes,
                                 config_.max_log_bytes, base_realtime_ns_, config_.compress);
-  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_.valid()) wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   // New bindings for every thread, and empty buffers: after fork they hold the parent's events.
   generation_.fetch_add(1, std::memory_order_relaxed);
   reset_slots();
@@ -219,7 +220,9 @@ void Recorder::stop_locked() {
   wake_writer();
   ::pthread_join(writer_, nullptr);
   log_.reset();
-  wake_fd_.reset();
+  // wake_fd_ stays open for the life of the process: a thread that saw the recorder on just
+  // before this may still wake the writer, and a write nobody reads is harmless, whereas a
+  // closed (and reused) descriptor number is not.
 }
 
 void Recorder::on_fork_child() {
