@@ -213,6 +213,10 @@ def test_profilemate_profile_runs_the_bundled_example_end_to_end(tmp_path) -> No
         per_layer[row["layer_idx"]] += int(row["activation_count"])
     assert per_layer == {"0": 2 * tokens, "1": 2 * tokens}, f"top-2 of every forwarded token per layer: {per_layer}"
     assert f"scheduler steps:        {len(steps)} (" in done.stdout, done.stdout
+    preemption_rows = rows("preemption_events.csv")
+    preempted = sum(1 for r in preemption_rows if r["event"] == "preempted")
+    recomputed = sum(int(r["tokens_recomputed"]) for r in preemption_rows if r["event"] == "resumed")
+    assert f"; {preempted} preemptions ({recomputed} tokens recomputed)" in done.stdout, done.stdout
 
     stats = subprocess.run(
         [str(CLI), "stats", str(session), "--report", "steps,moe", "--format", "json"],

@@ -2,6 +2,7 @@
 // session and prints a short summary.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -9,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "child_process.h"
 #include "cli.h"
@@ -196,6 +198,23 @@ std::string value(const std::vector<stats::Table>& tables, std::string_view repo
   return "-";
 }
 
+// A whole-number column of a report summed over its rows (0 when the report has none).
+int64_t column_total(const std::vector<stats::Table>& tables, std::string_view report,
+                     std::string_view column) {
+  int64_t total = 0;
+  for (const stats::Table& table : tables) {
+    if (table.name != report) continue;
+    const auto at = std::find(table.columns.begin(), table.columns.end(), column);
+    if (at == table.columns.end()) continue;
+    const auto index = static_cast<size_t>(at - table.columns.begin());
+    for (const std::vector<stats::Cell>& row : table.rows) {
+      if (index < row.size() && std::holds_alternative<int64_t>(row[index].value))
+        total += std::get<int64_t>(row[index].value);
+    }
+  }
+  return total;
+}
+
 void print_summary(const std::string& session_dir) {
   // Sorts spill into the session directory, as the export just did.
   exporter::SortMemory memory(session_dir, stats::kReportSortMemoryBytes);
@@ -204,7 +223,6 @@ void print_summary(const std::string& session_dir) {
   const auto steps = static_cast<unsigned long long>(session.steps.size());
   const auto forward_passes = static_cast<unsigned long long>(session.forward_passes.size());
   const auto evictions = static_cast<unsigned long long>(session.kv_evictions.size());
-  const auto preemptions = static_cast<unsigned long long>(session.preemptions.size());
   const size_t processes = session.tables.processes.size();
   const std::vector<stats::Table> tables = stats::session_reports(session, session_dir);
   std::printf("Summary (profilemate stats for the full reports):\n");
@@ -225,9 +243,12 @@ void print_summary(const std::string& session_dir) {
                 value(tables, "graphs", "(all)", "hit_rate_pct").c_str(),
                 value(tables, "graphs", "(all)", "padding_pct").c_str());
   }
-  std::printf("  KV cache usage:         p50 %s %%, max %s %%; %llu evictions; %llu preemptions\n",
-              value(tables, "kv", "kv_usage", "p50").c_str(), value(tables, "kv", "kv_usage", "max").c_str(),
-              evictions, preemptions);
+  std::printf(
+      "  KV cache usage:         p50 %s %%, max %s %%; %llu evictions; %lld preemptions (%lld tokens "
+      "recomputed)\n",
+      value(tables, "kv", "kv_usage", "p50").c_str(), value(tables, "kv", "kv_usage", "max").c_str(),
+      evictions, static_cast<long long>(column_total(tables, "preemptions", "count")),
+      static_cast<long long>(column_total(tables, "preemptions", "tokens_recomputed")));
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ Summarises a session: where the GPU time and the batch capacity went. Reports:
   graphs       per batch descriptor: captures, replays, hit rate, padding waste, GPU time
   steps        step utilization (tokens, requests), queues, schedule and forward time
   kv           KV usage percentiles, evictions, prefix cache hit rate, failed allocations
-  preemptions  preemptions by cause: requests, tokens lost, blocks freed
+  preemptions  preemptions by cause: requests, tokens freed and recomputed, blocks freed
   moe          expert load imbalance per MoE layer
   health       records, drops, damage, degradations and skipped patches per process
 Columns and units: docs/reports.md. Percentiles are by nearest rank.
