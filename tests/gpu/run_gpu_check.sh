@@ -1,41 +1,94 @@
 #!/usr/bin/env bash
-# ProfileMate on a real GPU, in one command (a few minutes):
-#   tests/gpu/run_gpu_check.sh [STAGE_DIR]
-# Needs the CUDA driver, PyTorch with CUDA and python3. The two in-process libraries come from
-# STAGE_DIR (default gpu-stage/, made on a build machine by `tests/gpu/stage.sh`), or are built
-# here when the build dependencies are present. Writes into $OUT (default gpu-check-out/):
-# baseline.json and profiled.json (what the workload measured), session/ (the ProfileMate logs,
-# for `profilemate export` on any machine), and, when the profilemate command runs here, the
-# export and the check's verdict.
-set -euo pipefail
+# ProfileMate on a real GPU, in one command (about 2 minutes): docs/gpu-check.md.
+#   tests/gpu/run_gpu_check.sh [STAGE_DIR]        (default: gpu-stage/, made by tests/gpu/stage.sh)
+# Needs the CUDA driver, python3 with PyTorch, and the staged tree; nothing is built here.
+# Runs tests/gpu/graph_workload.py without ProfileMate (baseline) and under CUDA_INJECTION64_PATH,
+# exports the session with the staged profilemate and checks it (check_session.py).
+# The last line is the verdict, and so is the exit code:
+#   GPU CHECK: PASS ...        0   every check passed (the figures on the same line)
+#   GPU CHECK: FAIL ...        1   ProfileMate got something wrong, or broke the workload
+#   GPU CHECK: NO VERDICT ...  2   nothing could be checked here (no GPU, no torch, no stage, ...)
+# Everything it wrote is in GPU_CHECK_DIR (default gpu-check-out/), and, when $OUT is set (the
+# device tool's output folder), in $OUT/gpu-check.tar.gz. PYTHON: the interpreter (python3).
+set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=${1:-$root/gpu-stage}
-out=${OUT:-$root/gpu-check-out}
-mkdir -p "$out"
+work=${GPU_CHECK_DIR:-$root/gpu-check-out}
+python=${PYTHON:-python3}
+step_timeout=${GPU_CHECK_STEP_TIMEOUT:-240}
+here=$root/tests/gpu
 
-if [ ! -f "$stage/libprofilemate_injection.so" ]; then
-  echo "[gpu-check] no staged libraries in $stage: building them"
-  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$root/build" --target profilemate_injection profilemate -j"$(nproc)"
-  "$root/tests/gpu/stage.sh" "$root/build" "$stage"
+bundle() {
+  if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+    tar -czf "$OUT/gpu-check.tar.gz" -C "$(dirname "$work")" "$(basename "$work")" 2>/dev/null || true
+  fi
+}
+no_verdict() {
+  bundle
+  echo "GPU CHECK: NO VERDICT: $*"
+  exit 2
+}
+fail() {
+  bundle
+  echo "GPU CHECK: FAIL: $*"
+  exit 1
+}
+say() { echo "[gpu-check] $*"; }
+
+rm -rf "$work"
+mkdir -p "$work" || no_verdict "cannot create $work"
+exec > >(tee "$work/log.txt") 2>&1
+
+[ -d "$stage" ] || no_verdict "no staged tree at $stage: make it on a build machine with tests/gpu/stage.sh and carry it"
+"$here/check_stage.sh" "$stage" || no_verdict "the staged tree cannot run on this machine (above)"
+"$stage/bin/profilemate" --version || no_verdict "$stage/bin/profilemate does not run here"
+command -v "$python" >/dev/null || no_verdict "no $python on PATH"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || say "nvidia-smi: not available"
+
+say "probe: what torch loads and sees"
+if ! "$python" "$here/graph_workload.py" --probe --out "$work/probe.json" >"$work/probe.log" 2>&1; then
+  cat "$work/probe.log"
+  no_verdict "$(tail -n 1 "$work/probe.log")"
 fi
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+cat "$work/probe.log"
+"$stage/bin/profilemate" diagnose --python "$python" -o "$work" >"$work/diagnose.log" 2>&1
+say "profilemate diagnose (exit $?; no vLLM here, so its hook lines may report problems):"
+cat "$work/diagnose.log"
 
-echo "[gpu-check] baseline: the workload without ProfileMate"
-python3 "$root/tests/gpu/graph_workload.py" --out "$out/baseline.json" >/dev/null
-
-echo "[gpu-check] the workload under CUDA_INJECTION64_PATH"
-rm -rf "$out/session"
-CUDA_INJECTION64_PATH="$stage/libprofilemate_injection.so" PROFILEMATE_ENABLE=1 \
-  PROFILEMATE_SESSION_DIR="$out/session" \
-  python3 "$root/tests/gpu/graph_workload.py" --out "$out/profiled.json" >/dev/null
-ls -l "$out/session"
-
-if "$stage/profilemate" --version >/dev/null 2>&1; then
-  "$stage/profilemate" export "$out/session" --output "$out/export"
-  python3 "$root/tests/gpu/check_session.py" "$out/export" "$out/profiled.json" "$out/baseline.json"
-else
-  echo "[gpu-check] the profilemate command cannot run here: on a build machine, run"
-  echo "  profilemate export $out/session --output $out/export"
-  echo "  tests/gpu/check_session.py $out/export $out/profiled.json $out/baseline.json"
+say "baseline: the workload without ProfileMate"
+timeout -k 10 "$step_timeout" "$python" "$here/graph_workload.py" --out "$work/baseline.json" >"$work/baseline.log" 2>&1
+status=$?
+if [ "$status" -ne 0 ]; then
+  tail -n 20 "$work/baseline.log"
+  no_verdict "the workload failed without ProfileMate (exit $status, baseline.log)"
 fi
+
+say "the workload under CUDA_INJECTION64_PATH"
+CUDA_INJECTION64_PATH="$stage/lib/libprofilemate_injection.so" PROFILEMATE_ENABLE=1 \
+  PROFILEMATE_SESSION_DIR="$work/session" \
+  timeout -k 10 "$step_timeout" "$python" "$here/graph_workload.py" --out "$work/profiled.json" \
+  >"$work/profiled.log" 2>&1
+status=$?
+exited_ns=$(date +%s%N)
+grep -F '[ProfileMate]' "$work/profiled.log" || say "no [ProfileMate] line on stderr"
+if [ "$status" -ne 0 ]; then
+  tail -n 20 "$work/profiled.log"
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    fail "the workload under ProfileMate did not end within ${step_timeout} s (it does without)"
+  fi
+  fail "the workload failed under ProfileMate (exit $status, profiled.log), and not without it"
+fi
+exit_seconds=$("$python" -c "import json,sys; print(f'{($exited_ns - json.load(open(sys.argv[1]))[\"done_unix_ns\"]) / 1e9:.2f}')" \
+  "$work/profiled.json") || no_verdict "profiled.json is unreadable"
+ls -l "$work/session"
+
+"$stage/bin/profilemate" export "$work/session" --output "$work/export" ||
+  fail "profilemate export failed on the session ProfileMate wrote"
+"$stage/bin/profilemate" stats "$work/session" --report graphs,health || fail "profilemate stats failed"
+
+"$python" "$here/check_session.py" "$work/export" "$work/profiled.json" "$work/baseline.json" "$exit_seconds"
+status=$?
+bundle
+# check_session.py printed the verdict line for 0 and 1.
+[ "$status" -le 1 ] || no_verdict "check_session.py could not decide (exit $status)"
+exit "$status"
