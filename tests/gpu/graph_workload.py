@@ -25,6 +25,7 @@ A process exits 3 with a one-line reason when torch or a CUDA device is missing.
 
 import argparse
 import ctypes
+import glob
 import json
 import os
 import statistics
@@ -72,6 +73,13 @@ def mapped_libraries(fragment: str) -> list[str]:
             if len(fields) == 6 and fragment in os.path.basename(fields[5].strip()):
                 paths.add(fields[5].strip())
     return sorted(paths)
+
+
+def cupti_on_disk() -> list[str]:
+    """The CUPTIs ProfileMate could load here: NVIDIA's pip packages next to torch, the toolkit's."""
+    patterns = [os.path.join(p, "nvidia", "*", "lib", "libcupti.so*") for p in sys.path if p]
+    patterns.append("/usr/local/cuda*/extras/CUPTI/lib64/libcupti.so*")
+    return sorted({path for pattern in patterns for path in glob.glob(pattern)})
 
 
 def median_us(samples_ns: list[int]) -> float:
@@ -305,6 +313,7 @@ def main() -> None:
     result["cudart_mapped"] = mapped_libraries("libcudart.so")
     result["has_raw_cuda_graph_exec"] = hasattr(torch.cuda.CUDAGraph, "raw_cuda_graph_exec")
     result["profilemate_injection_mapped"] = mapped_libraries("libprofilemate_injection")
+    result["cupti_on_disk"] = cupti_on_disk()
     if not args.probe:
         with torch.no_grad():
             work = Workload(torch)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ProfileMate on a real GPU, in one command (about 2 minutes): docs/gpu-check.md.
+# ProfileMate on a real GPU, in one command (about a minute): docs/gpu-check.md.
 #   tests/gpu/run_gpu_check.sh [STAGE_DIR]        (default: gpu-stage/, made by tests/gpu/stage.sh)
 # Needs the CUDA driver, python3 with PyTorch, and the staged tree; nothing is built here.
 # Runs tests/gpu/graph_workload.py without ProfileMate (baseline) and under CUDA_INJECTION64_PATH,
@@ -9,13 +9,14 @@
 #   GPU CHECK: FAIL ...        1   ProfileMate got something wrong, or broke the workload
 #   GPU CHECK: NO VERDICT ...  2   nothing could be checked here (no GPU, no torch, no stage, ...)
 # Everything it wrote is in GPU_CHECK_DIR (default gpu-check-out/), and, when $OUT is set (the
-# device tool's output folder), in $OUT/gpu-check.tar.gz. PYTHON: the interpreter (python3).
+# device tool's output folder), in $OUT/gpu-check.tar.gz. PYTHON: the interpreter (python3);
+# GPU_CHECK_STEP_TIMEOUT: seconds each python step may take (120), a hang at exit included.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=${1:-$root/gpu-stage}
 work=${GPU_CHECK_DIR:-$root/gpu-check-out}
 python=${PYTHON:-python3}
-step_timeout=${GPU_CHECK_STEP_TIMEOUT:-240}
+step_timeout=${GPU_CHECK_STEP_TIMEOUT:-120}
 here=$root/tests/gpu
 
 bundle() {
@@ -46,12 +47,12 @@ command -v "$python" >/dev/null || no_verdict "no $python on PATH"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || say "nvidia-smi: not available"
 
 say "probe: what torch loads and sees"
-if ! "$python" "$here/graph_workload.py" --probe --out "$work/probe.json" >"$work/probe.log" 2>&1; then
+if ! timeout -k 10 "$step_timeout" "$python" "$here/graph_workload.py" --probe --out "$work/probe.json" >"$work/probe.log" 2>&1; then
   cat "$work/probe.log"
   no_verdict "$(tail -n 1 "$work/probe.log")"
 fi
 cat "$work/probe.log"
-"$stage/bin/profilemate" diagnose --python "$python" -o "$work" >"$work/diagnose.log" 2>&1
+timeout -k 10 60 "$stage/bin/profilemate" diagnose --python "$python" -o "$work" >"$work/diagnose.log" 2>&1
 say "profilemate diagnose (exit $?; no vLLM here, so its hook lines may report problems):"
 cat "$work/diagnose.log"
 
@@ -80,7 +81,11 @@ if [ "$status" -ne 0 ]; then
 fi
 exit_seconds=$("$python" -c "import json,sys; print(f'{($exited_ns - json.load(open(sys.argv[1]))[\"done_unix_ns\"]) / 1e9:.2f}')" \
   "$work/profiled.json") || no_verdict "profiled.json is unreadable"
-ls -l "$work/session"
+ls -l "$work/session" 2>&1
+if ! compgen -G "$work/session/process_*.pmlog" >/dev/null; then
+  fail "ProfileMate wrote no log (injection library mapped in the workload: $("$python" -c \
+    "import json,sys; print(json.load(open(sys.argv[1]))['profilemate_injection_mapped'] or 'no')" "$work/profiled.json"))"
+fi
 
 "$stage/bin/profilemate" export "$work/session" --output "$work/export" ||
   fail "profilemate export failed on the session ProfileMate wrote"

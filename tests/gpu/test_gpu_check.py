@@ -290,3 +290,37 @@ def test_workload_reads_the_libraries_mapped_into_the_process():
     mapped = graph_workload.mapped_libraries("libc.so")
     assert any(Path(p).name.startswith("libc.so") for p in mapped), mapped
     assert graph_workload.mapped_libraries("libcupti.so") == []
+
+
+# graph_workload.py's logic, run on the stand-in torch (tests/gpu/standin): no GPU, no computing.
+
+STANDIN = HERE / "standin"
+
+
+def test_workload_replays_each_graph_as_often_as_it_reports(tmp_path):
+    counts = tmp_path / "counts.json"
+    env = {**os.environ, "PYTHONPATH": str(STANDIN), "STANDIN_TORCH_COUNTS": str(counts)}
+    result = run(sys.executable, str(HERE / "graph_workload.py"), "--out", str(tmp_path / "r.json"), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    reported = json.loads((tmp_path / "r.json").read_text())
+    # Capture order is the workload's order: each capture's real count is the count it reports.
+    assert json.loads(counts.read_text()) == list(reported["replays"].values())
+    assert reported["replays"] == graph_workload.REPLAYS
+    # What check_session.py reads from it passes on an export that agrees with it.
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    write_export(baseline / "export", reported)
+    (baseline / "r.json").write_text(json.dumps(reported))
+    verdict = run(
+        sys.executable, str(HERE / "check_session.py"), str(baseline / "export"), *[str(baseline / "r.json")] * 2
+    )
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+
+
+def test_gpu_check_fails_when_profilemate_writes_no_log(stage, tmp_path):
+    # The stand-in's workload runs without a driver, so the injection library is never loaded.
+    code, verdict, _ = gpu_check(stage, tmp_path, PYTHON=sys.executable, PYTHONPATH=str(STANDIN))
+    assert (
+        code == 1
+        and verdict == "GPU CHECK: FAIL: ProfileMate wrote no log (injection library mapped in the workload: no)"
+    )
