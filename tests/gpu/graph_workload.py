@@ -102,7 +102,8 @@ class Workload:
         torch = self.torch
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         cycles = 10_000_000
-        torch.cuda._sleep(cycles)  # the first call loads the kernel
+        for _ in range(20):  # loads the kernel, and raises the clocks from idle
+            torch.cuda._sleep(cycles)
         start.record()
         torch.cuda._sleep(cycles)
         end.record()
@@ -196,7 +197,8 @@ class Workload:
 
         thread = threading.Thread(target=replayer)
         thread.start()
-        started.wait()
+        if not started.wait(timeout=60):
+            raise RuntimeError("the replaying thread did not start replaying within 60 s")
         graph, _ = self.capture(32, capture_error_mode="thread_local")
         captured.set()
         thread.join()
