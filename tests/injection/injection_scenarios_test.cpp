@@ -236,7 +236,8 @@ uint64_t resident_kib(const std::string& field) {
 }
 
 TEST(InjectionScenario, AMillionGpuRecordsInOneDeliveryAllReachTheReplaysFileWithNothingDropped) {
-  constexpr uint32_t kLaunches = 1'000'000;
+  // Under a sanitizer a million launches outlast the tracker's 5 s wait for GPU records: fewer.
+  constexpr uint32_t kLaunches = testing::kSanitized ? 50'000 : 1'000'000;
   // What the million in-flight launches may add to the child's resident memory: the GPU records
   // the test holds for the fake CUPTI (32 bytes each, 30.5 MiB), the tracker's waiting launches
   // (32 bytes each, 30.5 MiB), the recorder's buffers that fill (the flush thread's 512 KiB and
@@ -267,9 +268,9 @@ TEST(InjectionScenario, AMillionGpuRecordsInOneDeliveryAllReachTheReplaysFileWit
   EXPECT_NE(metadata.find("\"dropped_records\": {}"), std::string::npos) << metadata;
   EXPECT_NE(metadata.find("\"dropped_records\": 0,"), std::string::npos) << "totals: " << metadata;
   const uint64_t added_mib = std::stoull(testing::read_file(memory_file));
-  std::printf("a million launches in flight added %llu MiB of peak resident memory\n",
+  std::printf("%u launches in flight added %llu MiB of peak resident memory\n", kLaunches,
               static_cast<unsigned long long>(added_mib));
-  EXPECT_LE(added_mib, kBudgetMib);
+  if (!testing::kSanitized) EXPECT_LE(added_mib, kBudgetMib);  // shadow memory would count too
 }
 
 TEST(InjectionScenario, DriverApiLaunchesAreRecordedWhenNoRuntimeCallSurroundsThem) {

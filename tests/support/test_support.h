@@ -42,6 +42,13 @@ inline constexpr bool kThreadsInMultithreadedForkChildUnsupported = true;
 #else
 inline constexpr bool kThreadsInMultithreadedForkChildUnsupported = false;
 #endif
+// Built with a sanitizer: everything runs several times slower and shadow memory inflates the
+// resident set, so tests sized for time or memory scale down and skip their memory budgets.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
 inline constexpr const char* kTsanForkSkipReason =
     "ThreadSanitizer cannot follow threads started in the child of a multi-threaded fork";
 
