@@ -57,6 +57,14 @@ CuptiSession& CuptiSession::instance() {
 
 void CuptiSession::start(const SessionOptions& options) {
   options_ = options;
+  if (forked_) {
+    // The parent's CUPTI state was copied, not inherited: it does not work here. Nothing of the
+    // copied session is touched (its flush thread was not copied; its locks may be held).
+    notice(profilemate_Notice_Severity_DEGRADED,
+           std::string("CUDA graph tracing is off in this forked child: CUPTI does not work after fork. ") +
+               kStillRecorded);
+    return;
+  }
   CuptiLoad load = load_cupti();
   if (!load.loaded) {
     notice(profilemate_Notice_Severity_DEGRADED,
@@ -66,13 +74,7 @@ void CuptiSession::start(const SessionOptions& options) {
   cupti_ = std::move(load.library);
   record_versions();
   if (!subscribe()) return;
-  for (const CUpti_CallbackId* cbid = kRuntimeGraphCallbacks; *cbid != 0; ++cbid) {
-    cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_RUNTIME_API, *cbid);
-  }
-  for (const CUpti_CallbackId* cbid = kDriverGraphCallbacks; *cbid != 0; ++cbid) {
-    cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_DRIVER_API, *cbid);
-  }
-  cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
+  if (!enable_callbacks()) return;
 
   if (cupti_.major() != CUPTI_API_VERSION / 10000) {
     // Callback parameters are stable across majors; activity record layouts are not.
@@ -116,6 +118,48 @@ bool CuptiSession::subscribe() {
                                                      kStillRecorded);
   }
   return false;
+}
+
+bool CuptiSession::enable_callbacks() {
+  // A refused callback means calls of that kind go unseen: say which, and go on with the rest.
+  size_t refused = 0;
+  size_t total = 0;
+  std::string first_refusal;
+  const auto enable = [&](CUpti_CallbackDomain domain, CUpti_CallbackId cbid) {
+    ++total;
+    const CUptiResult result = cupti_.EnableCallback(1, subscriber_, domain, cbid);
+    if (result == CUPTI_SUCCESS) return;
+    if (refused++ == 0) {
+      first_refusal = "domain " + std::to_string(domain) + " callback " + std::to_string(cbid) + ": " +
+                      cupti_.result_text(result);
+    }
+  };
+  for (const CUpti_CallbackId* cbid = kRuntimeGraphCallbacks; *cbid != 0; ++cbid)
+    enable(CUPTI_CB_DOMAIN_RUNTIME_API, *cbid);
+  for (const CUpti_CallbackId* cbid = kDriverGraphCallbacks; *cbid != 0; ++cbid)
+    enable(CUPTI_CB_DOMAIN_DRIVER_API, *cbid);
+  if (refused == total) {
+    cupti_.Unsubscribe(subscriber_);
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "CUDA graph tracing is off: CUPTI refused every graph API callback (" + first_refusal + "). " +
+               kStillRecorded);
+    return false;
+  }
+  if (refused > 0) {
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "CUPTI refused " + std::to_string(refused) + " of " + std::to_string(total) +
+               " graph API callbacks (first: " + first_refusal +
+               "): the CUDA graph calls they cover are not recorded; the others are.");
+  }
+  const CUptiResult fatal =
+      cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
+  if (fatal != CUPTI_SUCCESS) {
+    notice(profilemate_Notice_Severity_WARNING,
+           "CUPTI refused the fatal-error callback (" + cupti_.result_text(fatal) +
+               "): should CUPTI fail for good, replays still waiting for GPU time are written without it at "
+               "the next expiry instead of at once.");
+  }
+  return true;
 }
 
 void CuptiSession::enable_gpu_timing() {
@@ -295,11 +339,10 @@ void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
   }
   size_t dropped = 0;
   if (cupti_.ActivityGetNumDroppedRecords(nullptr, 0, &dropped) == CUPTI_SUCCESS && dropped > 0) {
-    cupti_dropped_total_ += dropped;
     profilemate_DroppedRecords event = profilemate_DroppedRecords_init_zero;
     event.t_ns = pm_now();
     event.reason = profilemate_DroppedRecords_Reason_CUPTI_ACTIVITY;
-    event.dropped = cupti_dropped_total_;
+    event.dropped = cupti_dropped_total_.fetch_add(dropped, std::memory_order_relaxed) + dropped;
     pm_record(profilemate_Record_dropped_records_tag, &event);
   }
 }
@@ -355,6 +398,7 @@ void CuptiSession::stop() {
 void CuptiSession::abandon_after_fork() {
   tracing_.store(false, std::memory_order_release);
   stopped_.store(true);  // the flush thread is the parent's
+  forked_ = true;
 }
 
 }  // namespace profilemate::injection

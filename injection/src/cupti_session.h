@@ -4,6 +4,7 @@
 // so once, and leaves the application alone.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -31,7 +32,8 @@ class CuptiSession {
   void start(const SessionOptions& options);
   // Flushes GPU records (bounded in time) and writes every launch still waiting. Idempotent.
   void stop();
-  // In a forked child: CUPTI does not work there, and the parent's state is not ours.
+  // In a forked child: CUPTI does not work there, and the parent's state is not ours; a later
+  // start() there says so and does nothing.
   void abandon_after_fork();
 
   [[nodiscard]] bool tracing() const { return tracing_.load(std::memory_order_acquire); }
@@ -46,6 +48,8 @@ class CuptiSession {
                                            size_t size, size_t valid_size);
 
   bool subscribe();
+  // False when CUPTI refused every graph callback (then unsubscribed, and said so).
+  bool enable_callbacks();
   void enable_gpu_timing();
   void record_versions() const;
   void handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const CUpti_CallbackData& data);
@@ -62,7 +66,9 @@ class CuptiSession {
   std::atomic<bool> tracing_{false};
   std::atomic<bool> stopped_{false};
   bool gpu_timing_ = false;
-  uint64_t cupti_dropped_total_ = 0;  // buffer-completion thread only
+  // CUPTI may run the buffer-completion callback on its worker and on a flushing thread at once.
+  std::atomic<uint64_t> cupti_dropped_total_{0};
+  bool forked_ = false;  // this is a forked child: the session's state is the parent's copy
 
   std::mutex flush_mutex_;
   std::condition_variable flush_wake_;

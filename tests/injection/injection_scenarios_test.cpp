@@ -407,6 +407,9 @@ TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesIts
     sim.launch(101, 1);
     const pid_t child = ::fork();
     if (child == 0) {
+      // The child initialises CUDA again: the session copied from the parent (whose flush thread
+      // was not copied) must say that tracing is off, not abort on that thread.
+      if (sim.initialize() != 1) std::exit(7);
       sim.launch(101, 1);  // CUPTI does not work in a forked child: ignored
       profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
       usage.used_blocks = 1;
@@ -421,6 +424,36 @@ TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesIts
   EXPECT_EQ(testing::files_with_suffix(scenario.session, ".pmlog").size(), 2u);
   EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "2");
   EXPECT_EQ(scenario.csv("kv_cache_usage.csv").size(), 1u);
+  EXPECT_NE(scenario.metadata().find("CUDA graph tracing is off in this forked child"), std::string::npos)
+      << scenario.metadata();
+}
+
+TEST(InjectionScenario, RefusedDriverCallbacksAreNamedAndRuntimeLaunchesAreStillRecorded) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_REFUSE_CALLBACKS"] = "driver";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    for (int i = 0; i < 3; ++i) sim.launch(101, 1);
+    sim.driver_launch(101, 1);  // unseen: its callback was refused
+    return 0;
+  });
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "3");
+  const std::string metadata = scenario.metadata();
+  EXPECT_NE(metadata.find("CUPTI refused 20 of 36 graph API callbacks"), std::string::npos) << metadata;
+}
+
+TEST(InjectionScenario, EveryCallbackRefusedTurnsGraphTracingOffWithAReason) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_REFUSE_CALLBACKS"] = "all";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    return sim.cupti_subscribed() ? 5 : 0;  // it let go of the subscriber slot
+  });
+  EXPECT_TRUE(scenario.csv("cuda_graph_usage.csv").empty());
+  EXPECT_NE(scenario.metadata().find("CUDA graph tracing is off: CUPTI refused every graph API callback"),
+            std::string::npos)
+      << scenario.metadata();
 }
 
 TEST(InjectionScenario, WhenActivationIsOffNothingIsStartedAtAll) {

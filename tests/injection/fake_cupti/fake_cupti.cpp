@@ -1,12 +1,14 @@
 // A fake CUPTI for tests without a GPU: built against the real cupti.h, it exports the functions
 // the injection library binds and behaves as the documentation says, with switches to play the
 // failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
-// FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available). Built twice: as CUPTI 13, and with
-// FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
+// FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available), FAKE_CUPTI_REFUSE_CALLBACKS=driver or
+// =all (cuptiEnableCallback fails for the driver API domain, or for every domain). Built twice: as CUPTI 13,
+// and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
 #include "fake_cupti.h"
 
 #include "no_destructor.h"
 
+#include <pthread.h>
 #include <time.h>
 
 #include <cstdlib>
@@ -127,6 +129,11 @@ static CUptiResult subscribe(CUpti_SubscriberHandle* handle, CUpti_CallbackFunc 
     return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
   }
   if (s.subscribed) return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
+  // A forked child starts with the slot free, so that a child which initialises CUDA again can
+  // subscribe: whatever stops it from tracing there must be the injection library's own doing.
+  static const bool reset_at_fork =
+      ::pthread_atfork(nullptr, nullptr, [] { state().subscribed = false; }) == 0;
+  (void)reset_at_fork;
   s.subscribed = true;
   s.callback = callback;
   s.userdata = userdata;
@@ -156,6 +163,11 @@ CUptiResult CUPTIAPI cuptiUnsubscribe(CUpti_SubscriberHandle /*subscriber*/) {
 
 CUptiResult CUPTIAPI cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle /*subscriber*/,
                                          CUpti_CallbackDomain domain, CUpti_CallbackId cbid) {
+  if (const char* refuse = std::getenv("FAKE_CUPTI_REFUSE_CALLBACKS")) {
+    if (std::strcmp(refuse, "all") == 0 ||
+        (std::strcmp(refuse, "driver") == 0 && domain == CUPTI_CB_DOMAIN_DRIVER_API))
+      return CUPTI_ERROR_NOT_SUPPORTED;
+  }
   State& s = state();
   const std::lock_guard lock(s.mutex);
   if (enable != 0) {
