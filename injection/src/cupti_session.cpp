@@ -88,7 +88,7 @@ void CuptiSession::start(const SessionOptions& options) {
   }
   tracker_.set_gpu_timing(gpu_timing_);
   tracing_.store(true, std::memory_order_release);
-  if (gpu_timing_) flusher_ = std::thread([this] { flush_loop(); });
+  if (gpu_timing_) flusher_ = BoundedThread([this] { flush_loop(); });
 }
 
 bool CuptiSession::subscribe() {
@@ -370,26 +370,23 @@ void CuptiSession::stop() {
     stopping_ = true;
   }
   flush_wake_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
-  if (gpu_timing_ && was_tracing) {
-    // A forced flush can hang in a dying process: give it a bounded time on its own thread.
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    std::thread flush([this, done] {
-      const OwnThreadScope own_thread;
-      cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
-      done->store(true);
-    });
-    for (uint32_t waited = 0; !done->load() && waited < options_.exit_flush_timeout_ms; ++waited) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (done->load()) {
-      flush.join();
-    } else {
-      flush.detach();
-      notice(profilemate_Notice_Severity_WARNING,
-             "CUPTI's final flush did not return within " + std::to_string(options_.exit_flush_timeout_ms) +
-                 " ms: replays still in flight are written without GPU time");
-    }
+  // One deadline for every wait at exit: the flush thread may sit inside a CUPTI flush that
+  // never returns in a dying process, and so may the forced flush.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.exit_flush_timeout_ms);
+  bool cupti_returned = flusher_.join_until(deadline);
+  if (cupti_returned && gpu_timing_ && was_tracing) {
+    cupti_returned = BoundedThread([this] {
+                       const OwnThreadScope own_thread;
+                       cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+                     }).join_until(deadline);
+  }
+  if (!cupti_returned) {
+    notice(profilemate_Notice_Severity_WARNING, "CUPTI did not return from an activity flush within " +
+                                                    std::to_string(options_.exit_flush_timeout_ms) +
+                                                    " ms at exit: ProfileMate stopped waiting for it; "
+                                                    "replays still in flight are written without GPU "
+                                                    "time");
   }
   const OwnThreadScope final_flush;  // at exit: the application is done
   tracker_.expire(pm_now(), true);

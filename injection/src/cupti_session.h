@@ -8,9 +8,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "activity_buffers.h"
+#include "bounded_thread.h"
 #include "cupti_library.h"
 #include "graph_tracker.h"
 
@@ -20,6 +20,7 @@ struct SessionOptions {
   uint32_t flush_interval_ms = 200;
   size_t activity_buffers = 8;
   size_t activity_buffer_bytes = 4u << 20;
+  // Every wait at exit together (the flush thread, CUPTI's forced flush) takes at most this long.
   uint32_t exit_flush_timeout_ms = 2000;
 };
 
@@ -73,7 +74,7 @@ class CuptiSession {
   std::mutex flush_mutex_;
   std::condition_variable flush_wake_;
   bool stopping_ = false;
-  std::thread flusher_;
+  BoundedThread flusher_;
 };
 
 }  // namespace profilemate::injection

@@ -399,6 +399,29 @@ TEST(InjectionScenario, AFatalCuptiErrorStopsTracingWithoutStoppingTheApplicatio
   EXPECT_NE(metadata.find("device lost"), std::string::npos) << metadata;
 }
 
+TEST(InjectionScenario, ACuptiFlushThatNeverReturnsDoesNotHoldUpTheExit) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_FLUSH_BLOCKS"] = "1";
+  const std::string stderr_file = scenario.tmp / "stderr.txt";
+  // run() fails when the child does not exit normally; a hang fails by the test's time limit.
+  scenario.run([&](DriverSimulator& sim) {
+    std::fflush(stderr);
+    if (std::freopen(stderr_file.c_str(), "w", stderr) == nullptr) return 8;
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    sim.launch(101, 1);
+    return 0;  // the flush thread is inside cuptiActivityFlushAll by now, or will be
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), "2") << "the replays waiting for GPU time are written without it";
+  EXPECT_EQ(usage.at("gpu_replays"), "0");
+  const std::string said = testing::read_file(stderr_file);
+  const std::string line = "[ProfileMate] CUPTI did not return from an activity flush within 2000 ms at exit";
+  EXPECT_NE(said.find(line), std::string::npos) << said;
+  EXPECT_EQ(said.find(line), said.rfind(line)) << "said once: " << said;
+  EXPECT_NE(scenario.metadata().find("CUPTI did not return from an activity flush"), std::string::npos);
+}
+
 TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesItsEvents) {
   if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kTsanForkSkipReason;
   Scenario scenario;

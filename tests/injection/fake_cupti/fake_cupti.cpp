@@ -2,8 +2,9 @@
 // the injection library binds and behaves as the documentation says, with switches to play the
 // failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
 // FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available), FAKE_CUPTI_REFUSE_CALLBACKS=driver or
-// =all (cuptiEnableCallback fails for the driver API domain, or for every domain). Built twice: as CUPTI 13,
-// and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
+// =all (cuptiEnableCallback fails for the driver API domain, or for every domain),
+// FAKE_CUPTI_FLUSH_BLOCKS=1 (cuptiActivityFlushAll never returns, as in a wedged driver). Built twice: as
+// CUPTI 13, and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
 #include "fake_cupti.h"
 
 #include "no_destructor.h"
@@ -11,11 +12,13 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -219,6 +222,9 @@ CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind) {
 }
 
 CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t /*flag*/) {
+  if (std::getenv("FAKE_CUPTI_FLUSH_BLOCKS") != nullptr) {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
   State& s = state();
   std::deque<std::pair<uint8_t*, size_t>> ready;
   CUpti_BuffersCallbackCompleteFunc complete = nullptr;
