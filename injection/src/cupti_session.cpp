@@ -86,6 +86,9 @@ void CuptiSession::start(const SessionOptions& options) {
   } else {
     enable_gpu_timing();
   }
+  GraphTrackerLimits limits;
+  limits.gpu_record_timeout_ns = uint64_t{options_.gpu_record_timeout_ms} * 1'000'000;
+  tracker_.set_limits(limits);
   tracker_.set_gpu_timing(gpu_timing_);
   tracing_.store(true, std::memory_order_release);
   if (gpu_timing_) flusher_ = BoundedThread([this] { flush_loop(); });
@@ -325,8 +328,17 @@ void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext /*context*/, uint32_t 
   // CUPTI calls this from its own worker or from the flushing thread, ours: GPU records arrive in
   // bulk (a full buffer, or everything at a flush), far faster than the writer drains one buffer.
   const OwnThreadScope own_thread;
+  {
+    const std::lock_guard lock(session.completions_mutex_);
+    ++session.completions_running_;
+  }
   session.read_activity(buffer, valid_size);
   session.buffers_->release(buffer);
+  {
+    const std::lock_guard lock(session.completions_mutex_);
+    --session.completions_running_;
+  }
+  session.completions_done_.notify_all();
 }
 
 void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
@@ -358,6 +370,7 @@ void CuptiSession::flush_loop() {
     // Never while holding a lock the buffer callbacks take: they run inside this call.
     cupti_.ActivityFlushAll(0);
     tracker_.expire(pm_now(), false);
+    write_gpu_record_stats();
     lock.lock();
   }
 }
@@ -381,8 +394,15 @@ void CuptiSession::stop() {
                        cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
                      }).join_until(deadline);
   }
+  if (cupti_returned) {
+    // CUPTI's worker may still be handing back a buffer it took before the forced flush: its
+    // records must meet their launches before those are written without GPU time.
+    std::unique_lock lock(completions_mutex_);
+    cupti_returned =
+        completions_done_.wait_until(lock, deadline, [this] { return completions_running_ == 0; });
+  }
   if (!cupti_returned) {
-    notice(profilemate_Notice_Severity_WARNING, "CUPTI did not return from an activity flush within " +
+    notice(profilemate_Notice_Severity_WARNING, "CUPTI did not finish an activity flush within " +
                                                     std::to_string(options_.exit_flush_timeout_ms) +
                                                     " ms at exit: ProfileMate stopped waiting for it; "
                                                     "replays still in flight are written without GPU "
@@ -390,6 +410,29 @@ void CuptiSession::stop() {
   }
   const OwnThreadScope final_flush;  // at exit: the application is done
   tracker_.expire(pm_now(), true);
+  if (gpu_timing_) write_gpu_record_stats();
+}
+
+void CuptiSession::write_gpu_record_stats() {
+  const GraphTracker::Counters counters = tracker_.counters();
+  const uint64_t declined = buffers_->declined();
+  const std::lock_guard lock(stats_mutex_);
+  if (counters.replays_with_gpu == last_stats_.replays_with_gpu &&
+      counters.replays_without_gpu == last_stats_.replays_without_gpu &&
+      counters.unmatched_gpu_records == last_stats_.unmatched_gpu_records &&
+      counters.late_gpu_times == last_stats_.late_gpu_times && declined == last_declined_) {
+    return;  // an idle process writes nothing
+  }
+  last_stats_ = counters;
+  last_declined_ = declined;
+  profilemate_GpuRecordStats stats = profilemate_GpuRecordStats_init_zero;
+  stats.t_ns = pm_now();
+  stats.replays_with_gpu = counters.replays_with_gpu;
+  stats.replays_without_gpu = counters.replays_without_gpu;
+  stats.late_gpu_times = counters.late_gpu_times;
+  stats.unmatched_gpu_records = counters.unmatched_gpu_records;
+  stats.buffers_declined = declined;
+  pm_record(profilemate_Record_gpu_record_stats_tag, &stats);
 }
 
 void CuptiSession::abandon_after_fork() {

@@ -18,8 +18,13 @@ namespace profilemate::injection {
 
 struct SessionOptions {
   uint32_t flush_interval_ms = 200;
-  size_t activity_buffers = 8;
-  size_t activity_buffer_bytes = 4u << 20;
+  // CUPTI hands a buffer back only once every record in it is complete, and keeps one per
+  // launching thread: under a steady load a buffer comes back only when full. 256 KiB holds
+  // 4,681 GraphTrace records (56 bytes), filled within the GPU-record timeout at 1,000 launches
+  // a second per thread; 32 of them (8 MiB) are enough for many threads and a burst.
+  size_t activity_buffers = 32;
+  size_t activity_buffer_bytes = 256u << 10;
+  uint32_t gpu_record_timeout_ms = 5000;
   // Every wait at exit together (the flush thread, CUPTI's forced flush) takes at most this long.
   uint32_t exit_flush_timeout_ms = 2000;
 };
@@ -57,6 +62,8 @@ class CuptiSession {
   void handle_fatal_error(const CUpti_StateData& state);
   void read_activity(uint8_t* buffer, size_t valid_size);
   void flush_loop();
+  // A GpuRecordStats record when the counts changed since the last one (flush thread, exit).
+  void write_gpu_record_stats();
   uint32_t stream_id(CUcontext context, CUstream stream, bool per_thread) const;
 
   SessionOptions options_;
@@ -70,6 +77,15 @@ class CuptiSession {
   // CUPTI may run the buffer-completion callback on its worker and on a flushing thread at once.
   std::atomic<uint64_t> cupti_dropped_total_{0};
   bool forked_ = false;  // this is a forked child: the session's state is the parent's copy
+
+  std::mutex stats_mutex_;  // the exit and a flush thread let go at exit may both write
+  GraphTracker::Counters last_stats_;
+  uint64_t last_declined_ = 0;
+
+  // Buffer-completion callbacks running now, on any thread: the exit waits for them (bounded).
+  std::mutex completions_mutex_;
+  std::condition_variable completions_done_;
+  int completions_running_ = 0;
 
   std::mutex flush_mutex_;
   std::condition_variable flush_wake_;

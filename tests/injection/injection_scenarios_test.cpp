@@ -272,6 +272,119 @@ TEST(InjectionScenario, AMillionGpuRecordsInOneDeliveryAllReachTheReplaysFileWit
   EXPECT_LE(added_mib, kBudgetMib);
 }
 
+// Records per 256 KiB activity buffer (the library's default): 56-byte GraphTrace records.
+constexpr uint32_t kRecordsPerBuffer = (256u << 10) / sizeof(CUpti_ActivityGraphTrace2);
+
+// The numbers in metadata.json's "gpu_records" object.
+uint64_t gpu_records_field(const std::string& metadata, const std::string& field) {
+  const size_t at = metadata.find("\"" + field + "\": ", metadata.find("\"gpu_records\""));
+  return at == std::string::npos ? UINT64_MAX : std::stoull(metadata.substr(at + field.size() + 4));
+}
+
+TEST(InjectionScenario, GpuRecordsThatComeAfterTheExpiryStillGiveTheirReplaysGpuTime) {
+  Scenario scenario;
+  scenario.env["PROFILEMATE_GPU_RECORD_TIMEOUT_MS"] = "100";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    const uint64_t base = realtime_ns();
+    // CUPTI holds these in this thread's buffer, which comes back only once it is full: long
+    // after the tracker has written them without GPU time.
+    for (uint32_t i = 0; i < 10; ++i)
+      sim.gpu_executed({sim.launch(101, 1), base + i, base + i + 1000, 101, 1});
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    for (uint32_t i = 10; i < kRecordsPerBuffer; ++i)
+      sim.gpu_executed({sim.launch(101, 1), base + i, base + i + 1000, 101, 1});
+    return 0;
+  });
+  const std::string metadata = scenario.metadata();  // exports the session
+  const auto [rows, with_gpu_time] =
+      rows_with_value(scenario.tmp / "out/cuda_graph_replays.csv", "gpu_duration_us");
+  EXPECT_EQ(rows, kRecordsPerBuffer);
+  EXPECT_EQ(with_gpu_time, kRecordsPerBuffer) << "the late GPU times reached the replays' rows";
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("gpu_replays"), std::to_string(kRecordsPerBuffer));
+  EXPECT_EQ(usage.at("gpu_time_max_us"), "1.000");
+  EXPECT_GE(gpu_records_field(metadata, "late_gpu_times"), 10u) << metadata;
+  EXPECT_EQ(gpu_records_field(metadata, "late_gpu_times"), gpu_records_field(metadata, "replays_without_gpu"))
+      << metadata;
+  EXPECT_EQ(gpu_records_field(metadata, "unmatched_gpu_records"), 0u) << metadata;
+}
+
+TEST(InjectionScenario, PerThreadBuffersOfTwoThreadsThatNeverFillComeWithTheForcedFlushAtExit) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.capture(2, 2, 102, 3);
+    std::vector<std::thread> threads;
+    for (uint32_t t = 0; t < 2; ++t) {
+      threads.emplace_back([&sim, t] {
+        const uint64_t base = realtime_ns();
+        for (uint32_t i = 0; i < 100; ++i) {
+          const uint32_t correlation = sim.launch(101 + t, 1 + t);
+          sim.gpu_executed({correlation, base + i, base + i + 2000 * (t + 1), 101 + t, 1 + t});
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return 0;  // neither buffer is full: the periodic flushes hand back nothing
+  });
+  const std::vector<Row> usage = scenario.csv("cuda_graph_usage.csv");
+  ASSERT_EQ(usage.size(), 2u);
+  for (const Row& row : usage) {
+    EXPECT_EQ(row.at("replay_count"), "100") << "graph " << row.at("exec_id");
+    EXPECT_EQ(row.at("gpu_replays"), "100") << "graph " << row.at("exec_id");
+    EXPECT_EQ(row.at("gpu_time_max_us"), row.at("exec_id") == "101" ? "2.000" : "4.000");
+  }
+}
+
+TEST(InjectionScenario, BuffersHandedBackByCuptisWorkerAndByTheFlushThreadAtOnceAllJoin) {
+  constexpr uint32_t kPerThread = 3 * kRecordsPerBuffer + 100;
+  Scenario scenario;
+  scenario.env["PROFILEMATE_MAX_THREADS"] = "8";
+  scenario.env["PROFILEMATE_BUFFER_MB"] = "64";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.start_cupti_worker();
+    std::vector<std::thread> threads;
+    for (uint32_t t = 0; t < 2; ++t) {
+      threads.emplace_back([&sim, t] {
+        const uint64_t base = realtime_ns();
+        for (uint32_t i = 0; i < kPerThread; ++i) {
+          const uint32_t correlation = sim.launch(101, 1 + t);
+          sim.gpu_executed({correlation, base + i, base + i + 3000, 101, 1 + t});
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return 0;
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), std::to_string(2 * kPerThread));
+  EXPECT_EQ(usage.at("gpu_replays"), std::to_string(2 * kPerThread));
+  EXPECT_EQ(usage.at("gpu_time_total_ms"),
+            std::to_string(2 * kPerThread * 3 / 1000) + "." + std::to_string(2 * kPerThread * 3 % 1000));
+  const std::string metadata = scenario.metadata();
+  EXPECT_EQ(gpu_records_field(metadata, "replays_with_gpu"), 2 * kPerThread) << metadata;
+  EXPECT_EQ(gpu_records_field(metadata, "unmatched_gpu_records"), 0u) << metadata;
+  EXPECT_NE(metadata.find("\"dropped_records\": {}"), std::string::npos) << metadata;
+}
+
+TEST(InjectionScenario, DriverCallbacksNestedInEveryRuntimeCallAreNotCountedTwice) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(4, 8, 108, 5);  // begin, end and instantiate each with their driver call inside
+    sim.launch(108, 4);
+    sim.destroy_exec(108);
+    return 0;
+  });
+  const Row capture = only_row(scenario.csv("cuda_graph_captures.csv"));
+  EXPECT_EQ(capture.at("graph_id"), "8");
+  EXPECT_EQ(capture.at("exec_id"), "108");
+  EXPECT_EQ(capture.at("node_count"), "5");
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "1");
+  EXPECT_NE(scenario.metadata().find("\"destroy\": 1,"), std::string::npos) << scenario.metadata();
+}
+
 TEST(InjectionScenario, DriverApiLaunchesAreRecordedWhenNoRuntimeCallSurroundsThem) {
   Scenario scenario;
   scenario.run([](DriverSimulator& sim) {
@@ -416,10 +529,10 @@ TEST(InjectionScenario, ACuptiFlushThatNeverReturnsDoesNotHoldUpTheExit) {
   EXPECT_EQ(usage.at("replay_count"), "2") << "the replays waiting for GPU time are written without it";
   EXPECT_EQ(usage.at("gpu_replays"), "0");
   const std::string said = testing::read_file(stderr_file);
-  const std::string line = "[ProfileMate] CUPTI did not return from an activity flush within 2000 ms at exit";
+  const std::string line = "[ProfileMate] CUPTI did not finish an activity flush within 2000 ms at exit";
   EXPECT_NE(said.find(line), std::string::npos) << said;
   EXPECT_EQ(said.find(line), said.rfind(line)) << "said once: " << said;
-  EXPECT_NE(scenario.metadata().find("CUPTI did not return from an activity flush"), std::string::npos);
+  EXPECT_NE(scenario.metadata().find("CUPTI did not finish an activity flush"), std::string::npos);
 }
 
 TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesItsEvents) {

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -38,6 +39,13 @@ struct State {
   size_t held_count = 0;
   size_t dropped = 0;
   size_t declined = 0;
+  struct ThreadBuffer {
+    uint8_t* buffer = nullptr;
+    size_t size = 0;
+    size_t used = 0;
+  };
+  std::map<std::thread::id, ThreadBuffer> thread_buffers;
+  bool worker = false;
 };
 
 State& state() {
@@ -221,20 +229,31 @@ CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind) {
   return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t /*flag*/) {
-  if (std::getenv("FAKE_CUPTI_FLUSH_BLOCKS") != nullptr) {
-    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-  }
+// Hands back the complete buffers (and, forced, the partly filled ones) on the calling thread,
+// without our lock held, as CUPTI does.
+void deliver_completed(bool forced) {
   State& s = state();
   std::deque<std::pair<uint8_t*, size_t>> ready;
   CUpti_BuffersCallbackCompleteFunc complete = nullptr;
   {
     const std::lock_guard lock(s.mutex);
+    if (forced) {
+      for (auto& [thread, partial] : s.thread_buffers) {
+        if (partial.buffer != nullptr) s.completed.emplace_back(partial.buffer, partial.used);
+      }
+      s.thread_buffers.clear();
+    }
     ready.swap(s.completed);
     complete = s.complete;
   }
-  // As CUPTI does, the completion callback runs on the flushing thread, without our lock held.
   for (const auto& [buffer, valid] : ready) complete(nullptr, 0, buffer, 0, valid);
+}
+
+CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t flag) {
+  if (std::getenv("FAKE_CUPTI_FLUSH_BLOCKS") != nullptr) {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  deliver_completed((flag & CUPTI_ACTIVITY_FLAG_FLUSH_FORCED) != 0);
   deliver_held_records();
   return CUPTI_SUCCESS;
 }
@@ -306,6 +325,59 @@ void fake_cupti_hold_graph_traces(const FakeGraphTrace* traces, size_t count) {
   const std::lock_guard lock(s.mutex);
   s.held = traces;
   s.held_count = count;
+}
+
+void fake_cupti_record_in_thread_buffer(const FakeGraphTrace* trace) {
+  State& s = state();
+  if (s.request == nullptr || !s.graph_trace_enabled) return;
+  const std::thread::id self = std::this_thread::get_id();
+  State::ThreadBuffer current;
+  {
+    const std::lock_guard lock(s.mutex);
+    current = s.thread_buffers[self];
+  }
+  if (current.buffer == nullptr) {  // requested outside our lock, as CUPTI does
+    size_t max_records = 0;
+    s.request(&current.buffer, &current.size, &max_records);
+    current.used = 0;
+    if (current.buffer == nullptr || current.size < sizeof(CUpti_ActivityGraphTrace2)) {
+      const std::lock_guard lock(s.mutex);
+      ++s.declined;
+      ++s.dropped;
+      return;
+    }
+  }
+  CUpti_ActivityGraphTrace2 record{};
+  record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
+  record.correlationId = trace->correlation_id;
+  record.start = trace->start;
+  record.end = trace->end;
+  record.graphId = trace->graph_id;
+  record.streamId = trace->stream_id;
+  std::memcpy(current.buffer + current.used, &record, sizeof record);
+  current.used += sizeof record;
+  const std::lock_guard lock(s.mutex);
+  if (current.used + sizeof record > current.size) {
+    s.completed.emplace_back(current.buffer, current.used);
+    current = {};
+  }
+  s.thread_buffers[self] = current;
+}
+
+void fake_cupti_start_worker(void) {
+  State& s = state();
+  {
+    const std::lock_guard lock(s.mutex);
+    if (s.worker) return;
+    s.worker = true;
+  }
+  // Runs until the process exits: CUPTI's worker is not joined either.
+  std::thread([] {
+    for (;;) {
+      deliver_completed(false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }).detach();
 }
 
 size_t fake_cupti_held_records(void) {
