@@ -57,6 +57,14 @@ CuptiSession& CuptiSession::instance() {
 
 void CuptiSession::start(const SessionOptions& options) {
   options_ = options;
+  if (forked_) {
+    // The parent's CUPTI state was copied, not inherited: it does not work here. Nothing of the
+    // copied session is touched (its flush thread was not copied; its locks may be held).
+    notice(profilemate_Notice_Severity_DEGRADED,
+           std::string("CUDA graph tracing is off in this forked child: CUPTI does not work after fork. ") +
+               kStillRecorded);
+    return;
+  }
   CuptiLoad load = load_cupti();
   if (!load.loaded) {
     notice(profilemate_Notice_Severity_DEGRADED,
@@ -66,13 +74,7 @@ void CuptiSession::start(const SessionOptions& options) {
   cupti_ = std::move(load.library);
   record_versions();
   if (!subscribe()) return;
-  for (const CUpti_CallbackId* cbid = kRuntimeGraphCallbacks; *cbid != 0; ++cbid) {
-    cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_RUNTIME_API, *cbid);
-  }
-  for (const CUpti_CallbackId* cbid = kDriverGraphCallbacks; *cbid != 0; ++cbid) {
-    cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_DRIVER_API, *cbid);
-  }
-  cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
+  if (!enable_callbacks()) return;
 
   if (cupti_.major() != CUPTI_API_VERSION / 10000) {
     // Callback parameters are stable across majors; activity record layouts are not.
@@ -84,9 +86,12 @@ void CuptiSession::start(const SessionOptions& options) {
   } else {
     enable_gpu_timing();
   }
+  GraphTrackerLimits limits;
+  limits.gpu_record_timeout_ns = uint64_t{options_.gpu_record_timeout_ms} * 1'000'000;
+  tracker_.set_limits(limits);
   tracker_.set_gpu_timing(gpu_timing_);
   tracing_.store(true, std::memory_order_release);
-  if (gpu_timing_) flusher_ = std::thread([this] { flush_loop(); });
+  if (gpu_timing_) flusher_ = BoundedThread([this] { flush_loop(); });
 }
 
 bool CuptiSession::subscribe() {
@@ -116,6 +121,48 @@ bool CuptiSession::subscribe() {
                                                      kStillRecorded);
   }
   return false;
+}
+
+bool CuptiSession::enable_callbacks() {
+  // A refused callback means calls of that kind go unseen: say which, and go on with the rest.
+  size_t refused = 0;
+  size_t total = 0;
+  std::string first_refusal;
+  const auto enable = [&](CUpti_CallbackDomain domain, CUpti_CallbackId cbid) {
+    ++total;
+    const CUptiResult result = cupti_.EnableCallback(1, subscriber_, domain, cbid);
+    if (result == CUPTI_SUCCESS) return;
+    if (refused++ == 0) {
+      first_refusal = "domain " + std::to_string(domain) + " callback " + std::to_string(cbid) + ": " +
+                      cupti_.result_text(result);
+    }
+  };
+  for (const CUpti_CallbackId* cbid = kRuntimeGraphCallbacks; *cbid != 0; ++cbid)
+    enable(CUPTI_CB_DOMAIN_RUNTIME_API, *cbid);
+  for (const CUpti_CallbackId* cbid = kDriverGraphCallbacks; *cbid != 0; ++cbid)
+    enable(CUPTI_CB_DOMAIN_DRIVER_API, *cbid);
+  if (refused == total) {
+    cupti_.Unsubscribe(subscriber_);
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "CUDA graph tracing is off: CUPTI refused every graph API callback (" + first_refusal + "). " +
+               kStillRecorded);
+    return false;
+  }
+  if (refused > 0) {
+    notice(profilemate_Notice_Severity_DEGRADED,
+           "CUPTI refused " + std::to_string(refused) + " of " + std::to_string(total) +
+               " graph API callbacks (first: " + first_refusal +
+               "): the CUDA graph calls they cover are not recorded; the others are.");
+  }
+  const CUptiResult fatal =
+      cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
+  if (fatal != CUPTI_SUCCESS) {
+    notice(profilemate_Notice_Severity_WARNING,
+           "CUPTI refused the fatal-error callback (" + cupti_.result_text(fatal) +
+               "): should CUPTI fail for good, replays still waiting for GPU time are written without it at "
+               "the next expiry instead of at once.");
+  }
+  return true;
 }
 
 void CuptiSession::enable_gpu_timing() {
@@ -281,8 +328,17 @@ void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext /*context*/, uint32_t 
   // CUPTI calls this from its own worker or from the flushing thread, ours: GPU records arrive in
   // bulk (a full buffer, or everything at a flush), far faster than the writer drains one buffer.
   const OwnThreadScope own_thread;
+  {
+    const std::lock_guard lock(session.completions_mutex_);
+    ++session.completions_running_;
+  }
   session.read_activity(buffer, valid_size);
   session.buffers_->release(buffer);
+  {
+    const std::lock_guard lock(session.completions_mutex_);
+    --session.completions_running_;
+  }
+  session.completions_done_.notify_all();
 }
 
 void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
@@ -295,11 +351,10 @@ void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
   }
   size_t dropped = 0;
   if (cupti_.ActivityGetNumDroppedRecords(nullptr, 0, &dropped) == CUPTI_SUCCESS && dropped > 0) {
-    cupti_dropped_total_ += dropped;
     profilemate_DroppedRecords event = profilemate_DroppedRecords_init_zero;
     event.t_ns = pm_now();
     event.reason = profilemate_DroppedRecords_Reason_CUPTI_ACTIVITY;
-    event.dropped = cupti_dropped_total_;
+    event.dropped = cupti_dropped_total_.fetch_add(dropped, std::memory_order_relaxed) + dropped;
     pm_record(profilemate_Record_dropped_records_tag, &event);
   }
 }
@@ -315,6 +370,7 @@ void CuptiSession::flush_loop() {
     // Never while holding a lock the buffer callbacks take: they run inside this call.
     cupti_.ActivityFlushAll(0);
     tracker_.expire(pm_now(), false);
+    write_gpu_record_stats();
     lock.lock();
   }
 }
@@ -327,34 +383,62 @@ void CuptiSession::stop() {
     stopping_ = true;
   }
   flush_wake_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
-  if (gpu_timing_ && was_tracing) {
-    // A forced flush can hang in a dying process: give it a bounded time on its own thread.
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    std::thread flush([this, done] {
-      const OwnThreadScope own_thread;
-      cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
-      done->store(true);
-    });
-    for (uint32_t waited = 0; !done->load() && waited < options_.exit_flush_timeout_ms; ++waited) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    if (done->load()) {
-      flush.join();
-    } else {
-      flush.detach();
-      notice(profilemate_Notice_Severity_WARNING,
-             "CUPTI's final flush did not return within " + std::to_string(options_.exit_flush_timeout_ms) +
-                 " ms: replays still in flight are written without GPU time");
-    }
+  // One deadline for every wait at exit: the flush thread may sit inside a CUPTI flush that
+  // never returns in a dying process, and so may the forced flush.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.exit_flush_timeout_ms);
+  bool cupti_returned = flusher_.join_until(deadline);
+  if (cupti_returned && gpu_timing_ && was_tracing) {
+    cupti_returned = BoundedThread([this] {
+                       const OwnThreadScope own_thread;
+                       cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+                     }).join_until(deadline);
+  }
+  if (cupti_returned) {
+    // CUPTI's worker may still be handing back a buffer it took before the forced flush: its
+    // records must meet their launches before those are written without GPU time.
+    std::unique_lock lock(completions_mutex_);
+    cupti_returned =
+        completions_done_.wait_until(lock, deadline, [this] { return completions_running_ == 0; });
+  }
+  if (!cupti_returned) {
+    notice(profilemate_Notice_Severity_WARNING, "CUPTI did not finish an activity flush within " +
+                                                    std::to_string(options_.exit_flush_timeout_ms) +
+                                                    " ms at exit: ProfileMate stopped waiting for it; "
+                                                    "replays still in flight are written without GPU "
+                                                    "time");
   }
   const OwnThreadScope final_flush;  // at exit: the application is done
   tracker_.expire(pm_now(), true);
+  if (gpu_timing_) write_gpu_record_stats();
+}
+
+void CuptiSession::write_gpu_record_stats() {
+  const GraphTracker::Counters counters = tracker_.counters();
+  const uint64_t declined = buffers_->declined();
+  const std::lock_guard lock(stats_mutex_);
+  if (counters.replays_with_gpu == last_stats_.replays_with_gpu &&
+      counters.replays_without_gpu == last_stats_.replays_without_gpu &&
+      counters.unmatched_gpu_records == last_stats_.unmatched_gpu_records &&
+      counters.late_gpu_times == last_stats_.late_gpu_times && declined == last_declined_) {
+    return;  // an idle process writes nothing
+  }
+  last_stats_ = counters;
+  last_declined_ = declined;
+  profilemate_GpuRecordStats stats = profilemate_GpuRecordStats_init_zero;
+  stats.t_ns = pm_now();
+  stats.replays_with_gpu = counters.replays_with_gpu;
+  stats.replays_without_gpu = counters.replays_without_gpu;
+  stats.late_gpu_times = counters.late_gpu_times;
+  stats.unmatched_gpu_records = counters.unmatched_gpu_records;
+  stats.buffers_declined = declined;
+  pm_record(profilemate_Record_gpu_record_stats_tag, &stats);
 }
 
 void CuptiSession::abandon_after_fork() {
   tracing_.store(false, std::memory_order_release);
   stopped_.store(true);  // the flush thread is the parent's
+  forked_ = true;
 }
 
 }  // namespace profilemate::injection

@@ -4,12 +4,13 @@
 // so once, and leaves the application alone.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "activity_buffers.h"
+#include "bounded_thread.h"
 #include "cupti_library.h"
 #include "graph_tracker.h"
 
@@ -17,8 +18,14 @@ namespace profilemate::injection {
 
 struct SessionOptions {
   uint32_t flush_interval_ms = 200;
-  size_t activity_buffers = 8;
-  size_t activity_buffer_bytes = 4u << 20;
+  // CUPTI hands a buffer back only once every record in it is complete, and keeps one per
+  // launching thread: under a steady load a buffer comes back only when full. 256 KiB holds
+  // 4,681 GraphTrace records (56 bytes), filled within the GPU-record timeout at 1,000 launches
+  // a second per thread; 32 of them (8 MiB) are enough for many threads and a burst.
+  size_t activity_buffers = 32;
+  size_t activity_buffer_bytes = 256u << 10;
+  uint32_t gpu_record_timeout_ms = 5000;
+  // Every wait at exit together (the flush thread, CUPTI's forced flush) takes at most this long.
   uint32_t exit_flush_timeout_ms = 2000;
 };
 
@@ -31,7 +38,8 @@ class CuptiSession {
   void start(const SessionOptions& options);
   // Flushes GPU records (bounded in time) and writes every launch still waiting. Idempotent.
   void stop();
-  // In a forked child: CUPTI does not work there, and the parent's state is not ours.
+  // In a forked child: CUPTI does not work there, and the parent's state is not ours; a later
+  // start() there says so and does nothing.
   void abandon_after_fork();
 
   [[nodiscard]] bool tracing() const { return tracing_.load(std::memory_order_acquire); }
@@ -46,12 +54,16 @@ class CuptiSession {
                                            size_t size, size_t valid_size);
 
   bool subscribe();
+  // False when CUPTI refused every graph callback (then unsubscribed, and said so).
+  bool enable_callbacks();
   void enable_gpu_timing();
   void record_versions() const;
   void handle_api_call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const CUpti_CallbackData& data);
   void handle_fatal_error(const CUpti_StateData& state);
   void read_activity(uint8_t* buffer, size_t valid_size);
   void flush_loop();
+  // A GpuRecordStats record when the counts changed since the last one (flush thread, exit).
+  void write_gpu_record_stats();
   uint32_t stream_id(CUcontext context, CUstream stream, bool per_thread) const;
 
   SessionOptions options_;
@@ -62,12 +74,23 @@ class CuptiSession {
   std::atomic<bool> tracing_{false};
   std::atomic<bool> stopped_{false};
   bool gpu_timing_ = false;
-  uint64_t cupti_dropped_total_ = 0;  // buffer-completion thread only
+  // CUPTI may run the buffer-completion callback on its worker and on a flushing thread at once.
+  std::atomic<uint64_t> cupti_dropped_total_{0};
+  bool forked_ = false;  // this is a forked child: the session's state is the parent's copy
+
+  std::mutex stats_mutex_;  // the exit and a flush thread let go at exit may both write
+  GraphTracker::Counters last_stats_;
+  uint64_t last_declined_ = 0;
+
+  // Buffer-completion callbacks running now, on any thread: the exit waits for them (bounded).
+  std::mutex completions_mutex_;
+  std::condition_variable completions_done_;
+  int completions_running_ = 0;
 
   std::mutex flush_mutex_;
   std::condition_variable flush_wake_;
   bool stopping_ = false;
-  std::thread flusher_;
+  BoundedThread flusher_;
 };
 
 }  // namespace profilemate::injection

@@ -117,6 +117,7 @@ void GraphTracker::launch(uint32_t correlation_id, uint32_t exec_id, uint32_t st
     evicted = pending_.front();
     pending_.pop_front();
     drop_joined_front_locked();
+    remember_late_locked(*evicted, exit_ns);
   }
   if (pending_.empty() || precedes(pending_.back().correlation_id, correlation_id)) {
     pending_.push_back(launch);
@@ -127,10 +128,7 @@ void GraphTracker::launch(uint32_t correlation_id, uint32_t exec_id, uint32_t st
         launch);
   }
   lock.unlock();
-  if (evicted) {
-    profilemate_GraphReplay replay = replay_of(*evicted);
-    write_replay(replay, false);
-  }
+  if (evicted) write_overdue(*evicted);
 }
 
 void GraphTracker::gpu_execution(uint32_t correlation_id, uint64_t start_ns, uint64_t end_ns) {
@@ -139,6 +137,16 @@ void GraphTracker::gpu_execution(uint32_t correlation_id, uint64_t start_ns, uin
       std::lower_bound(pending_.begin(), pending_.end(), correlation_id,
                        [](const PendingLaunch& p, uint32_t id) { return precedes(p.correlation_id, id); });
   if (it == pending_.end() || it->correlation_id != correlation_id || it->cpu_duration_ns == kJoined) {
+    if (remembered_late_locked(correlation_id)) {
+      lock.unlock();
+      profilemate_GraphReplayGpuTime late = profilemate_GraphReplayGpuTime_init_zero;
+      late.correlation_id = correlation_id;
+      late.gpu_start_ns = start_ns;
+      late.gpu_duration_ns = elapsed(start_ns, end_ns);
+      record_(profilemate_Record_graph_replay_gpu_time_tag, &late);
+      late_gpu_times_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (early_gpu_.size() >= limits_.max_early_gpu_records) {
       unmatched_gpu_records_ += early_gpu_.size();
       early_gpu_.clear();
@@ -171,16 +179,56 @@ void GraphTracker::expire(uint64_t now_ns, bool everything) {
         const PendingLaunch& oldest = pending_.front();
         const uint64_t age = now_ns > oldest.cpu_enter_ns ? now_ns - oldest.cpu_enter_ns : 0;
         if (oldest.cpu_duration_ns != kJoined && age < limits_.gpu_record_timeout_ns) break;
-        overdue.push_back(oldest);
+        if (oldest.cpu_duration_ns != kJoined) {
+          overdue.push_back(oldest);
+          remember_late_locked(oldest, now_ns);
+        }
         pending_.pop_front();
       }
     }
   }
   for (const PendingLaunch& launch : overdue) {
     if (launch.cpu_duration_ns == kJoined) continue;
-    profilemate_GraphReplay replay = replay_of(launch);
-    write_replay(replay, false);
+    if (everything) {
+      profilemate_GraphReplay replay = replay_of(launch);
+      write_replay(replay, false);  // the end: no GPU record comes after this
+    } else {
+      write_overdue(launch);
+    }
   }
+}
+
+void GraphTracker::remember_late_locked(const PendingLaunch& launch, uint64_t now_ns) {
+  const auto now_ms = static_cast<uint32_t>(now_ns / 1'000'000);
+  const uint64_t horizon_ms = limits_.late_gpu_record_ns / 1'000'000;
+  while (!late_.empty() && (late_.size() >= limits_.max_late_launches ||
+                            static_cast<uint32_t>(now_ms - late_.front().written_ms) > horizon_ms)) {
+    late_.pop_front();
+  }
+  if (limits_.max_late_launches == 0) return;
+  const LateLaunch entry{launch.correlation_id, now_ms};
+  if (late_.empty() || precedes(late_.back().correlation_id, launch.correlation_id)) {
+    late_.push_back(entry);
+  } else {  // a launch that returned very late: rare
+    late_.insert(
+        std::upper_bound(late_.begin(), late_.end(), launch.correlation_id,
+                         [](uint32_t id, const LateLaunch& l) { return precedes(id, l.correlation_id); }),
+        entry);
+  }
+}
+
+bool GraphTracker::remembered_late_locked(uint32_t correlation_id) const {
+  const auto it =
+      std::lower_bound(late_.begin(), late_.end(), correlation_id,
+                       [](const LateLaunch& l, uint32_t id) { return precedes(l.correlation_id, id); });
+  return it != late_.end() && it->correlation_id == correlation_id;
+}
+
+void GraphTracker::write_overdue(const PendingLaunch& launch) {
+  profilemate_GraphReplay replay = replay_of(launch);
+  replay.has_correlation_id = limits_.max_late_launches > 0;
+  replay.correlation_id = launch.correlation_id;
+  write_replay(replay, false);
 }
 
 profilemate_GraphReplay GraphTracker::replay_of(const PendingLaunch& launch) {
@@ -199,7 +247,8 @@ void GraphTracker::write_replay(profilemate_GraphReplay& replay, bool with_gpu) 
 }
 
 GraphTracker::Counters GraphTracker::counters() const {
-  return {replays_with_gpu_.load(), replays_without_gpu_.load(), unmatched_gpu_records_.load()};
+  return {replays_with_gpu_.load(), replays_without_gpu_.load(), unmatched_gpu_records_.load(),
+          late_gpu_times_.load()};
 }
 
 }  // namespace profilemate::injection

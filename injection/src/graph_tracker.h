@@ -26,6 +26,13 @@ struct GraphTrackerLimits {
   size_t max_early_gpu_records = 1 << 16;
   // A launch whose GPU record has not come after this long is written without GPU time.
   uint64_t gpu_record_timeout_ns = 5'000'000'000;
+  // Launches written without GPU time whose GPU record may still come: CUPTI hands over a buffer
+  // only once every record in it is complete, so under a steady load a buffer may come only when
+  // full, after the timeout. Their correlation ids are remembered (8 bytes each, 1 MiB at most)
+  // for this long, the newest this many (the log format's window), and a late GPU record is
+  // written as a GraphReplayGpuTime that readers join to the replay.
+  uint64_t late_gpu_record_ns = 60'000'000'000;
+  size_t max_late_launches = profilemate_LateGpuTime_LATE_GPU_TIME_WINDOW;
 };
 
 class GraphTracker {
@@ -34,6 +41,8 @@ class GraphTracker {
 
   // When GPU records will not come (no activity API), launches are written at once.
   void set_gpu_timing(bool enabled) { gpu_timing_ = enabled; }
+  // Before the first launch.
+  void set_limits(const GraphTrackerLimits& limits) { limits_ = limits; }
 
   // Times are log times (pm_now, pm_log_time). `stream` is the stream handle's value.
   void capture_begin(uint64_t stream, uint32_t stream_id, uint32_t mode, uint64_t t_ns);
@@ -53,6 +62,7 @@ class GraphTracker {
     uint64_t replays_with_gpu = 0;
     uint64_t replays_without_gpu = 0;
     uint64_t unmatched_gpu_records = 0;
+    uint64_t late_gpu_times = 0;  // GPU records that came after their replay was written
   };
   Counters counters() const;
 
@@ -70,9 +80,21 @@ class GraphTracker {
   static_assert(sizeof(PendingLaunch) == 32);
   static constexpr uint64_t kJoined = UINT64_MAX;  // a duration no call has
 
+  // A launch written without GPU time whose GPU record may still come.
+  struct LateLaunch {
+    uint32_t correlation_id;
+    uint32_t written_ms;  // pm_now in ms, wrapping: only differences count
+  };
+  static_assert(sizeof(LateLaunch) == 8);
+
   static profilemate_GraphReplay replay_of(const PendingLaunch& launch);
   void write_replay(profilemate_GraphReplay& replay, bool with_gpu);
   void drop_joined_front_locked();
+  // Called for launches about to be written without GPU time; ids stay ordered as in pending_.
+  void remember_late_locked(const PendingLaunch& launch, uint64_t now_ns);
+  [[nodiscard]] bool remembered_late_locked(uint32_t correlation_id) const;
+  // A replay written because its GPU record is overdue: it names its correlation id.
+  void write_overdue(const PendingLaunch& launch);
 
   RecordFn record_;
   GraphTrackerLimits limits_;
@@ -92,9 +114,11 @@ class GraphTracker {
   // recorder (pm_set_thread_waits) must never hold up a launching application thread.
   std::deque<PendingLaunch> pending_;
   std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> early_gpu_;  // GPU record before its launch
+  std::deque<LateLaunch> late_;  // ordered by correlation id, oldest first
   std::atomic<uint64_t> replays_with_gpu_{0};
   std::atomic<uint64_t> replays_without_gpu_{0};
   std::atomic<uint64_t> unmatched_gpu_records_{0};
+  std::atomic<uint64_t> late_gpu_times_{0};
 };
 
 }  // namespace profilemate::injection

@@ -44,6 +44,7 @@ void start_cupti() {
   }
   profilemate::injection::SessionOptions options;
   options.flush_interval_ms = env_u32("PROFILEMATE_FLUSH_MS", options.flush_interval_ms);
+  options.gpu_record_timeout_ms = env_u32("PROFILEMATE_GPU_RECORD_TIMEOUT_MS", options.gpu_record_timeout_ms);
   CuptiSession::instance().start(options);
   std::atexit(stop_session_at_exit);
   ::pthread_atfork(nullptr, nullptr, [] { CuptiSession::instance().abandon_after_fork(); });

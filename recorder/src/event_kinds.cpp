@@ -32,6 +32,8 @@ std::array<EventKind, kRecordFieldLimit> make_table() {
   PM_EVENT(notice, Notice);
   PM_EVENT(clock_sync, ClockSync);
   PM_EVENT(descriptor_replays, DescriptorReplays);
+  PM_EVENT(graph_replay_gpu_time, GraphReplayGpuTime);
+  PM_EVENT(gpu_record_stats, GpuRecordStats);
   PM_EVENT(header, Header);
   return table;
 }

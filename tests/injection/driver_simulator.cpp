@@ -50,6 +50,8 @@ DriverSimulator::DriverSimulator(std::string injection_library) : path_(std::mov
     bind(fake_.set_dropped, "fake_cupti_set_dropped");
     bind(fake_.subscribed, "fake_cupti_subscribed");
     bind(fake_.flush_all, "cuptiActivityFlushAll");
+    bind(fake_.record_in_thread_buffer, "fake_cupti_record_in_thread_buffer");
+    bind(fake_.start_worker, "fake_cupti_start_worker");
   }
 }
 
@@ -88,6 +90,14 @@ void DriverSimulator::deliver_graph_traces_in_one_flush(const std::vector<FakeGr
   }
 }
 
+void DriverSimulator::gpu_executed(const FakeGraphTrace& trace) const {
+  if (fake_.record_in_thread_buffer != nullptr) fake_.record_in_thread_buffer(&trace);
+}
+
+void DriverSimulator::start_cupti_worker() const {
+  if (fake_.start_worker != nullptr) fake_.start_worker();
+}
+
 int DriverSimulator::initialize() {
   return initialize_();
 }
@@ -114,13 +124,22 @@ uint32_t DriverSimulator::call(CUpti_CallbackDomain domain, CUpti_CallbackId cbi
 void DriverSimulator::capture(uint32_t stream, uint32_t graph_id, uint32_t exec_id, size_t nodes,
                               cudaStreamCaptureMode mode) {
   set_node_count(graph_id, nodes);
+  // Each runtime call makes its driver call inside, as the runtime does: both callbacks fire.
   cudaStreamBeginCapture_v10000_params begin{handle<cudaStream_t>(stream), mode};
-  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaStreamBeginCapture_v10000, &begin);
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaStreamBeginCapture_v10000, &begin, 0, [&] {
+    cuStreamBeginCapture_v2_params driver{handle<CUstream>(stream), static_cast<CUstreamCaptureMode>(mode)};
+    call(CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuStreamBeginCapture_v2, &driver);
+  });
 
   cudaGraph_t graph = nullptr;
   cudaStreamEndCapture_v10000_params end{handle<cudaStream_t>(stream), &graph};
-  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaStreamEndCapture_v10000, &end, 0,
-       [&] { graph = handle<cudaGraph_t>(graph_id); });
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaStreamEndCapture_v10000, &end, 0, [&] {
+    CUgraph driver_graph = nullptr;
+    cuStreamEndCapture_params driver{handle<CUstream>(stream), &driver_graph};
+    call(CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuStreamEndCapture, &driver, 0,
+         [&] { driver_graph = handle<CUgraph>(graph_id); });
+    graph = driver_graph;
+  });
 
   size_t counted = 0;
   cudaGraphGetNodes_v10000_params get_nodes{handle<cudaGraph_t>(graph_id), nullptr, &counted};
@@ -130,8 +149,15 @@ void DriverSimulator::capture(uint32_t stream, uint32_t graph_id, uint32_t exec_
   cudaGraphInstantiateWithFlags_v11040_params instantiate{
       &exec, handle<cudaGraph_t>(graph_id),
       cudaGraphInstantiateFlagAutoFreeOnLaunch | cudaGraphInstantiateFlagUseNodePriority};
-  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphInstantiateWithFlags_v11040,
-       &instantiate, 0, [&] { exec = handle<cudaGraphExec_t>(exec_id); });
+  call(
+      CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphInstantiateWithFlags_v11040,
+      &instantiate, 0, [&] {
+        CUgraphExec driver_exec = nullptr;
+        cuGraphInstantiateWithFlags_params driver{&driver_exec, handle<CUgraph>(graph_id), instantiate.flags};
+        call(CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuGraphInstantiateWithFlags, &driver, 0,
+             [&] { driver_exec = handle<CUgraphExec>(exec_id); });
+        exec = driver_exec;
+      });
 
   cudaGraphDestroy_v10000_params destroy{handle<cudaGraph_t>(graph_id)};
   call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphDestroy_v10000, &destroy);
@@ -150,7 +176,10 @@ uint32_t DriverSimulator::driver_launch(uint32_t exec_id, uint32_t stream) {
 
 void DriverSimulator::destroy_exec(uint32_t exec_id) {
   cudaGraphExecDestroy_v10000_params params{handle<cudaGraphExec_t>(exec_id)};
-  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphExecDestroy_v10000, &params);
+  call(CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaGraphExecDestroy_v10000, &params, 0, [&] {
+    cuGraphExecDestroy_params driver{handle<CUgraphExec>(exec_id)};
+    call(CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuGraphExecDestroy, &driver);
+  });
 }
 
 }  // namespace profilemate::testing

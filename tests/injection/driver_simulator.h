@@ -32,6 +32,12 @@ class DriverSimulator {
   // All of them in one delivery: buffer after buffer inside one of the library's periodic
   // flushes, as CUPTI hands over what it holds at a flush. Returns when they are delivered.
   void deliver_graph_traces_in_one_flush(const std::vector<FakeGraphTrace>& traces) const;
+  // One GPU record into the calling thread's CUPTI buffer, as CUPTI 13 keeps them per thread
+  // (fake_cupti_record_in_thread_buffer): it comes back only once that buffer is full, or at the
+  // forced flush at exit.
+  void gpu_executed(const FakeGraphTrace& trace) const;
+  // CUPTI's own worker thread hands full buffers back too, concurrently with the flushes.
+  void start_cupti_worker() const;
   // The same, flushed by the calling thread at once (for timing the record handling).
   void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
 
@@ -63,6 +69,8 @@ class DriverSimulator {
     decltype(&fake_cupti_set_dropped) set_dropped = nullptr;
     decltype(&fake_cupti_subscribed) subscribed = nullptr;
     decltype(&cuptiActivityFlushAll) flush_all = nullptr;
+    decltype(&fake_cupti_record_in_thread_buffer) record_in_thread_buffer = nullptr;
+    decltype(&fake_cupti_start_worker) start_worker = nullptr;
   } fake_;
   std::atomic<uint32_t> next_correlation_{1};
 };

@@ -11,12 +11,15 @@ namespace {
 std::vector<profilemate_GraphReplay> g_replays;
 std::vector<profilemate_GraphCapture> g_captures;
 std::vector<profilemate_GraphInstantiate> g_instantiations;
+std::vector<profilemate_GraphReplayGpuTime> g_late_times;
 
 int capture_record(uint32_t kind, const void* event) {
   if (kind == profilemate_Record_graph_replay_tag)
     g_replays.push_back(*static_cast<const profilemate_GraphReplay*>(event));
   if (kind == profilemate_Record_graph_capture_tag)
     g_captures.push_back(*static_cast<const profilemate_GraphCapture*>(event));
+  if (kind == profilemate_Record_graph_replay_gpu_time_tag)
+    g_late_times.push_back(*static_cast<const profilemate_GraphReplayGpuTime*>(event));
   if (kind == profilemate_Record_graph_instantiate_tag) {
     g_instantiations.push_back(*static_cast<const profilemate_GraphInstantiate*>(event));
   }
@@ -29,6 +32,7 @@ class GraphTrackerTest : public ::testing::Test {
     g_replays.clear();
     g_captures.clear();
     g_instantiations.clear();
+    g_late_times.clear();
   }
   void TearDown() override { pm_set_capture_context(nullptr); }
 };
@@ -99,6 +103,47 @@ TEST_F(GraphTrackerTest, WaitingLaunchesAreBoundedAndOverdueOnesAreWrittenWithou
   EXPECT_EQ(g_replays[3].cpu_enter_ns, 400u);
   EXPECT_EQ(tracker.counters().replays_without_gpu, 3u);
   EXPECT_EQ(tracker.counters().replays_with_gpu, 1u);
+}
+
+TEST_F(GraphTrackerTest, AGpuRecordAfterItsLaunchWasWrittenIsWrittenAsALateGpuTime) {
+  GraphTracker tracker(&capture_record, {.gpu_record_timeout_ns = 1000, .late_gpu_record_ns = 1'000'000'000});
+  tracker.launch(7, 60, 1, 100, 110);
+  tracker.expire(/*now=*/5000, false);
+  ASSERT_EQ(g_replays.size(), 1u);
+  EXPECT_FALSE(g_replays[0].has_gpu_duration_ns);
+  EXPECT_TRUE(g_replays[0].has_correlation_id) << "an overdue replay names its id for a late GPU time";
+  EXPECT_EQ(g_replays[0].correlation_id, 7u);
+  tracker.gpu_execution(7, 300, 800);
+  ASSERT_EQ(g_late_times.size(), 1u);
+  EXPECT_EQ(g_late_times[0].correlation_id, 7u);
+  EXPECT_EQ(g_late_times[0].gpu_start_ns, 300u);
+  EXPECT_EQ(g_late_times[0].gpu_duration_ns, 500u);
+  EXPECT_EQ(tracker.counters().late_gpu_times, 1u);
+  EXPECT_EQ(tracker.counters().unmatched_gpu_records, 0u);
+  // Replays written at the very end name no id: nothing comes after them.
+  tracker.launch(8, 60, 1, 6000, 6010);
+  tracker.expire(6000, true);
+  ASSERT_EQ(g_replays.size(), 2u);
+  EXPECT_FALSE(g_replays[1].has_correlation_id);
+}
+
+TEST_F(GraphTrackerTest, OverdueLaunchesAreRememberedForALimitedCountAndTime) {
+  GraphTracker tracker(
+      &capture_record,
+      {.gpu_record_timeout_ns = 1000, .late_gpu_record_ns = 10'000'000, .max_late_launches = 2});
+  for (uint32_t id = 1; id <= 3; ++id) tracker.launch(id, 60, 1, id * 100, id * 100 + 10);
+  tracker.expire(/*now=*/5000, false);  // all three overdue: only the newest two are remembered
+  tracker.gpu_execution(1, 10, 20);
+  tracker.gpu_execution(2, 10, 20);
+  EXPECT_EQ(g_late_times.size(), 1u) << "id 1 was forgotten to bound the memory";
+  tracker.launch(4, 60, 1, 30'000'000, 30'000'010);
+  tracker.expire(40'000'000, false);  // 40 ms: ids 2 and 3, remembered at 5 us, are too old now
+  tracker.gpu_execution(3, 10, 20);
+  tracker.gpu_execution(4, 10, 20);
+  ASSERT_EQ(g_late_times.size(), 2u);
+  EXPECT_EQ(g_late_times[1].correlation_id, 4u);
+  tracker.expire(40'000'000, true);
+  EXPECT_EQ(tracker.counters().unmatched_gpu_records, 2u) << "ids 1 and 3";
 }
 
 TEST_F(GraphTrackerTest, LaunchesThatReturnOutOfOrderAndIdsThatWrapAroundStillJoin) {

@@ -273,6 +273,119 @@ TEST(InjectionScenario, AMillionGpuRecordsInOneDeliveryAllReachTheReplaysFileWit
   if (!testing::kSanitized) EXPECT_LE(added_mib, kBudgetMib);  // shadow memory would count too
 }
 
+// Records per 256 KiB activity buffer (the library's default): 56-byte GraphTrace records.
+constexpr uint32_t kRecordsPerBuffer = (256u << 10) / sizeof(CUpti_ActivityGraphTrace2);
+
+// The numbers in metadata.json's "gpu_records" object.
+uint64_t gpu_records_field(const std::string& metadata, const std::string& field) {
+  const size_t at = metadata.find("\"" + field + "\": ", metadata.find("\"gpu_records\""));
+  return at == std::string::npos ? UINT64_MAX : std::stoull(metadata.substr(at + field.size() + 4));
+}
+
+TEST(InjectionScenario, GpuRecordsThatComeAfterTheExpiryStillGiveTheirReplaysGpuTime) {
+  Scenario scenario;
+  scenario.env["PROFILEMATE_GPU_RECORD_TIMEOUT_MS"] = "100";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    const uint64_t base = realtime_ns();
+    // CUPTI holds these in this thread's buffer, which comes back only once it is full: long
+    // after the tracker has written them without GPU time.
+    for (uint32_t i = 0; i < 10; ++i)
+      sim.gpu_executed({sim.launch(101, 1), base + i, base + i + 1000, 101, 1});
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    for (uint32_t i = 10; i < kRecordsPerBuffer; ++i)
+      sim.gpu_executed({sim.launch(101, 1), base + i, base + i + 1000, 101, 1});
+    return 0;
+  });
+  const std::string metadata = scenario.metadata();  // exports the session
+  const auto [rows, with_gpu_time] =
+      rows_with_value(scenario.tmp / "out/cuda_graph_replays.csv", "gpu_duration_us");
+  EXPECT_EQ(rows, kRecordsPerBuffer);
+  EXPECT_EQ(with_gpu_time, kRecordsPerBuffer) << "the late GPU times reached the replays' rows";
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("gpu_replays"), std::to_string(kRecordsPerBuffer));
+  EXPECT_EQ(usage.at("gpu_time_max_us"), "1.000");
+  EXPECT_GE(gpu_records_field(metadata, "late_gpu_times"), 10u) << metadata;
+  EXPECT_EQ(gpu_records_field(metadata, "late_gpu_times"), gpu_records_field(metadata, "replays_without_gpu"))
+      << metadata;
+  EXPECT_EQ(gpu_records_field(metadata, "unmatched_gpu_records"), 0u) << metadata;
+}
+
+TEST(InjectionScenario, PerThreadBuffersOfTwoThreadsThatNeverFillComeWithTheForcedFlushAtExit) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.capture(2, 2, 102, 3);
+    std::vector<std::thread> threads;
+    for (uint32_t t = 0; t < 2; ++t) {
+      threads.emplace_back([&sim, t] {
+        const uint64_t base = realtime_ns();
+        for (uint32_t i = 0; i < 100; ++i) {
+          const uint32_t correlation = sim.launch(101 + t, 1 + t);
+          sim.gpu_executed({correlation, base + i, base + i + 2000 * (t + 1), 101 + t, 1 + t});
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return 0;  // neither buffer is full: the periodic flushes hand back nothing
+  });
+  const std::vector<Row> usage = scenario.csv("cuda_graph_usage.csv");
+  ASSERT_EQ(usage.size(), 2u);
+  for (const Row& row : usage) {
+    EXPECT_EQ(row.at("replay_count"), "100") << "graph " << row.at("exec_id");
+    EXPECT_EQ(row.at("gpu_replays"), "100") << "graph " << row.at("exec_id");
+    EXPECT_EQ(row.at("gpu_time_max_us"), row.at("exec_id") == "101" ? "2.000" : "4.000");
+  }
+}
+
+TEST(InjectionScenario, BuffersHandedBackByCuptisWorkerAndByTheFlushThreadAtOnceAllJoin) {
+  constexpr uint32_t kPerThread = 3 * kRecordsPerBuffer + 100;
+  Scenario scenario;
+  scenario.env["PROFILEMATE_MAX_THREADS"] = "8";
+  scenario.env["PROFILEMATE_BUFFER_MB"] = "64";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.start_cupti_worker();
+    std::vector<std::thread> threads;
+    for (uint32_t t = 0; t < 2; ++t) {
+      threads.emplace_back([&sim, t] {
+        const uint64_t base = realtime_ns();
+        for (uint32_t i = 0; i < kPerThread; ++i) {
+          const uint32_t correlation = sim.launch(101, 1 + t);
+          sim.gpu_executed({correlation, base + i, base + i + 3000, 101, 1 + t});
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return 0;
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), std::to_string(2 * kPerThread));
+  EXPECT_EQ(usage.at("gpu_replays"), std::to_string(2 * kPerThread));
+  EXPECT_EQ(usage.at("gpu_time_total_ms"),
+            std::to_string(2 * kPerThread * 3 / 1000) + "." + std::to_string(2 * kPerThread * 3 % 1000));
+  const std::string metadata = scenario.metadata();
+  EXPECT_EQ(gpu_records_field(metadata, "replays_with_gpu"), 2 * kPerThread) << metadata;
+  EXPECT_EQ(gpu_records_field(metadata, "unmatched_gpu_records"), 0u) << metadata;
+  EXPECT_NE(metadata.find("\"dropped_records\": {}"), std::string::npos) << metadata;
+}
+
+TEST(InjectionScenario, DriverCallbacksNestedInEveryRuntimeCallAreNotCountedTwice) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(4, 8, 108, 5);  // begin, end and instantiate each with their driver call inside
+    sim.launch(108, 4);
+    sim.destroy_exec(108);
+    return 0;
+  });
+  const Row capture = only_row(scenario.csv("cuda_graph_captures.csv"));
+  EXPECT_EQ(capture.at("graph_id"), "8");
+  EXPECT_EQ(capture.at("exec_id"), "108");
+  EXPECT_EQ(capture.at("node_count"), "5");
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "1");
+  EXPECT_NE(scenario.metadata().find("\"destroy\": 1,"), std::string::npos) << scenario.metadata();
+}
+
 TEST(InjectionScenario, DriverApiLaunchesAreRecordedWhenNoRuntimeCallSurroundsThem) {
   Scenario scenario;
   scenario.run([](DriverSimulator& sim) {
@@ -400,6 +513,29 @@ TEST(InjectionScenario, AFatalCuptiErrorStopsTracingWithoutStoppingTheApplicatio
   EXPECT_NE(metadata.find("device lost"), std::string::npos) << metadata;
 }
 
+TEST(InjectionScenario, ACuptiFlushThatNeverReturnsDoesNotHoldUpTheExit) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_FLUSH_BLOCKS"] = "1";
+  const std::string stderr_file = scenario.tmp / "stderr.txt";
+  // run() fails when the child does not exit normally; a hang fails by the test's time limit.
+  scenario.run([&](DriverSimulator& sim) {
+    std::fflush(stderr);
+    if (std::freopen(stderr_file.c_str(), "w", stderr) == nullptr) return 8;
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    sim.launch(101, 1);
+    return 0;  // the flush thread is inside cuptiActivityFlushAll by now, or will be
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), "2") << "the replays waiting for GPU time are written without it";
+  EXPECT_EQ(usage.at("gpu_replays"), "0");
+  const std::string said = testing::read_file(stderr_file);
+  const std::string line = "[ProfileMate] CUPTI did not finish an activity flush within 2000 ms at exit";
+  EXPECT_NE(said.find(line), std::string::npos) << said;
+  EXPECT_EQ(said.find(line), said.rfind(line)) << "said once: " << said;
+  EXPECT_NE(scenario.metadata().find("CUPTI did not finish an activity flush"), std::string::npos);
+}
+
 TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesItsEvents) {
   if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kTsanForkSkipReason;
   Scenario scenario;
@@ -408,6 +544,9 @@ TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesIts
     sim.launch(101, 1);
     const pid_t child = ::fork();
     if (child == 0) {
+      // The child initialises CUDA again: the session copied from the parent (whose flush thread
+      // was not copied) must say that tracing is off, not abort on that thread.
+      if (sim.initialize() != 1) std::exit(7);
       sim.launch(101, 1);  // CUPTI does not work in a forked child: ignored
       profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
       usage.used_blocks = 1;
@@ -422,6 +561,36 @@ TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesIts
   EXPECT_EQ(testing::files_with_suffix(scenario.session, ".pmlog").size(), 2u);
   EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "2");
   EXPECT_EQ(scenario.csv("kv_cache_usage.csv").size(), 1u);
+  EXPECT_NE(scenario.metadata().find("CUDA graph tracing is off in this forked child"), std::string::npos)
+      << scenario.metadata();
+}
+
+TEST(InjectionScenario, RefusedDriverCallbacksAreNamedAndRuntimeLaunchesAreStillRecorded) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_REFUSE_CALLBACKS"] = "driver";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    for (int i = 0; i < 3; ++i) sim.launch(101, 1);
+    sim.driver_launch(101, 1);  // unseen: its callback was refused
+    return 0;
+  });
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("replay_count"), "3");
+  const std::string metadata = scenario.metadata();
+  EXPECT_NE(metadata.find("CUPTI refused 20 of 36 graph API callbacks"), std::string::npos) << metadata;
+}
+
+TEST(InjectionScenario, EveryCallbackRefusedTurnsGraphTracingOffWithAReason) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_REFUSE_CALLBACKS"] = "all";
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.launch(101, 1);
+    return sim.cupti_subscribed() ? 5 : 0;  // it let go of the subscriber slot
+  });
+  EXPECT_TRUE(scenario.csv("cuda_graph_usage.csv").empty());
+  EXPECT_NE(scenario.metadata().find("CUDA graph tracing is off: CUPTI refused every graph API callback"),
+            std::string::npos)
+      << scenario.metadata();
 }
 
 TEST(InjectionScenario, WhenActivationIsOffNothingIsStartedAtAll) {

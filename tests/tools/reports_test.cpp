@@ -149,6 +149,30 @@ TEST(HealthReport, DropsAreCountedPerProcessAndNamedByReason) {
   }
 }
 
+TEST(HealthReport, HowTheGpuRecordsJoinedIsANoteAndAFailedJoinIsSaidPlainly) {
+  TestSession data;
+  for (const uint32_t pid : {7u, 8u}) {
+    data.processes.emplace_back();
+    data.processes.back().header.set_pid(pid);
+    GpuRecordStats stats;
+    stats.set_replays_with_gpu(pid == 7 ? 90 : 0);
+    stats.set_replays_without_gpu(10);
+    stats.set_late_gpu_times(pid == 7 ? 4 : 0);
+    stats.set_unmatched_gpu_records(pid == 7 ? 1 : 10);
+    stats.set_buffers_declined(pid == 7 ? 0 : 3);
+    data.processes.back().gpu_records = stats;
+  }
+  const Table health = reports_of(data).back();
+  for (const char* note :
+       {"pid 7 GPU records: 90 replays with GPU time, 10 without (4 of them given it late), 1 GPU records "
+        "matched no launch, 0 activity buffers declined",
+        "pid 8 GPU records: 0 replays with GPU time, 10 without (0 of them given it late), 10 GPU records "
+        "matched no launch, 3 activity buffers declined: no replay got GPU time"}) {
+    EXPECT_NE(std::find(health.notes.begin(), health.notes.end(), note), health.notes.end())
+        << "missing note: " << note;
+  }
+}
+
 TEST(ReportTable, CsvQuotesWhatNeedsIt) {
   const Table table{"t",
                     "T",

@@ -184,3 +184,57 @@ TEST(CsvReference, NamesEveryColumnOfEveryFile) {
 
 }  // namespace
 }  // namespace profilemate::exporter
+
+namespace profilemate::exporter {
+namespace {
+
+Record late_replay(uint64_t t_ns, uint32_t correlation_id) {
+  Record record;
+  GraphReplay& r = *record.mutable_graph_replay();
+  r.set_exec_id(4);
+  r.set_cpu_enter_ns(t_ns);
+  r.set_cpu_duration_ns(100);
+  r.set_correlation_id(correlation_id);
+  return record;
+}
+
+Record late_gpu_time(uint32_t correlation_id, uint64_t start_ns, uint64_t duration_ns) {
+  Record record;
+  GraphReplayGpuTime& t = *record.mutable_graph_replay_gpu_time();
+  t.set_correlation_id(correlation_id);
+  t.set_gpu_start_ns(start_ns);
+  t.set_gpu_duration_ns(duration_ns);
+  return record;
+}
+
+TEST(StreamingExport, LateGpuTimesJoinTheirReplaysWhicheverComesFirstInTheLog) {
+  testing::TempDir dir;
+  testing::TempDir out;
+  // Replays written without GPU time (overdue) and the GPU times that came later; another
+  // thread's record may reach the log before the replay it completes (correlation id 9).
+  const std::vector<Record> records{late_replay(1000, 5),         late_replay(2000, 6),
+                                    late_gpu_time(6, 2500, 7000), late_gpu_time(9, 4400, 9000),
+                                    late_replay(4000, 9),         late_gpu_time(5, 1300, 3000),
+                                    late_replay(5000, 10)};
+  testing::write_file(dir / "process_3.pmlog", testing::log_bytes(header_of(3, kStart), records));
+  export_session(dir.path(), out.path());
+  const auto rows = csv_cells(out / "cuda_graph_replays.csv");
+  ASSERT_EQ(rows.size(), 5u);
+  const auto column =
+      static_cast<size_t>(std::find(rows[0].begin(), rows[0].end(), "gpu_duration_us") - rows[0].begin());
+  ASSERT_LT(column, rows[0].size());
+  const std::vector<std::string> want{"3.000", "7.000", "9.000", ""};
+  for (size_t i = 0; i < want.size(); ++i) {
+    const std::string got = column < rows[i + 1].size() ? rows[i + 1][column] : "";
+    EXPECT_EQ(got, want[i]) << "row " << i + 1 << " (in time order)";
+  }
+  const auto usage = csv_cells(out / "cuda_graph_usage.csv");
+  const auto gpu_replays =
+      static_cast<size_t>(std::find(usage[0].begin(), usage[0].end(), "gpu_replays") - usage[0].begin());
+  ASSERT_EQ(usage.size(), 2u);
+  ASSERT_LT(gpu_replays, usage[1].size());
+  EXPECT_EQ(usage[1][gpu_replays], "3");
+}
+
+}  // namespace
+}  // namespace profilemate::exporter

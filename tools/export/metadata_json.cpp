@@ -99,6 +99,17 @@ void write_process(JsonWriter& json, const Process& process, Totals& totals) {
       .field("upload", process.graph_exec_events[GraphExecEvent::UPLOAD])
       .field("update", process.graph_exec_events[GraphExecEvent::UPDATE])
       .end_object();
+  if (process.gpu_records) {
+    const GpuRecordStats& gpu = *process.gpu_records;
+    json.key("gpu_records")
+        .begin_object()
+        .field("replays_with_gpu", gpu.replays_with_gpu())
+        .field("replays_without_gpu", gpu.replays_without_gpu())
+        .field("late_gpu_times", gpu.late_gpu_times())
+        .field("unmatched_gpu_records", gpu.unmatched_gpu_records())
+        .field("buffers_declined", gpu.buffers_declined())
+        .end_object();
+  }
   json.end_object();
 
   totals.records += stats.records;

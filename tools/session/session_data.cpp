@@ -1,6 +1,7 @@
 #include "session_data.h"
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 
 #include "session_files.h"
@@ -39,24 +40,28 @@ class ProcessCollector {
     switch (record.event_case()) {
       case Record::kGraphReplay: {
         const GraphReplay& replay = record.graph_replay();
-        const uint64_t when = process.unix_ns(replay.cpu_enter_ns());
-        ExecGraphUsage& usage = usage_for(replay.exec_id());
-        if (usage.replays++ == 0) usage.first_unix_ns = when;
-        usage.last_unix_ns = std::max(usage.last_unix_ns, when);
-        usage.cpu_ns_total += replay.cpu_duration_ns();
-        if (replay.has_gpu_duration_ns()) {
-          ++usage.gpu_replays;
-          usage.gpu_ns_total += replay.gpu_duration_ns();
-          usage.gpu_ns_max = std::max(usage.gpu_ns_max, replay.gpu_duration_ns());
-          stream_.gpu_times.push({index_, replay.exec_id(), replay.gpu_duration_ns()}, {});
+        const ReplayRow row{index_,
+                            replay.exec_id(),
+                            replay.stream_id(),
+                            replay.thread(),
+                            process.unix_ns(replay.cpu_enter_ns()),
+                            replay.cpu_duration_ns(),
+                            replay.gpu_start_offset_ns(),
+                            replay.gpu_duration_ns(),
+                            replay.has_gpu_duration_ns()};
+        if (!row.has_gpu && replay.has_correlation_id()) {
+          late_replay(row, replay.correlation_id());
+        } else {
+          add_replay(row);
         }
-        stream_.replays.push_pod(TimeKey{when, index_},
-                                 ReplayRow{index_, replay.exec_id(), replay.stream_id(), replay.thread(),
-                                           when, replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
-                                           replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
-        seen(process, when);
         break;
       }
+      case Record::kGraphReplayGpuTime: {
+        const GraphReplayGpuTime& late = record.graph_replay_gpu_time();
+        late_gpu_time(late.correlation_id(), process.unix_ns(late.gpu_start_ns()), late.gpu_duration_ns());
+        break;
+      }
+      case Record::kGpuRecordStats: process.gpu_records = record.gpu_record_stats(); break;
       case Record::kSchedulerStep:
         add(stream_.steps, process, record.scheduler_step().t_ns(), record.mutable_scheduler_step());
         break;
@@ -137,7 +142,80 @@ class ProcessCollector {
     }
   }
 
+  // At the end of the log: replays still waiting for a late GPU time go without it.
+  void finish() {
+    for (const LateReplay& waiting : late_replays_) {
+      if (!waiting.joined) add_replay(waiting.row);
+    }
+    late_replays_.clear();
+    late_index_.clear();
+    early_gpu_times_.clear();
+  }
+
  private:
+  void add_replay(const ReplayRow& row) {
+    Process& process = data_.processes[index_];
+    ExecGraphUsage& usage = usage_for(row.exec_id);
+    // Min, not first: a replay joined to a late GPU time comes after later ones.
+    usage.first_unix_ns = usage.replays++ == 0 ? row.unix_ns : std::min(usage.first_unix_ns, row.unix_ns);
+    usage.last_unix_ns = std::max(usage.last_unix_ns, row.unix_ns);
+    usage.cpu_ns_total += row.cpu_ns;
+    if (row.has_gpu) {
+      ++usage.gpu_replays;
+      usage.gpu_ns_total += row.gpu_ns;
+      usage.gpu_ns_max = std::max(usage.gpu_ns_max, row.gpu_ns);
+      stream_.gpu_times.push({index_, row.exec_id, row.gpu_ns}, {});
+    }
+    stream_.replays.push_pod(TimeKey{row.unix_ns, index_}, row);
+    seen(process, row.unix_ns);
+  }
+
+  static void attach_gpu(ReplayRow& row, uint64_t gpu_start_unix_ns, uint64_t gpu_ns) {
+    row.has_gpu = true;
+    row.gpu_offset_ns = static_cast<int64_t>(gpu_start_unix_ns - row.unix_ns);
+    row.gpu_ns = gpu_ns;
+  }
+
+  // A replay written without GPU time whose GPU time may follow (GraphReplayGpuTime): held back,
+  // in log order, for as long as the log format's window says one may come.
+  void late_replay(ReplayRow row, uint32_t correlation_id) {
+    if (const auto early = early_gpu_times_.find(correlation_id); early != early_gpu_times_.end()) {
+      attach_gpu(row, early->second.first, early->second.second);
+      early_gpu_times_.erase(early);
+      add_replay(row);
+      return;
+    }
+    late_index_[correlation_id] = late_front_ + late_replays_.size();
+    late_replays_.push_back({row, correlation_id, false});
+    if (late_replays_.size() > kLateWindow) pop_late_front();
+  }
+
+  void late_gpu_time(uint32_t correlation_id, uint64_t gpu_start_unix_ns, uint64_t gpu_ns) {
+    const auto it = late_index_.find(correlation_id);
+    if (it == late_index_.end()) {
+      // Its replay may come later in the log: another thread wrote it.
+      if (early_gpu_times_.size() >= kLateWindow) early_gpu_times_.clear();
+      early_gpu_times_[correlation_id] = {gpu_start_unix_ns, gpu_ns};
+      return;
+    }
+    LateReplay& waiting = late_replays_[it->second - late_front_];
+    late_index_.erase(it);
+    attach_gpu(waiting.row, gpu_start_unix_ns, gpu_ns);
+    add_replay(waiting.row);
+    waiting.joined = true;
+    while (!late_replays_.empty() && late_replays_.front().joined) pop_late_front();
+  }
+
+  void pop_late_front() {
+    const LateReplay& oldest = late_replays_.front();
+    if (!oldest.joined) {
+      late_index_.erase(oldest.correlation_id);
+      add_replay(oldest.row);
+    }
+    late_replays_.pop_front();
+    ++late_front_;
+  }
+
   static void seen(Process& process, uint64_t unix_ns) {
     process.last_unix_ns = std::max(process.last_unix_ns, unix_ns);
   }
@@ -172,6 +250,18 @@ class ProcessCollector {
   std::string bytes_;
   ExecGraphUsage* last_usage_ = nullptr;
   uint32_t last_exec_ = 0;
+
+  // The join of late GPU times (see profilemate.proto, LateGpuTime).
+  static constexpr size_t kLateWindow = 2 * size_t{LATE_GPU_TIME_WINDOW};
+  struct LateReplay {
+    ReplayRow row;
+    uint32_t correlation_id = 0;
+    bool joined = false;
+  };
+  std::deque<LateReplay> late_replays_;
+  uint64_t late_front_ = 0;  // position in the log's sequence of late replays of late_replays_[0]
+  std::unordered_map<uint32_t, uint64_t> late_index_;                            // correlation id -> position
+  std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> early_gpu_times_;  // (start, duration)
 };
 
 }  // namespace
@@ -224,6 +314,7 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
     ProcessCollector collect(*this, index);
     // The header is filled in before the first record is visited, so times resolve as we go.
     process.stats = reader::read_log(path, process.header, [&](Record& record) { collect(record); });
+    collect.finish();
     ProcessInfo info = process.header.info();
     merge_info(info, process.info);
     process.info = std::move(info);

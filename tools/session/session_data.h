@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -28,6 +29,8 @@ struct Process {
   std::map<std::pair<uint32_t, int>, uint64_t> dropped;  // (thread, reason) -> total
   uint64_t last_unix_ns = 0;                             // latest timestamp seen
   uint64_t graph_exec_events[4] = {};                    // by GraphExecEvent::Op
+  // The last GpuRecordStats (cumulative), when the process wrote any.
+  std::optional<GpuRecordStats> gpu_records;
 
   [[nodiscard]] uint64_t unix_ns(uint64_t log_ns) const { return header.start_realtime_ns() + log_ns; }
   [[nodiscard]] uint32_t tid(uint32_t thread) const;

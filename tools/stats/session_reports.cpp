@@ -559,6 +559,21 @@ Table moe_report(const exporter::SessionTables& data) {
   return table;
 }
 
+// How the join of launches with CUPTI's GPU records went: without it, a join that failed on a
+// GPU would only show as replays without GPU time.
+std::string gpu_records_note(const exporter::Process& process) {
+  const GpuRecordStats& gpu = *process.gpu_records;
+  std::string note = "pid " + std::to_string(process.header.pid()) +
+                     " GPU records: " + std::to_string(gpu.replays_with_gpu()) + " replays with GPU time, " +
+                     std::to_string(gpu.replays_without_gpu()) + " without (" +
+                     std::to_string(gpu.late_gpu_times()) + " of them given it late), " +
+                     std::to_string(gpu.unmatched_gpu_records()) + " GPU records matched no launch, " +
+                     std::to_string(gpu.buffers_declined()) + " activity buffers declined";
+  if (gpu.replays_with_gpu() == 0 && gpu.late_gpu_times() == 0 && gpu.replays_without_gpu() > 0)
+    note += ": no replay got GPU time";
+  return note;
+}
+
 Table health_report(const exporter::SessionTables& data) {
   Table table{"health",
               "Recording health per process",
@@ -593,6 +608,7 @@ Table health_report(const exporter::SessionTables& data) {
       table.notes.emplace_back("pid " + std::to_string(process.header.pid()) + " dropped " +
                                std::to_string(count) + " records: " + std::string(reason));
     }
+    if (process.gpu_records) table.notes.push_back(gpu_records_note(process));
     table.rows.push_back({Cell::integer(process.header.pid()), Cell::text(process.info.process_role()),
                           Cell::integer(static_cast<int64_t>(process.stats.records)),
                           Cell::integer(static_cast<int64_t>(dropped)),

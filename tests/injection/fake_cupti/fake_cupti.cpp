@@ -1,19 +1,25 @@
 // A fake CUPTI for tests without a GPU: built against the real cupti.h, it exports the functions
 // the injection library binds and behaves as the documentation says, with switches to play the
 // failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
-// FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available). Built twice: as CUPTI 13, and with
-// FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
+// FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available), FAKE_CUPTI_REFUSE_CALLBACKS=driver or
+// =all (cuptiEnableCallback fails for the driver API domain, or for every domain),
+// FAKE_CUPTI_FLUSH_BLOCKS=1 (cuptiActivityFlushAll never returns, as in a wedged driver). Built twice: as
+// CUPTI 13, and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
 #include "fake_cupti.h"
 
 #include "no_destructor.h"
 
+#include <pthread.h>
 #include <time.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -33,6 +39,13 @@ struct State {
   size_t held_count = 0;
   size_t dropped = 0;
   size_t declined = 0;
+  struct ThreadBuffer {
+    uint8_t* buffer = nullptr;
+    size_t size = 0;
+    size_t used = 0;
+  };
+  std::map<std::thread::id, ThreadBuffer> thread_buffers;
+  bool worker = false;
 };
 
 State& state() {
@@ -127,6 +140,11 @@ static CUptiResult subscribe(CUpti_SubscriberHandle* handle, CUpti_CallbackFunc 
     return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
   }
   if (s.subscribed) return CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
+  // A forked child starts with the slot free, so that a child which initialises CUDA again can
+  // subscribe: whatever stops it from tracing there must be the injection library's own doing.
+  static const bool reset_at_fork =
+      ::pthread_atfork(nullptr, nullptr, [] { state().subscribed = false; }) == 0;
+  (void)reset_at_fork;
   s.subscribed = true;
   s.callback = callback;
   s.userdata = userdata;
@@ -156,6 +174,11 @@ CUptiResult CUPTIAPI cuptiUnsubscribe(CUpti_SubscriberHandle /*subscriber*/) {
 
 CUptiResult CUPTIAPI cuptiEnableCallback(uint32_t enable, CUpti_SubscriberHandle /*subscriber*/,
                                          CUpti_CallbackDomain domain, CUpti_CallbackId cbid) {
+  if (const char* refuse = std::getenv("FAKE_CUPTI_REFUSE_CALLBACKS")) {
+    if (std::strcmp(refuse, "all") == 0 ||
+        (std::strcmp(refuse, "driver") == 0 && domain == CUPTI_CB_DOMAIN_DRIVER_API))
+      return CUPTI_ERROR_NOT_SUPPORTED;
+  }
   State& s = state();
   const std::lock_guard lock(s.mutex);
   if (enable != 0) {
@@ -206,17 +229,31 @@ CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind) {
   return CUPTI_SUCCESS;
 }
 
-CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t /*flag*/) {
+// Hands back the complete buffers (and, forced, the partly filled ones) on the calling thread,
+// without our lock held, as CUPTI does.
+void deliver_completed(bool forced) {
   State& s = state();
   std::deque<std::pair<uint8_t*, size_t>> ready;
   CUpti_BuffersCallbackCompleteFunc complete = nullptr;
   {
     const std::lock_guard lock(s.mutex);
+    if (forced) {
+      for (auto& [thread, partial] : s.thread_buffers) {
+        if (partial.buffer != nullptr) s.completed.emplace_back(partial.buffer, partial.used);
+      }
+      s.thread_buffers.clear();
+    }
     ready.swap(s.completed);
     complete = s.complete;
   }
-  // As CUPTI does, the completion callback runs on the flushing thread, without our lock held.
   for (const auto& [buffer, valid] : ready) complete(nullptr, 0, buffer, 0, valid);
+}
+
+CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t flag) {
+  if (std::getenv("FAKE_CUPTI_FLUSH_BLOCKS") != nullptr) {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  deliver_completed((flag & CUPTI_ACTIVITY_FLAG_FLUSH_FORCED) != 0);
   deliver_held_records();
   return CUPTI_SUCCESS;
 }
@@ -288,6 +325,59 @@ void fake_cupti_hold_graph_traces(const FakeGraphTrace* traces, size_t count) {
   const std::lock_guard lock(s.mutex);
   s.held = traces;
   s.held_count = count;
+}
+
+void fake_cupti_record_in_thread_buffer(const FakeGraphTrace* trace) {
+  State& s = state();
+  if (s.request == nullptr || !s.graph_trace_enabled) return;
+  const std::thread::id self = std::this_thread::get_id();
+  State::ThreadBuffer current;
+  {
+    const std::lock_guard lock(s.mutex);
+    current = s.thread_buffers[self];
+  }
+  if (current.buffer == nullptr) {  // requested outside our lock, as CUPTI does
+    size_t max_records = 0;
+    s.request(&current.buffer, &current.size, &max_records);
+    current.used = 0;
+    if (current.buffer == nullptr || current.size < sizeof(CUpti_ActivityGraphTrace2)) {
+      const std::lock_guard lock(s.mutex);
+      ++s.declined;
+      ++s.dropped;
+      return;
+    }
+  }
+  CUpti_ActivityGraphTrace2 record{};
+  record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
+  record.correlationId = trace->correlation_id;
+  record.start = trace->start;
+  record.end = trace->end;
+  record.graphId = trace->graph_id;
+  record.streamId = trace->stream_id;
+  std::memcpy(current.buffer + current.used, &record, sizeof record);
+  current.used += sizeof record;
+  const std::lock_guard lock(s.mutex);
+  if (current.used + sizeof record > current.size) {
+    s.completed.emplace_back(current.buffer, current.used);
+    current = {};
+  }
+  s.thread_buffers[self] = current;
+}
+
+void fake_cupti_start_worker(void) {
+  State& s = state();
+  {
+    const std::lock_guard lock(s.mutex);
+    if (s.worker) return;
+    s.worker = true;
+  }
+  // Runs until the process exits: CUPTI's worker is not joined either.
+  std::thread([] {
+    for (;;) {
+      deliver_completed(false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }).detach();
 }
 
 size_t fake_cupti_held_records(void) {

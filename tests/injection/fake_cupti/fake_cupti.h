@@ -34,6 +34,14 @@ void fake_cupti_queue_graph_traces(const FakeGraphTrace* traces, size_t count, s
 // stay valid until fake_cupti_held_records() is 0.
 void fake_cupti_hold_graph_traces(const FakeGraphTrace* traces, size_t count);
 size_t fake_cupti_held_records(void);
+// CUPTI 13's per-thread buffers under a steady load: the record goes into the calling thread's
+// buffer (requested from the subscriber when it has none; declined: the record is dropped). A
+// full buffer is complete. A default flush hands back complete buffers only (a partly filled one
+// still holds records of work in flight); a forced flush hands back every buffer.
+void fake_cupti_record_in_thread_buffer(const FakeGraphTrace* trace);
+// CUPTI's own worker: from now on complete buffers are also handed back from a thread of the
+// fake's, so the completion callback may run on two threads at once.
+void fake_cupti_start_worker(void);
 // Buffers queued and not yet handed back by a flush.
 size_t fake_cupti_pending_buffers(void);
 // The next cuptiActivityGetNumDroppedRecords reports `count`.
