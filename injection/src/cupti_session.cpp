@@ -1,9 +1,11 @@
 #include "cupti_session.h"
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "graph_calls.h"
+#include "graph_trace_record.h"
 #include "no_destructor.h"
 #include "notices.h"
 
@@ -74,13 +76,13 @@ void CuptiSession::start(const SessionOptions& options) {
   }
   cupti_.EnableCallback(1, subscriber_, CUPTI_CB_DOMAIN_STATE, CUPTI_CBID_STATE_FATAL_ERROR);
 
-  if (cupti_.major() != CUPTI_API_VERSION / 10000) {
+  if (!reads_graph_trace_of(cupti_.major())) {
     // Callback parameters are stable across majors; activity record layouts are not.
     notice(profilemate_Notice_Severity_DEGRADED,
            "GPU timing of CUDA graph replays is off: the CUPTI in this process (" + cupti_.path + ", " +
-               version_text(cupti_.version) + ") is not the major version this library was built for (" +
-               std::to_string(CUPTI_API_VERSION / 10000) +
-               "). Captures and replays are still recorded, with CPU launch times.");
+               version_text(cupti_.version) +
+               ") is neither CUPTI 12 nor 13, whose GRAPH_TRACE records this library reads. Captures and "
+               "replays are still recorded, with CPU launch times.");
   } else {
     enable_gpu_timing();
   }
@@ -289,9 +291,10 @@ void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
   CUpti_Activity* record = nullptr;
   while (cupti_.ActivityGetNextRecord(buffer, valid_size, &record) == CUPTI_SUCCESS) {
     if (record->kind != CUPTI_ACTIVITY_KIND_GRAPH_TRACE) continue;
-    const auto* trace = reinterpret_cast<const CUpti_ActivityGraphTrace2*>(record);
-    if (trace->start == 0 && trace->end == 0) continue;  // CUPTI could not time it
-    tracker_.gpu_execution(trace->correlationId, pm_log_time(trace->start), pm_log_time(trace->end));
+    GraphTraceTimes trace{};
+    std::memcpy(&trace, record, sizeof trace);         // the prefix common to CUPTI 12's and 13's records
+    if (trace.start == 0 && trace.end == 0) continue;  // CUPTI could not time it
+    tracker_.gpu_execution(trace.correlation_id, pm_log_time(trace.start), pm_log_time(trace.end));
   }
   size_t dropped = 0;
   if (cupti_.ActivityGetNumDroppedRecords(nullptr, 0, &dropped) == CUPTI_SUCCESS && dropped > 0) {

@@ -356,19 +356,27 @@ TEST(InjectionScenario, TheToolkitsRealCuptiBindsAndWithoutADriverRefusesCleanly
   EXPECT_NE(metadata.find("\"cupti\": \"13."), std::string::npos) << "its version is recorded\n" << metadata;
 }
 
-TEST(InjectionScenario, WithCupti12GraphsAreCountedWithCpuTimesAndGpuTimingIsSaidToBeOff) {
+TEST(InjectionScenario, WithCupti12ReplaysGetGpuTimeFromItsSmallerGraphTraceRecords) {
   Scenario scenario;
-  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = FAKE_CUPTI12_LIBRARY;
+  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = FAKE_CUPTI12_LIBRARY;  // 48-byte records, not 56
   scenario.run([](DriverSimulator& sim) {
     sim.capture(1, 1, 101, 3);
-    for (int i = 0; i < 4; ++i) sim.launch(101, 1);
+    std::vector<FakeGraphTrace> traces;
+    const uint64_t base = realtime_ns();
+    for (uint32_t i = 0; i < 4; ++i) {
+      const uint32_t correlation = sim.launch(101, 1);
+      traces.push_back({correlation, base + i * 1'000'000, base + i * 1'000'000 + 10'000 * (i + 1), 101, 1});
+    }
+    sim.deliver_graph_traces(traces, 4);  // one buffer: a wrong record size would misread 3 of 4
     return 0;
   });
   const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
   EXPECT_EQ(usage.at("replay_count"), "4");
-  EXPECT_EQ(usage.at("gpu_replays"), "0");
+  EXPECT_EQ(usage.at("gpu_replays"), "4");
+  EXPECT_EQ(usage.at("gpu_time_total_ms"), "0.100");  // 10 + 20 + 30 + 40 us
+  EXPECT_EQ(usage.at("gpu_time_max_us"), "40.000");
   const std::string metadata = scenario.metadata();
-  EXPECT_NE(metadata.find("GPU timing of CUDA graph replays is off"), std::string::npos) << metadata;
+  EXPECT_EQ(metadata.find("GPU timing of CUDA graph replays is off"), std::string::npos) << metadata;
   EXPECT_NE(metadata.find("\"cupti\": \"API 28\""), std::string::npos) << metadata;
 }
 

@@ -2,7 +2,8 @@
 // the injection library binds and behaves as the documentation says, with switches to play the
 // failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
 // FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available). Built twice: as CUPTI 13, and with
-// FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
+// FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2, and GRAPH_TRACE records in the
+// shape CUPTI 12 used before GraphTrace2: 48 bytes where GraphTrace2 has 56).
 #include "fake_cupti.h"
 
 #include "no_destructor.h"
@@ -18,6 +19,13 @@
 #include <vector>
 
 namespace {
+
+#ifdef FAKE_CUPTI_12
+using GraphTraceRecord = CUpti_ActivityGraphTrace;
+static_assert(sizeof(GraphTraceRecord) < sizeof(CUpti_ActivityGraphTrace2));
+#else
+using GraphTraceRecord = CUpti_ActivityGraphTrace2;
+#endif
 
 struct State {
   std::mutex mutex;
@@ -62,8 +70,8 @@ std::pair<uint8_t*, size_t> fill_buffer(const FakeGraphTrace* traces, size_t cou
     return {nullptr, count};
   }
   size_t filled = 0;
-  for (; filled < count && used + sizeof(CUpti_ActivityGraphTrace2) <= size; ++filled) {
-    CUpti_ActivityGraphTrace2 record{};
+  for (; filled < count && used + sizeof(GraphTraceRecord) <= size; ++filled) {
+    GraphTraceRecord record{};
     record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
     record.correlationId = traces[filled].correlation_id;
     record.start = traces[filled].start;
@@ -223,8 +231,8 @@ CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t /*flag*/) {
 
 CUptiResult CUPTIAPI cuptiActivityGetNextRecord(uint8_t* buffer, size_t valid, CUpti_Activity** record) {
   uint8_t* next =
-      *record == nullptr ? buffer : reinterpret_cast<uint8_t*>(*record) + sizeof(CUpti_ActivityGraphTrace2);
-  if (next + sizeof(CUpti_ActivityGraphTrace2) > buffer + valid) return CUPTI_ERROR_MAX_LIMIT_REACHED;
+      *record == nullptr ? buffer : reinterpret_cast<uint8_t*>(*record) + sizeof(GraphTraceRecord);
+  if (next + sizeof(GraphTraceRecord) > buffer + valid) return CUPTI_ERROR_MAX_LIMIT_REACHED;
   *record = reinterpret_cast<CUpti_Activity*>(next);
   return CUPTI_SUCCESS;
 }
