@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "activity_buffers.h"
+#include "cupti_coexistence.h"
 #include "cupti_library.h"
 #include "graph_tracker.h"
 
@@ -54,6 +55,12 @@ class CuptiSession {
   void flush_loop();
   uint32_t stream_id(CUcontext context, CUstream stream, bool per_thread) const;
 
+  // Another CUPTI client in the process (see cupti_coexistence.h): checked at start and at every
+  // flush; either finding drops GPU times from then on, said once.
+  void check_cupti_clock();
+  void check_buffer_takeover();
+  void drop_gpu_times(const std::string& why);
+
   SessionOptions options_;
   CuptiLibrary cupti_;
   CUpti_SubscriberHandle subscriber_ = nullptr;
@@ -63,6 +70,9 @@ class CuptiSession {
   std::atomic<bool> stopped_{false};
   bool gpu_timing_ = false;
   uint64_t cupti_dropped_total_ = 0;  // buffer-completion thread only
+
+  std::atomic<bool> gpu_times_dropped_{false};
+  std::unique_ptr<BufferTakeoverWatch> takeover_watch_;  // flush thread only
 
   std::mutex flush_mutex_;
   std::condition_variable flush_wake_;
