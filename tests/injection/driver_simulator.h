@@ -34,6 +34,19 @@ class DriverSimulator {
   void deliver_graph_traces_in_one_flush(const std::vector<FakeGraphTrace>& traces) const;
   // The same, flushed by the calling thread at once (for timing the record handling).
   void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
+  // Fills buffers with GPU records and leaves them with CUPTI, for a later flush.
+  void queue_graph_traces(const std::vector<FakeGraphTrace>& traces) const;
+
+  // What the torch profiler (Kineto) does first when it starts, with its TSC clock (its default
+  // on Linux): registers a timestamp callback that returns a 3 GHz TSC.
+  void register_tsc_clock() const;
+  // What the torch profiler (Kineto) does when it starts, through CUPTI's public API: with `tsc`
+  // register_tsc_clock(), then it registers its own activity buffer callbacks, which get every buffer from
+  // then on, ProfileMate's included (Kineto ignores buffers it did not lend: "bufferCompleted called with
+  // unknown buffer").
+  void start_torch_profiler(bool tsc) const;
+  // GRAPH_TRACE records that reached the torch profiler's own buffers.
+  size_t torch_profiler_records() const;
 
   // What PyTorch's CUDAGraph does for one capture (runtime API): cudaStreamBeginCapture,
   // cudaStreamEndCapture, cudaGraphGetNodes, cudaGraphInstantiateWithFlags, cudaGraphDestroy.
@@ -63,6 +76,8 @@ class DriverSimulator {
     decltype(&fake_cupti_set_dropped) set_dropped = nullptr;
     decltype(&fake_cupti_subscribed) subscribed = nullptr;
     decltype(&cuptiActivityFlushAll) flush_all = nullptr;
+    decltype(&cuptiActivityRegisterCallbacks) register_callbacks = nullptr;
+    decltype(&cuptiActivityRegisterTimestampCallback) register_timestamp = nullptr;
   } fake_;
   std::atomic<uint32_t> next_correlation_{1};
 };

@@ -3,13 +3,16 @@
 // failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
 // FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available). Built twice: as CUPTI 13, and with
 // FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2, and GRAPH_TRACE records in the
-// shape CUPTI 12 used before GraphTrace2: 48 bytes where GraphTrace2 has 56).
+// shape CUPTI 12 used before GraphTrace2: 48 bytes where GraphTrace2 has 56). As CUPTI does, a
+// timestamp callback registered at any time (cuptiActivityRegisterTimestampCallback) becomes the
+// clock of cuptiGetTimestamp and of the GPU records processed from then on.
 #include "fake_cupti.h"
 
 #include "no_destructor.h"
 
 #include <time.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -41,6 +44,7 @@ struct State {
   size_t held_count = 0;
   size_t dropped = 0;
   size_t declined = 0;
+  std::atomic<CUpti_TimestampCallbackFunc> timestamp{nullptr};  // cuptiActivityRegisterTimestampCallback
 };
 
 State& state() {
@@ -52,6 +56,13 @@ uint64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// A GPU time (CLOCK_REALTIME) as CUPTI reports it: converted into a registered timestamp
+// callback's clock when the record is processed, as CUPTI's post-processing does.
+uint64_t reported(uint64_t realtime) {
+  const CUpti_TimestampCallbackFunc clock = state().timestamp.load();
+  return clock == nullptr ? realtime : realtime - now_ns() + clock();
 }
 
 // Requests a buffer from the subscriber and fills it with up to `count` records; returns the
@@ -74,8 +85,8 @@ std::pair<uint8_t*, size_t> fill_buffer(const FakeGraphTrace* traces, size_t cou
     GraphTraceRecord record{};
     record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
     record.correlationId = traces[filled].correlation_id;
-    record.start = traces[filled].start;
-    record.end = traces[filled].end;
+    record.start = reported(traces[filled].start);
+    record.end = reported(traces[filled].end);
     record.graphId = traces[filled].graph_id;
     record.streamId = traces[filled].stream_id;
     std::memcpy(buffer + used, &record, sizeof record);
@@ -192,7 +203,13 @@ CUptiResult CUPTIAPI cuptiGetStreamIdEx(CUcontext /*context*/, CUstream stream, 
 }
 
 CUptiResult CUPTIAPI cuptiGetTimestamp(uint64_t* timestamp) {
-  *timestamp = now_ns();
+  *timestamp = reported(now_ns());
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbackFunc clock) {
+  if (clock == nullptr) return CUPTI_ERROR_INVALID_PARAMETER;
+  state().timestamp.store(clock);
   return CUPTI_SUCCESS;
 }
 
