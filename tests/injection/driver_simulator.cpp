@@ -156,7 +156,7 @@ void DriverSimulator::start_torch_profiler(bool tsc) const {
   fake_.register_callbacks(&torch_buffer_requested, &torch_buffer_completed);
 }
 
-size_t DriverSimulator::torch_profiler_records() const {
+size_t DriverSimulator::torch_profiler_records() {
   const std::lock_guard lock(g_torch.mutex);
   return g_torch.graph_traces;
 }

@@ -46,7 +46,7 @@ class DriverSimulator {
   // unknown buffer").
   void start_torch_profiler(bool tsc) const;
   // GRAPH_TRACE records that reached the torch profiler's own buffers.
-  size_t torch_profiler_records() const;
+  static size_t torch_profiler_records();
 
   // What PyTorch's CUDAGraph does for one capture (runtime API): cudaStreamBeginCapture,
   // cudaStreamEndCapture, cudaGraphGetNodes, cudaGraphInstantiateWithFlags, cudaGraphDestroy.
