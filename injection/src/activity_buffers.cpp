@@ -13,6 +13,7 @@ ActivityBuffers::ActivityBuffers(size_t count, size_t bytes) : bytes_(bytes) {
 
 uint8_t* ActivityBuffers::acquire() {
   const std::lock_guard lock(mutex_);
+  ++handovers_;
   if (free_.empty()) {
     ++declined_;
     return nullptr;
@@ -25,12 +26,18 @@ uint8_t* ActivityBuffers::acquire() {
 void ActivityBuffers::release(uint8_t* buffer) {
   if (buffer == nullptr) return;
   const std::lock_guard lock(mutex_);
+  ++handovers_;
   free_.push_back(buffer);
 }
 
 uint64_t ActivityBuffers::declined() const {
   const std::lock_guard lock(mutex_);
   return declined_;
+}
+
+ActivityBuffers::Handovers ActivityBuffers::handovers() const {
+  const std::lock_guard lock(mutex_);
+  return {handovers_, storage_.size() - free_.size()};
 }
 
 }  // namespace profilemate::injection

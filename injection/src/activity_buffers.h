@@ -21,12 +21,21 @@ class ActivityBuffers {
   [[nodiscard]] size_t buffer_bytes() const { return bytes_; }
   [[nodiscard]] uint64_t declined() const;
 
+  // Requests and returns so far, and buffers lent out now: whether CUPTI still deals with us
+  // (see BufferTakeoverWatch).
+  struct Handovers {
+    uint64_t count = 0;
+    size_t lent = 0;
+  };
+  [[nodiscard]] Handovers handovers() const;
+
  private:
   size_t bytes_;
   std::vector<std::unique_ptr<uint64_t[]>> storage_;  // uint64_t: 8-byte alignment
   mutable std::mutex mutex_;
   std::vector<uint8_t*> free_;
   uint64_t declined_ = 0;
+  uint64_t handovers_ = 0;
 };
 
 }  // namespace profilemate::injection

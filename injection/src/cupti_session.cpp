@@ -1,9 +1,12 @@
 #include "cupti_session.h"
 
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <string>
 
 #include "graph_calls.h"
+#include "graph_trace_record.h"
 #include "no_destructor.h"
 #include "notices.h"
 
@@ -39,6 +42,12 @@ class OwnThreadScope {
  private:
   int previous_;
 };
+
+uint64_t realtime_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(now.tv_nsec);
+}
 
 std::string version_text(uint32_t version) {
   if (version >= 100000) {
@@ -76,19 +85,20 @@ void CuptiSession::start(const SessionOptions& options) {
   if (!subscribe()) return;
   if (!enable_callbacks()) return;
 
-  if (cupti_.major() != CUPTI_API_VERSION / 10000) {
+  if (!reads_graph_trace_of(cupti_.major())) {
     // Callback parameters are stable across majors; activity record layouts are not.
     notice(profilemate_Notice_Severity_DEGRADED,
            "GPU timing of CUDA graph replays is off: the CUPTI in this process (" + cupti_.path + ", " +
-               version_text(cupti_.version) + ") is not the major version this library was built for (" +
-               std::to_string(CUPTI_API_VERSION / 10000) +
-               "). Captures and replays are still recorded, with CPU launch times.");
+               version_text(cupti_.version) +
+               ") is neither CUPTI 12 nor 13, whose GRAPH_TRACE records this library reads. Captures and "
+               "replays are still recorded, with CPU launch times.");
   } else {
     enable_gpu_timing();
   }
   GraphTrackerLimits limits;
   limits.gpu_record_timeout_ns = uint64_t{options_.gpu_record_timeout_ms} * 1'000'000;
   tracker_.set_limits(limits);
+  if (gpu_timing_) check_cupti_clock();
   tracker_.set_gpu_timing(gpu_timing_);
   tracing_.store(true, std::memory_order_release);
   if (gpu_timing_) flusher_ = BoundedThread([this] { flush_loop(); });
@@ -178,6 +188,8 @@ void CuptiSession::enable_gpu_timing() {
     return;
   }
   gpu_timing_ = true;
+  takeover_watch_ = std::make_unique<BufferTakeoverWatch>(options_.activity_buffer_bytes /
+                                                          sizeof(CUpti_ActivityGraphTrace2));
 }
 
 void CuptiSession::record_versions() const {
@@ -190,16 +202,44 @@ void CuptiSession::record_versions() const {
     pm_copy_string(info.cuda_driver_version, sizeof info.cuda_driver_version, text.c_str());
   }
   pm_record(profilemate_Record_process_info_tag, &info);
+}
 
-  // CUPTI's clock next to ours, so GPU times can be re-based if CUPTI's differs.
+void CuptiSession::check_cupti_clock() {
+  // CUPTI's clock next to ours, in the log at every check, so a change shows when it happened.
   profilemate_ClockSync sync = profilemate_ClockSync_init_zero;
+  sync.realtime_ns = realtime_ns();
   uint64_t cupti_now = 0;
-  sync.t_ns = pm_now();
-  if (cupti_.GetTimestamp(&cupti_now) == CUPTI_SUCCESS) {
-    sync.has_cupti_ns = true;
-    sync.cupti_ns = cupti_now;
-  }
+  sync.has_cupti_ns = cupti_.GetTimestamp(&cupti_now) == CUPTI_SUCCESS;
+  const uint64_t realtime_after = realtime_ns();
+  sync.cupti_ns = cupti_now;
+  sync.t_ns = pm_log_time(sync.realtime_ns);
   pm_record(profilemate_Record_clock_sync_tag, &sync);
+  if (sync.has_cupti_ns && !cupti_clock_is_realtime(sync.realtime_ns, cupti_now, realtime_after)) {
+    drop_gpu_times("CUPTI's clock is no longer CLOCK_REALTIME (CUPTI says " + std::to_string(cupti_now) +
+                   " ns, CLOCK_REALTIME " + std::to_string(sync.realtime_ns) +
+                   " ns): another tool in this process registered its own timestamp callback, as the torch "
+                   "profiler does");
+  }
+}
+
+void CuptiSession::check_buffer_takeover() {
+  if (takeover_watch_ == nullptr || gpu_times_dropped_.load(std::memory_order_relaxed)) return;
+  const ActivityBuffers::Handovers handovers = buffers_->handovers();
+  if (takeover_watch_->taken_over(handovers.count, tracker_.counters().replays_without_gpu, handovers.lent)) {
+    drop_gpu_times(
+        "another tool in this process took over CUPTI's activity buffers, as the torch profiler "
+        "does when it starts (" +
+        std::to_string(takeover_watch_->expired_since_handover()) +
+        " replays went without their GPU record while no buffer came back)");
+  }
+}
+
+void CuptiSession::drop_gpu_times(const std::string& why) {
+  if (gpu_times_dropped_.exchange(true)) return;
+  notice(profilemate_Notice_Severity_DEGRADED,
+         "GPU timing of CUDA graph replays stops here: " + why +
+             ". Replays are still recorded, with CPU launch times; set PROFILEMATE_CUPTI=0 in runs that use "
+             "torch.profiler.");
 }
 
 void CUPTIAPI CuptiSession::on_callback(void* userdata, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
@@ -343,11 +383,23 @@ void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext /*context*/, uint32_t 
 
 void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
   CUpti_Activity* record = nullptr;
-  while (cupti_.ActivityGetNextRecord(buffer, valid_size, &record) == CUPTI_SUCCESS) {
+  while (!gpu_times_dropped_.load(std::memory_order_relaxed) &&
+         cupti_.ActivityGetNextRecord(buffer, valid_size, &record) == CUPTI_SUCCESS) {
     if (record->kind != CUPTI_ACTIVITY_KIND_GRAPH_TRACE) continue;
-    const auto* trace = reinterpret_cast<const CUpti_ActivityGraphTrace2*>(record);
-    if (trace->start == 0 && trace->end == 0) continue;  // CUPTI could not time it
-    tracker_.gpu_execution(trace->correlationId, pm_log_time(trace->start), pm_log_time(trace->end));
+    GraphTraceTimes trace{};
+    std::memcpy(&trace, record, sizeof trace);         // the prefix common to CUPTI 12's and 13's records
+    if (trace.start == 0 && trace.end == 0) continue;  // CUPTI could not time it
+    const uint64_t start_ns = pm_log_time(trace.start);
+    const uint64_t end_ns = pm_log_time(trace.end);
+    // Stamped in another clock between two clock checks: caught here, before it is joined.
+    if (!gpu_times_in_session(start_ns, end_ns)) {
+      drop_gpu_times(
+          "a GPU record's times (" + std::to_string(trace.start) + " to " + std::to_string(trace.end) +
+          " ns) are not CLOCK_REALTIME within this session: another tool in this process registered "
+          "its own timestamp callback, as the torch profiler does");
+      break;
+    }
+    tracker_.gpu_execution(trace.correlation_id, start_ns, end_ns);
   }
   size_t dropped = 0;
   if (cupti_.ActivityGetNumDroppedRecords(nullptr, 0, &dropped) == CUPTI_SUCCESS && dropped > 0) {
@@ -367,10 +419,12 @@ void CuptiSession::flush_loop() {
     if (stopping_) break;
     if (!tracing_.load(std::memory_order_acquire)) continue;  // after a fatal error: hands off
     lock.unlock();
+    check_cupti_clock();
     // Never while holding a lock the buffer callbacks take: they run inside this call.
     cupti_.ActivityFlushAll(0);
     tracker_.expire(pm_now(), false);
     write_gpu_record_stats();
+    check_buffer_takeover();
     lock.lock();
   }
 }

@@ -11,6 +11,7 @@
 
 #include "activity_buffers.h"
 #include "bounded_thread.h"
+#include "cupti_coexistence.h"
 #include "cupti_library.h"
 #include "graph_tracker.h"
 
@@ -66,6 +67,12 @@ class CuptiSession {
   void write_gpu_record_stats();
   uint32_t stream_id(CUcontext context, CUstream stream, bool per_thread) const;
 
+  // Another CUPTI client in the process (see cupti_coexistence.h): checked at start and at every
+  // flush; either finding drops GPU times from then on, said once.
+  void check_cupti_clock();
+  void check_buffer_takeover();
+  void drop_gpu_times(const std::string& why);
+
   SessionOptions options_;
   CuptiLibrary cupti_;
   CUpti_SubscriberHandle subscriber_ = nullptr;
@@ -86,6 +93,9 @@ class CuptiSession {
   std::mutex completions_mutex_;
   std::condition_variable completions_done_;
   int completions_running_ = 0;
+
+  std::atomic<bool> gpu_times_dropped_{false};
+  std::unique_ptr<BufferTakeoverWatch> takeover_watch_;  // flush thread only
 
   std::mutex flush_mutex_;
   std::condition_variable flush_wake_;

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -12,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 
 #include "notices.h"
 
@@ -28,6 +31,10 @@ constexpr std::array<std::string_view, 4> kHooksDirsBesideLibrary = {"../pyhooks
 
 constexpr const char* kSource = "pyhooks";  // Notice.source: at most 15 characters
 constexpr int kPyFileInput = 257;           // Py_file_input: a module's worth of statements
+// While torch's CUDA initialisation goes on, the install is asked for again this often, for at
+// most this long (an initialisation that never ends leaves the process without hooks).
+constexpr std::chrono::milliseconds kRetryInterval{2};
+constexpr std::chrono::seconds kRetryLimit{60};
 
 struct PyObject;  // opaque: only pointers pass through here
 
@@ -36,15 +43,11 @@ struct PyObject;  // opaque: only pointers pass through here
 struct PythonApi {
   int (*IsInitialized)() = nullptr;
   int (*IsFinalizing)() = nullptr;  // optional: Py_IsFinalizing from 3.13, _Py_IsFinalizing before
-  int (*GILStateCheck)() = nullptr;
-  int (*GILStateEnsure)() = nullptr;  // PyGILState_STATE is a C enum: an int
-  void (*GILStateRelease)(int) = nullptr;
   int (*AddPendingCall)(int (*)(void*), void*) = nullptr;
   PyObject* (*DictNew)() = nullptr;
   PyObject* (*RunStringFlags)(const char*, int, PyObject*, PyObject*, void*) = nullptr;
   PyObject* (*DictGetItemString)(PyObject*, const char*) = nullptr;  // borrowed reference
   const char* (*UnicodeAsUTF8)(PyObject*) = nullptr;
-  PyObject* (*ErrOccurred)() = nullptr;
   void (*ErrClear)() = nullptr;
   void (*DecRef)(PyObject*) = nullptr;
 };
@@ -58,11 +61,9 @@ bool bind(Fn& fn, const char* name) {
 std::optional<PythonApi> find_python() {
   PythonApi api;
   const bool complete =
-      bind(api.IsInitialized, "Py_IsInitialized") && bind(api.GILStateCheck, "PyGILState_Check") &&
-      bind(api.GILStateEnsure, "PyGILState_Ensure") && bind(api.GILStateRelease, "PyGILState_Release") &&
-      bind(api.AddPendingCall, "Py_AddPendingCall") && bind(api.DictNew, "PyDict_New") &&
-      bind(api.RunStringFlags, "PyRun_StringFlags") && bind(api.DictGetItemString, "PyDict_GetItemString") &&
-      bind(api.UnicodeAsUTF8, "PyUnicode_AsUTF8") && bind(api.ErrOccurred, "PyErr_Occurred") &&
+      bind(api.IsInitialized, "Py_IsInitialized") && bind(api.AddPendingCall, "Py_AddPendingCall") &&
+      bind(api.DictNew, "PyDict_New") && bind(api.RunStringFlags, "PyRun_StringFlags") &&
+      bind(api.DictGetItemString, "PyDict_GetItemString") && bind(api.UnicodeAsUTF8, "PyUnicode_AsUTF8") &&
       bind(api.ErrClear, "PyErr_Clear") && bind(api.DecRef, "Py_DecRef");
   if (!complete) return std::nullopt;
   if (!bind(api.IsFinalizing, "Py_IsFinalizing")) bind(api.IsFinalizing, "_Py_IsFinalizing");
@@ -92,12 +93,21 @@ std::string hooks_dir() {
 // Run in a fresh dictionary, so that nothing of ours lands in __main__. Every exception stays in
 // here; `status` and `detail` tell the C side how it went. The package directory goes on sys.path
 // (last, and only when profilemate is not importable already) and comes off again on failure.
+// "busy": torch.cuda._lazy_init holds its non-reentrant lock (around cuInit and the calls it
+// queued), so hooks that touch torch.cuda now would wait for it on the thread that holds it.
 constexpr std::string_view kInstallCode = R"(
 import os, sys
+
+def torch_cuda_initialising():
+    lock = getattr(sys.modules.get("torch.cuda"), "_initialization_lock", None)
+    locked = getattr(lock, "locked", None)
+    return callable(locked) and bool(locked())
 
 def bootstrap(hooks_dir):
     appended = False
     try:
+        if torch_cuda_initialising():
+            return "busy", ""
         import importlib.util
         imported_before = "profilemate" in sys.modules
         if importlib.util.find_spec("profilemate") is None:
@@ -133,19 +143,6 @@ std::string install_code(const std::string& dir) {
   return code;
 }
 
-// PyGILState_Ensure/Release as a scope.
-class GilState {
- public:
-  explicit GilState(const PythonApi& api) : api_(api), state_(api.GILStateEnsure()) {}
-  ~GilState() { api_.GILStateRelease(state_); }
-  GilState(const GilState&) = delete;
-  GilState& operator=(const GilState&) = delete;
-
- private:
-  const PythonApi& api_;
-  int state_;
-};
-
 std::string text_of(const PythonApi& api, PyObject* dict, const char* name) {
   PyObject* value = api.DictGetItemString(dict, name);
   const char* text = value != nullptr ? api.UnicodeAsUTF8(value) : nullptr;
@@ -153,8 +150,9 @@ std::string text_of(const PythonApi& api, PyObject* dict, const char* name) {
   return text != nullptr ? text : "";
 }
 
-// With the GIL held: runs the install code and says how it went.
-void install_hooks(const PythonApi& api, std::string_view when) {
+// With the GIL held: runs the install code and says how it went. False when it must be tried
+// again later (torch is initialising CUDA); nothing is said then.
+bool install_hooks(const PythonApi& api, std::string_view when) {
   const std::unique_ptr<PyObject, void (*)(PyObject*)> globals(api.DictNew(), api.DecRef);
   std::string status;
   std::string detail;
@@ -170,18 +168,19 @@ void install_hooks(const PythonApi& api, std::string_view when) {
   }
   api.ErrClear();  // whatever went wrong, the application must not see it
 
-  if (status == "already") return;  // sitecustomize or the vLLM plugin was first: nothing to say
+  if (status == "busy") return false;
+  if (status == "already") return true;  // sitecustomize or the vLLM plugin was first: nothing to say
   if (status == "installed") {
     notice(profilemate_Notice_Severity_INFO,
            "Python hooks installed by the injection library " + std::string(when) + ", from " + detail,
            kSource);
-    return;
+    return true;
   }
   if (status == "inactive") {
     notice(profilemate_Notice_Severity_WARNING,
            "Python hooks not active: profilemate.install() declined in this process (package " + detail + ")",
            kSource);
-    return;
+    return true;
   }
   std::string why = "the bootstrap code could not run in the interpreter";
   if (status == "missing") {
@@ -193,6 +192,47 @@ void install_hooks(const PythonApi& api, std::string_view when) {
   }
   notice(profilemate_Notice_Severity_DEGRADED,
          "Python hooks not installed: " + why + ". CUDA graph records are not affected.", kSource);
+  return true;
+}
+
+bool interpreter_running(const PythonApi& api) {
+  return api.IsInitialized() != 0 && (api.IsFinalizing == nullptr || api.IsFinalizing() == 0);
+}
+
+int install_from_pending_call(void* /*unused*/);
+
+std::atomic<bool> g_install_queued{false};  // a pending call is in the interpreter's queue
+std::atomic<bool> g_install_done{false};
+std::atomic<bool> g_retrying{false};
+
+// Queues the install (Py_AddPendingCall needs neither the GIL nor a thread state). False when the
+// interpreter's queue is full.
+bool queue_install(const PythonApi& api) {
+  if (g_install_queued.exchange(true)) return true;
+  if (api.AddPendingCall(&install_from_pending_call, nullptr) == 0) return true;
+  g_install_queued.store(false);
+  return false;
+}
+
+// While torch initialises CUDA: queues the install again every few milliseconds until it ran,
+// from a thread of its own that never touches the interpreter otherwise (a pending call that
+// queued itself would run again before the main thread moved on).
+void retry_while_torch_initialises(const PythonApi& api) {
+  const auto deadline = std::chrono::steady_clock::now() + kRetryLimit;
+  for (;;) {
+    std::this_thread::sleep_for(kRetryInterval);
+    if (g_install_done.load()) return;
+    if (!interpreter_running(api)) return;  // exiting: nothing left to hook
+    if (std::chrono::steady_clock::now() > deadline) {
+      notice(profilemate_Notice_Severity_DEGRADED,
+             "Python hooks not installed: torch's CUDA initialisation (torch.cuda._lazy_init) did not end "
+             "within " +
+                 std::to_string(kRetryLimit.count()) + " s. CUDA graph records are not affected.",
+             kSource);
+      return;
+    }
+    queue_install(api);
+  }
 }
 
 // Py_AddPendingCall's callback: the interpreter runs it on the main thread, GIL held, between
@@ -200,12 +240,17 @@ void install_hooks(const PythonApi& api, std::string_view when) {
 int install_from_pending_call(void* /*unused*/) {
   try {
     const std::optional<PythonApi> api = find_python();
-    if (api && (api->IsFinalizing == nullptr || api->IsFinalizing() == 0)) {  // run at exit: too late
-      install_hooks(*api, "as a pending call (the thread initialising CUDA did not hold the GIL)");
+    if (api && interpreter_running(*api)) {  // not at exit: too late then
+      if (install_hooks(*api, "as a pending call after cuInit")) {
+        g_install_done.store(true);
+      } else if (!g_retrying.exchange(true)) {
+        std::thread(retry_while_torch_initialises, *api).detach();
+      }
     }
   } catch (const std::exception& error) {  // nothing may unwind into the interpreter
     std::fprintf(stderr, "[ProfileMate] Python hooks not installed: %s\n", error.what());
   }
+  g_install_queued.store(false);  // last: no second install is queued while this one runs
   return 0;
 }
 
@@ -219,19 +264,11 @@ void bootstrap_python_hooks() {
     if (!api || api->IsInitialized() == 0) return;  // not a Python process, or not one yet
     if (api->IsFinalizing != nullptr && api->IsFinalizing() != 0) return;
 
-    if (api->GILStateCheck() == 1) {
-      // The thread initialising CUDA runs Python (torch's lazy init does): install now, so vLLM's
-      // next line already runs patched. Ensure/Release only count, the GIL being ours; with an
-      // exception pending in this thread, Python code must not run: defer like below.
-      const GilState gil(*api);
-      if (api->ErrOccurred() == nullptr) {
-        install_hooks(*api, "at once (the thread initialising CUDA held the GIL)");
-        return;
-      }
-    }
-    // Waiting for the GIL here could deadlock cuInit (its holder may be waiting for this very
-    // thread), so the interpreter runs the install on its main thread at its next chance.
-    if (api->AddPendingCall(&install_from_pending_call, nullptr) != 0) {
+    // Never Python code here, even with the GIL held: cuInit may run inside torch's lazy CUDA
+    // initialisation, which holds a non-reentrant lock, with the runtime half initialised. The
+    // interpreter runs the install on its main thread at its next chance; while torch's lock is
+    // held, that chance is taken again later.
+    if (!queue_install(*api)) {
       notice(profilemate_Notice_Severity_DEGRADED,
              "Python hooks not installed: the interpreter's queue of pending calls is full", kSource);
     }

@@ -1,12 +1,15 @@
 #include "driver_simulator.h"
 
 #include <dlfcn.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -17,6 +20,42 @@ namespace {
 
 std::mutex g_nodes_mutex;
 std::map<uint32_t, size_t> g_nodes;
+
+// The torch profiler's side of CUPTI's buffer protocol (see start_torch_profiler).
+struct TorchProfiler {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<uint64_t[]>> buffers;
+  std::set<uint8_t*> lent;
+  size_t graph_traces = 0;
+  decltype(&cuptiActivityGetNextRecord) next_record = nullptr;
+};
+TorchProfiler g_torch;
+constexpr size_t kTorchBufferBytes = 1 << 20;
+
+uint64_t tsc_clock() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec)) * 3;
+}
+
+void CUPTIAPI torch_buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
+  const std::lock_guard lock(g_torch.mutex);
+  g_torch.buffers.push_back(std::make_unique_for_overwrite<uint64_t[]>(kTorchBufferBytes / 8));
+  *buffer = reinterpret_cast<uint8_t*>(g_torch.buffers.back().get());
+  g_torch.lent.insert(*buffer);
+  *size = kTorchBufferBytes;
+  *max_records = 0;
+}
+
+void CUPTIAPI torch_buffer_completed(CUcontext /*context*/, uint32_t /*stream*/, uint8_t* buffer,
+                                     size_t /*size*/, size_t valid) {
+  const std::lock_guard lock(g_torch.mutex);
+  if (g_torch.lent.erase(buffer) == 0) return;  // not one it lent: ignored
+  CUpti_Activity* record = nullptr;
+  while (g_torch.next_record(buffer, valid, &record) == CUPTI_SUCCESS) {
+    if (record->kind == CUPTI_ACTIVITY_KIND_GRAPH_TRACE) ++g_torch.graph_traces;
+  }
+}
 
 template <typename Handle>
 Handle handle(uint32_t id) {
@@ -52,6 +91,9 @@ DriverSimulator::DriverSimulator(std::string injection_library) : path_(std::mov
     bind(fake_.flush_all, "cuptiActivityFlushAll");
     bind(fake_.record_in_thread_buffer, "fake_cupti_record_in_thread_buffer");
     bind(fake_.start_worker, "fake_cupti_start_worker");
+    bind(fake_.register_callbacks, "cuptiActivityRegisterCallbacks");
+    bind(fake_.register_timestamp, "cuptiActivityRegisterTimestampCallback");
+    bind(g_torch.next_record, "cuptiActivityGetNextRecord");
   }
 }
 
@@ -107,6 +149,26 @@ void DriverSimulator::deliver_graph_traces_now(const std::vector<FakeGraphTrace>
   if (fake_.queue_graph_traces == nullptr) return;
   fake_.queue_graph_traces(traces.data(), traces.size(), per_buffer);
   fake_.flush_all(0);
+}
+
+void DriverSimulator::queue_graph_traces(const std::vector<FakeGraphTrace>& traces) const {
+  if (fake_.queue_graph_traces != nullptr)
+    fake_.queue_graph_traces(traces.data(), traces.size(), traces.size());
+}
+
+void DriverSimulator::register_tsc_clock() const {
+  if (fake_.register_timestamp != nullptr) fake_.register_timestamp(&tsc_clock);
+}
+
+void DriverSimulator::start_torch_profiler(bool tsc) const {
+  if (fake_.register_callbacks == nullptr) return;
+  if (tsc) register_tsc_clock();
+  fake_.register_callbacks(&torch_buffer_requested, &torch_buffer_completed);
+}
+
+size_t DriverSimulator::torch_profiler_records() {
+  const std::lock_guard lock(g_torch.mutex);
+  return g_torch.graph_traces;
 }
 
 uint32_t DriverSimulator::call(CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void* params,

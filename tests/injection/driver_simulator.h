@@ -40,6 +40,19 @@ class DriverSimulator {
   void start_cupti_worker() const;
   // The same, flushed by the calling thread at once (for timing the record handling).
   void deliver_graph_traces_now(const std::vector<FakeGraphTrace>& traces, size_t per_buffer) const;
+  // Fills buffers with GPU records and leaves them with CUPTI, for a later flush.
+  void queue_graph_traces(const std::vector<FakeGraphTrace>& traces) const;
+
+  // What the torch profiler (Kineto) does first when it starts, with its TSC clock (its default
+  // on Linux): registers a timestamp callback that returns a 3 GHz TSC.
+  void register_tsc_clock() const;
+  // What the torch profiler (Kineto) does when it starts, through CUPTI's public API: with `tsc`
+  // register_tsc_clock(), then it registers its own activity buffer callbacks, which get every buffer from
+  // then on, ProfileMate's included (Kineto ignores buffers it did not lend: "bufferCompleted called with
+  // unknown buffer").
+  void start_torch_profiler(bool tsc) const;
+  // GRAPH_TRACE records that reached the torch profiler's own buffers.
+  static size_t torch_profiler_records();
 
   // What PyTorch's CUDAGraph does for one capture (runtime API): cudaStreamBeginCapture,
   // cudaStreamEndCapture, cudaGraphGetNodes, cudaGraphInstantiateWithFlags, cudaGraphDestroy.
@@ -71,6 +84,8 @@ class DriverSimulator {
     decltype(&cuptiActivityFlushAll) flush_all = nullptr;
     decltype(&fake_cupti_record_in_thread_buffer) record_in_thread_buffer = nullptr;
     decltype(&fake_cupti_start_worker) start_worker = nullptr;
+    decltype(&cuptiActivityRegisterCallbacks) register_callbacks = nullptr;
+    decltype(&cuptiActivityRegisterTimestampCallback) register_timestamp = nullptr;
   } fake_;
   std::atomic<uint32_t> next_correlation_{1};
 };

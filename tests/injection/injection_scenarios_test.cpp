@@ -1,10 +1,12 @@
 // The injection library end to end without a GPU: each scenario runs in a fresh child process,
 // where the driver simulator loads the library, calls InitializeInjection and plays CUDA calls
 // through the fake CUPTI; the parent exports the session and checks exact numbers in the CSVs.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -470,20 +472,109 @@ TEST(InjectionScenario, TheToolkitsRealCuptiBindsAndWithoutADriverRefusesCleanly
   EXPECT_NE(metadata.find("\"cupti\": \"13."), std::string::npos) << "its version is recorded\n" << metadata;
 }
 
-TEST(InjectionScenario, WithCupti12GraphsAreCountedWithCpuTimesAndGpuTimingIsSaidToBeOff) {
+TEST(InjectionScenario, WithCupti12ReplaysGetGpuTimeFromItsSmallerGraphTraceRecords) {
   Scenario scenario;
-  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = FAKE_CUPTI12_LIBRARY;
+  scenario.env["PROFILEMATE_CUPTI_LIBRARY"] = FAKE_CUPTI12_LIBRARY;  // 48-byte records, not 56
   scenario.run([](DriverSimulator& sim) {
     sim.capture(1, 1, 101, 3);
-    for (int i = 0; i < 4; ++i) sim.launch(101, 1);
+    std::vector<FakeGraphTrace> traces;
+    const uint64_t base = realtime_ns();
+    for (uint32_t i = 0; i < 4; ++i) {
+      const uint32_t correlation = sim.launch(101, 1);
+      traces.push_back({correlation, base + i * 1'000'000, base + i * 1'000'000 + 10'000 * (i + 1), 101, 1});
+    }
+    sim.deliver_graph_traces(traces, 4);  // one buffer: a wrong record size would misread 3 of 4
     return 0;
   });
   const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
   EXPECT_EQ(usage.at("replay_count"), "4");
-  EXPECT_EQ(usage.at("gpu_replays"), "0");
+  EXPECT_EQ(usage.at("gpu_replays"), "4");
+  EXPECT_EQ(usage.at("gpu_time_total_ms"), "0.100");  // 10 + 20 + 30 + 40 us
+  EXPECT_EQ(usage.at("gpu_time_max_us"), "40.000");
   const std::string metadata = scenario.metadata();
-  EXPECT_NE(metadata.find("GPU timing of CUDA graph replays is off"), std::string::npos) << metadata;
+  EXPECT_EQ(metadata.find("GPU timing of CUDA graph replays is off"), std::string::npos) << metadata;
   EXPECT_NE(metadata.find("\"cupti\": \"API 28\""), std::string::npos) << metadata;
+}
+
+// How many times `text` occurs in `haystack`.
+size_t occurrences(const std::string& haystack, const std::string& text) {
+  size_t count = 0;
+  for (size_t at = haystack.find(text); at != std::string::npos; at = haystack.find(text, at + 1)) ++count;
+  return count;
+}
+
+// Launches `count` replays of exec 101 on stream 1 and returns their GPU records (500 ns each).
+std::vector<FakeGraphTrace> launch_replays(DriverSimulator& sim, uint32_t count) {
+  std::vector<FakeGraphTrace> traces;
+  const uint64_t base = realtime_ns();
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t correlation = sim.launch(101, 1);
+    traces.push_back({correlation, base + i * 1000ull, base + i * 1000ull + 500, 101, 1});
+  }
+  return traces;
+}
+
+TEST(InjectionScenario, AClockChangedMidRunByATimestampCallbackDropsGpuTimesFromThereWithOneNotice) {
+  Scenario scenario;
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    sim.deliver_graph_traces(launch_replays(sim, 5), 5);
+    sim.register_tsc_clock();  // the torch profiler's first step: records now in a TSC clock
+    sim.deliver_graph_traces(launch_replays(sim, 5), 5);
+    return 0;
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), "10");
+  EXPECT_EQ(usage.at("gpu_replays"), "5") << "only the replays before the clock changed";
+  const std::string metadata = scenario.metadata();
+  EXPECT_EQ(occurrences(metadata, "GPU timing of CUDA graph replays stops here"), 1u) << metadata;
+  EXPECT_NE(metadata.find("CUPTI's clock is no longer CLOCK_REALTIME"), std::string::npos) << metadata;
+  // A clock sync at start and at every flush: CUPTI's clock matched CLOCK_REALTIME, then did not.
+  std::vector<std::pair<uint64_t, uint64_t>> syncs;  // realtime, CUPTI
+  for (const Record& record :
+       testing::read_records(testing::files_with_suffix(scenario.session, ".pmlog")[0])) {
+    if (record.has_clock_sync() && record.clock_sync().has_cupti_ns())
+      syncs.emplace_back(record.clock_sync().realtime_ns(), record.clock_sync().cupti_ns());
+  }
+  ASSERT_GE(syncs.size(), 2u);
+  EXPECT_LT(std::max(syncs.front().first, syncs.front().second) -
+                std::min(syncs.front().first, syncs.front().second),
+            10'000'000u);
+  EXPECT_LT(syncs.back().second, syncs.back().first / 2) << "the last sync shows the TSC clock";
+}
+
+TEST(InjectionScenario,
+     TheTorchProfilerTakingOverCuptisBuffersIsFoundAndSaidOnceWhileReplaysAreStillCounted) {
+  // Kineto without its TSC clock: only the buffers tell. Records per 4 MiB buffer of ours: 74,898.
+  constexpr uint32_t kAfterTakeover = 2 * 74'898 + 1000;  // more than our one lent buffer and a spare hold
+  Scenario scenario;
+  const std::string stderr_file = scenario.tmp / "stderr.txt";
+  scenario.run([&](DriverSimulator& sim) {
+    const int file = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(file, STDERR_FILENO);
+    sim.capture(1, 1, 101, 3);
+    sim.deliver_graph_traces(launch_replays(sim, 5), 5);
+    sim.queue_graph_traces(launch_replays(sim, 3));  // a buffer of ours CUPTI still holds...
+    sim.start_torch_profiler(/*tsc=*/false);
+    sim.deliver_graph_traces_now(launch_replays(sim, kAfterTakeover), 10'000);  // ...goes to Kineto too
+    // The launches expire without their GPU record after 5 s; the next flush finds the takeover.
+    for (int waited_ms = 0; waited_ms < 30'000; waited_ms += 10) {
+      if (testing::read_file(stderr_file).find("took over CUPTI's activity buffers") != std::string::npos)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return sim.torch_profiler_records() == kAfterTakeover ? 0 : 3;
+  });
+  const Row usage = only_row(scenario.csv("cuda_graph_usage.csv"));
+  EXPECT_EQ(usage.at("replay_count"), std::to_string(5 + 3 + kAfterTakeover));
+  EXPECT_EQ(usage.at("gpu_replays"), "5");
+  const std::string said = testing::read_file(stderr_file);
+  EXPECT_EQ(occurrences(said,
+                        "[ProfileMate] GPU timing of CUDA graph replays stops here: another tool in this "
+                        "process took over CUPTI's activity buffers"),
+            1u)
+      << said;
+  EXPECT_EQ(occurrences(scenario.metadata(), "GPU timing of CUDA graph replays stops here"), 1u);
 }
 
 TEST(InjectionScenario, ARefusedActivityKindKeepsCountingReplaysWithoutGpuTime) {

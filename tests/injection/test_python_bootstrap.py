@@ -51,7 +51,7 @@ assert driver.fake_driver_open(os.environ["PROFILEMATE_INJECTION_LIBRARY"].encod
 library = os.environ["PROFILEMATE_INJECTION_LIBRARY"]
 
 how = sys.argv[1]
-if how == "gil_held":              # PyDLL keeps the GIL during the call: installed at once
+if how == "gil_held":              # PyDLL keeps the GIL during the call: still a pending call
     assert ctypes.PyDLL(library).InitializeInjection() == 1
 elif how == "python_thread":       # CDLL releases the GIL during the call: a pending call
     results = []
@@ -93,6 +93,7 @@ class Run:
         self.patched: bool = result["patched"]
         self.imported: bool = result["imported"]  # profilemate in sys.modules
         self.path_added: list[str] = result["path_added"]
+        self.result = result
         self.stderr = stderr
         self.session = tmp / "session"
         self.export_dir = tmp / "export"
@@ -108,7 +109,7 @@ class Run:
         return [n for n in self.metadata()["notices"] if n["source"] == "pyhooks"]
 
 
-def run(tmp_path: Path, how: str, env: dict[str, str] | None = None, patience_s: float = 10) -> Run:
+def environment_for(tmp_path: Path, env: dict[str, str] | None) -> dict[str, str]:
     for library in (INJECTION, FAKE_CUPTI, FAKE_DRIVER):
         assert Path(library).is_file(), f"{library} is not built"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
@@ -123,16 +124,18 @@ def run(tmp_path: Path, how: str, env: dict[str, str] | None = None, patience_s:
         }
     )
     environment.update(env or {})
+    return environment
+
+
+def run_program(tmp_path: Path, source: str, args: list[str], environment: dict[str, str]) -> Run:
     program = tmp_path / "workload.py"
-    program.write_text(WORKLOAD, encoding="utf-8")
-    # A deadlock (the bootstrap waiting for the GIL) shows as a timeout.
-    done = subprocess.run(
-        [sys.executable, str(program), how, str(patience_s)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    program.write_text(source, encoding="utf-8")
+    try:
+        done = subprocess.run(
+            [sys.executable, str(program), *args], env=environment, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"the workload hung (a deadlock in the bootstrap?):\n{timeout.stdout}\n{timeout.stderr}")
     assert done.returncode == 0, f"workload failed:\n{done.stdout}\n{done.stderr}"
     exported = subprocess.run(
         [str(BUILD / "tools" / "profilemate"), "export", str(tmp_path / "session"), "-o", str(tmp_path / "export")],
@@ -142,6 +145,10 @@ def run(tmp_path: Path, how: str, env: dict[str, str] | None = None, patience_s:
     )
     assert exported.returncode == 0, exported.stderr
     return Run(tmp_path, json.loads(done.stdout.strip().splitlines()[-1]), done.stderr)
+
+
+def run(tmp_path: Path, how: str, env: dict[str, str] | None = None, patience_s: float = 10) -> Run:
+    return run_program(tmp_path, WORKLOAD, [how, str(patience_s)], environment_for(tmp_path, env))
 
 
 def assert_one_log_holds_both_sides(run: Run) -> None:
@@ -166,13 +173,15 @@ def assert_one_log_holds_both_sides(run: Run) -> None:
     assert "[Instrumentation] ✅ Successfully patched Scheduler" in run.stderr
 
 
-def test_a_process_that_imported_vllm_first_is_patched_at_once_when_cuinit_holds_the_gil(tmp_path) -> None:
+def test_a_process_that_imported_vllm_first_is_patched_by_a_pending_call_even_when_cuinit_holds_the_gil(
+    tmp_path,
+) -> None:
     run_ = run(tmp_path, "gil_held")
-    assert run_.patched_on_return, "installed inside InitializeInjection"
+    assert run_.patched
     assert_one_log_holds_both_sides(run_)
     [notice] = run_.notices()
     assert notice["severity"] == "info"
-    assert notice["message"].startswith("Python hooks installed by the injection library at once"), notice
+    assert notice["message"].startswith("Python hooks installed by the injection library as a pending call"), notice
     assert notice["message"].endswith(f"from {BUILD.resolve() / 'pyhooks'}"), "found beside the library"
     assert run_.path_added == [str(BUILD.resolve() / "pyhooks")]
     assert f"[ProfileMate] {notice['message']}" in run_.stderr.splitlines()
@@ -185,6 +194,79 @@ def test_without_the_gil_the_install_is_a_pending_call_and_cuinit_never_waits(tm
     run_ = run(tmp_path, how)
     assert run_.patched
     assert_one_log_holds_both_sides(run_)
+    [notice] = run_.notices()
+    assert notice["message"].startswith("Python hooks installed by the injection library as a pending call"), notice
+
+
+# A stand-in torch.cuda whose lazy initialisation is shaped like torch's: a non-reentrant lock held
+# around cuInit (torch._C._cuda_init, C++ holding the GIL) and around the Python calls queued for
+# after it; touching torch.cuda again on that thread before it ends deadlocks.
+FAKE_TORCH_CUDA = """
+import ctypes, os, threading
+_initialization_lock = threading.Lock()
+_initialized = False
+_queued_calls = [lambda: None for _ in range(1000)]
+install_saw_initialized = []
+
+def is_initialized():
+    return _initialized
+
+def _lazy_init():
+    global _initialized
+    if _initialized:
+        return
+    with _initialization_lock:
+        if _initialized:
+            return
+        assert ctypes.PyDLL(os.environ["PROFILEMATE_INJECTION_LIBRARY"]).InitializeInjection() == 1
+        for call in _queued_calls:   # bytecodes with the lock held: where a pending call runs
+            call()
+        _initialized = True
+
+def current_device():
+    _lazy_init()
+    return 0
+"""
+
+# Hooks that touch torch.cuda when installed, as vLLM's platform code does when patching imports it.
+HOOKS_TOUCHING_TORCH_CUDA = """
+import sys
+
+def install():
+    cuda = sys.modules["torch.cuda"]
+    cuda.current_device()
+    cuda.install_saw_initialized.append(cuda.is_initialized())
+    return True
+"""
+
+TORCH_WORKLOAD = """
+import ctypes, json, os, sys, time
+import torch.cuda
+
+driver = ctypes.CDLL(os.environ["FAKE_CUDA_DRIVER_LIBRARY"], mode=ctypes.RTLD_GLOBAL)
+assert driver.fake_driver_open(os.environ["PROFILEMATE_INJECTION_LIBRARY"].encode()) == 1
+torch.cuda.current_device()          # the first CUDA call: torch's lazy initialisation, cuInit inside
+deadline = time.monotonic() + 10
+while not torch.cuda.install_saw_initialized and time.monotonic() < deadline:
+    time.sleep(0.001)
+print(json.dumps({"pid": os.getpid(), "patched_on_return": False, "patched": bool(torch.cuda.install_saw_initialized),
+                  "imported": "profilemate" in sys.modules, "path_added": [],
+                  "install_saw_initialized": torch.cuda.install_saw_initialized}))
+"""
+
+
+def test_hooks_that_touch_torch_cuda_are_installed_after_torchs_lazy_init_and_cannot_deadlock(tmp_path) -> None:
+    (tmp_path / "fake_torch" / "torch" / "cuda").mkdir(parents=True)
+    (tmp_path / "fake_torch" / "torch" / "__init__.py").write_text("")
+    (tmp_path / "fake_torch" / "torch" / "cuda" / "__init__.py").write_text(FAKE_TORCH_CUDA)
+    (tmp_path / "hooks" / "profilemate").mkdir(parents=True)
+    (tmp_path / "hooks" / "profilemate" / "__init__.py").write_text(HOOKS_TOUCHING_TORCH_CUDA)
+    environment = environment_for(tmp_path, {"PROFILEMATE_PYHOOKS_DIR": str(tmp_path / "hooks")})
+    environment["PYTHONPATH"] = str(tmp_path / "fake_torch")
+    run_ = run_program(tmp_path, TORCH_WORKLOAD, [], environment)
+    assert run_.patched, f"the hooks were never installed:\n{run_.stderr}"
+    # Run once, and only once torch.cuda was initialised: not inside _lazy_init's lock.
+    assert run_.result["install_saw_initialized"] == [True], run_.result
     [notice] = run_.notices()
     assert notice["message"].startswith("Python hooks installed by the injection library as a pending call"), notice
 

@@ -4,7 +4,10 @@
 // FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available), FAKE_CUPTI_REFUSE_CALLBACKS=driver or
 // =all (cuptiEnableCallback fails for the driver API domain, or for every domain),
 // FAKE_CUPTI_FLUSH_BLOCKS=1 (cuptiActivityFlushAll never returns, as in a wedged driver). Built twice: as
-// CUPTI 13, and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2).
+// CUPTI 13, and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2, and GRAPH_TRACE
+// records in the shape CUPTI 12 used before GraphTrace2: 48 bytes where GraphTrace2 has 56). As CUPTI
+// does, a timestamp callback registered at any time (cuptiActivityRegisterTimestampCallback) becomes
+// the clock of cuptiGetTimestamp and of the GPU records processed from then on.
 #include "fake_cupti.h"
 
 #include "no_destructor.h"
@@ -12,6 +15,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +28,13 @@
 #include <vector>
 
 namespace {
+
+#ifdef FAKE_CUPTI_12
+using GraphTraceRecord = CUpti_ActivityGraphTrace;
+static_assert(sizeof(GraphTraceRecord) < sizeof(CUpti_ActivityGraphTrace2));
+#else
+using GraphTraceRecord = CUpti_ActivityGraphTrace2;
+#endif
 
 struct State {
   std::mutex mutex;
@@ -46,6 +57,7 @@ struct State {
   };
   std::map<std::thread::id, ThreadBuffer> thread_buffers;
   bool worker = false;
+  std::atomic<CUpti_TimestampCallbackFunc> timestamp{nullptr};  // cuptiActivityRegisterTimestampCallback
 };
 
 State& state() {
@@ -57,6 +69,13 @@ uint64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// A GPU time (CLOCK_REALTIME) as CUPTI reports it: converted into a registered timestamp
+// callback's clock when the record is processed, as CUPTI's post-processing does.
+uint64_t reported(uint64_t realtime) {
+  const CUpti_TimestampCallbackFunc clock = state().timestamp.load();
+  return clock == nullptr ? realtime : realtime - now_ns() + clock();
 }
 
 // Requests a buffer from the subscriber and fills it with up to `count` records; returns the
@@ -75,12 +94,12 @@ std::pair<uint8_t*, size_t> fill_buffer(const FakeGraphTrace* traces, size_t cou
     return {nullptr, count};
   }
   size_t filled = 0;
-  for (; filled < count && used + sizeof(CUpti_ActivityGraphTrace2) <= size; ++filled) {
-    CUpti_ActivityGraphTrace2 record{};
+  for (; filled < count && used + sizeof(GraphTraceRecord) <= size; ++filled) {
+    GraphTraceRecord record{};
     record.kind = CUPTI_ACTIVITY_KIND_GRAPH_TRACE;
     record.correlationId = traces[filled].correlation_id;
-    record.start = traces[filled].start;
-    record.end = traces[filled].end;
+    record.start = reported(traces[filled].start);
+    record.end = reported(traces[filled].end);
     record.graphId = traces[filled].graph_id;
     record.streamId = traces[filled].stream_id;
     std::memcpy(buffer + used, &record, sizeof record);
@@ -207,7 +226,13 @@ CUptiResult CUPTIAPI cuptiGetStreamIdEx(CUcontext /*context*/, CUstream stream, 
 }
 
 CUptiResult CUPTIAPI cuptiGetTimestamp(uint64_t* timestamp) {
-  *timestamp = now_ns();
+  *timestamp = reported(now_ns());
+  return CUPTI_SUCCESS;
+}
+
+CUptiResult CUPTIAPI cuptiActivityRegisterTimestampCallback(CUpti_TimestampCallbackFunc clock) {
+  if (clock == nullptr) return CUPTI_ERROR_INVALID_PARAMETER;
+  state().timestamp.store(clock);
   return CUPTI_SUCCESS;
 }
 
@@ -260,8 +285,8 @@ CUptiResult CUPTIAPI cuptiActivityFlushAll(uint32_t flag) {
 
 CUptiResult CUPTIAPI cuptiActivityGetNextRecord(uint8_t* buffer, size_t valid, CUpti_Activity** record) {
   uint8_t* next =
-      *record == nullptr ? buffer : reinterpret_cast<uint8_t*>(*record) + sizeof(CUpti_ActivityGraphTrace2);
-  if (next + sizeof(CUpti_ActivityGraphTrace2) > buffer + valid) return CUPTI_ERROR_MAX_LIMIT_REACHED;
+      *record == nullptr ? buffer : reinterpret_cast<uint8_t*>(*record) + sizeof(GraphTraceRecord);
+  if (next + sizeof(GraphTraceRecord) > buffer + valid) return CUPTI_ERROR_MAX_LIMIT_REACHED;
   *record = reinterpret_cast<CUpti_Activity*>(next);
   return CUPTI_SUCCESS;
 }
