@@ -27,13 +27,20 @@ using testing::DriverSimulator;
 using testing::TempDir;
 using Row = std::map<std::string, std::string>;
 
-std::vector<Row> read_csv(const std::string& path) {
-  std::ifstream in(path);
+// The column names of a CSV file's first line.
+std::vector<std::string> read_header(std::istream& in) {
   std::string line;
   std::getline(in, line);
   std::vector<std::string> header;
   std::stringstream names(line);
   for (std::string name; std::getline(names, name, ',');) header.push_back(name);
+  return header;
+}
+
+std::vector<Row> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  const std::vector<std::string> header = read_header(in);
+  std::string line;
   std::vector<Row> rows;
   while (std::getline(in, line)) {
     Row row;
@@ -207,11 +214,8 @@ TEST(InjectionScenario, AVllmLikeRunOfSixtyGraphsAndAHundredThousandReplaysCount
 // a million rows would make a million maps in read_csv.
 std::pair<uint64_t, uint64_t> rows_with_value(const std::string& path, const std::string& column) {
   std::ifstream in(path);
+  const std::vector<std::string> header = read_header(in);
   std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  std::stringstream names(line);
-  for (std::string name; std::getline(names, name, ',');) header.push_back(name);
   const auto index = static_cast<size_t>(std::find(header.begin(), header.end(), column) - header.begin());
   EXPECT_LT(index, header.size()) << "no column " << column << " in " << path;
   uint64_t rows = 0;
