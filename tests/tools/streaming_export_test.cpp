@@ -9,6 +9,7 @@
 
 #include "csv_files.h"
 #include "export_session.h"
+#include "sorted_sink.h"
 #include "test_support.h"
 
 namespace profilemate::exporter {
@@ -156,6 +157,47 @@ TEST(StreamingExport, SpillingToDiskGivesTheSameFilesByteForByte) {
     ++entries;
   }
   EXPECT_EQ(entries, result.files.size()) << "the sort's temporary files must not be left behind";
+}
+
+// A row whose key has few values, so that many rows tie; `seq` is its push order.
+struct TieRow {
+  uint32_t key_value = 0;
+  uint32_t seq = 0;
+  [[nodiscard]] uint32_t key() const { return key_value; }
+};
+
+std::vector<TieRow> drained(RowSink<TieRow>& sink) {
+  std::vector<TieRow> rows;
+  sink.drain([&](std::span<const TieRow> block) { rows.insert(rows.end(), block.begin(), block.end()); });
+  return rows;
+}
+
+// What a stable sort gives, whether the rows arrive in order (runs read one after another) or not
+// (runs merged), in memory or spilled.
+TEST(RowSink, GivesWhatAStableSortGivesInOrderOrNotSpilledOrNot) {
+  testing::TempDir spill;
+  std::mt19937 random(7);
+  for (const bool in_order : {true, false}) {
+    for (const size_t limit : {size_t{1} << 30, size_t{4} << 10}) {
+      SortMemory memory(spill.path(), limit);
+      RowSink<TieRow> sink(memory);
+      std::vector<TieRow> pushed;
+      for (uint32_t i = 0; i < 50'000; ++i) {
+        pushed.push_back({in_order ? i / 7 : static_cast<uint32_t>(random() % 100), i});
+        sink.push(pushed.back());
+      }
+      std::stable_sort(pushed.begin(), pushed.end(),
+                       [](const TieRow& a, const TieRow& b) { return a.key_value < b.key_value; });
+      const std::vector<TieRow> rows = drained(sink);
+      ASSERT_EQ(rows.size(), pushed.size());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        ASSERT_EQ(rows[i].seq, pushed[i].seq)
+            << "row " << i << (in_order ? " of in-order" : " of shuffled") << " input, limit " << limit;
+      }
+      EXPECT_EQ(memory.runs_spilled() > 0, limit < pushed.size() * sizeof(TieRow))
+          << "the small bound should spill, the large one not";
+    }
+  }
 }
 
 // docs/csv-reference.md names every column of every file, in the file's section.

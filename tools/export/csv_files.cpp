@@ -404,18 +404,20 @@ void gpu_percentiles(SessionStream& session, std::map<Key, UsageLine>& graphs) {
     const auto r = static_cast<uint64_t>(std::ceil(fraction * static_cast<double>(n)));
     return r == 0 ? uint64_t{1} : r;
   };
-  session.gpu_times.drain([&](const GpuTimeKey& key, std::span<const std::byte>) {
-    if (current != Key{key.process, key.exec_id}) {
-      current = {key.process, key.exec_id};
-      line = &graphs[current];
-      rank = 0;
-      const uint64_t n = t.exec_usage.at(current).gpu_replays;
-      p50 = nearest(n, 0.50);
-      p99 = nearest(n, 0.99);
+  session.gpu_times.drain([&](std::span<const GpuTimeKey> keys) {
+    for (const GpuTimeKey& key : keys) {
+      if (current != Key{key.process, key.exec_id}) {
+        current = {key.process, key.exec_id};
+        line = &graphs[current];
+        rank = 0;
+        const uint64_t n = t.exec_usage.at(current).gpu_replays;
+        p50 = nearest(n, 0.50);
+        p99 = nearest(n, 0.99);
+      }
+      ++rank;
+      if (rank == p50) line->gpu_p50_ns = key.gpu_ns;
+      if (rank == p99) line->gpu_p99_ns = key.gpu_ns;
     }
-    ++rank;
-    if (rank == p50) line->gpu_p50_ns = key.gpu_ns;
-    if (rank == p99) line->gpu_p99_ns = key.gpu_ns;
   });
 }
 

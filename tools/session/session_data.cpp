@@ -48,12 +48,11 @@ class ProcessCollector {
           ++usage.gpu_replays;
           usage.gpu_ns_total += replay.gpu_duration_ns();
           usage.gpu_ns_max = std::max(usage.gpu_ns_max, replay.gpu_duration_ns());
-          stream_.gpu_times.push({index_, replay.exec_id(), replay.gpu_duration_ns()}, {});
+          stream_.gpu_times.push({index_, replay.exec_id(), replay.gpu_duration_ns()});
         }
-        stream_.replays.push_pod(TimeKey{when, index_},
-                                 ReplayRow{index_, replay.exec_id(), replay.stream_id(), replay.thread(),
-                                           when, replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
-                                           replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
+        stream_.replays.push(ReplayRow{index_, replay.exec_id(), replay.stream_id(), replay.thread(), when,
+                                       replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
+                                       replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
         seen(process, when);
         break;
       }
