@@ -54,6 +54,28 @@ TEST(FixedChars, WritesWhatToCharsWrites) {
   }
 }
 
+// Cells larger than the writer's buffer, and rows formatted in batches and appended in order.
+TEST(CsvWriter, WritesHugeCellsAndAppendsBatchesInOrder) {
+  testing::TempDir dir;
+  const std::string huge(3 << 20, 'x');
+  CsvWriter out(dir / "t.csv", {"a", "b"});
+  out.integer(1).text(huge).end_row();
+  CsvWriter batch(dir / "t.csv", 2);
+  for (int round = 0; round < 2; ++round) {
+    batch.clear();
+    for (int i = 0; i < 100'000; ++i) batch.integer(2).text(round == 0 ? "first" : "\"second\"").end_row();
+    out.append(batch);
+  }
+  out.fixed(0.5, 0).empty().end_row();
+  out.close();
+  EXPECT_EQ(out.rows(), 200'002u);
+  std::string expected = "a,b\n1," + huge + "\n";
+  for (int i = 0; i < 100'000; ++i) expected += "2,first\n";
+  for (int i = 0; i < 100'000; ++i) expected += "2,\"\"\"second\"\"\"\n";
+  expected += "0,\n";
+  EXPECT_EQ(testing::read_file(dir / "t.csv"), expected);
+}
+
 TEST(CsvWriter, NamesTheFileItCannotCreate) {
   try {
     CsvWriter out("/nonexistent/dir/t.csv", {"a"});

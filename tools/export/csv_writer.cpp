@@ -1,9 +1,6 @@
 #include "csv_writer.h"
 
-#include "number_text.h"
-
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -11,85 +8,93 @@
 namespace profilemate::exporter {
 namespace {
 
+// Written out in blocks of about this size.
 constexpr size_t kFlushBytes = 1 << 20;
+// Room past the flush point, for the row being written.
+constexpr size_t kSlackBytes = 64 << 10;
 
 }  // namespace
 
+CsvWriter::CsvWriter(std::string path, size_t columns)
+    : path_(std::move(path)),
+      buffer_(std::make_unique_for_overwrite<char[]>(kFlushBytes + kSlackBytes)),
+      pos_(buffer_.get()),
+      end_(pos_ + kFlushBytes + kSlackBytes),
+      flush_at_(pos_ + kFlushBytes),
+      columns_(columns) {}
+
 CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns)
-    : path_(std::move(path)), file_(std::fopen(path_.c_str(), "wb")) {
+    : CsvWriter(std::move(path), columns.size()) {
+  file_.reset(std::fopen(path_.c_str(), "wb"));
   if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
-  buffer_.reserve(kFlushBytes + 4096);
-  columns_ = columns.size();
+  // The blocks are large: stdio's own buffer would only copy them once more.
+  std::setvbuf(file_.get(), nullptr, _IONBF, 0);
   for (const std::string_view column : columns) text(column);
   end_row();
   rows_ = 0;
 }
 
-void CsvWriter::separator() {
-  if (cells_++ > 0) buffer_.push_back(',');
-}
-
 CsvWriter& CsvWriter::text(std::string_view value) {
-  separator();
   if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
-    buffer_.append(value);
-    return *this;
+    char* at = room(value.size());
+    return cell(std::copy(value.begin(), value.end(), at));
   }
-  buffer_.push_back('"');
+  char* at = room(2 * value.size() + 2);
+  *at++ = '"';
   for (const char c : value) {
-    if (c == '"') buffer_.push_back('"');
-    buffer_.push_back(c);
+    if (c == '"') *at++ = '"';
+    *at++ = c;
   }
-  buffer_.push_back('"');
-  return *this;
-}
-
-template <typename Integer>
-CsvWriter& CsvWriter::number(Integer value) {
-  separator();
-  append_integer(buffer_, value);
-  return *this;
-}
-
-CsvWriter& CsvWriter::integer(uint64_t value) {
-  return number(value);
-}
-CsvWriter& CsvWriter::signed_integer(int64_t value) {
-  return number(value);
-}
-
-CsvWriter& CsvWriter::fixed(double value, int decimals) {
-  if (!std::isfinite(value)) return empty();
-  separator();
-  append_fixed(buffer_, value, decimals);
-  return *this;
+  *at++ = '"';
+  return cell(at);
 }
 
 CsvWriter& CsvWriter::boolean(bool value) {
   return text(value ? "True" : "False");
 }
 
-CsvWriter& CsvWriter::empty() {
-  separator();
-  return *this;
+void CsvWriter::make_room(size_t size) {
+  // A file's writer writes out all but the row being written; a batch keeps everything.
+  const char* row = file_ ? pos_ : buffer_.get();
+  if (file_) {
+    while (row > buffer_.get() && row[-1] != '\n') --row;
+    write(buffer_.get(), static_cast<size_t>(row - buffer_.get()));
+  }
+  const auto kept = static_cast<size_t>(pos_ - row);
+  const auto capacity = static_cast<size_t>(end_ - buffer_.get());
+  if (kept + size > capacity || !file_) {
+    const size_t grown = std::max(2 * capacity, kept + size + kSlackBytes);
+    auto bigger = std::make_unique_for_overwrite<char[]>(grown);
+    std::memcpy(bigger.get(), row, kept);
+    buffer_ = std::move(bigger);
+    end_ = buffer_.get() + grown;
+  } else {
+    std::memmove(buffer_.get(), row, kept);
+  }
+  pos_ = buffer_.get() + kept;
+  flush_at_ = buffer_.get() + kFlushBytes;
 }
 
-void CsvWriter::end_row() {
-  if (cells_ != columns_) {
-    throw std::runtime_error(path_ + ": row " + std::to_string(rows_ + 1) + " has " + std::to_string(cells_) +
-                             " cells, the header " + std::to_string(columns_) + " columns");
+void CsvWriter::write(const char* data, size_t size) {
+  if (size > 0 && std::fwrite(data, 1, size, file_.get()) != size) {
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
   }
-  buffer_.push_back('\n');
-  cells_ = 0;
-  ++rows_;
-  if (buffer_.size() >= kFlushBytes) write_out();
 }
 
 void CsvWriter::write_out() {
-  if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), file_.get()) != buffer_.size()) {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
-  buffer_.clear();
+  write(buffer_.get(), static_cast<size_t>(pos_ - buffer_.get()));
+  pos_ = buffer_.get();
+}
+
+void CsvWriter::append(CsvWriter& batch) {
+  write_out();
+  write(batch.buffer_.get(), static_cast<size_t>(batch.pos_ - batch.buffer_.get()));
+  rows_ += batch.rows_;
+}
+
+void CsvWriter::wrong_width() const {
+  throw std::runtime_error(path_ + ": row " + std::to_string(rows_ + 1) + " has " + std::to_string(cells_) +
+                           " cells, the header " + std::to_string(columns_) + " columns");
 }
 
 void CsvWriter::close() {
