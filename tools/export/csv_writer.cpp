@@ -1,9 +1,12 @@
 #include "csv_writer.h"
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace profilemate::exporter {
 namespace {
@@ -15,6 +18,88 @@ constexpr size_t kSlackBytes = 64 << 10;
 
 }  // namespace
 
+// Writes one block at a time to the file, on its own thread.
+class CsvWriter::BackgroundWriter {
+ public:
+  explicit BackgroundWriter(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+    if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+    // The blocks are large: stdio's own buffer would only copy them once more.
+    std::setvbuf(file_.get(), nullptr, _IONBF, 0);
+    thread_ = std::thread([this] { run(); });
+  }
+  BackgroundWriter(const BackgroundWriter&) = delete;
+  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
+  ~BackgroundWriter() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  // Waits for the previous block, then starts writing [data, data + size), which must stay
+  // untouched until the next call or wait().
+  void write(const char* data, size_t size) {
+    std::unique_lock lock(mutex_);
+    finish(lock);
+    block_ = data;
+    size_ = size;
+    changed_.notify_all();
+  }
+  // Waits until everything handed over is written; throws naming the file if a write failed.
+  void wait() {
+    std::unique_lock lock(mutex_);
+    finish(lock);
+  }
+  void close() {
+    wait();
+    if (std::fclose(file_.release()) != 0) fail(errno);
+  }
+
+ private:
+  struct FileCloser {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+  };
+
+  void finish(std::unique_lock<std::mutex>& lock) {
+    changed_.wait(lock, [&] { return block_ == nullptr; });
+    if (error_ != 0) fail(error_);
+  }
+  [[noreturn]] void fail(int error) const {
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(error));
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stop_ || block_ != nullptr; });
+      if (block_ == nullptr) return;
+      const char* data = block_;
+      const size_t size = size_;
+      lock.unlock();
+      const bool written = std::fwrite(data, 1, size, file_.get()) == size;
+      const int error = written ? 0 : errno;
+      lock.lock();
+      if (!written && error_ == 0) error_ = error != 0 ? error : EIO;
+      block_ = nullptr;
+      changed_.notify_all();
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<std::FILE, FileCloser> file_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  const char* block_ = nullptr;  // being written; null when idle
+  size_t size_ = 0;
+  bool stop_ = false;
+  int error_ = 0;  // the first failed write's errno
+  std::thread thread_;
+};
+
+CsvWriter::~CsvWriter() = default;
+
 CsvWriter::CsvWriter(std::string path, size_t columns)
     : path_(std::move(path)),
       buffer_(std::make_unique_for_overwrite<char[]>(kFlushBytes + kSlackBytes)),
@@ -25,10 +110,7 @@ CsvWriter::CsvWriter(std::string path, size_t columns)
 
 CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns)
     : CsvWriter(std::move(path), columns.size()) {
-  file_.reset(std::fopen(path_.c_str(), "wb"));
-  if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
-  // The blocks are large: stdio's own buffer would only copy them once more.
-  std::setvbuf(file_.get(), nullptr, _IONBF, 0);
+  file_ = std::make_unique<BackgroundWriter>(path_);
   for (const std::string_view column : columns) text(column);
   end_row();
   rows_ = 0;
@@ -58,7 +140,8 @@ void CsvWriter::make_room(size_t size) {
   const char* row = file_ ? pos_ : buffer_.get();
   if (file_) {
     while (row > buffer_.get() && row[-1] != '\n') --row;
-    write(buffer_.get(), static_cast<size_t>(row - buffer_.get()));
+    file_->write(buffer_.get(), static_cast<size_t>(row - buffer_.get()));
+    file_->wait();
   }
   const auto kept = static_cast<size_t>(pos_ - row);
   const auto capacity = static_cast<size_t>(end_ - buffer_.get());
@@ -67,6 +150,7 @@ void CsvWriter::make_room(size_t size) {
     auto bigger = std::make_unique_for_overwrite<char[]>(grown);
     std::memcpy(bigger.get(), row, kept);
     buffer_ = std::move(bigger);
+    spare_.reset();  // written: a new one is made the size of the new buffer
     end_ = buffer_.get() + grown;
   } else {
     std::memmove(buffer_.get(), row, kept);
@@ -75,20 +159,20 @@ void CsvWriter::make_room(size_t size) {
   flush_at_ = buffer_.get() + kFlushBytes;
 }
 
-void CsvWriter::write(const char* data, size_t size) {
-  if (size > 0 && std::fwrite(data, 1, size, file_.get()) != size) {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
-}
-
 void CsvWriter::write_out() {
-  write(buffer_.get(), static_cast<size_t>(pos_ - buffer_.get()));
+  const auto capacity = static_cast<size_t>(end_ - buffer_.get());
+  file_->write(buffer_.get(), static_cast<size_t>(pos_ - buffer_.get()));
+  if (!spare_) spare_ = std::make_unique_for_overwrite<char[]>(capacity);
+  std::swap(buffer_, spare_);
   pos_ = buffer_.get();
+  end_ = pos_ + capacity;
+  flush_at_ = pos_ + kFlushBytes;
 }
 
 void CsvWriter::append(CsvWriter& batch) {
   write_out();
-  write(batch.buffer_.get(), static_cast<size_t>(batch.pos_ - batch.buffer_.get()));
+  file_->write(batch.buffer_.get(), static_cast<size_t>(batch.pos_ - batch.buffer_.get()));
+  file_->wait();  // the batch is the caller's again
   rows_ += batch.rows_;
 }
 
@@ -99,9 +183,7 @@ void CsvWriter::wrong_width() const {
 
 void CsvWriter::close() {
   write_out();
-  if (std::fflush(file_.get()) != 0) {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
+  file_->close();
   file_.reset();
 }
 

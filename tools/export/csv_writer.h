@@ -1,6 +1,8 @@
 // Writes one RFC 4180 CSV file, fast: each cell is formatted with std::to_chars straight into one
-// large buffer, which is written out in blocks. A writer without a file formats a batch of rows
-// in memory, for the file's writer to append: batches can be formatted on several threads.
+// large buffer, which is written out in blocks by a thread of the writer's own while the next
+// block is formatted (the kernel's copying of a block costs about what formatting it does). A writer without
+// a file formats a batch of rows in memory, for the file's writer to append: batches can be formatted on
+// several threads.
 #pragma once
 
 #include <charconv>
@@ -49,6 +51,10 @@ class CsvWriter {
     if (file_ && pos_ >= flush_at_) write_out();
   }
 
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  ~CsvWriter();
+
   // Appends the rows of `batch` (made with the same columns); throws as close() does.
   void append(CsvWriter& batch);
   // Forgets the rows written (a batch, to be reused).
@@ -83,16 +89,17 @@ class CsvWriter {
     return *this;
   }
   void make_room(size_t size);
-  void write(const char* data, size_t size);
+  // Hands the buffer up to pos_ to the background writer and goes on in the spare buffer.
   void write_out();
   [[noreturn]] void wrong_width() const;
 
-  struct FileCloser {
-    void operator()(std::FILE* file) const { std::fclose(file); }
-  };
+  class BackgroundWriter;
   std::string path_;
-  std::unique_ptr<std::FILE, FileCloser> file_;  // null for a batch
   std::unique_ptr<char[]> buffer_;
+  std::unique_ptr<char[]> spare_;  // the block being written, or null
+  // Null for a batch. Declared after the buffers, so that it stops (finishing the block in
+  // flight) before they are freed.
+  std::unique_ptr<BackgroundWriter> file_;
   char* pos_ = nullptr;
   char* end_ = nullptr;
   char* flush_at_ = nullptr;
