@@ -393,34 +393,6 @@ auto usage_columns() {
       descriptor_columns(label));
 }
 
-// The nearest-rank p50 and p99 of every graph's GPU times, read off the sorted times: each
-// graph's come out together, ascending, and its count is known, so the ranks are known.
-void gpu_percentiles(SessionStream& session, std::map<Key, UsageLine>& graphs) {
-  const SessionTables& t = session.tables;
-  Key current{UINT32_MAX, UINT32_MAX};
-  UsageLine* line = nullptr;
-  uint64_t rank = 0, p50 = 0, p99 = 0;
-  const auto nearest = [](uint64_t n, double fraction) {
-    const auto r = static_cast<uint64_t>(std::ceil(fraction * static_cast<double>(n)));
-    return r == 0 ? uint64_t{1} : r;
-  };
-  session.gpu_times.drain([&](std::span<const GpuTimeKey> keys) {
-    for (const GpuTimeKey& key : keys) {
-      if (current != Key{key.process, key.exec_id}) {
-        current = {key.process, key.exec_id};
-        line = &graphs[current];
-        rank = 0;
-        const uint64_t n = t.exec_usage.at(current).gpu_replays;
-        p50 = nearest(n, 0.50);
-        p99 = nearest(n, 0.99);
-      }
-      ++rank;
-      if (rank == p50) line->gpu_p50_ns = key.gpu_ns;
-      if (rank == p99) line->gpu_p99_ns = key.gpu_ns;
-    }
-  });
-}
-
 OutputFile graph_usage(SessionStream& session, const std::string& dir) {
   const SessionTables& t = session.tables;
   const std::map<Key, ExecOrigin> origins = exec_origins(t);
@@ -433,7 +405,10 @@ OutputFile graph_usage(SessionStream& session, const std::string& dir) {
     line.usage = &usage;
     cupti_processes.insert(exec.first);
   }
-  gpu_percentiles(session, graphs);
+  for (const auto& [exec, gpu] : session.gpu_times.percentiles()) {
+    graphs[exec].gpu_p50_ns = gpu.p50_ns;
+    graphs[exec].gpu_p99_ns = gpu.p99_ns;
+  }
   std::vector<UsageLine> ordered;
   ordered.reserve(graphs.size() + t.descriptor_replays.size());
   for (const auto& [key, line] : graphs) ordered.push_back(line);

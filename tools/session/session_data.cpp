@@ -40,7 +40,8 @@ class ProcessCollector {
       case Record::kGraphReplay: {
         const GraphReplay& replay = record.graph_replay();
         const uint64_t when = process.unix_ns(replay.cpu_enter_ns());
-        ExecGraphUsage& usage = usage_for(replay.exec_id());
+        const Exec& exec = exec_for(replay.exec_id());
+        ExecGraphUsage& usage = *exec.usage;
         if (usage.replays++ == 0) usage.first_unix_ns = when;
         usage.last_unix_ns = std::max(usage.last_unix_ns, when);
         usage.cpu_ns_total += replay.cpu_duration_ns();
@@ -48,7 +49,7 @@ class ProcessCollector {
           ++usage.gpu_replays;
           usage.gpu_ns_total += replay.gpu_duration_ns();
           usage.gpu_ns_max = std::max(usage.gpu_ns_max, replay.gpu_duration_ns());
-          stream_.gpu_times.push({index_, replay.exec_id(), replay.gpu_duration_ns()});
+          stream_.gpu_times.push(exec.gpu_times, replay.gpu_duration_ns());
         }
         stream_.replays.push(ReplayRow{index_, replay.exec_id(), replay.stream_id(), replay.thread(), when,
                                        replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
@@ -156,21 +157,22 @@ class ProcessCollector {
     sink.push({when, index_}, std::as_bytes(std::span(bytes_.data(), bytes_.size())));
   }
 
-  ExecGraphUsage& usage_for(uint32_t exec_id) {
-    // Replays of one graph come in long runs: skip the map lookup for a repeat.
-    if (last_usage_ == nullptr || last_exec_ != exec_id) {
-      last_usage_ = &data_.exec_usage[{index_, exec_id}];
-      last_exec_ = exec_id;
-    }
-    return *last_usage_;
+  // Where a replay of an executable graph is counted.
+  struct Exec {
+    ExecGraphUsage* usage = nullptr;
+    size_t gpu_times = 0;  // GpuTimes' handle
+  };
+  const Exec& exec_for(uint32_t exec_id) {
+    const auto [it, added] = execs_.try_emplace(exec_id);
+    if (added) it->second = {&data_.exec_usage[{index_, exec_id}], stream_.gpu_times.graph(index_, exec_id)};
+    return it->second;
   }
 
   SessionStream& stream_;
   SessionTables& data_;
   uint32_t index_;
   std::string bytes_;
-  ExecGraphUsage* last_usage_ = nullptr;
-  uint32_t last_exec_ = 0;
+  std::unordered_map<uint32_t, Exec> execs_;  // by exec id: a replay looks its graph up once
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "gpu_times.h"
 #include "pmlog_reader.h"
 #include "profilemate.pb.h"
 #include "sorted_sink.h"
@@ -99,19 +100,6 @@ struct SessionTables {
   [[nodiscard]] double seconds(uint64_t unix_ns) const;
 };
 
-// One replay's GPU time, sorted so that each graph's times come out in ascending order: the
-// nearest-rank percentiles are then read off exactly, with no graph's times held in memory.
-struct GpuTimeKey {
-  uint32_t process = 0;
-  uint32_t exec_id = 0;
-  uint64_t gpu_ns = 0;
-  bool operator<(const GpuTimeKey& other) const {
-    if (process != other.process) return process < other.process;
-    return exec_id != other.exec_id ? exec_id < other.exec_id : gpu_ns < other.gpu_ns;
-  }
-  [[nodiscard]] const GpuTimeKey& key() const { return *this; }
-};
-
 // A session read in one pass: the tables, and the time-ordered rows waiting in sinks. Each sink
 // can be drained once.
 class SessionStream {
@@ -122,7 +110,7 @@ class SessionStream {
 
   SessionTables tables;
   RowSink<ReplayRow> replays;
-  RowSink<GpuTimeKey> gpu_times;
+  GpuTimes gpu_times;
   // The rest carry their event, serialized.
   SortedSink<TimeKey> steps, kv_usage, kv_evictions, moe_timing, forward_passes, cpu_operations, preemptions,
       encoder_timing;

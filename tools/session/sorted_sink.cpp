@@ -52,9 +52,16 @@ bool RunFile::read(void* data, size_t size) {
 
 void SortMemory::spill_largest() {
   SpillingSink* largest = nullptr;
+  SpillingSink* largest_first = nullptr;  // the largest of those that do not spill last
   for (SpillingSink* sink : sinks_) {
     if (largest == nullptr || sink->memory_bytes() > largest->memory_bytes()) largest = sink;
+    if (!sink->spills_last() &&
+        (largest_first == nullptr || sink->memory_bytes() > largest_first->memory_bytes())) {
+      largest_first = sink;
+    }
   }
+  // Runs of a sixteenth of the bound are still long enough to merge cheaply.
+  if (largest_first != nullptr && largest_first->memory_bytes() >= limit_ / 16) largest = largest_first;
   if (largest != nullptr) largest->spill();
 }
 

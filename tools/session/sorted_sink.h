@@ -49,14 +49,19 @@ class SpillingSink {
   virtual ~SpillingSink() = default;
   [[nodiscard]] virtual size_t memory_bytes() const = 0;
   virtual void spill() = 0;
+  // True for a sink whose contents cost more to spill than to keep (GpuTimes): it spills only
+  // when no other sink holds a fair share of the bound.
+  [[nodiscard]] virtual bool spills_last() const { return false; }
 };
 
-// The memory bound all sinks of one conversion share: past it, the largest sink spills.
+// The memory bound all sinks of one conversion share: past it, the largest sink spills (see
+// SpillingSink::spills_last).
 class SortMemory {
  public:
   // `spill_dir`: where runs go (the output directory: the disk the user chose for the results).
   SortMemory(std::string spill_dir, size_t limit_bytes) : dir_(std::move(spill_dir)), limit_(limit_bytes) {}
   [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] size_t limit() const { return limit_; }
   void add(SpillingSink* sink) { sinks_.push_back(sink); }
   // Called by a sink after it grew by `bytes`.
   void grew(size_t bytes) {
@@ -65,7 +70,7 @@ class SortMemory {
   }
   void released(size_t bytes) { used_ -= std::min(used_, bytes); }
   [[nodiscard]] uint64_t runs_spilled() const { return runs_spilled_; }
-  void count_run() { ++runs_spilled_; }
+  void count_run(uint64_t runs = 1) { runs_spilled_ += runs; }
 
  private:
   void spill_largest();
