@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
+#include <unordered_map>
 
 #include "csv_writer.h"
 #include "event_labels.h"
@@ -183,6 +188,81 @@ OutputFile write_file(const std::string& dir, std::string_view name, const Cols&
   return {std::string(name), out.rows()};
 }
 
+// Formats the rows `sink` drains into `out`, on two threads: blocks of rows go alternately to a
+// helper thread and to this one, and are appended in order. `format(batch, rows)` writes the rows
+// of a block into a batch writer; it is called on both threads at once.
+template <typename Row, typename Format>
+void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, const Format& format) {
+  constexpr size_t kBlockRows = 4096;
+  struct Helper {
+    Helper(const std::string& path, size_t columns) : batch(path, columns) {}
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<Row> rows;
+    CsvWriter batch;
+    bool busy = false;  // rows handed over, batch not yet formatted
+    bool stop = false;
+    std::exception_ptr error;
+  } helper(out.path(), columns);
+  std::thread thread([&] {
+    std::unique_lock lock(helper.mutex);
+    for (;;) {
+      helper.changed.wait(lock, [&] { return helper.busy || helper.stop; });
+      if (!helper.busy) return;
+      lock.unlock();
+      try {
+        format(helper.batch, std::span<const Row>(helper.rows));
+      } catch (...) {
+        helper.error = std::current_exception();
+      }
+      lock.lock();
+      helper.busy = false;
+      helper.changed.notify_all();
+    }
+  });
+  const auto finish_helper = [&] {  // waits for the helper's block; appends it
+    std::unique_lock lock(helper.mutex);
+    helper.changed.wait(lock, [&] { return !helper.busy; });
+    if (helper.error) std::rethrow_exception(helper.error);
+    out.append(helper.batch);
+    helper.batch.clear();
+  };
+  const auto stop_helper = [&] {
+    {
+      const std::lock_guard lock(helper.mutex);
+      helper.stop = true;
+    }
+    helper.changed.notify_all();
+    thread.join();
+  };
+  CsvWriter own(out.path(), columns);
+  bool helper_has_block = false;
+  try {
+    sink.drain([&](std::span<const Row> rows) {
+      for (size_t at = 0; at < rows.size(); at += kBlockRows) {
+        const std::span<const Row> block = rows.subspan(at, std::min(kBlockRows, rows.size() - at));
+        if (!helper_has_block) {
+          const std::lock_guard lock(helper.mutex);
+          helper.rows.assign(block.begin(), block.end());
+          helper.busy = true;
+          helper.changed.notify_all();
+        } else {
+          format(own, block);
+          finish_helper();  // the helper's block came first
+          out.append(own);
+          own.clear();
+        }
+        helper_has_block = !helper_has_block;
+      }
+    });
+    if (helper_has_block) finish_helper();
+  } catch (...) {
+    stop_helper();
+    throw;
+  }
+  stop_helper();
+}
+
 // ----- cuda_graph_captures.csv
 
 struct CaptureView : EventView<GraphCapture> {
@@ -286,19 +366,23 @@ auto replay_columns() {
 OutputFile graph_replays(SessionStream& session, const std::string& dir) {
   const SessionTables& t = session.tables;
   const std::map<Key, ExecOrigin> origins = exec_origins(t);
-  return write_file(dir, "cuda_graph_replays.csv", replay_columns(), [&](const auto& write) {
-    const ExecOrigin unknown;
-    Key last_exec{UINT32_MAX, UINT32_MAX};
-    const ExecOrigin* origin = &unknown;
-    SessionStream::drain_replays(session.replays, [&](const ReplayRow& replay) {
-      if (last_exec != Key{replay.process, replay.exec_id}) {  // replays of one graph come in runs
-        last_exec = {replay.process, replay.exec_id};
-        const auto it = origins.find(last_exec);
-        origin = it == origins.end() ? &unknown : &it->second;
-      }
-      write(ReplayView{{t, replay.process, replay.unix_ns}, replay, *origin});
-    });
-  });
+  // Looked up for every row: hashed.
+  std::unordered_map<uint64_t, const ExecOrigin*> origin_of;
+  for (const auto& [exec, origin] : origins) origin_of[uint64_t{exec.first} << 32 | exec.second] = &origin;
+  const auto columns = replay_columns();
+  const std::string name = "cuda_graph_replays.csv";
+  CsvWriter out(dir + "/" + name, columns.names());
+  const ExecOrigin unknown;
+  format_on_two_threads(
+      out, columns.names().size(), session.replays, [&](CsvWriter& batch, std::span<const ReplayRow> rows) {
+        for (const ReplayRow& replay : rows) {
+          const auto it = origin_of.find(uint64_t{replay.process} << 32 | replay.exec_id);
+          const ExecOrigin& origin = it == origin_of.end() ? unknown : *it->second;
+          columns.write_row(batch, ReplayView{{t, replay.process, replay.unix_ns}, replay, origin});
+        }
+      });
+  out.close();
+  return {name, out.rows()};
 }
 
 // ----- cuda_graph_usage.csv

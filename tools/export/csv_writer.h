@@ -56,7 +56,7 @@ class CsvWriter {
   ~CsvWriter();
 
   // Appends the rows of `batch` (made with the same columns); throws as close() does.
-  void append(CsvWriter& batch);
+  void append(const CsvWriter& batch);
   // Forgets the rows written (a batch, to be reused).
   void clear() {
     pos_ = buffer_.get();
