@@ -13,6 +13,7 @@
 
 #include "csv_writer.h"
 #include "event_labels.h"
+#include "helper_thread.h"
 #include "units.h"
 
 namespace profilemate::exporter {
@@ -194,73 +195,33 @@ OutputFile write_file(const std::string& dir, std::string_view name, const Cols&
 template <typename Row, typename Format>
 void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, const Format& format) {
   constexpr size_t kBlockRows = 4096;
-  struct Helper {
-    Helper(const std::string& path, size_t columns) : batch(path, columns) {}
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::vector<Row> rows;
-    CsvWriter batch;
-    bool busy = false;  // rows handed over, batch not yet formatted
-    bool stop = false;
-    std::exception_ptr error;
-  } helper(out.path(), columns);
-  std::thread thread([&] {
-    std::unique_lock lock(helper.mutex);
-    for (;;) {
-      helper.changed.wait(lock, [&] { return helper.busy || helper.stop; });
-      if (!helper.busy) return;
-      lock.unlock();
-      try {
-        format(helper.batch, std::span<const Row>(helper.rows));
-      } catch (...) {
-        helper.error = std::current_exception();
+  std::vector<Row> helper_rows;  // the helper's block, formatted into helper_batch
+  CsvWriter helper_batch(out.path(), columns);
+  CsvWriter own_batch(out.path(), columns);
+  HelperThread helper;
+  bool helper_has_block = false;
+  const auto append_helper_batch = [&] {
+    helper.wait();
+    out.append(helper_batch);
+    helper_batch.clear();
+  };
+  sink.drain([&](std::span<const Row> rows) {
+    for (size_t at = 0; at < rows.size(); at += kBlockRows) {
+      const std::span<const Row> block = rows.subspan(at, std::min(kBlockRows, rows.size() - at));
+      if (!helper_has_block) {
+        helper.wait();
+        helper_rows.assign(block.begin(), block.end());
+        helper.start([&] { format(helper_batch, std::span<const Row>(helper_rows)); });
+      } else {
+        format(own_batch, block);
+        append_helper_batch();  // the helper's block came first
+        out.append(own_batch);
+        own_batch.clear();
       }
-      lock.lock();
-      helper.busy = false;
-      helper.changed.notify_all();
+      helper_has_block = !helper_has_block;
     }
   });
-  const auto finish_helper = [&] {  // waits for the helper's block; appends it
-    std::unique_lock lock(helper.mutex);
-    helper.changed.wait(lock, [&] { return !helper.busy; });
-    if (helper.error) std::rethrow_exception(helper.error);
-    out.append(helper.batch);
-    helper.batch.clear();
-  };
-  const auto stop_helper = [&] {
-    {
-      const std::lock_guard lock(helper.mutex);
-      helper.stop = true;
-    }
-    helper.changed.notify_all();
-    thread.join();
-  };
-  CsvWriter own(out.path(), columns);
-  bool helper_has_block = false;
-  try {
-    sink.drain([&](std::span<const Row> rows) {
-      for (size_t at = 0; at < rows.size(); at += kBlockRows) {
-        const std::span<const Row> block = rows.subspan(at, std::min(kBlockRows, rows.size() - at));
-        if (!helper_has_block) {
-          const std::lock_guard lock(helper.mutex);
-          helper.rows.assign(block.begin(), block.end());
-          helper.busy = true;
-          helper.changed.notify_all();
-        } else {
-          format(own, block);
-          finish_helper();  // the helper's block came first
-          out.append(own);
-          own.clear();
-        }
-        helper_has_block = !helper_has_block;
-      }
-    });
-    if (helper_has_block) finish_helper();
-  } catch (...) {
-    stop_helper();
-    throw;
-  }
-  stop_helper();
+  if (helper_has_block) append_helper_batch();
 }
 
 // ----- cuda_graph_captures.csv

@@ -1,12 +1,11 @@
 #include "csv_writer.h"
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
+
+#include "helper_thread.h"
 
 namespace profilemate::exporter {
 namespace {
@@ -18,84 +17,39 @@ constexpr size_t kSlackBytes = 64 << 10;
 
 }  // namespace
 
-// Writes one block at a time to the file, on its own thread.
+// Writes one block at a time to the file, on a helper thread.
 class CsvWriter::BackgroundWriter {
  public:
   explicit BackgroundWriter(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
     if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
     // The blocks are large: stdio's own buffer would only copy them once more.
     std::setvbuf(file_.get(), nullptr, _IONBF, 0);
-    thread_ = std::thread([this] { run(); });
-  }
-  BackgroundWriter(const BackgroundWriter&) = delete;
-  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
-  ~BackgroundWriter() {
-    {
-      const std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
   }
 
   // Waits for the previous block, then starts writing [data, data + size), which must stay
-  // untouched until the next call or wait().
+  // untouched until the next call or wait(). Throws naming the file if a write failed.
   void write(const char* data, size_t size) {
-    std::unique_lock lock(mutex_);
-    finish(lock);
-    block_ = data;
-    size_ = size;
-    changed_.notify_all();
+    helper_.start([this, data, size] {
+      if (std::fwrite(data, 1, size, file_.get()) != size) fail();
+    });
   }
-  // Waits until everything handed over is written; throws naming the file if a write failed.
-  void wait() {
-    std::unique_lock lock(mutex_);
-    finish(lock);
-  }
+  void wait() { helper_.wait(); }
   void close() {
     wait();
-    if (std::fclose(file_.release()) != 0) fail(errno);
+    if (std::fclose(file_.release()) != 0) fail();
   }
 
  private:
   struct FileCloser {
     void operator()(std::FILE* file) const { std::fclose(file); }
   };
-
-  void finish(std::unique_lock<std::mutex>& lock) {
-    changed_.wait(lock, [&] { return block_ == nullptr; });
-    if (error_ != 0) fail(error_);
-  }
-  [[noreturn]] void fail(int error) const {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(error));
-  }
-
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      changed_.wait(lock, [&] { return stop_ || block_ != nullptr; });
-      if (block_ == nullptr) return;
-      const char* data = block_;
-      const size_t size = size_;
-      lock.unlock();
-      const bool written = std::fwrite(data, 1, size, file_.get()) == size;
-      const int error = written ? 0 : errno;
-      lock.lock();
-      if (!written && error_ == 0) error_ = error != 0 ? error : EIO;
-      block_ = nullptr;
-      changed_.notify_all();
-    }
+  [[noreturn]] void fail() const {
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
   }
 
   std::string path_;
   std::unique_ptr<std::FILE, FileCloser> file_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  const char* block_ = nullptr;  // being written; null when idle
-  size_t size_ = 0;
-  bool stop_ = false;
-  int error_ = 0;  // the first failed write's errno
-  std::thread thread_;
+  HelperThread helper_;  // last: stops before the file closes
 };
 
 CsvWriter::~CsvWriter() = default;
