@@ -1,6 +1,7 @@
 #include "gpu_times.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "percentile.h"
 
@@ -29,12 +30,16 @@ size_t GpuTimes::graph(uint32_t process, uint32_t exec_id) {
 void GpuTimes::push(size_t graph, uint64_t gpu_ns) {
   Graph& g = graphs_[graph];
   ++g.count;
+  // The vectors' capacity is what they hold: accounted when it grows.
+  const auto append = [this](auto& values, uint64_t ns) {
+    const size_t before = values.capacity();
+    values.push_back(static_cast<std::decay_t<decltype(values[0])>>(ns));
+    if (values.capacity() != before) account((values.capacity() - before) * sizeof values[0]);
+  };
   if (gpu_ns <= UINT32_MAX) {
-    g.narrow.push_back(static_cast<uint32_t>(gpu_ns));
-    account(sizeof(uint32_t));
+    append(g.narrow, gpu_ns);
   } else {
-    g.wide.push_back(gpu_ns);
-    account(sizeof(uint64_t));
+    append(g.wide, gpu_ns);
   }
 }
 

@@ -65,7 +65,7 @@ class GpuTimes final : public SpillingSink {
   std::vector<Graph> graphs_;
   std::unordered_map<uint64_t, size_t> index_;  // (process << 32 | exec id) -> graphs_ index
   Graph* last_ = nullptr;      // replays of one graph come in runs: skip the lookup for a repeat
-  size_t bytes_ = 0;           // held by the times in memory
+  size_t bytes_ = 0;           // held by the vectors of times in memory
   size_t reported_bytes_ = 0;  // told to memory_: it hears of growth in steps
   SortMemory spilled_memory_;
   RowSink<Spilled> spilled_;

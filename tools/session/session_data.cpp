@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "helper_thread.h"
 #include "session_files.h"
 
 namespace profilemate::exporter {
@@ -28,11 +29,107 @@ void merge_info(ProcessInfo& into, const ProcessInfo& update) {
   if (!update.torch_version().empty()) into.set_torch_version(update.torch_version());
 }
 
-// Turns one process's records into table entries and sorted rows.
+// The rows of a stretch of a log, on their way from the reading thread to the sinks.
+struct Batch {
+  struct Event {
+    SortedSink<TimeKey>* sink = nullptr;
+    TimeKey key;
+    size_t offset = 0;  // in bytes
+    size_t size = 0;
+  };
+  std::vector<ReplayRow> replays;
+  std::vector<Event> events;
+  std::string bytes;  // the events, serialized
+
+  [[nodiscard]] bool full() const { return replays.size() >= 8192 || bytes.size() >= (size_t{1} << 20); }
+  void clear() {
+    replays.clear();
+    events.clear();
+    bytes.clear();
+  }
+};
+
+// Puts batches into the sinks and the per-graph tables. It runs on a helper thread while the
+// next batch is read: the sinks, the memory bound they share and the per-graph tables are only
+// touched here.
+class SinkFeeder {
+ public:
+  explicit SinkFeeder(SessionStream& stream) : stream_(stream) {}
+
+  void operator()(const Batch& batch) {
+    for (const ReplayRow& row : batch.replays) {
+      const Exec& exec = exec_for(row.process, row.exec_id);
+      ExecGraphUsage& usage = *exec.usage;
+      if (usage.replays++ == 0) usage.first_unix_ns = row.unix_ns;
+      usage.last_unix_ns = std::max(usage.last_unix_ns, row.unix_ns);
+      usage.cpu_ns_total += row.cpu_ns;
+      if (row.has_gpu) {
+        ++usage.gpu_replays;
+        usage.gpu_ns_total += row.gpu_ns;
+        usage.gpu_ns_max = std::max(usage.gpu_ns_max, row.gpu_ns);
+        stream_.gpu_times.push(exec.gpu_times, row.gpu_ns);
+      }
+      stream_.replays.push(row);
+    }
+    for (const Batch::Event& event : batch.events) {
+      event.sink->push(event.key, std::as_bytes(std::span(batch.bytes).subspan(event.offset, event.size)));
+    }
+  }
+
+ private:
+  // Where a replay of an executable graph is counted.
+  struct Exec {
+    ExecGraphUsage* usage = nullptr;
+    size_t gpu_times = 0;  // GpuTimes' handle
+  };
+  const Exec& exec_for(uint32_t process, uint32_t exec_id) {
+    const auto [it, added] = execs_.try_emplace(uint64_t{process} << 32 | exec_id);
+    if (added) {
+      it->second = {&stream_.tables.exec_usage[{process, exec_id}],
+                    stream_.gpu_times.graph(process, exec_id)};
+    }
+    return it->second;
+  }
+
+  SessionStream& stream_;
+  std::unordered_map<uint64_t, Exec> execs_;  // by (process, exec id): a replay looks its graph up once
+};
+
+// Reading and collecting overlap: the reading thread fills a batch while the helper thread feeds
+// the previous one to the sinks.
+class Handoff {
+ public:
+  explicit Handoff(SessionStream& stream) : feeder_(stream) {}
+  Batch& batch() { return filling_; }
+  // After each addition to batch().
+  void added() {
+    if (filling_.full()) hand_over();
+  }
+  // Feeds what is left and waits for it; rethrows what the feeding threw.
+  void finish() {
+    hand_over();
+    helper_.wait();
+  }
+
+ private:
+  void hand_over() {
+    helper_.wait();  // in_flight_ is fed
+    std::swap(filling_, in_flight_);
+    filling_.clear();
+    helper_.start([this] { feeder_(in_flight_); });
+  }
+
+  SinkFeeder feeder_;
+  Batch filling_;
+  Batch in_flight_;
+  HelperThread helper_;  // last: stops before the batches go
+};
+
+// Turns one process's records into table entries and rows for the sinks.
 class ProcessCollector {
  public:
-  ProcessCollector(SessionStream& stream, uint32_t index)
-      : stream_(stream), data_(stream.tables), index_(index) {}
+  ProcessCollector(SessionStream& stream, Handoff& handoff, uint32_t index)
+      : stream_(stream), data_(stream.tables), handoff_(handoff), index_(index) {}
 
   void operator()(Record& record) {
     Process& process = data_.processes[index_];
@@ -40,20 +137,10 @@ class ProcessCollector {
       case Record::kGraphReplay: {
         const GraphReplay& replay = record.graph_replay();
         const uint64_t when = process.unix_ns(replay.cpu_enter_ns());
-        const Exec& exec = exec_for(replay.exec_id());
-        ExecGraphUsage& usage = *exec.usage;
-        if (usage.replays++ == 0) usage.first_unix_ns = when;
-        usage.last_unix_ns = std::max(usage.last_unix_ns, when);
-        usage.cpu_ns_total += replay.cpu_duration_ns();
-        if (replay.has_gpu_duration_ns()) {
-          ++usage.gpu_replays;
-          usage.gpu_ns_total += replay.gpu_duration_ns();
-          usage.gpu_ns_max = std::max(usage.gpu_ns_max, replay.gpu_duration_ns());
-          stream_.gpu_times.push(exec.gpu_times, replay.gpu_duration_ns());
-        }
-        stream_.replays.push(ReplayRow{index_, replay.exec_id(), replay.stream_id(), replay.thread(), when,
-                                       replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
-                                       replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
+        handoff_.batch().replays.push_back({index_, replay.exec_id(), replay.stream_id(), replay.thread(),
+                                            when, replay.cpu_duration_ns(), replay.gpu_start_offset_ns(),
+                                            replay.gpu_duration_ns(), replay.has_gpu_duration_ns()});
+        handoff_.added();
         seen(process, when);
         break;
       }
@@ -153,26 +240,17 @@ class ProcessCollector {
   void add(SortedSink<TimeKey>& sink, Process& process, uint64_t log_ns, const Event* event) {
     const uint64_t when = process.unix_ns(log_ns);
     seen(process, when);
-    event->SerializeToString(&bytes_);
-    sink.push({when, index_}, std::as_bytes(std::span(bytes_.data(), bytes_.size())));
-  }
-
-  // Where a replay of an executable graph is counted.
-  struct Exec {
-    ExecGraphUsage* usage = nullptr;
-    size_t gpu_times = 0;  // GpuTimes' handle
-  };
-  const Exec& exec_for(uint32_t exec_id) {
-    const auto [it, added] = execs_.try_emplace(exec_id);
-    if (added) it->second = {&data_.exec_usage[{index_, exec_id}], stream_.gpu_times.graph(index_, exec_id)};
-    return it->second;
+    Batch& batch = handoff_.batch();
+    const size_t offset = batch.bytes.size();
+    event->AppendToString(&batch.bytes);
+    batch.events.push_back({&sink, {when, index_}, offset, batch.bytes.size() - offset});
+    handoff_.added();
   }
 
   SessionStream& stream_;
   SessionTables& data_;
+  Handoff& handoff_;
   uint32_t index_;
-  std::string bytes_;
-  std::unordered_map<uint32_t, Exec> execs_;  // by exec id: a replay looks its graph up once
 };
 
 }  // namespace
@@ -220,9 +298,11 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory)
     data.processes.emplace_back();
     Process& process = data.processes.back();
     process.file = std::filesystem::path(path).filename().string();
-    ProcessCollector collect(*this, index);
+    Handoff handoff(*this);
+    ProcessCollector collect(*this, handoff, index);
     // The header is filled in before the first record is visited, so times resolve as we go.
     process.stats = reader::read_log(path, process.header, [&](Record& record) { collect(record); });
+    handoff.finish();
     ProcessInfo info = process.header.info();
     merge_info(info, process.info);
     process.info = std::move(info);
