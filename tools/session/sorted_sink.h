@@ -245,6 +245,7 @@ class RowSink final : public SpillingSink {
     Run& run = runs_.emplace_back(Run{RunFile(memory_.dir()), rows_.size(), rows_.front(), rows_.back()});
     run.file.write(rows_.data(), rows_.size() * sizeof(Row));
     memory_.count_run();
+    last_run_capacity_ = rows_.capacity();
     release();
   }
 
@@ -283,8 +284,9 @@ class RowSink final : public SpillingSink {
   };
 
   void grow() {
+    // After a spill, straight back to the size the last run reached: no copying on the way.
     const size_t before = memory_bytes();
-    rows_.reserve(std::max(kBlockRows, rows_.capacity() * 2));
+    rows_.reserve(std::max({kBlockRows, rows_.capacity() * 2, last_run_capacity_}));
     memory_.grew(memory_bytes() - before);
     // The budget may have spilled this sink, taking its memory: start again at one block.
     if (rows_.capacity() == 0) {
@@ -385,6 +387,7 @@ class RowSink final : public SpillingSink {
   SortMemory& memory_;
   std::vector<Row> rows_;
   bool ordered_ = true;  // rows_ is sorted
+  size_t last_run_capacity_ = 0;
   std::vector<Run> runs_;
   uint64_t size_ = 0;
 };
