@@ -3,6 +3,8 @@
 // order, ties in recording order, whether the sort fits in memory or spills runs to disk.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -200,6 +202,26 @@ TEST(RowSink, GivesWhatAStableSortGivesInOrderOrNotSpilledOrNot) {
           << "the small bound should spill, the large one not";
     }
   }
+}
+
+// Spilled launches come back as they went in, extreme values included.
+TEST(ReplayRow, EncodesAndDecodesEveryField) {
+  std::vector<ReplayRow> rows = {
+      {0, 1, 7, 1, 1'000, 12'000, 30'000, 140'000, true},
+      {3, UINT32_MAX, UINT32_MAX, UINT32_MAX, 1'000, UINT64_MAX, INT64_MIN, UINT64_MAX, false},
+      {UINT32_MAX, 0, 0, 0, UINT64_MAX, 0, -1, 0, true},
+      {1, 2, 3, 4, UINT64_MAX, 5, INT64_MAX, 6, false},
+  };
+  std::vector<std::byte> bytes(rows.size() * ReplayRow::kMaxEncodedBytes);
+  bytes.resize(ReplayRow::encode(rows, bytes.data()));
+  std::vector<ReplayRow> back(rows.size());
+  ReplayRow::decode(bytes, back);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&rows[i], &back[i], offsetof(ReplayRow, has_gpu)), 0) << "row " << i;
+    EXPECT_EQ(rows[i].has_gpu, back[i].has_gpu) << "row " << i;
+  }
+  bytes.pop_back();
+  EXPECT_THROW(ReplayRow::decode(bytes, back), std::runtime_error) << "a truncated block must not decode";
 }
 
 // Exact nearest-rank percentiles, whether the times stay in memory or go to sorted runs on disk,

@@ -253,7 +253,67 @@ class ProcessCollector {
   uint32_t index_;
 };
 
+std::byte* put_varint(std::byte* out, uint64_t value) {
+  while (value >= 0x80) {
+    *out++ = static_cast<std::byte>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<std::byte>(value);
+  return out;
+}
+
+// Throws on bytes that end inside a varint or hold a longer one: a damaged run.
+uint64_t get_varint(const std::byte*& in, const std::byte* end) {
+  uint64_t value = 0;
+  for (int shift = 0; shift < 64 && in < end; shift += 7) {
+    const auto byte = static_cast<uint8_t>(*in++);
+    value |= uint64_t{byte & 0x7fu} << shift;
+    if (byte < 0x80) return value;
+  }
+  throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
+}
+
 }  // namespace
+
+// Each launch's time as the step from the one before (rows come sorted by time); the signed
+// offset zigzagged; has_gpu in the process's lowest bit.
+size_t ReplayRow::encode(std::span<const ReplayRow> rows, std::byte* out) {
+  std::byte* const start = out;
+  uint64_t previous = 0;
+  for (const ReplayRow& row : rows) {
+    out = put_varint(out, uint64_t{row.process} << 1 | uint64_t{row.has_gpu});
+    out = put_varint(out, row.exec_id);
+    out = put_varint(out, row.stream_id);
+    out = put_varint(out, row.thread);
+    out = put_varint(out, row.unix_ns - previous);
+    out = put_varint(out, row.cpu_ns);
+    const auto offset = static_cast<uint64_t>(row.gpu_offset_ns);
+    out = put_varint(out, offset << 1 ^ (row.gpu_offset_ns < 0 ? ~uint64_t{0} : 0));
+    out = put_varint(out, row.gpu_ns);
+    previous = row.unix_ns;
+  }
+  return static_cast<size_t>(out - start);
+}
+
+void ReplayRow::decode(std::span<const std::byte> bytes, std::span<ReplayRow> rows) {
+  const std::byte* in = bytes.data();
+  const std::byte* const end = in + bytes.size();
+  uint64_t previous = 0;
+  for (ReplayRow& row : rows) {
+    const uint64_t process = get_varint(in, end);
+    row.process = static_cast<uint32_t>(process >> 1);
+    row.has_gpu = (process & 1) != 0;
+    row.exec_id = static_cast<uint32_t>(get_varint(in, end));
+    row.stream_id = static_cast<uint32_t>(get_varint(in, end));
+    row.thread = static_cast<uint32_t>(get_varint(in, end));
+    row.unix_ns = previous + get_varint(in, end);
+    row.cpu_ns = get_varint(in, end);
+    const uint64_t offset = get_varint(in, end);
+    row.gpu_offset_ns = static_cast<int64_t>(offset >> 1 ^ (~(offset & 1) + 1));
+    row.gpu_ns = get_varint(in, end);
+    previous = row.unix_ns;
+  }
+}
 
 uint32_t Process::tid(uint32_t thread) const {
   const auto it = threads.find(thread);

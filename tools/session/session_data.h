@@ -64,6 +64,11 @@ struct ReplayRow {
   uint64_t gpu_ns = 0;
   bool has_gpu = false;
   [[nodiscard]] TimeKey key() const { return {unix_ns, process}; }
+
+  // Spilled runs of launches, in varints: a sixth of the size in memory (RowSink's EncodedRow).
+  static constexpr size_t kMaxEncodedBytes = 64;
+  static size_t encode(std::span<const ReplayRow> rows, std::byte* out);
+  static void decode(std::span<const std::byte> bytes, std::span<ReplayRow> rows);
 };
 
 // Per executable graph; its GPU-time percentiles come from SessionStream::gpu_times.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -217,6 +218,16 @@ class SortedSink final : public SpillingSink {
   uint64_t size_ = 0;
 };
 
+// A row type may spill compactly: Row::encode writes a block of rows (sorted, so neighbours are
+// alike) into at most kMaxEncodedBytes each and returns the bytes written; Row::decode reads
+// them back. Others spill as they are in memory.
+template <typename Row>
+concept EncodedRow = requires(std::span<const Row> rows, std::span<Row> out, std::byte* bytes) {
+  { Row::kMaxEncodedBytes } -> std::convertible_to<size_t>;
+  { Row::encode(rows, bytes) } -> std::same_as<size_t>;
+  Row::decode(std::span<const std::byte>(), out);
+};
+
 // `Row`: trivially copyable, with a key() ordered by operator<. Input that arrives in order (the
 // common case: a process writes its records nearly in time order) is never sorted, and runs that
 // follow one another are read back one after the other, with no merge.
@@ -243,7 +254,18 @@ class RowSink final : public SpillingSink {
     if (rows_.empty()) return;
     sort_in_memory();
     Run& run = runs_.emplace_back(Run{RunFile(memory_.dir()), rows_.size(), rows_.front(), rows_.back()});
-    run.file.write(rows_.data(), rows_.size() * sizeof(Row));
+    if constexpr (EncodedRow<Row>) {
+      // Block by block, as fill() reads them back: each block's size, then its bytes.
+      std::vector<std::byte> bytes(kBlockRows * Row::kMaxEncodedBytes);
+      for (size_t at = 0; at < rows_.size(); at += kBlockRows) {
+        const auto block = std::span<const Row>(rows_).subspan(at, std::min(kBlockRows, rows_.size() - at));
+        const auto size = static_cast<uint32_t>(Row::encode(block, bytes.data()));
+        run.file.write(&size, sizeof size);
+        run.file.write(bytes.data(), size);
+      }
+    } else {
+      run.file.write(rows_.data(), rows_.size() * sizeof(Row));
+    }
     memory_.count_run();
     last_run_capacity_ = rows_.capacity();
     release();
@@ -278,6 +300,7 @@ class RowSink final : public SpillingSink {
     Run* run = nullptr;
     uint64_t unread = 0;  // rows still in the file
     std::vector<Row> block;
+    std::vector<std::byte> bytes;  // the block encoded (EncodedRow)
     size_t next = 0;
     size_t order = 0;  // lower is older: equal keys come from older sources first
     [[nodiscard]] const Row& row() const { return block[next]; }
@@ -319,8 +342,17 @@ class RowSink final : public SpillingSink {
   static void fill(Cursor& cursor) {
     const size_t count = std::min<uint64_t>(kBlockRows, cursor.unread);
     cursor.block.resize(count);
-    if (count > 0 && !cursor.run->file.read(cursor.block.data(), count * sizeof(Row)))
-      throw std::runtime_error("a sort run ended early: its temporary file is damaged");
+    bool read = true;
+    if constexpr (EncodedRow<Row>) {
+      uint32_t size = 0;
+      read = cursor.run->file.read(&size, sizeof size) && size <= count * Row::kMaxEncodedBytes;
+      cursor.bytes.resize(size);
+      read = read && cursor.run->file.read(cursor.bytes.data(), size);
+      if (read) Row::decode(cursor.bytes, cursor.block);
+    } else {
+      read = count == 0 || cursor.run->file.read(cursor.block.data(), count * sizeof(Row));
+    }
+    if (!read) throw std::runtime_error("a sort run ended early: its temporary file is damaged");
     cursor.unread -= count;
     cursor.next = 0;
   }
