@@ -44,10 +44,10 @@ inline char* fixed_chars(char* first, char* last, double value, int decimals) {
           rounded /= 10;
         } while (rounded != 0 || std::end(digits) - digit <= decimals);
         const auto integer_digits = static_cast<size_t>(std::end(digits) - digit - decimals);
-        first = std::copy_n(digit, integer_digits, first);
-        if (decimals == 0) return first;
-        *first++ = '.';
-        return std::copy_n(digit + integer_digits, decimals, first);
+        char* out = std::copy_n(digit, integer_digits, first);
+        if (decimals == 0) return out;
+        *out++ = '.';
+        return std::copy_n(digit + integer_digits, decimals, out);
       }
     }
   }
