@@ -19,13 +19,13 @@ void append_integer(std::string& out, Integer value) {
 // The longest fixed-point double: 309 integer digits, a sign, a point, and the decimals used here.
 inline constexpr size_t kMaxFixedChars = 330;
 
-// Writes what std::to_chars(value, fixed, decimals) writes, into [first, last) (room for
+// Writes what std::to_chars(value, fixed, decimals) writes, into [out, out_end) (room for
 // kMaxFixedChars). to_chars rounds the exact binary value, through a general and slow path; most
 // of the values written here are far from a rounding tie, and then an integer does it: the scaled
 // value is rounded to the nearest integer, whose digits are the answer. Near a tie (and for
 // negative or huge values), where the scaling's rounding error could flip the result, to_chars
 // decides.
-inline char* fixed_chars(char* first, char* last, double value, int decimals) {
+inline char* fixed_chars(char* out, char* out_end, double value, int decimals) {
   static constexpr double kScale[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
   // Below 2^40 the scaling errs by at most 2^-13, well inside this distance from a tie.
   constexpr double kLimit = 0x1p40;
@@ -44,14 +44,14 @@ inline char* fixed_chars(char* first, char* last, double value, int decimals) {
           rounded /= 10;
         } while (rounded != 0 || std::end(digits) - digit <= decimals);
         const auto integer_digits = static_cast<size_t>(std::end(digits) - digit - decimals);
-        char* out = std::copy_n(digit, integer_digits, first);
+        out = std::copy_n(digit, integer_digits, out);
         if (decimals == 0) return out;
         *out++ = '.';
         return std::copy_n(digit + integer_digits, decimals, out);
       }
     }
   }
-  return std::to_chars(first, last, value, std::chars_format::fixed, decimals).ptr;
+  return std::to_chars(out, out_end, value, std::chars_format::fixed, decimals).ptr;
 }
 
 // `decimals` digits after the point; the caller handles non-finite values.
