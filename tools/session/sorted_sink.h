@@ -267,7 +267,6 @@ class RowSink final : public SpillingSink {
       run.file.write(rows_.data(), rows_.size() * sizeof(Row));
     }
     memory_.count_run();
-    last_run_capacity_ = rows_.capacity();
     release();
   }
 
@@ -307,9 +306,8 @@ class RowSink final : public SpillingSink {
   };
 
   void grow() {
-    // After a spill, straight back to the size the last run reached: no copying on the way.
     const size_t before = memory_bytes();
-    rows_.reserve(std::max({kBlockRows, rows_.capacity() * 2, last_run_capacity_}));
+    rows_.reserve(std::max(kBlockRows, rows_.capacity() * 2));
     memory_.grew(memory_bytes() - before);
     // The budget may have spilled this sink, taking its memory: start again at one block.
     if (rows_.capacity() == 0) {
@@ -419,7 +417,6 @@ class RowSink final : public SpillingSink {
   SortMemory& memory_;
   std::vector<Row> rows_;
   bool ordered_ = true;  // rows_ is sorted
-  size_t last_run_capacity_ = 0;
   std::vector<Run> runs_;
   uint64_t size_ = 0;
 };
