@@ -27,7 +27,9 @@ namespace profilemate::exporter {
 class RunFile {
  public:
   // Throws std::runtime_error naming `dir` when the file cannot be made.
-  explicit RunFile(const std::string& dir);
+  // `buffered`: through a buffer of stdio's, for reads and writes of single entries; a file read
+  // and written in large blocks goes without (its buffer would be memory held for nothing, per run).
+  explicit RunFile(const std::string& dir, bool buffered = true);
   void write(const void* data, size_t size);
   // Switches from writing to reading, from the start.
   void rewind();
@@ -253,7 +255,8 @@ class RowSink final : public SpillingSink {
   void spill() override {
     if (rows_.empty()) return;
     sort_in_memory();
-    Run& run = runs_.emplace_back(Run{RunFile(memory_.dir()), rows_.size(), rows_.front(), rows_.back()});
+    Run& run =
+        runs_.emplace_back(Run{RunFile(memory_.dir(), false), rows_.size(), rows_.front(), rows_.back()});
     if constexpr (EncodedRow<Row>) {
       // Block by block, as fill() reads them back: each block's size, then its bytes.
       std::vector<std::byte> bytes(kBlockRows * Row::kMaxEncodedBytes);
