@@ -78,6 +78,7 @@ std::map<GraphKey, GpuPercentiles> GpuTimes::percentiles() {
   std::map<GraphKey, GpuPercentiles> result;
   if (spilled_.size() == 0) {
     for (Graph& g : graphs_) {
+      if (g.count == 0) continue;  // replayed, but never with GPU time
       result[g.key] = {select(g, nearest_rank_index(g.count, 0.50)),
                        select(g, nearest_rank_index(g.count, 0.99))};
     }

@@ -30,7 +30,8 @@ class GpuTimes final : public SpillingSink {
   // A graph's handle for push (a lookup the caller can keep).
   [[nodiscard]] size_t graph(uint32_t process, uint32_t exec_id);
   void push(size_t graph, uint64_t gpu_ns);
-  // The percentiles of every graph that has GPU times; empties the store.
+  // The percentiles of every graph that has GPU times (none for a graph with a handle and no
+  // time); empties the store.
   std::map<GraphKey, GpuPercentiles> percentiles();
 
   [[nodiscard]] size_t memory_bytes() const override { return reported_bytes_; }
