@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <vector>
 
 #include "export_session.h"
 #include "synthetic_session.h"
@@ -41,6 +44,38 @@ const BenchSession& bench_session() {
   return session;
 }
 
+// Wall-clock seconds of each timed run, for BM_Summary's ratios: the export uses both cores, so
+// its figures are by the clock, as the baselines' are.
+struct Figures {
+  std::vector<double> read_s, export_s, export_cpu_s, python_s;
+  uint64_t python_records = 0;
+};
+Figures& figures() {
+  static Figures f;
+  return f;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0.0 : values[values.size() / 2];
+}
+
+double process_cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// Times `work` by the clock (and the process's CPU time, when `cpu` is given).
+template <typename Work>
+void timed(std::vector<double>& wall, std::vector<double>* cpu, Work&& work) {
+  const double cpu_before = process_cpu_seconds();
+  const auto before = std::chrono::steady_clock::now();
+  work();
+  wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count());
+  if (cpu != nullptr) cpu->push_back(process_cpu_seconds() - cpu_before);
+}
+
 void report(benchmark::State& state, const BenchSession& session) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * session.written.events));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * session.written.bytes));
@@ -55,15 +90,18 @@ void report(benchmark::State& state, const BenchSession& session) {
 void BM_Baseline_ReadSessionBytes(benchmark::State& state) {
   const BenchSession& session = bench_session();
   for (auto _ : state) {
-    const std::string bytes = profilemate::testing::read_file(session.dir + "/process_1.pmlog");
-    uint64_t sum = 0;
-    for (const char c : bytes) sum += static_cast<uint8_t>(c);
-    benchmark::DoNotOptimize(sum);
+    timed(figures().read_s, nullptr, [&] {
+      const std::string bytes = profilemate::testing::read_file(session.dir + "/process_1.pmlog");
+      uint64_t sum = 0;
+      for (const char c : bytes) sum += static_cast<uint8_t>(c);
+      benchmark::DoNotOptimize(sum);
+    });
   }
   report(state, session);
 }
 BENCHMARK(BM_Baseline_ReadSessionBytes)
     ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
     ->Iterations(1)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
@@ -78,8 +116,11 @@ void BM_Baseline_PythonConverter(benchmark::State& state) {
         "/usr/bin/python3 " PROFILEMATE_SOURCE_DIR "/bench/python_export_baseline.py " PROFILEMATE_SOURCE_DIR
         "/proto/profilemate.proto " +
         session.dir + "/process_1.pmlog " + session.dir + "/python.csv " + std::to_string(kRecords);
-    if (std::system(command.c_str()) != 0) state.SkipWithError("the Python converter failed");
+    timed(figures().python_s, nullptr, [&] {
+      if (std::system(command.c_str()) != 0) state.SkipWithError("the Python converter failed");
+    });
   }
+  figures().python_records = std::min(kRecords, session.written.events);
   state.SetItemsProcessed(
       static_cast<int64_t>(state.iterations() * std::min(kRecords, session.written.events)));
 }
@@ -89,15 +130,44 @@ void BM_ExportTenMillionEvents(benchmark::State& state) {
   const BenchSession& session = bench_session();
   const std::string out = session.dir + "/csv";
   for (auto _ : state) {
-    const auto result = profilemate::exporter::export_session(session.dir, out);
-    benchmark::DoNotOptimize(result.records);
+    timed(figures().export_s, &figures().export_cpu_s, [&] {
+      const auto result = profilemate::exporter::export_session(session.dir, out);
+      benchmark::DoNotOptimize(result.records);
+    });
   }
   report(state, session);
 }
 BENCHMARK(BM_ExportTenMillionEvents)
     ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
     ->Iterations(1)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
+
+// The throughput figures from the medians of the runs above, in one place: the export's
+// records/s by the clock (and by the process's CPU time, all threads), the Python converter's,
+// and the ratios to it and to reading the bytes. Needs the three benchmarks in the same run.
+void BM_Summary_ExportThroughput(benchmark::State& state) {
+  const Figures& f = figures();
+  for (auto _ : state) {
+  }
+  if (f.read_s.empty() || f.export_s.empty() || f.python_s.empty()) {
+    state.SkipWithError(
+        "run BM_Baseline_ReadSessionBytes, BM_Baseline_PythonConverter and "
+        "BM_ExportTenMillionEvents in the same run");
+    return;
+  }
+  const auto events = static_cast<double>(bench_session().written.events);
+  const double export_rate = events / median(f.export_s);
+  const double python_rate = static_cast<double>(f.python_records) / median(f.python_s);
+  state.counters["export_Mrec_per_s"] = export_rate * 1e-6;
+  state.counters["export_cpu_Mrec_per_s"] = events / median(f.export_cpu_s) * 1e-6;
+  state.counters["python_Mrec_per_s"] = python_rate * 1e-6;
+  state.counters["export_over_python"] = export_rate / python_rate;
+  state.counters["read_s"] = median(f.read_s);
+  state.counters["export_s"] = median(f.export_s);
+  state.counters["export_over_read"] = median(f.export_s) / median(f.read_s);
+}
+BENCHMARK(BM_Summary_ExportThroughput)->Iterations(1);
 
 }  // namespace

@@ -30,8 +30,7 @@ inline std::unique_ptr<StreamedSession> streamed(const TestSession& session) {
   auto streamed = std::make_unique<StreamedSession>();
   exporter::SessionStream& stream = streamed->stream;
   stream.tables = session;
-  for (const exporter::ReplayRow& replay : session.replays)
-    stream.replays.push_pod(exporter::TimeKey{replay.unix_ns, replay.process}, replay);
+  for (const exporter::ReplayRow& replay : session.replays) stream.replays.push(replay);
   const auto push = [](exporter::SortedSink<exporter::TimeKey>& sink, const auto& rows) {
     for (const auto& row : rows) {
       const std::string bytes = row.event.SerializeAsString();

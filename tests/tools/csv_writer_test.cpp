@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
+#include <random>
+#include <string>
+
+#include "number_text.h"
 #include "test_support.h"
 
 namespace profilemate::exporter {
@@ -20,6 +25,55 @@ TEST(CsvWriter, WritesTheHeaderAndRowsWithRfc4180Quoting) {
             "plain,\"with,comma\",\"say \"\"hi\"\"\",\"two\nlines\"\n"
             "18446744073709551615,-3,0.667,True\n"
             ",,,False\n");
+}
+
+// The fast path must write exactly what to_chars writes: values the exporter formats (scaled
+// nanosecond counts, exact ties among them), random doubles, and the edges.
+TEST(FixedChars, WritesWhatToCharsWrites) {
+  std::mt19937_64 random(42);
+  std::vector<double> values = {0.0,    -0.0,   0.5,  1.5,  2.5,   0.0005,
+                                0.0015, 1e-300, 1e12, 1e20, -1.25, 1099511627775.5};
+  for (int i = 0; i < 200000; ++i) {
+    const uint64_t ns = random() >> (random() % 64);
+    values.push_back(static_cast<double>(ns) * 1e-3);
+    values.push_back(static_cast<double>(ns) * 1e-6);
+    values.push_back(static_cast<double>(ns) * 1e-9);
+    values.push_back(static_cast<double>(ns / 1000 * 1000 + 500) * 1e-9);  // a tie at 6 decimals
+    values.push_back(std::ldexp(static_cast<double>(random() >> 11), static_cast<int>(random() % 80) - 60));
+  }
+  for (const double value : values) {
+    for (int decimals = 0; decimals <= 9; ++decimals) {
+      char expected[400];
+      char actual[400];
+      const std::string want(
+          expected,
+          std::to_chars(expected, expected + sizeof expected, value, std::chars_format::fixed, decimals).ptr);
+      const std::string got(actual, fixed_chars(actual, actual + sizeof actual, value, decimals));
+      ASSERT_EQ(got, want) << "value " << value << " with " << decimals << " decimals";
+    }
+  }
+}
+
+// Cells larger than the writer's buffer, and rows formatted in batches and appended in order.
+TEST(CsvWriter, WritesHugeCellsAndAppendsBatchesInOrder) {
+  testing::TempDir dir;
+  const std::string huge(3 << 20, 'x');
+  CsvWriter out(dir / "t.csv", {"a", "b"});
+  out.integer(1).text(huge).end_row();
+  CsvWriter batch(dir / "t.csv", 2);
+  for (int round = 0; round < 2; ++round) {
+    batch.clear();
+    for (int i = 0; i < 100'000; ++i) batch.integer(2).text(round == 0 ? "first" : "\"second\"").end_row();
+    out.append(batch);
+  }
+  out.fixed(0.5, 0).empty().end_row();
+  out.close();
+  EXPECT_EQ(out.rows(), 200'002u);
+  std::string expected = "a,b\n1," + huge + "\n";
+  for (int i = 0; i < 100'000; ++i) expected += "2,first\n";
+  for (int i = 0; i < 100'000; ++i) expected += "2,\"\"\"second\"\"\"\n";
+  expected += "0,\n";
+  EXPECT_EQ(testing::read_file(dir / "t.csv"), expected);
 }
 
 TEST(CsvWriter, NamesTheFileItCannotCreate) {

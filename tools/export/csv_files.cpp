@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
+#include <unordered_map>
 
 #include "csv_writer.h"
 #include "event_labels.h"
+#include "helper_thread.h"
 #include "units.h"
 
 namespace profilemate::exporter {
@@ -183,6 +189,41 @@ OutputFile write_file(const std::string& dir, std::string_view name, const Cols&
   return {std::string(name), out.rows()};
 }
 
+// Formats the rows `sink` drains into `out`, on two threads: blocks of rows go alternately to a
+// helper thread and to this one, and are appended in order. `format(batch, rows)` writes the rows
+// of a block into a batch writer; it is called on both threads at once.
+template <typename Row, typename Format>
+void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, const Format& format) {
+  constexpr size_t kBlockRows = 4096;
+  std::vector<Row> helper_rows;  // the helper's block, formatted into helper_batch
+  CsvWriter helper_batch(out.path(), columns);
+  CsvWriter own_batch(out.path(), columns);
+  HelperThread helper;
+  bool helper_has_block = false;
+  const auto append_helper_batch = [&] {
+    helper.wait();
+    out.append(helper_batch);
+    helper_batch.clear();
+  };
+  sink.drain([&](std::span<const Row> rows) {
+    for (size_t at = 0; at < rows.size(); at += kBlockRows) {
+      const std::span<const Row> block = rows.subspan(at, std::min(kBlockRows, rows.size() - at));
+      if (!helper_has_block) {
+        helper.wait();
+        helper_rows.assign(block.begin(), block.end());
+        helper.start([&] { format(helper_batch, std::span<const Row>(helper_rows)); });
+      } else {
+        format(own_batch, block);
+        append_helper_batch();  // the helper's block came first
+        out.append(own_batch);
+        own_batch.clear();
+      }
+      helper_has_block = !helper_has_block;
+    }
+  });
+  if (helper_has_block) append_helper_batch();
+}
+
 // ----- cuda_graph_captures.csv
 
 struct CaptureView : EventView<GraphCapture> {
@@ -286,19 +327,23 @@ auto replay_columns() {
 OutputFile graph_replays(SessionStream& session, const std::string& dir) {
   const SessionTables& t = session.tables;
   const std::map<Key, ExecOrigin> origins = exec_origins(t);
-  return write_file(dir, "cuda_graph_replays.csv", replay_columns(), [&](const auto& write) {
-    const ExecOrigin unknown;
-    Key last_exec{UINT32_MAX, UINT32_MAX};
-    const ExecOrigin* origin = &unknown;
-    SessionStream::drain_replays(session.replays, [&](const ReplayRow& replay) {
-      if (last_exec != Key{replay.process, replay.exec_id}) {  // replays of one graph come in runs
-        last_exec = {replay.process, replay.exec_id};
-        const auto it = origins.find(last_exec);
-        origin = it == origins.end() ? &unknown : &it->second;
-      }
-      write(ReplayView{{t, replay.process, replay.unix_ns}, replay, *origin});
-    });
-  });
+  // Looked up for every row: hashed.
+  std::unordered_map<uint64_t, const ExecOrigin*> origin_of;
+  for (const auto& [exec, origin] : origins) origin_of[uint64_t{exec.first} << 32 | exec.second] = &origin;
+  const auto columns = replay_columns();
+  const std::string name = "cuda_graph_replays.csv";
+  CsvWriter out(dir + "/" + name, columns.names());
+  const ExecOrigin unknown;
+  format_on_two_threads(
+      out, columns.names().size(), session.replays, [&](CsvWriter& batch, std::span<const ReplayRow> rows) {
+        for (const ReplayRow& replay : rows) {
+          const auto it = origin_of.find(uint64_t{replay.process} << 32 | replay.exec_id);
+          const ExecOrigin& origin = it == origin_of.end() ? unknown : *it->second;
+          columns.write_row(batch, ReplayView{{t, replay.process, replay.unix_ns}, replay, origin});
+        }
+      });
+  out.close();
+  return {name, out.rows()};
 }
 
 // ----- cuda_graph_usage.csv
@@ -393,32 +438,6 @@ auto usage_columns() {
       descriptor_columns(label));
 }
 
-// The nearest-rank p50 and p99 of every graph's GPU times, read off the sorted times: each
-// graph's come out together, ascending, and its count is known, so the ranks are known.
-void gpu_percentiles(SessionStream& session, std::map<Key, UsageLine>& graphs) {
-  const SessionTables& t = session.tables;
-  Key current{UINT32_MAX, UINT32_MAX};
-  UsageLine* line = nullptr;
-  uint64_t rank = 0, p50 = 0, p99 = 0;
-  const auto nearest = [](uint64_t n, double fraction) {
-    const auto r = static_cast<uint64_t>(std::ceil(fraction * static_cast<double>(n)));
-    return r == 0 ? uint64_t{1} : r;
-  };
-  session.gpu_times.drain([&](const GpuTimeKey& key, std::span<const std::byte>) {
-    if (current != Key{key.process, key.exec_id}) {
-      current = {key.process, key.exec_id};
-      line = &graphs[current];
-      rank = 0;
-      const uint64_t n = t.exec_usage.at(current).gpu_replays;
-      p50 = nearest(n, 0.50);
-      p99 = nearest(n, 0.99);
-    }
-    ++rank;
-    if (rank == p50) line->gpu_p50_ns = key.gpu_ns;
-    if (rank == p99) line->gpu_p99_ns = key.gpu_ns;
-  });
-}
-
 OutputFile graph_usage(SessionStream& session, const std::string& dir) {
   const SessionTables& t = session.tables;
   const std::map<Key, ExecOrigin> origins = exec_origins(t);
@@ -431,7 +450,10 @@ OutputFile graph_usage(SessionStream& session, const std::string& dir) {
     line.usage = &usage;
     cupti_processes.insert(exec.first);
   }
-  gpu_percentiles(session, graphs);
+  for (const auto& [exec, gpu] : session.gpu_times.percentiles()) {
+    graphs[exec].gpu_p50_ns = gpu.p50_ns;
+    graphs[exec].gpu_p99_ns = gpu.p99_ns;
+  }
   std::vector<UsageLine> ordered;
   ordered.reserve(graphs.size() + t.descriptor_replays.size());
   for (const auto& [key, line] : graphs) ordered.push_back(line);

@@ -1,102 +1,145 @@
 #include "csv_writer.h"
 
-#include "number_text.h"
-
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "helper_thread.h"
+
 namespace profilemate::exporter {
 namespace {
 
+// Written out in blocks of about this size.
 constexpr size_t kFlushBytes = 1 << 20;
+// Room past the flush point, for the row being written.
+constexpr size_t kSlackBytes = 64 << 10;
 
 }  // namespace
 
+// Writes one block at a time to the file, on a helper thread.
+class CsvWriter::BackgroundWriter {
+ public:
+  explicit BackgroundWriter(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+    if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+    // The blocks are large: stdio's own buffer would only copy them once more.
+    std::setvbuf(file_.get(), nullptr, _IONBF, 0);
+  }
+
+  // Waits for the previous block, then starts writing [data, data + size), which must stay
+  // untouched until the next call or wait(). Throws naming the file if a write failed.
+  void write(const char* data, size_t size) {
+    helper_.start([this, data, size] {
+      if (std::fwrite(data, 1, size, file_.get()) != size) fail();
+    });
+  }
+  void wait() { helper_.wait(); }
+  void close() {
+    wait();
+    if (std::fclose(file_.release()) != 0) fail();
+  }
+
+ private:
+  struct FileCloser {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+  };
+  [[noreturn]] void fail() const {
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
+  }
+
+  std::string path_;
+  std::unique_ptr<std::FILE, FileCloser> file_;
+  HelperThread helper_;  // last: stops before the file closes
+};
+
+CsvWriter::~CsvWriter() = default;
+
+CsvWriter::CsvWriter(std::string path, size_t columns)
+    : path_(std::move(path)),
+      buffer_(std::make_unique_for_overwrite<char[]>(kFlushBytes + kSlackBytes)),
+      pos_(buffer_.get()),
+      end_(pos_ + kFlushBytes + kSlackBytes),
+      flush_at_(pos_ + kFlushBytes),
+      columns_(columns) {}
+
 CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns)
-    : path_(std::move(path)), file_(std::fopen(path_.c_str(), "wb")) {
-  if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
-  buffer_.reserve(kFlushBytes + 4096);
-  columns_ = columns.size();
+    : CsvWriter(std::move(path), columns.size()) {
+  file_ = std::make_unique<BackgroundWriter>(path_);
   for (const std::string_view column : columns) text(column);
   end_row();
   rows_ = 0;
 }
 
-void CsvWriter::separator() {
-  if (cells_++ > 0) buffer_.push_back(',');
-}
-
 CsvWriter& CsvWriter::text(std::string_view value) {
-  separator();
   if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
-    buffer_.append(value);
-    return *this;
+    char* at = room(value.size());
+    return cell(std::copy(value.begin(), value.end(), at));
   }
-  buffer_.push_back('"');
+  char* at = room(2 * value.size() + 2);
+  *at++ = '"';
   for (const char c : value) {
-    if (c == '"') buffer_.push_back('"');
-    buffer_.push_back(c);
+    if (c == '"') *at++ = '"';
+    *at++ = c;
   }
-  buffer_.push_back('"');
-  return *this;
-}
-
-template <typename Integer>
-CsvWriter& CsvWriter::number(Integer value) {
-  separator();
-  append_integer(buffer_, value);
-  return *this;
-}
-
-CsvWriter& CsvWriter::integer(uint64_t value) {
-  return number(value);
-}
-CsvWriter& CsvWriter::signed_integer(int64_t value) {
-  return number(value);
-}
-
-CsvWriter& CsvWriter::fixed(double value, int decimals) {
-  if (!std::isfinite(value)) return empty();
-  separator();
-  append_fixed(buffer_, value, decimals);
-  return *this;
+  *at++ = '"';
+  return cell(at);
 }
 
 CsvWriter& CsvWriter::boolean(bool value) {
   return text(value ? "True" : "False");
 }
 
-CsvWriter& CsvWriter::empty() {
-  separator();
-  return *this;
-}
-
-void CsvWriter::end_row() {
-  if (cells_ != columns_) {
-    throw std::runtime_error(path_ + ": row " + std::to_string(rows_ + 1) + " has " + std::to_string(cells_) +
-                             " cells, the header " + std::to_string(columns_) + " columns");
+void CsvWriter::make_room(size_t size) {
+  // A file's writer writes out all but the row being written; a batch keeps everything.
+  const char* row = file_ ? pos_ : buffer_.get();
+  if (file_) {
+    while (row > buffer_.get() && row[-1] != '\n') --row;
+    file_->write(buffer_.get(), static_cast<size_t>(row - buffer_.get()));
+    file_->wait();
   }
-  buffer_.push_back('\n');
-  cells_ = 0;
-  ++rows_;
-  if (buffer_.size() >= kFlushBytes) write_out();
+  const auto kept = static_cast<size_t>(pos_ - row);
+  const auto capacity = static_cast<size_t>(end_ - buffer_.get());
+  if (kept + size > capacity || !file_) {
+    const size_t grown = std::max(2 * capacity, kept + size + kSlackBytes);
+    auto bigger = std::make_unique_for_overwrite<char[]>(grown);
+    std::memcpy(bigger.get(), row, kept);
+    buffer_ = std::move(bigger);
+    spare_.reset();  // written: a new one is made the size of the new buffer
+    end_ = buffer_.get() + grown;
+  } else {
+    std::memmove(buffer_.get(), row, kept);
+  }
+  pos_ = buffer_.get() + kept;
+  flush_at_ = buffer_.get() + kFlushBytes;
 }
 
 void CsvWriter::write_out() {
-  if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), file_.get()) != buffer_.size()) {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
-  buffer_.clear();
+  const auto capacity = static_cast<size_t>(end_ - buffer_.get());
+  file_->write(buffer_.get(), static_cast<size_t>(pos_ - buffer_.get()));
+  if (!spare_) spare_ = std::make_unique_for_overwrite<char[]>(capacity);
+  std::swap(buffer_, spare_);
+  pos_ = buffer_.get();
+  end_ = pos_ + capacity;
+  flush_at_ = pos_ + kFlushBytes;
+}
+
+void CsvWriter::append(const CsvWriter& batch) {
+  // Copied: the batch is the caller's again at once, and the blocks written stay large.
+  const auto size = static_cast<size_t>(batch.pos_ - batch.buffer_.get());
+  std::memcpy(room(size), batch.buffer_.get(), size);
+  pos_ += size;
+  rows_ += batch.rows_;
+  if (file_ && pos_ >= flush_at_) write_out();
+}
+
+void CsvWriter::wrong_width() const {
+  throw std::runtime_error(path_ + ": row " + std::to_string(rows_ + 1) + " has " + std::to_string(cells_) +
+                           " cells, the header " + std::to_string(columns_) + " columns");
 }
 
 void CsvWriter::close() {
   write_out();
-  if (std::fflush(file_.get()) != 0) {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
+  file_->close();
   file_.reset();
 }
 

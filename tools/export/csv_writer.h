@@ -1,6 +1,12 @@
-// Writes one RFC 4180 CSV file, fast: rows are formatted into a buffer with std::to_chars.
+// Writes one RFC 4180 CSV file, fast: each cell is formatted with std::to_chars straight into one
+// large buffer, which is written out in blocks by a thread of the writer's own while the next
+// block is formatted (the kernel's copying of a block costs about what formatting it does). A writer without
+// a file formats a batch of rows in memory, for the file's writer to append: batches can be formatted on
+// several threads.
 #pragma once
 
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
@@ -9,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "number_text.h"
 
 namespace profilemate::exporter {
 
@@ -19,16 +27,41 @@ class CsvWriter {
   CsvWriter(std::string path, std::span<const std::string_view> columns);
   CsvWriter(std::string path, std::initializer_list<std::string_view> columns)
       : CsvWriter(std::move(path), std::span(columns.begin(), columns.size())) {}
+  // A batch of rows of `columns` cells, in memory; `path` names the file in messages.
+  CsvWriter(std::string path, size_t columns);
 
   CsvWriter& text(std::string_view value);
-  CsvWriter& integer(uint64_t value);
-  CsvWriter& signed_integer(int64_t value);
-  CsvWriter& fixed(double value, int decimals);
+  CsvWriter& integer(uint64_t value) { return number(value); }
+  CsvWriter& signed_integer(int64_t value) { return number(value); }
+  CsvWriter& fixed(double value, int decimals) {
+    if (!std::isfinite(value)) return empty();
+    char* at = room(kMaxFixedChars);
+    return cell(fixed_chars(at, at + kMaxFixedChars, value, decimals));
+  }
   CsvWriter& boolean(bool value);  // True/False, as the predecessor wrote them
-  CsvWriter& empty();
+  CsvWriter& empty() { return cell(room(0)); }
   // Throws std::runtime_error naming the file and the row when the row's cells are not as many as
   // the header's columns.
-  void end_row();
+  void end_row() {
+    if (cells_ != columns_ || cells_ == 0) wrong_width();
+    // Every cell ends in a comma: the row's last one becomes the line's end.
+    pos_[-1] = '\n';
+    cells_ = 0;
+    ++rows_;
+    if (file_ && pos_ >= flush_at_) write_out();
+  }
+
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  ~CsvWriter();
+
+  // Appends the rows of `batch` (made with the same columns); throws as close() does.
+  void append(const CsvWriter& batch);
+  // Forgets the rows written (a batch, to be reused).
+  void clear() {
+    pos_ = buffer_.get();
+    rows_ = 0;
+  }
 
   // Writes everything out; throws std::runtime_error naming the file on failure.
   void close();
@@ -36,17 +69,40 @@ class CsvWriter {
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
-  void separator();
-  template <typename Integer>
-  CsvWriter& number(Integer value);
-  void write_out();
+  // Characters any integer cell fits in.
+  static constexpr size_t kIntegerChars = 24;
 
-  struct FileCloser {
-    void operator()(std::FILE* file) const { std::fclose(file); }
-  };
+  template <typename Integer>
+  CsvWriter& number(Integer value) {
+    char* at = room(kIntegerChars);
+    return cell(std::to_chars(at, at + kIntegerChars, value).ptr);
+  }
+  // Room for a cell of up to `size` characters and its comma: where it goes.
+  char* room(size_t size) {
+    if (static_cast<size_t>(end_ - pos_) <= size) make_room(size + 1);
+    return pos_;
+  }
+  CsvWriter& cell(char* end) {
+    *end++ = ',';
+    pos_ = end;
+    ++cells_;
+    return *this;
+  }
+  void make_room(size_t size);
+  // Hands the buffer up to pos_ to the background writer and goes on in the spare buffer.
+  void write_out();
+  [[noreturn]] void wrong_width() const;
+
+  class BackgroundWriter;
   std::string path_;
-  std::unique_ptr<std::FILE, FileCloser> file_;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;
+  std::unique_ptr<char[]> spare_;  // the block being written, or null
+  // Null for a batch. Declared after the buffers, so that it stops (finishing the block in
+  // flight) before they are freed.
+  std::unique_ptr<BackgroundWriter> file_;
+  char* pos_ = nullptr;
+  char* end_ = nullptr;
+  char* flush_at_ = nullptr;
   size_t columns_ = 0;
   size_t cells_ = 0;  // in the row being written
   uint64_t rows_ = 0;

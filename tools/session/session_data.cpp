@@ -4,6 +4,7 @@
 #include <deque>
 #include <filesystem>
 
+#include "helper_thread.h"
 #include "session_files.h"
 
 namespace profilemate::exporter {
@@ -29,11 +30,108 @@ void merge_info(ProcessInfo& into, const ProcessInfo& update) {
   if (!update.torch_version().empty()) into.set_torch_version(update.torch_version());
 }
 
-// Turns one process's records into table entries and sorted rows.
+// The rows of a stretch of a log, on their way from the reading thread to the sinks.
+struct Batch {
+  struct Event {
+    SortedSink<TimeKey>* sink = nullptr;
+    TimeKey key;
+    size_t offset = 0;  // in bytes
+    size_t size = 0;
+  };
+  std::vector<ReplayRow> replays;
+  std::vector<Event> events;
+  std::string bytes;  // the events, serialized
+
+  [[nodiscard]] bool full() const { return replays.size() >= 8192 || bytes.size() >= (size_t{1} << 20); }
+  void clear() {
+    replays.clear();
+    events.clear();
+    bytes.clear();
+  }
+};
+
+// Puts batches into the sinks and the per-graph tables. It runs on a helper thread while the
+// next batch is read: the sinks, the memory bound they share and the per-graph tables are only
+// touched here.
+class SinkFeeder {
+ public:
+  explicit SinkFeeder(SessionStream& stream) : stream_(stream) {}
+
+  void operator()(const Batch& batch) {
+    for (const ReplayRow& row : batch.replays) {
+      const Exec& exec = exec_for(row.process, row.exec_id);
+      ExecGraphUsage& usage = *exec.usage;
+      // Min, not first: a replay joined to a late GPU time comes after later ones.
+      usage.first_unix_ns = usage.replays++ == 0 ? row.unix_ns : std::min(usage.first_unix_ns, row.unix_ns);
+      usage.last_unix_ns = std::max(usage.last_unix_ns, row.unix_ns);
+      usage.cpu_ns_total += row.cpu_ns;
+      if (row.has_gpu) {
+        ++usage.gpu_replays;
+        usage.gpu_ns_total += row.gpu_ns;
+        usage.gpu_ns_max = std::max(usage.gpu_ns_max, row.gpu_ns);
+        stream_.gpu_times.push(exec.gpu_times, row.gpu_ns);
+      }
+      stream_.replays.push(row);
+    }
+    for (const Batch::Event& event : batch.events) {
+      event.sink->push(event.key, std::as_bytes(std::span(batch.bytes).subspan(event.offset, event.size)));
+    }
+  }
+
+ private:
+  // Where a replay of an executable graph is counted.
+  struct Exec {
+    ExecGraphUsage* usage = nullptr;
+    size_t gpu_times = 0;  // GpuTimes' handle
+  };
+  const Exec& exec_for(uint32_t process, uint32_t exec_id) {
+    const auto [it, added] = execs_.try_emplace(uint64_t{process} << 32 | exec_id);
+    if (added) {
+      it->second = {&stream_.tables.exec_usage[{process, exec_id}],
+                    stream_.gpu_times.graph(process, exec_id)};
+    }
+    return it->second;
+  }
+
+  SessionStream& stream_;
+  std::unordered_map<uint64_t, Exec> execs_;  // by (process, exec id): a replay looks its graph up once
+};
+
+// Reading and collecting overlap: the reading thread fills a batch while the helper thread feeds
+// the previous one to the sinks.
+class Handoff {
+ public:
+  explicit Handoff(SessionStream& stream) : feeder_(stream) {}
+  Batch& batch() { return filling_; }
+  // After each addition to batch().
+  void added() {
+    if (filling_.full()) hand_over();
+  }
+  // Feeds what is left and waits for it; rethrows what the feeding threw.
+  void finish() {
+    hand_over();
+    helper_.wait();
+  }
+
+ private:
+  void hand_over() {
+    helper_.wait();  // in_flight_ is fed
+    std::swap(filling_, in_flight_);
+    filling_.clear();
+    helper_.start([this] { feeder_(in_flight_); });
+  }
+
+  SinkFeeder feeder_;
+  Batch filling_;
+  Batch in_flight_;
+  HelperThread helper_;  // last: stops before the batches go
+};
+
+// Turns one process's records into table entries and rows for the sinks.
 class ProcessCollector {
  public:
-  ProcessCollector(SessionStream& stream, uint32_t index)
-      : stream_(stream), data_(stream.tables), index_(index) {}
+  ProcessCollector(SessionStream& stream, Handoff& handoff, uint32_t index)
+      : stream_(stream), data_(stream.tables), handoff_(handoff), index_(index) {}
 
   void operator()(Record& record) {
     Process& process = data_.processes[index_];
@@ -153,21 +251,11 @@ class ProcessCollector {
   }
 
  private:
+  // The replay goes to the sinks and per-graph tables with the next batch (SinkFeeder).
   void add_replay(const ReplayRow& row) {
-    Process& process = data_.processes[index_];
-    ExecGraphUsage& usage = usage_for(row.exec_id);
-    // Min, not first: a replay joined to a late GPU time comes after later ones.
-    usage.first_unix_ns = usage.replays++ == 0 ? row.unix_ns : std::min(usage.first_unix_ns, row.unix_ns);
-    usage.last_unix_ns = std::max(usage.last_unix_ns, row.unix_ns);
-    usage.cpu_ns_total += row.cpu_ns;
-    if (row.has_gpu) {
-      ++usage.gpu_replays;
-      usage.gpu_ns_total += row.gpu_ns;
-      usage.gpu_ns_max = std::max(usage.gpu_ns_max, row.gpu_ns);
-      stream_.gpu_times.push({index_, row.exec_id, row.gpu_ns}, {});
-    }
-    stream_.replays.push_pod(TimeKey{row.unix_ns, index_}, row);
-    seen(process, row.unix_ns);
+    handoff_.batch().replays.push_back(row);
+    handoff_.added();
+    seen(data_.processes[index_], row.unix_ns);
   }
 
   static void attach_gpu(ReplayRow& row, uint64_t gpu_start_unix_ns, uint64_t gpu_ns) {
@@ -231,26 +319,17 @@ class ProcessCollector {
   void add(SortedSink<TimeKey>& sink, Process& process, uint64_t log_ns, const Event* event) {
     const uint64_t when = process.unix_ns(log_ns);
     seen(process, when);
-    event->SerializeToString(&bytes_);
-    sink.push({when, index_}, std::as_bytes(std::span(bytes_.data(), bytes_.size())));
-  }
-
-  ExecGraphUsage& usage_for(uint32_t exec_id) {
-    // Replays of one graph come in long runs: skip the map lookup for a repeat.
-    if (last_usage_ == nullptr || last_exec_ != exec_id) {
-      last_usage_ = &data_.exec_usage[{index_, exec_id}];
-      last_exec_ = exec_id;
-    }
-    return *last_usage_;
+    Batch& batch = handoff_.batch();
+    const size_t offset = batch.bytes.size();
+    event->AppendToString(&batch.bytes);
+    batch.events.push_back({&sink, {when, index_}, offset, batch.bytes.size() - offset});
+    handoff_.added();
   }
 
   SessionStream& stream_;
   SessionTables& data_;
+  Handoff& handoff_;
   uint32_t index_;
-  std::string bytes_;
-  ExecGraphUsage* last_usage_ = nullptr;
-  uint32_t last_exec_ = 0;
-
   // The join of late GPU times (see profilemate.proto, LateGpuTime).
   static constexpr size_t kLateWindow = 2 * size_t{LATE_GPU_TIME_WINDOW};
   struct LateReplay {
@@ -264,7 +343,67 @@ class ProcessCollector {
   std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> early_gpu_times_;  // (start, duration)
 };
 
+std::byte* put_varint(std::byte* out, uint64_t value) {
+  while (value >= 0x80) {
+    *out++ = static_cast<std::byte>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<std::byte>(value);
+  return out;
+}
+
+// Throws on bytes that end inside a varint or hold a longer one: a damaged run.
+uint64_t get_varint(const std::byte*& in, const std::byte* end) {
+  uint64_t value = 0;
+  for (int shift = 0; shift < 64 && in < end; shift += 7) {
+    const auto byte = static_cast<uint8_t>(*in++);
+    value |= uint64_t{byte & 0x7fu} << shift;
+    if (byte < 0x80) return value;
+  }
+  throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
+}
+
 }  // namespace
+
+// Each launch's time as the step from the one before (rows come sorted by time); the signed
+// offset zigzagged; has_gpu in the process's lowest bit.
+size_t ReplayRow::encode(std::span<const ReplayRow> rows, std::byte* out) {
+  std::byte* const start = out;
+  uint64_t previous = 0;
+  for (const ReplayRow& row : rows) {
+    out = put_varint(out, uint64_t{row.process} << 1 | uint64_t{row.has_gpu});
+    out = put_varint(out, row.exec_id);
+    out = put_varint(out, row.stream_id);
+    out = put_varint(out, row.thread);
+    out = put_varint(out, row.unix_ns - previous);
+    out = put_varint(out, row.cpu_ns);
+    const auto offset = static_cast<uint64_t>(row.gpu_offset_ns);
+    out = put_varint(out, offset << 1 ^ (row.gpu_offset_ns < 0 ? ~uint64_t{0} : 0));
+    out = put_varint(out, row.gpu_ns);
+    previous = row.unix_ns;
+  }
+  return static_cast<size_t>(out - start);
+}
+
+void ReplayRow::decode(std::span<const std::byte> bytes, std::span<ReplayRow> rows) {
+  const std::byte* in = bytes.data();
+  const std::byte* const end = in + bytes.size();
+  uint64_t previous = 0;
+  for (ReplayRow& row : rows) {
+    const uint64_t process = get_varint(in, end);
+    row.process = static_cast<uint32_t>(process >> 1);
+    row.has_gpu = (process & 1) != 0;
+    row.exec_id = static_cast<uint32_t>(get_varint(in, end));
+    row.stream_id = static_cast<uint32_t>(get_varint(in, end));
+    row.thread = static_cast<uint32_t>(get_varint(in, end));
+    row.unix_ns = previous + get_varint(in, end);
+    row.cpu_ns = get_varint(in, end);
+    const uint64_t offset = get_varint(in, end);
+    row.gpu_offset_ns = static_cast<int64_t>(offset >> 1 ^ (~(offset & 1) + 1));
+    row.gpu_ns = get_varint(in, end);
+    previous = row.unix_ns;
+  }
+}
 
 uint32_t Process::tid(uint32_t thread) const {
   const auto it = threads.find(thread);
@@ -311,10 +450,12 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
     data.processes.emplace_back();
     Process& process = data.processes.back();
     process.file = std::filesystem::path(path).filename().string();
-    ProcessCollector collect(*this, index);
+    Handoff handoff(*this);
+    ProcessCollector collect(*this, handoff, index);
     // The header is filled in before the first record is visited, so times resolve as we go.
     process.stats = reader::read_log(path, process.header, [&](Record& record) { collect(record); });
     collect.finish();
+    handoff.finish();
     ProcessInfo info = process.header.info();
     merge_info(info, process.info);
     process.info = std::move(info);

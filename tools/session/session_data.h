@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "gpu_times.h"
 #include "pmlog_reader.h"
 #include "profilemate.pb.h"
 #include "sorted_sink.h"
@@ -44,6 +45,15 @@ struct Row {
   Event event;
 };
 
+// Where a time-ordered row sorts: by time, then by process (then in file order).
+struct TimeKey {
+  uint64_t unix_ns = 0;
+  uint32_t process = 0;
+  bool operator<(const TimeKey& other) const {
+    return unix_ns != other.unix_ns ? unix_ns < other.unix_ns : process < other.process;
+  }
+};
+
 // One graph launch, compact: a long run has millions.
 struct ReplayRow {
   uint32_t process = 0;
@@ -55,6 +65,12 @@ struct ReplayRow {
   int64_t gpu_offset_ns = 0;
   uint64_t gpu_ns = 0;
   bool has_gpu = false;
+  [[nodiscard]] TimeKey key() const { return {unix_ns, process}; }
+
+  // Spilled runs of launches, in varints: a sixth of the size in memory (RowSink's EncodedRow).
+  static constexpr size_t kMaxEncodedBytes = 64;
+  static size_t encode(std::span<const ReplayRow> rows, std::byte* out);
+  static void decode(std::span<const std::byte> bytes, std::span<ReplayRow> rows);
 };
 
 // Per executable graph; its GPU-time percentiles come from SessionStream::gpu_times.
@@ -91,27 +107,6 @@ struct SessionTables {
   [[nodiscard]] double seconds(uint64_t unix_ns) const;
 };
 
-// Where a time-ordered row sorts: by time, then by process (then in file order).
-struct TimeKey {
-  uint64_t unix_ns = 0;
-  uint32_t process = 0;
-  bool operator<(const TimeKey& other) const {
-    return unix_ns != other.unix_ns ? unix_ns < other.unix_ns : process < other.process;
-  }
-};
-
-// One replay's GPU time, sorted so that each graph's times come out in ascending order: the
-// nearest-rank percentiles are then read off exactly, with no graph's times held in memory.
-struct GpuTimeKey {
-  uint32_t process = 0;
-  uint32_t exec_id = 0;
-  uint64_t gpu_ns = 0;
-  bool operator<(const GpuTimeKey& other) const {
-    if (process != other.process) return process < other.process;
-    return exec_id != other.exec_id ? exec_id < other.exec_id : gpu_ns < other.gpu_ns;
-  }
-};
-
 // A session read in one pass: the tables, and the time-ordered rows waiting in sinks. Each sink
 // can be drained once.
 class SessionStream {
@@ -123,19 +118,17 @@ class SessionStream {
   explicit SessionStream(SortMemory& memory);
 
   SessionTables tables;
-  SortedSink<TimeKey> replays;  // ReplayRow payloads
-  SortedSink<GpuTimeKey> gpu_times;
+  RowSink<ReplayRow> replays;
+  GpuTimes gpu_times;
   // The rest carry their event, serialized.
   SortedSink<TimeKey> steps, kv_usage, kv_evictions, moe_timing, forward_passes, cpu_operations, preemptions,
       encoder_timing;
 
   // Calls visit(const ReplayRow&) in time order.
   template <typename Visit>
-  static void drain_replays(SortedSink<TimeKey>& sink, Visit&& visit) {
-    sink.drain([&](const TimeKey&, std::span<const std::byte> payload) {
-      ReplayRow row;
-      std::memcpy(&row, payload.data(), sizeof row);
-      visit(row);
+  static void drain_replays(RowSink<ReplayRow>& sink, Visit&& visit) {
+    sink.drain([&](std::span<const ReplayRow> rows) {
+      for (const ReplayRow& row : rows) visit(row);
     });
   }
   // Calls visit(const Row<Event>&) in time order.

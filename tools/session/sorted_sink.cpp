@@ -18,7 +18,7 @@ constexpr size_t kRunBufferBytes = 1 << 20;
 
 }  // namespace
 
-RunFile::RunFile(const std::string& dir) : dir_(dir) {
+RunFile::RunFile(const std::string& dir, bool buffered) : dir_(dir) {
   // O_TMPFILE: the file has no name from the start, so no run outlives the export.
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {  // a file system without O_TMPFILE
@@ -32,7 +32,11 @@ RunFile::RunFile(const std::string& dir) : dir_(dir) {
     ::close(fd);
     fail("create", dir);
   }
-  std::setvbuf(file_.get(), nullptr, _IOFBF, kRunBufferBytes);
+  if (buffered) {
+    std::setvbuf(file_.get(), nullptr, _IOFBF, kRunBufferBytes);
+  } else {
+    std::setvbuf(file_.get(), nullptr, _IONBF, 0);
+  }
 }
 
 void RunFile::write(const void* data, size_t size) {
@@ -52,9 +56,16 @@ bool RunFile::read(void* data, size_t size) {
 
 void SortMemory::spill_largest() {
   SpillingSink* largest = nullptr;
+  SpillingSink* largest_first = nullptr;  // the largest of those that do not spill last
   for (SpillingSink* sink : sinks_) {
     if (largest == nullptr || sink->memory_bytes() > largest->memory_bytes()) largest = sink;
+    if (!sink->spills_last() &&
+        (largest_first == nullptr || sink->memory_bytes() > largest_first->memory_bytes())) {
+      largest_first = sink;
+    }
   }
+  // Runs of a sixteenth of the bound are still long enough to merge cheaply.
+  if (largest_first != nullptr && largest_first->memory_bytes() >= limit_ / 16) largest = largest_first;
   if (largest != nullptr) largest->spill();
 }
 

@@ -3,15 +3,19 @@
 // entries back in key order by merging its runs. Entries with equal keys come back in the order
 // they were pushed (runs are merged oldest first), so the result is what a stable sort of all of
 // them would give. Nothing is spilled when everything fits: then it is one in-memory sort.
+// SortedSink carries a payload of any size per key; RowSink sorts fixed-size rows, which it
+// stores, spills and reads back in blocks (millions of graph launches go through it).
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <queue>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -23,7 +27,9 @@ namespace profilemate::exporter {
 class RunFile {
  public:
   // Throws std::runtime_error naming `dir` when the file cannot be made.
-  explicit RunFile(const std::string& dir);
+  // `buffered`: through a buffer of stdio's, for reads and writes of single entries; a file read
+  // and written in large blocks goes without (its buffer would be memory held for nothing, per run).
+  explicit RunFile(const std::string& dir, bool buffered = true);
   void write(const void* data, size_t size);
   // Switches from writing to reading, from the start.
   void rewind();
@@ -46,14 +52,19 @@ class SpillingSink {
   virtual ~SpillingSink() = default;
   [[nodiscard]] virtual size_t memory_bytes() const = 0;
   virtual void spill() = 0;
+  // True for a sink whose contents cost more to spill than to keep (GpuTimes): it spills only
+  // when no other sink holds a fair share of the bound.
+  [[nodiscard]] virtual bool spills_last() const { return false; }
 };
 
-// The memory bound all sinks of one conversion share: past it, the largest sink spills.
+// The memory bound all sinks of one conversion share: past it, the largest sink spills (see
+// SpillingSink::spills_last).
 class SortMemory {
  public:
   // `spill_dir`: where runs go (the output directory: the disk the user chose for the results).
   SortMemory(std::string spill_dir, size_t limit_bytes) : dir_(std::move(spill_dir)), limit_(limit_bytes) {}
   [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] size_t limit() const { return limit_; }
   void add(SpillingSink* sink) { sinks_.push_back(sink); }
   // Called by a sink after it grew by `bytes`.
   void grew(size_t bytes) {
@@ -62,7 +73,7 @@ class SortMemory {
   }
   void released(size_t bytes) { used_ -= std::min(used_, bytes); }
   [[nodiscard]] uint64_t runs_spilled() const { return runs_spilled_; }
-  void count_run() { ++runs_spilled_; }
+  void count_run(uint64_t runs = 1) { runs_spilled_ += runs; }
 
  private:
   void spill_largest();
@@ -206,6 +217,210 @@ class SortedSink final : public SpillingSink {
   std::vector<Ref> refs_;
   std::vector<std::byte> arena_;
   std::vector<RunFile> runs_;
+  uint64_t size_ = 0;
+};
+
+// A row type may spill compactly: Row::encode writes a block of rows (sorted, so neighbours are
+// alike) into at most kMaxEncodedBytes each and returns the bytes written; Row::decode reads
+// them back. Others spill as they are in memory.
+template <typename Row>
+concept EncodedRow = requires(std::span<const Row> rows, std::span<Row> out, std::byte* bytes) {
+  { Row::kMaxEncodedBytes } -> std::convertible_to<size_t>;
+  { Row::encode(rows, bytes) } -> std::same_as<size_t>;
+  Row::decode(std::span<const std::byte>(), out);
+};
+
+// `Row`: trivially copyable, with a key() ordered by operator<. Input that arrives in order (the
+// common case: a process writes its records nearly in time order) is never sorted, and runs that
+// follow one another are read back one after the other, with no merge.
+template <typename Row>
+class RowSink final : public SpillingSink {
+  static_assert(std::is_trivially_copyable_v<Row>);
+  // Rows read back from a run at a time while merging.
+  static constexpr size_t kBlockRows = std::max<size_t>(1, (size_t{64} << 10) / sizeof(Row));
+
+ public:
+  explicit RowSink(SortMemory& memory) : memory_(memory) { memory_.add(this); }
+
+  void push(const Row& row) {
+    if (ordered_ && !rows_.empty() && row.key() < rows_.back().key()) ordered_ = false;
+    if (rows_.size() == rows_.capacity()) grow();
+    rows_.push_back(row);
+    ++size_;
+  }
+
+  [[nodiscard]] uint64_t size() const { return size_; }
+  [[nodiscard]] size_t memory_bytes() const override { return rows_.capacity() * sizeof(Row); }
+
+  void spill() override {
+    if (rows_.empty()) return;
+    sort_in_memory();
+    Run& run =
+        runs_.emplace_back(Run{RunFile(memory_.dir(), false), rows_.size(), rows_.front(), rows_.back()});
+    if constexpr (EncodedRow<Row>) {
+      // Block by block, as fill() reads them back: each block's size, then its bytes.
+      std::vector<std::byte> bytes(kBlockRows * Row::kMaxEncodedBytes);
+      for (size_t at = 0; at < rows_.size(); at += kBlockRows) {
+        const auto block = std::span<const Row>(rows_).subspan(at, std::min(kBlockRows, rows_.size() - at));
+        const auto size = static_cast<uint32_t>(Row::encode(block, bytes.data()));
+        run.file.write(&size, sizeof size);
+        run.file.write(bytes.data(), size);
+      }
+    } else {
+      run.file.write(rows_.data(), rows_.size() * sizeof(Row));
+    }
+    memory_.count_run();
+    release();
+  }
+
+  // Calls visit(std::span<const Row>) with consecutive blocks of the rows, in order, and empties
+  // the sink. The rows are valid during the call only.
+  template <typename Visit>
+  void drain(Visit&& visit) {
+    sort_in_memory();
+    if (runs_.empty()) {
+      if (!rows_.empty()) visit(std::span<const Row>(rows_));
+    } else if (runs_follow_one_another()) {
+      concatenate(visit);
+    } else {
+      merge(visit);
+    }
+    runs_.clear();
+    release();
+    size_ = 0;
+  }
+
+ private:
+  struct Run {
+    RunFile file;
+    uint64_t rows = 0;
+    Row first;
+    Row last;
+  };
+  // One source being merged: a block of its rows; `run` null for the in-memory rest.
+  struct Cursor {
+    Run* run = nullptr;
+    uint64_t unread = 0;  // rows still in the file
+    std::vector<Row> block;
+    std::vector<std::byte> bytes;  // the block encoded (EncodedRow)
+    size_t next = 0;
+    size_t order = 0;  // lower is older: equal keys come from older sources first
+    [[nodiscard]] const Row& row() const { return block[next]; }
+  };
+
+  void grow() {
+    const size_t before = memory_bytes();
+    rows_.reserve(std::max(kBlockRows, rows_.capacity() * 2));
+    memory_.grew(memory_bytes() - before);
+    // The budget may have spilled this sink, taking its memory: start again at one block.
+    if (rows_.capacity() == 0) {
+      rows_.reserve(kBlockRows);
+      memory_.grew(memory_bytes());
+    }
+  }
+
+  void sort_in_memory() {
+    // Stable, so that rows with equal keys keep their push order.
+    if (!ordered_) {
+      std::stable_sort(rows_.begin(), rows_.end(),
+                       [](const Row& a, const Row& b) { return a.key() < b.key(); });
+    }
+    ordered_ = true;
+  }
+
+  void release() {
+    memory_.released(memory_bytes());
+    std::vector<Row>().swap(rows_);
+  }
+
+  [[nodiscard]] bool runs_follow_one_another() const {
+    for (size_t i = 1; i < runs_.size(); ++i) {
+      if (runs_[i].first.key() < runs_[i - 1].last.key()) return false;
+    }
+    return rows_.empty() || !(rows_.front().key() < runs_.back().last.key());
+  }
+
+  static void fill(Cursor& cursor) {
+    const size_t count = std::min<uint64_t>(kBlockRows, cursor.unread);
+    cursor.block.resize(count);
+    bool read = true;
+    if constexpr (EncodedRow<Row>) {
+      uint32_t size = 0;
+      read = cursor.run->file.read(&size, sizeof size) && size <= count * Row::kMaxEncodedBytes;
+      cursor.bytes.resize(size);
+      read = read && cursor.run->file.read(cursor.bytes.data(), size);
+      if (read) Row::decode(cursor.bytes, cursor.block);
+    } else {
+      read = count == 0 || cursor.run->file.read(cursor.block.data(), count * sizeof(Row));
+    }
+    if (!read) throw std::runtime_error("a sort run ended early: its temporary file is damaged");
+    cursor.unread -= count;
+    cursor.next = 0;
+  }
+
+  template <typename Visit>
+  void concatenate(Visit& visit) {
+    Cursor cursor;
+    for (Run& run : runs_) {
+      run.file.rewind();
+      cursor.run = &run;
+      for (cursor.unread = run.rows; cursor.unread > 0;) {
+        fill(cursor);
+        visit(std::span<const Row>(cursor.block));
+      }
+    }
+    if (!rows_.empty()) visit(std::span<const Row>(rows_));
+  }
+
+  // True when the cursor has a row (reading its next block if needed).
+  bool ready(Cursor& cursor) {
+    if (cursor.next < cursor.block.size()) return true;
+    if (cursor.run == nullptr || cursor.unread == 0) return false;
+    fill(cursor);
+    return true;
+  }
+
+  template <typename Visit>
+  void merge(Visit& visit) {
+    std::vector<Cursor> cursors(runs_.size() + 1);
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      runs_[i].file.rewind();
+      cursors[i].run = &runs_[i];
+      cursors[i].unread = runs_[i].rows;
+      cursors[i].order = i;
+    }
+    cursors.back().block = std::move(rows_);  // the in-memory rest, youngest
+    cursors.back().order = runs_.size();
+    const auto later = [&](size_t a, size_t b) {  // the heap's top is the smallest
+      if (cursors[b].row().key() < cursors[a].row().key()) return true;
+      if (cursors[a].row().key() < cursors[b].row().key()) return false;
+      return cursors[a].order > cursors[b].order;
+    };
+    std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
+    for (size_t i = 0; i < cursors.size(); ++i) {
+      if (ready(cursors[i])) heap.push(i);
+    }
+    std::vector<Row> out;
+    out.reserve(kBlockRows);
+    while (!heap.empty()) {
+      const size_t top = heap.top();
+      heap.pop();
+      out.push_back(cursors[top].row());
+      ++cursors[top].next;
+      if (out.size() == kBlockRows) {
+        visit(std::span<const Row>(out));
+        out.clear();
+      }
+      if (ready(cursors[top])) heap.push(top);
+    }
+    if (!out.empty()) visit(std::span<const Row>(out));
+    rows_ = std::move(cursors.back().block);  // released by the caller
+  }
+
+  SortMemory& memory_;
+  std::vector<Row> rows_;
+  bool ordered_ = true;  // rows_ is sorted
+  std::vector<Run> runs_;
   uint64_t size_ = 0;
 };
 
