@@ -40,6 +40,7 @@ RunFile::RunFile(const std::string& dir, bool buffered) : dir_(dir) {
 }
 
 void RunFile::write(const void* data, size_t size) {
+  if (size == 0) return;  // an empty vector's data() may be null, which fwrite must not get
   if (std::fwrite(data, 1, size, file_.get()) != size) fail("write", dir_);
 }
 
