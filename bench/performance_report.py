@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Benchmarks:
-    """Google Benchmark results by (run name, aggregate): 'median', 'mean', or '' for a single run."""
+    """Google Benchmark results by name without its run settings (`/repeats:5`, `/iterations:500`,
+    `/manual_time`, `/real_time`), e.g. "BM_RecordGraphReplay/zstd:1/threads:1"; the median of
+    repetitions where there were several, else the single run."""
+
+    _SETTINGS = re.compile(r"/(repeats|iterations):\d+|/manual_time|/real_time")
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], dict[str, Any]] = {}
@@ -45,24 +49,23 @@ class Benchmarks:
             print(f"[bench] {' '.join(command[:2])}", file=sys.stderr, flush=True)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             for entry in json.loads(Path(out.name).read_text(encoding="utf-8"))["benchmarks"]:
-                key = (entry["run_name"], entry.get("aggregate_name", ""))
-                self.entries[key] = entry
+                name = self._SETTINGS.sub("", entry["run_name"])
+                self.entries[(name, entry.get("aggregate_name", ""))] = entry
 
-    @property
-    def has_median(self) -> bool:
-        return any(agg == "median" for _, agg in self.entries)
+    def get(self, name: str) -> dict[str, Any]:
+        for aggregate in ("median", ""):
+            if (name, aggregate) in self.entries:
+                entry = self.entries[(name, aggregate)]
+                if "error_message" in entry:
+                    raise SystemExit(f"performance_report: {name} failed: {entry['error_message']}")
+                return entry
+        known = sorted({n for n, _ in self.entries})
+        raise SystemExit(f"performance_report: no result for {name} (have: {', '.join(known)})")
 
-    def get(self, prefix: str, aggregate: str = "median") -> dict[str, Any]:
-        """The one entry whose run name starts with `prefix` (a name without its arguments)."""
-        found = [e for (name, agg), e in self.entries.items() if agg == aggregate and name.startswith(prefix)]
-        if len(found) != 1:
-            raise SystemExit(f"performance_report: expected one {aggregate} of {prefix}, found {len(found)}")
-        return found[0]
-
-    def value(self, prefix: str, field: str, aggregate: str = "median") -> float:
-        entry = self.get(prefix, aggregate)
+    def value(self, name: str, field: str) -> float:
+        entry = self.get(name)
         if field not in entry:
-            raise SystemExit(f"performance_report: {prefix} has no '{field}' (has {sorted(entry)})")
+            raise SystemExit(f"performance_report: {name} has no '{field}' (has {sorted(entry)})")
         return float(entry[field])
 
 
@@ -213,30 +216,25 @@ def render(
 ) -> str:
     clock = results.value("BM_Baseline_ClockGettime/threads:1", "real_time")
     record = {
-        (zstd, threads): results.value(
-            f"BM_RecordGraphReplay/zstd:{zstd}/iterations:500/manual_time/threads:{threads}", "ns_per_event"
-        )
+        (zstd, threads): results.value(f"BM_RecordGraphReplay/zstd:{zstd}/threads:{threads}", "ns_per_event")
         for zstd in (0, 1)
         for threads in (1, 2)
     }
-    saturated = results.get("BM_RecordGraphReplay_Saturated/iterations:20000000/threads:1")
+    saturated = results.get("BM_RecordGraphReplay_Saturated/threads:1")
     nanopb = results.value("BM_Baseline_WriterNanopb", "cpu_time")
     memcpy = results.value("BM_Baseline_WriterMemcpy", "cpu_time")
     writer = {zstd: results.value(f"BM_WriterEncodeAndWrite/zstd:{zstd}", "cpu_time") for zstd in (0, 1)}
-    log_bytes = {
-        zstd: results.get(f"BM_LogBytesPerGraphReplay/zstd:{zstd}", "median" if results.has_median else "")
-        for zstd in (0, 1)
-    }
-    replay_off = results.value("BM_Replay_Baseline_NotSubscribed", "ns_per_replay")
-    replay_on = results.value("BM_Replay_WithProfileMate", "ns_per_replay")
-    rss = results.get("BM_ResidentMemoryOver10MEvents", "")
-    read_ms = results.value("BM_Baseline_ReadSessionBytes", "real_time")
-    export = results.get("BM_ExportTenMillionEvents")
-    export_ms = float(export["real_time"])
-    events = float(export["events"])
-    python = results.get("BM_Baseline_PythonConverter", "")
-    python_rate = float(python["items_per_second"])
-    export_rate = events / (export_ms / 1e3)
+    log_bytes = {zstd: results.get(f"BM_LogBytesPerGraphReplay/zstd:{zstd}") for zstd in (0, 1)}
+    # An inverted rate: seconds per replay.
+    replay_off = results.value("BM_Replay_Baseline_NotSubscribed", "ns_per_replay") * 1e9
+    replay_on = results.value("BM_Replay_WithProfileMate", "ns_per_replay") * 1e9
+    rss = results.get("BM_ResidentMemoryOver10MEvents")
+    throughput = results.get("BM_Summary_ExportThroughput")
+    events = results.value("BM_ExportTenMillionEvents", "events")
+    read_s, export_s = float(throughput["read_s"]), float(throughput["export_s"])
+    export_rate = float(throughput["export_Mrec_per_s"]) * 1e6
+    export_cpu_rate = float(throughput["export_cpu_Mrec_per_s"]) * 1e6
+    python_rate = float(throughput["python_Mrec_per_s"]) * 1e6
     small, large = sessions[1_000_000], sessions[10_000_000]
 
     lines = [
@@ -261,7 +259,7 @@ def render(
         f"{ns(record[(0, 1)])} / {ns(record[(0, 2)])} | compression on: {ns(record[(1, 1)])} / {ns(record[(1, 2)])} | "
         f"{ratio(record[(1, 1)], record[(0, 1)])} / {ratio(record[(1, 2)], record[(0, 2)])} |",
         f"| recording when the buffer is full (dropped and counted; an application thread never waits) | "
-        f"{ns(float(saturated['real_time']))} | | |",
+        f"{ns(float(saturated['real_time']))} ({float(saturated['dropped_pct']):.0f} % dropped flat out) | | |",
         f"| stress: 4 application threads x 250 k replays/s for {stressed['seconds']:.0f} s | "
         f"{stressed['recorded']:,} recorded, {stressed['dropped']:,} dropped ({stressed['dropped_pct']:.3f} %) | "
         f"achieved {stressed['rate']:,} replays/s | writer: {stressed['writer_ns']} ns per event |",
@@ -287,10 +285,10 @@ def render(
         "",
         "| what | figure | baseline in the same run | ratio |",
         "|---|---|---|---|",
-        f"| `export` (CSV) of a {events / 1e6:.0f} M-event session, in process | {export_ms / 1e3:.2f} s, "
-        f"{export_rate / 1e6:.2f} M records/s | reading the log's bytes: {read_ms / 1e3:.2f} s | "
-        f"{ratio(export_ms, read_ms)} the read |",
-        f"| the same against the obvious Python converter (python3-protobuf + csv) | "
+        f"| `export` (CSV) of a {events / 1e6:.0f} M-event session, in process | {export_s:.2f} s: "
+        f"{export_rate / 1e6:.2f} M records/s ({export_cpu_rate / 1e6:.2f} M/s of CPU time, all threads) | "
+        f"reading the log's bytes: {read_s:.2f} s | {export_s / read_s:.1f}x the read |",
+        f"| the same against the obvious Python converter (python3-protobuf + csv) on the same log | "
         f"{export_rate / 1e6:.2f} M records/s | {python_rate / 1e6:.3f} M records/s | "
         f"{export_rate / python_rate:.1f}x faster |",
         f"| peak resident memory of `profilemate export`, 1 M / 10 M records | {small['export_rss']:.0f} / "
