@@ -152,6 +152,6 @@ struct ExecOrigin {
 };
 
 // (process, exec id) -> origin, for every instantiated executable graph.
-std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTables& tables);
+std::map<std::pair<uint32_t, uint32_t>, ExecOrigin> exec_origins(const SessionTables& data);
 
 }  // namespace profilemate::exporter
