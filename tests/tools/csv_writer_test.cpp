@@ -5,6 +5,7 @@
 #include <charconv>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "number_text.h"
 #include "test_support.h"
@@ -51,6 +52,52 @@ TEST(FixedChars, WritesWhatToCharsWrites) {
       const std::string got(actual, fixed_chars(actual, actual + sizeof actual, value, decimals));
       ASSERT_EQ(got, want) << "value " << value << " with " << decimals << " decimals";
     }
+  }
+}
+
+std::string to_chars_text(auto value) {
+  char text[32];
+  return {text, std::to_chars(text, text + sizeof text, value).ptr};
+}
+
+// Integers of every length (every power of ten and its neighbours, and random ones) come out as
+// std::to_chars writes them.
+TEST(NumberText, PutsIntegersAsToCharsDoes) {
+  std::vector<uint64_t> values = {0, UINT32_MAX, uint64_t{UINT32_MAX} + 1, UINT64_MAX};
+  for (uint64_t power = 1; power <= UINT64_MAX / 10; power *= 10) {
+    values.insert(values.end(), {power - 1, power, power + 1, power * 10 - 1});
+  }
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 200000; ++i) values.push_back(random() >> (random() % 64));
+  for (const uint64_t value : values) {
+    char text[kMaxIntegerChars];
+    ASSERT_EQ(std::string(text, put_integer(text, value)), to_chars_text(value)) << value;
+    const auto negative = static_cast<int64_t>(~value);  // both signs, INT64_MIN included
+    ASSERT_EQ(std::string(text, put_integer(text, negative)), to_chars_text(negative)) << negative;
+  }
+}
+
+// A nanosecond count as microseconds, and a time since the start as seconds (rounded in integers,
+// as the CSV timestamps are), write what the doubles of the same value did, except at a tie.
+TEST(NumberText, PutsDecimalsAsTheDoublesOfTheSameValueRound) {
+  std::mt19937_64 random(11);
+  char text[64];
+  const auto decimal = [&](uint64_t value, int decimals) {
+    return std::string(text, put_decimal(text, value, decimals));
+  };
+  const auto fixed = [&](double value, int decimals) {
+    return std::string(text, fixed_chars(text, text + sizeof text, value, decimals));
+  };
+  EXPECT_EQ(decimal(12345, 3), "12.345");
+  EXPECT_EQ(decimal(5, 6), "0.000005");
+  EXPECT_EQ(decimal(UINT64_MAX, 9), "18446744073.709551615");
+  EXPECT_EQ(decimal(42, 0), "42");
+  for (int i = 0; i < 200000; ++i) {
+    const uint64_t ns = (random() >> (random() % 64)) & ((uint64_t{1} << 50) - 1);
+    ASSERT_EQ(decimal(ns, 3), fixed(static_cast<double>(ns) * 1e-3, 3)) << ns << " ns as us";
+    if (ns % 1000 == 500) continue;
+    const uint64_t us = ns / 1000 + (ns % 1000 > 500 ? 1 : 0);
+    ASSERT_EQ(decimal(us, 6), fixed(static_cast<double>(ns) * 1e-9, 6)) << ns << " ns as s";
   }
 }
 

@@ -204,6 +204,36 @@ TEST(RowSink, GivesWhatAStableSortGivesInOrderOrNotSpilledOrNot) {
   }
 }
 
+// How the bound is shared: rows that arrive in order stay within an eighth of it (their runs need
+// no merge, so long runs buy nothing); shuffled rows grow into the whole bound for long runs; and a
+// sink that spills itself keeps its memory for the next run instead of freeing and regrowing it.
+TEST(RowSink, OrderedRowsTakeAnEighthOfTheBoundShuffledOnesTheWholeAndSpillingKeepsTheMemory) {
+  testing::TempDir spill;
+  constexpr size_t kLimit = size_t{8} << 20;
+  std::mt19937 random(3);
+  for (const bool in_order : {true, false}) {
+    SortMemory memory(spill.path(), kLimit);
+    RowSink<TieRow> sink(memory);
+    size_t most = 0;
+    size_t after_first_spill = 0;
+    for (uint32_t i = 0; i < 5'000'000; ++i) {
+      sink.push({in_order ? i : static_cast<uint32_t>(random()), i});
+      most = std::max(most, sink.memory_bytes());
+      if (memory.runs_spilled() == 1 && after_first_spill == 0) after_first_spill = sink.memory_bytes();
+    }
+    const std::string input = in_order ? "in-order rows" : "shuffled rows";
+    ASSERT_GT(memory.runs_spilled(), 1u) << input << ": 40 MB of rows in an 8 MiB bound must spill";
+    EXPECT_EQ(sink.memory_bytes(), after_first_spill) << input << ": the memory must be kept across runs";
+    if (in_order) {
+      EXPECT_LE(most, kLimit / 8 + (64 << 10)) << input;
+    } else {
+      EXPECT_GE(most, kLimit / 2) << input << ": runs to merge should be long";
+      EXPECT_LE(most, kLimit) << input;
+    }
+    EXPECT_EQ(drained(sink).size(), 5'000'000u) << input;
+  }
+}
+
 // Spilled launches come back as they went in, extreme values included.
 TEST(ReplayRow, EncodesAndDecodesEveryField) {
   std::vector<ReplayRow> rows = {

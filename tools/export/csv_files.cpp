@@ -94,11 +94,29 @@ void optional_ms(CsvWriter& out, bool present, uint64_t ns) {
   }
 }
 
+// Seconds since the session's start, to the microsecond. In integers, which round as the double
+// of SessionTables::seconds() does everywhere but at a tie (half a microsecond); there the
+// double's own rounding decides, so that the files stay what they were.
+void seconds_since_start(CsvWriter& out, const SessionTables& tables, uint64_t unix_ns) {
+  if (unix_ns >= tables.start_unix_ns) {
+    const uint64_t since = unix_ns - tables.start_unix_ns;
+    if (since % 1000 != 500) {
+      out.decimal(since / 1000 + (since % 1000 > 500 ? 1 : 0), kSecondsDecimals);
+      return;
+    }
+  }
+  out.fixed(tables.seconds(unix_ns), kSecondsDecimals);
+}
+
+// Nanoseconds as microseconds: exact, three decimals.
+CsvWriter& microseconds(CsvWriter& out, uint64_t ns) {
+  return out.decimal(ns, 3);
+}
+
 // Columns every file spells the same way.
 auto timestamp(std::string_view name = "timestamp_sec") {
-  return Column{name, "s", [](CsvWriter& out, const View& v) {
-                  out.fixed(v.tables.seconds(v.unix_ns), kSecondsDecimals);
-                }};
+  return Column{name, "s",
+                [](CsvWriter& out, const View& v) { seconds_since_start(out, v.tables, v.unix_ns); }};
 }
 auto pid() {
   return Column{"pid", "", [](CsvWriter& out, const View& v) { out.integer(v.owner().header.pid()); }};
@@ -194,7 +212,7 @@ OutputFile write_file(const std::string& dir, std::string_view name, const Cols&
 // of a block into a batch writer; it is called on both threads at once.
 template <typename Row, typename Format>
 void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, const Format& format) {
-  constexpr size_t kBlockRows = 4096;
+  constexpr size_t kBlockRows = 32768;
   std::vector<Row> helper_rows;  // the helper's block, formatted into helper_batch
   CsvWriter helper_batch(out.path(), columns);
   CsvWriter own_batch(out.path(), columns);
@@ -306,7 +324,7 @@ auto replay_columns() {
              [](CsvWriter& out, const ReplayView& v) { optional_count(out, v.origin.graph_id); }},
       runtime_mode, num_tokens, num_reqs,
       Column{"cpu_launch_us", "us",
-             [](CsvWriter& out, const ReplayView& v) { out.fixed(us(v.replay.cpu_ns), kMillisDecimals); }},
+             [](CsvWriter& out, const ReplayView& v) { microseconds(out, v.replay.cpu_ns); }},
       Column{"gpu_start_unix_ns", "ns",
              [](CsvWriter& out, const ReplayView& v) {
                v.replay.has_gpu ? out.integer(static_cast<uint64_t>(static_cast<int64_t>(v.replay.unix_ns) +
@@ -315,12 +333,10 @@ auto replay_columns() {
              }},
       Column{"gpu_duration_us", "us",
              [](CsvWriter& out, const ReplayView& v) {
-               v.replay.has_gpu ? out.fixed(us(v.replay.gpu_ns), kMillisDecimals) : out.empty();
+               v.replay.has_gpu ? microseconds(out, v.replay.gpu_ns) : out.empty();
              }},
       Column{"launch_to_gpu_start_us", "us", [](CsvWriter& out, const ReplayView& v) {
-               v.replay.has_gpu
-                   ? out.fixed(static_cast<double>(v.replay.gpu_offset_ns) * 1e-3, kMillisDecimals)
-                   : out.empty();
+               v.replay.has_gpu ? out.signed_decimal(v.replay.gpu_offset_ns, 3) : out.empty();
              }});
 }
 

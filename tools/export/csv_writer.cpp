@@ -11,7 +11,7 @@ namespace profilemate::exporter {
 namespace {
 
 // Written out in blocks of about this size.
-constexpr size_t kFlushBytes = 1 << 20;
+constexpr size_t kFlushBytes = 4 << 20;
 // Room past the flush point, for the row being written.
 constexpr size_t kSlackBytes = 64 << 10;
 

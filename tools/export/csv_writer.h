@@ -38,6 +38,17 @@ class CsvWriter {
     char* at = room(kMaxFixedChars);
     return cell(fixed_chars(at, at + kMaxFixedChars, value, decimals));
   }
+  // `value` in units of 10^-decimals, exactly (a nanosecond count as microseconds: decimals 3).
+  CsvWriter& decimal(uint64_t value, int decimals) {
+    char* at = room(kMaxDecimalChars);
+    return cell(put_decimal(at, value, decimals));
+  }
+  CsvWriter& signed_decimal(int64_t value, int decimals) {
+    char* at = room(kMaxDecimalChars + 1);
+    if (value < 0) *at++ = '-';
+    return cell(put_decimal(at, value < 0 ? ~static_cast<uint64_t>(value) + 1 : static_cast<uint64_t>(value),
+                            decimals));
+  }
   CsvWriter& boolean(bool value);  // True/False, as the predecessor wrote them
   CsvWriter& empty() { return cell(room(0)); }
   // Throws std::runtime_error naming the file and the row when the row's cells are not as many as
@@ -69,13 +80,12 @@ class CsvWriter {
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
-  // Characters any integer cell fits in.
-  static constexpr size_t kIntegerChars = 24;
+  static constexpr size_t kMaxDecimalChars = 22;
 
   template <typename Integer>
   CsvWriter& number(Integer value) {
-    char* at = room(kIntegerChars);
-    return cell(std::to_chars(at, at + kIntegerChars, value).ptr);
+    char* at = room(kMaxIntegerChars);
+    return cell(put_integer(at, value));
   }
   // Room for a cell of up to `size` characters and its comma: where it goes.
   char* room(size_t size) {

@@ -46,9 +46,11 @@ void GpuTimes::push(size_t graph, uint64_t gpu_ns) {
 void GpuTimes::account(size_t bytes) {
   bytes_ += bytes;
   if (bytes_ >= reported_bytes_ + std::min(kReportBytes, memory_.limit() / 16)) {
-    const size_t step = bytes_ - reported_bytes_;
-    reported_bytes_ = bytes_;
-    memory_.grew(step);  // may call spill()
+    if (memory_.reserve(*this, bytes_ - reported_bytes_)) {
+      reported_bytes_ = bytes_;
+    } else {
+      spill();
+    }
   }
 }
 

@@ -42,7 +42,7 @@ struct Batch {
   std::vector<Event> events;
   std::string bytes;  // the events, serialized
 
-  [[nodiscard]] bool full() const { return replays.size() >= 8192 || bytes.size() >= (size_t{1} << 20); }
+  [[nodiscard]] bool full() const { return replays.size() >= 65536 || bytes.size() >= (size_t{8} << 20); }
   void clear() {
     replays.clear();
     events.clear();

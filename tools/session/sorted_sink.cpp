@@ -55,10 +55,11 @@ bool RunFile::read(void* data, size_t size) {
   fail("read", dir_);
 }
 
-void SortMemory::spill_largest() {
+SpillingSink* SortMemory::largest() const {
   SpillingSink* largest = nullptr;
   SpillingSink* largest_first = nullptr;  // the largest of those that do not spill last
   for (SpillingSink* sink : sinks_) {
+    if (sink->memory_bytes() == 0) continue;
     if (largest == nullptr || sink->memory_bytes() > largest->memory_bytes()) largest = sink;
     if (!sink->spills_last() &&
         (largest_first == nullptr || sink->memory_bytes() > largest_first->memory_bytes())) {
@@ -66,8 +67,18 @@ void SortMemory::spill_largest() {
     }
   }
   // Runs of a sixteenth of the bound are still long enough to merge cheaply.
-  if (largest_first != nullptr && largest_first->memory_bytes() >= limit_ / 16) largest = largest_first;
-  if (largest != nullptr) largest->spill();
+  if (largest_first != nullptr && largest_first->memory_bytes() >= limit_ / 16) return largest_first;
+  return largest;
+}
+
+bool SortMemory::reserve(const SpillingSink& sink, size_t bytes) {
+  while (used_ + bytes > limit_) {
+    SpillingSink* victim = largest();
+    if (victim == nullptr || victim == &sink) return false;
+    victim->spill();
+  }
+  used_ += bytes;
+  return true;
 }
 
 }  // namespace profilemate::exporter

@@ -50,15 +50,19 @@ class SpillingSink {
   SpillingSink(const SpillingSink&) = delete;
   SpillingSink& operator=(const SpillingSink&) = delete;
   virtual ~SpillingSink() = default;
+  // What the sink holds, used or not.
   [[nodiscard]] virtual size_t memory_bytes() const = 0;
+  // Writes what the sink holds to disk and gives its memory back (SortMemory::released).
   virtual void spill() = 0;
   // True for a sink whose contents cost more to spill than to keep (GpuTimes): it spills only
   // when no other sink holds a fair share of the bound.
   [[nodiscard]] virtual bool spills_last() const { return false; }
 };
 
-// The memory bound all sinks of one conversion share: past it, the largest sink spills (see
-// SpillingSink::spills_last).
+// The memory bound all sinks of one conversion share. A sink asks before it grows; past the
+// bound, the largest sink spills (see SpillingSink::spills_last). A sink that is itself the one
+// to make room spills its entries but keeps its memory for the next ones: a long run reuses the
+// same pages instead of freeing and faulting them in again at every run.
 class SortMemory {
  public:
   // `spill_dir`: where runs go (the output directory: the disk the user chose for the results).
@@ -66,17 +70,23 @@ class SortMemory {
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] size_t limit() const { return limit_; }
   void add(SpillingSink* sink) { sinks_.push_back(sink); }
-  // Called by a sink after it grew by `bytes`.
-  void grew(size_t bytes) {
-    used_ += bytes;
-    if (used_ > limit_) spill_largest();
+  // Room for `sink` to grow by `bytes`, after spilling other sinks if need be: false when `sink`
+  // is the one to make room (then it spills its entries and goes on in the memory it holds).
+  [[nodiscard]] bool reserve(const SpillingSink& sink, size_t bytes);
+  // Memory a sink takes past the bound: one block for a sink that holds nothing, so that it can
+  // store an entry at all.
+  void take(size_t bytes) { used_ += bytes; }
+  // How much `sink` may grow by without spilling anything: at most `wanted`, at least `minimum`.
+  [[nodiscard]] size_t room(size_t wanted, size_t minimum) const {
+    return std::max(minimum, std::min(wanted, limit_ - std::min(limit_, used_)));
   }
   void released(size_t bytes) { used_ -= std::min(used_, bytes); }
   [[nodiscard]] uint64_t runs_spilled() const { return runs_spilled_; }
   void count_run(uint64_t runs = 1) { runs_spilled_ += runs; }
 
  private:
-  void spill_largest();
+  // The sink to spill next: null when none holds anything.
+  [[nodiscard]] SpillingSink* largest() const;
 
   std::string dir_;
   size_t limit_;
@@ -94,12 +104,12 @@ class SortedSink final : public SpillingSink {
   explicit SortedSink(SortMemory& memory) : memory_(memory) { memory_.add(this); }
 
   void push(const Key& key, std::span<const std::byte> payload) {
-    const size_t before = memory_bytes();
+    if (refs_.size() == refs_.capacity() || arena_.capacity() - arena_.size() < payload.size()) {
+      make_room(payload.size());
+    }
     refs_.push_back({key, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(payload.size())});
     arena_.insert(arena_.end(), payload.begin(), payload.end());
     ++size_;
-    const size_t after = memory_bytes();
-    if (after != before) memory_.grew(after - before);  // only when a vector reallocated
   }
   template <typename Pod>
   void push_pod(const Key& key, const Pod& pod) {
@@ -113,15 +123,7 @@ class SortedSink final : public SpillingSink {
   }
 
   void spill() override {
-    if (refs_.empty()) return;
-    sort_in_memory();
-    RunFile& run = runs_.emplace_back(memory_.dir());
-    for (const Ref& ref : refs_) {
-      run.write(&ref.key, sizeof ref.key);
-      run.write(&ref.size, sizeof ref.size);
-      run.write(arena_.data() + ref.offset, ref.size);
-    }
-    memory_.count_run();
+    write_run();
     release();
   }
 
@@ -154,6 +156,43 @@ class SortedSink final : public SpillingSink {
     size_t next_ref = 0;
     size_t order = 0;  // runs are older the lower this is: equal keys come from older runs first
   };
+
+  // Before a push that does not fit: grows both vectors as far as the bound allows, or writes
+  // the entries out and reuses the memory.
+  void make_room(size_t payload_bytes) {
+    constexpr size_t kMinRefs = 1024;
+    constexpr size_t kMinArena = 64 << 10;
+    const size_t refs = std::max(kMinRefs, refs_.capacity() * 2);
+    const size_t arena = std::max({kMinArena, arena_.capacity() * 2, arena_.size() + payload_bytes});
+    const size_t wanted = (refs - refs_.capacity()) * sizeof(Ref) + (arena - arena_.capacity());
+    if (memory_.reserve(*this, wanted)) {
+      refs_.reserve(refs);
+      arena_.reserve(arena);
+      return;
+    }
+    write_run();
+    if (refs_.capacity() > 0 && arena_.capacity() >= payload_bytes) return;
+    // Nothing was held, or the payload is larger than all of it: past the bound by this entry.
+    const size_t before = memory_bytes();
+    refs_.reserve(std::max(kMinRefs, refs_.capacity()));
+    arena_.reserve(std::max({kMinArena, arena_.capacity(), payload_bytes}));
+    memory_.take(memory_bytes() - before);
+  }
+
+  // Writes the entries to a run of their own, keeping the memory.
+  void write_run() {
+    if (refs_.empty()) return;
+    sort_in_memory();
+    RunFile& run = runs_.emplace_back(memory_.dir());
+    for (const Ref& ref : refs_) {
+      run.write(&ref.key, sizeof ref.key);
+      run.write(&ref.size, sizeof ref.size);
+      run.write(arena_.data() + ref.offset, ref.size);
+    }
+    memory_.count_run();
+    refs_.clear();
+    arena_.clear();
+  }
 
   void sort_in_memory() {
     // Offsets grow in push order, so ordering by (key, offset) is a stable sort by key.
@@ -244,7 +283,7 @@ class RowSink final : public SpillingSink {
 
   void push(const Row& row) {
     if (ordered_ && !rows_.empty() && row.key() < rows_.back().key()) ordered_ = false;
-    if (rows_.size() == rows_.capacity()) grow();
+    if (rows_.size() == rows_.capacity()) make_room();
     rows_.push_back(row);
     ++size_;
   }
@@ -253,23 +292,7 @@ class RowSink final : public SpillingSink {
   [[nodiscard]] size_t memory_bytes() const override { return rows_.capacity() * sizeof(Row); }
 
   void spill() override {
-    if (rows_.empty()) return;
-    sort_in_memory();
-    Run& run =
-        runs_.emplace_back(Run{RunFile(memory_.dir(), false), rows_.size(), rows_.front(), rows_.back()});
-    if constexpr (EncodedRow<Row>) {
-      // Block by block, as fill() reads them back: each block's size, then its bytes.
-      std::vector<std::byte> bytes(kBlockRows * Row::kMaxEncodedBytes);
-      for (size_t at = 0; at < rows_.size(); at += kBlockRows) {
-        const auto block = std::span<const Row>(rows_).subspan(at, std::min(kBlockRows, rows_.size() - at));
-        const auto size = static_cast<uint32_t>(Row::encode(block, bytes.data()));
-        run.file.write(&size, sizeof size);
-        run.file.write(bytes.data(), size);
-      }
-    } else {
-      run.file.write(rows_.data(), rows_.size() * sizeof(Row));
-    }
-    memory_.count_run();
+    write_run();
     release();
   }
 
@@ -308,15 +331,44 @@ class RowSink final : public SpillingSink {
     [[nodiscard]] const Row& row() const { return block[next]; }
   };
 
-  void grow() {
-    const size_t before = memory_bytes();
-    rows_.reserve(std::max(kBlockRows, rows_.capacity() * 2));
-    memory_.grew(memory_bytes() - before);
-    // The budget may have spilled this sink, taking its memory: start again at one block.
-    if (rows_.capacity() == 0) {
+  // Before a push that does not fit: grows as far as the bound allows, or writes the rows out
+  // and reuses the memory. Rows that came in order need no long runs (their runs are read back
+  // one after the other): they leave the memory to the sinks that do.
+  void make_room() {
+    const size_t capacity = rows_.capacity();
+    const bool long_enough = ordered_ && capacity * sizeof(Row) >= memory_.limit() / 8;
+    const size_t rows =
+        memory_.room(std::max(kBlockRows, capacity) * sizeof(Row), kBlockRows * sizeof(Row)) / sizeof(Row);
+    if (!long_enough && memory_.reserve(*this, rows * sizeof(Row))) {
+      rows_.reserve(capacity + rows);
+    } else if (!rows_.empty()) {
+      write_run();
+    } else {  // holds nothing: past the bound by one block
       rows_.reserve(kBlockRows);
-      memory_.grew(memory_bytes());
+      memory_.take(memory_bytes());
     }
+  }
+
+  // Writes the rows to a run of their own, keeping the memory.
+  void write_run() {
+    if (rows_.empty()) return;
+    sort_in_memory();
+    Run& run =
+        runs_.emplace_back(Run{RunFile(memory_.dir(), false), rows_.size(), rows_.front(), rows_.back()});
+    if constexpr (EncodedRow<Row>) {
+      // Block by block, as fill() reads them back: each block's size, then its bytes.
+      std::vector<std::byte> bytes(kBlockRows * Row::kMaxEncodedBytes);
+      for (size_t at = 0; at < rows_.size(); at += kBlockRows) {
+        const auto block = std::span<const Row>(rows_).subspan(at, std::min(kBlockRows, rows_.size() - at));
+        const auto size = static_cast<uint32_t>(Row::encode(block, bytes.data()));
+        run.file.write(&size, sizeof size);
+        run.file.write(bytes.data(), size);
+      }
+    } else {
+      run.file.write(rows_.data(), rows_.size() * sizeof(Row));
+    }
+    memory_.count_run();
+    rows_.clear();
   }
 
   void sort_in_memory() {
