@@ -63,12 +63,15 @@ CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns
 }
 
 CsvWriter& CsvWriter::text(std::string_view value) {
+  const bool formula = starts_formula(value);
   if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
-    char* at = room(value.size());
+    char* at = room(value.size() + 1);
+    if (formula) *at++ = '\'';
     return cell(std::copy(value.begin(), value.end(), at));
   }
-  char* at = room(2 * value.size() + 2);
+  char* at = room(2 * value.size() + 3);
   *at++ = '"';
+  if (formula) *at++ = '\'';
   for (const char c : value) {
     if (c == '"') *at++ = '"';
     *at++ = c;

@@ -18,6 +18,13 @@ namespace {
 
 std::vector<std::string> damage_warnings(const SessionTables& data) {
   std::vector<std::string> warnings;
+  // What the recorder itself says went wrong (the log's size limit reached): the reader of the
+  // CSV files should not have to find it in metadata.json.
+  for (const Row<Notice>& row : data.notices) {
+    const Notice& notice = row.event;
+    if (notice.source() == "recorder" && notice.severity() >= Notice::DEGRADED)
+      warnings.push_back(data.processes[row.process].stats.path + ": " + notice.message());
+  }
   for (const Process& process : data.processes) {
     const reader::LogStats& stats = process.stats;
     for (const reader::CorruptSpan& span : stats.corrupt) {

@@ -489,8 +489,8 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
   }
   if (data.processes.empty()) {
     std::string reasons;
-    for (const std::string& reason : skipped) reasons += "\n  " + reason;
-    throw reader::ReadError(dir + " holds no usable process log:" + reasons);
+    for (const std::string& reason : skipped) reasons += (reasons.empty() ? "" : "; ") + reason;
+    throw reader::ReadError(dir + " holds no usable process log: " + reasons);
   }
   for (const std::string& reason : skipped) data.warnings.push_back(reason + "; skipped");
   warn_about_copies(data);
