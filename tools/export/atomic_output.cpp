@@ -32,13 +32,20 @@ AtomicOutput::AtomicOutput(std::string path) : path_(std::move(path)) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   if (dir.empty()) dir = "/";
   dir_ = reader::FileDescriptor(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (dir_.get() < 0) {
-    if (errno == ELOOP || errno == ENOTDIR) {
-      throw std::runtime_error("cannot create " + path_ + ": " + dir +
-                               " is a symbolic link (or no directory); give the directory itself");
-    }
-    throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+  // A link as the directory is followed only when it is the caller's own (as the kernel's
+  // protected_symlinks rule has it for sticky directories): one planted by another user is not.
+  int error = errno;
+  struct stat link {};
+  const bool is_link = dir_.get() < 0 && ::lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+  if (is_link && link.st_uid == ::geteuid()) {
+    dir_ = reader::FileDescriptor(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    error = errno;
   }
+  if (is_link && link.st_uid != ::geteuid()) {
+    throw std::runtime_error("cannot create " + path_ + ": " + dir + " is a symbolic link owned by uid " +
+                             std::to_string(link.st_uid) + ", not you; give the directory itself");
+  }
+  if (dir_.get() < 0) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(error));
   struct stat info {};
   if (::fstat(dir_.get(), &info) != 0)
     throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));

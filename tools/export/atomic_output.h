@@ -19,7 +19,7 @@ namespace profilemate::exporter {
 class AtomicOutput {
  public:
   // Throws std::runtime_error naming `path` when it cannot be created, or when its directory is
-  // a symbolic link.
+  // a symbolic link that another user owns.
   explicit AtomicOutput(std::string path);
   // Not committed: the temporary file is removed.
   ~AtomicOutput();
