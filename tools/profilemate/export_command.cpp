@@ -33,7 +33,13 @@ docs/csv-reference.md.
                             docs/perfetto.md.
 
 A torn last record (a process killed mid-write) or a corrupt record is skipped and reported,
-with file and byte offset; everything readable is still converted.
+with file and byte offset; everything readable is still converted. A *.pmlog that cannot be used
+(empty, unreadable, not a log, a link, a FIFO, another user's) is skipped with a warning naming it
+and why; the exit code stays 0 as long as one log was converted.
+
+Each output is written under a temporary name and renamed into place when complete (a link or a
+file already there is replaced, never written through). A new DIR gets SESSION_DIR's mode, the
+files that of DIR without execute bits: a 0700 session gives 0600 files.
 
 Options:
   -o, --output DIR   where to write (created if missing)
