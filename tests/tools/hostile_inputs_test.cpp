@@ -154,7 +154,7 @@ TEST(HostileExport, BadFilesAmongTheLogsAreSkippedWithAWarningAndTheRestConverte
   }
   for (const char* command : {"stats ", "compare "}) {
     const std::string second = std::string(command) == "compare " ? " " + golden_session() : "";
-    const CommandResult other = run_cli(command + session + second);
+    const CommandResult other = run_cli(std::string(command).append(session).append(second));
     EXPECT_EQ(other.exit_code, 0) << command << other.err;
     EXPECT_TRUE(contains(other.err, "warning: " + session + "/process_3.pmlog: a FIFO"))
         << command << other.err;
@@ -239,7 +239,7 @@ TEST(HostileReader, AGigabyteHoleAfterTheHeaderIsReadWithBoundedMemory) {
     std::printf("peak resident %ld kB, %llu records\n", peak_kb,
                 static_cast<unsigned long long>(stats.records));
     if (stats.records != records.size()) return 2;  // the records after the hole were lost
-    return peak_kb < 200 * 1024 ? 0 : 1;
+    return peak_kb < 200L * 1024 ? 0 : 1;
   });
   EXPECT_EQ(child.exit_code, 0) << "1: resident memory grew to 200 MB or more (the hole stayed mapped); "
                                    "2: the records after the hole were not all read";
@@ -252,7 +252,7 @@ TEST(HostileExport, ASessionWhosePathIsNearPathMaxIsRead) {
   std::string path = dir.path();
   for (int i = 0; i < 15; ++i) {
     const std::string component(255, static_cast<char>('a' + i));
-    cd += " && mkdir " + component + " && cd " + component;
+    cd.append(" && mkdir ").append(component).append(" && cd ").append(component);
     path += "/" + component;
   }
   // The directory's own path stays under PATH_MAX (4096), its logs' paths go past it.

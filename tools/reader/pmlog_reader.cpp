@@ -359,10 +359,10 @@ LogStats read_log(const std::string& path, Header& header, const RecordVisitor& 
   return read_log(open_regular_file(AT_FDCWD, path, path, 0, info), path, header, visit);
 }
 
-LogStats read_log(FileDescriptor descriptor, const std::string& path, Header& header,
-                  const RecordVisitor& visit) {
-  const MappedFile file(std::move(descriptor), path);
-  return LogParser(file.data(), file.size(), path, [&file](uint64_t offset) { file.release_below(offset); })
+LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit) {
+  const MappedFile mapped(std::move(file), path);
+  return LogParser(mapped.data(), mapped.size(), path,
+                   [&mapped](uint64_t offset) { mapped.release_below(offset); })
       .run(header, visit);
 }
 

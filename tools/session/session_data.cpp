@@ -477,7 +477,7 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
                                        [&](Record& record) { collect(record); });
     } catch (const reader::ReadError& error) {
       data.processes.pop_back();
-      skipped.push_back(error.what());
+      skipped.emplace_back(error.what());
       continue;
     }
     collect.finish();
