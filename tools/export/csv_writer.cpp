@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "atomic_output.h"
 #include "helper_thread.h"
 
 namespace profilemate::exporter {
@@ -20,35 +21,26 @@ constexpr size_t kSlackBytes = 64 << 10;
 // Writes one block at a time to the file, on a helper thread.
 class CsvWriter::BackgroundWriter {
  public:
-  explicit BackgroundWriter(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
-    if (!file_) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+  explicit BackgroundWriter(const std::string& path) : output_(path) {
     // The blocks are large: stdio's own buffer would only copy them once more.
-    std::setvbuf(file_.get(), nullptr, _IONBF, 0);
+    std::setvbuf(output_.file(), nullptr, _IONBF, 0);
   }
 
   // Waits for the previous block, then starts writing [data, data + size), which must stay
   // untouched until the next call or wait(). Throws naming the file if a write failed.
   void write(const char* data, size_t size) {
     helper_.start([this, data, size] {
-      if (std::fwrite(data, 1, size, file_.get()) != size) fail();
+      if (std::fwrite(data, 1, size, output_.file()) != size) output_.fail();
     });
   }
   void wait() { helper_.wait(); }
   void close() {
     wait();
-    if (std::fclose(file_.release()) != 0) fail();
+    output_.commit();
   }
 
  private:
-  struct FileCloser {
-    void operator()(std::FILE* file) const { std::fclose(file); }
-  };
-  [[noreturn]] void fail() const {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
-
-  std::string path_;
-  std::unique_ptr<std::FILE, FileCloser> file_;
+  AtomicOutput output_;
   HelperThread helper_;  // last: stops before the file closes
 };
 
@@ -71,12 +63,15 @@ CsvWriter::CsvWriter(std::string path, std::span<const std::string_view> columns
 }
 
 CsvWriter& CsvWriter::text(std::string_view value) {
+  const bool formula = starts_formula(value);
   if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
-    char* at = room(value.size());
+    char* at = room(value.size() + 1);
+    if (formula) *at++ = '\'';
     return cell(std::copy(value.begin(), value.end(), at));
   }
-  char* at = room(2 * value.size() + 2);
+  char* at = room(2 * value.size() + 3);
   *at++ = '"';
+  if (formula) *at++ = '\'';
   for (const char c : value) {
     if (c == '"') *at++ = '"';
     *at++ = c;

@@ -30,6 +30,8 @@ class CsvWriter {
   // A batch of rows of `columns` cells, in memory; `path` names the file in messages.
   CsvWriter(std::string path, size_t columns);
 
+  // Application text: a value a spreadsheet would run as a formula (see starts_formula) gets a
+  // leading ', as OWASP advises against CSV injection. Numbers go through the numeric cells.
   CsvWriter& text(std::string_view value);
   CsvWriter& integer(uint64_t value) { return number(value); }
   CsvWriter& signed_integer(int64_t value) { return number(value); }
@@ -72,6 +74,11 @@ class CsvWriter {
   void clear() {
     pos_ = buffer_.get();
     rows_ = 0;
+  }
+
+  // Whether a spreadsheet would take a text cell starting so for a formula: =, +, -, @, tab, CR.
+  static bool starts_formula(std::string_view value) {
+    return !value.empty() && std::string_view("=+-@\t\r").find(value[0]) != std::string_view::npos;
   }
 
   // Writes everything out; throws std::runtime_error naming the file on failure.

@@ -1,11 +1,14 @@
 #include "export_session.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
+#include "atomic_output.h"
 #include "metadata_json.h"
 #include "session_data.h"
 #include "session_files.h"
@@ -15,6 +18,13 @@ namespace {
 
 std::vector<std::string> damage_warnings(const SessionTables& data) {
   std::vector<std::string> warnings;
+  // What the recorder itself says went wrong (the log's size limit reached): the reader of the
+  // CSV files should not have to find it in metadata.json.
+  for (const Row<Notice>& row : data.notices) {
+    const Notice& notice = row.event;
+    if (notice.source() == "recorder" && notice.severity() >= Notice::DEGRADED)
+      warnings.push_back(data.processes[row.process].stats.path + ": " + notice.message());
+  }
   for (const Process& process : data.processes) {
     const reader::LogStats& stats = process.stats;
     for (const reader::CorruptSpan& span : stats.corrupt) {
@@ -42,16 +52,27 @@ std::vector<std::string> damage_warnings(const SessionTables& data) {
   return warnings;
 }
 
-void create_output_dir(const std::string& output_dir) {
+// A new output directory gets the session directory's mode (narrowed by the umask): what a private
+// session holds (command lines in metadata.json) stays private. An existing one is left as it is.
+void create_output_dir(const std::string& output_dir, const std::string& session_dir) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(output_dir).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();  // "out/"
   std::error_code error;
-  std::filesystem::create_directories(output_dir, error);
-  if (error)
-    throw std::runtime_error("cannot create output directory " + output_dir + ": " + error.message());
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), error);
+  struct stat session {};
+  const mode_t mode = ::stat(session_dir.c_str(), &session) == 0 ? session.st_mode & 0777 : 0777;
+  if (error || (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)) {
+    throw std::runtime_error("cannot create output directory " + output_dir + ": " +
+                             (error ? error.message() : std::strerror(errno)));
+  }
 }
 
 // What every export reports about the session it read.
 void describe_session(const SessionTables& data, ExportResult& result) {
-  result.warnings = damage_warnings(data);
+  result.warnings = data.warnings;
+  const std::vector<std::string> damage = damage_warnings(data);
+  result.warnings.insert(result.warnings.end(), damage.begin(), damage.end());
   result.processes = data.processes.size();
   for (const Process& process : data.processes) result.records += process.stats.records;
 }
@@ -62,7 +83,7 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
                             const ExportOptions& options) {
   // Checked before the output directory is made, so a mistyped session leaves nothing behind.
   reader::session_log_files(session_dir);
-  create_output_dir(output_dir);
+  create_output_dir(output_dir, session_dir);
   SortMemory memory(output_dir, options.sort_memory_bytes);
   SessionStream session(session_dir, memory);
   const SessionTables& data = session.tables;
@@ -72,13 +93,9 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
   result.files = write_csv_files(session, output_dir);
   result.sort_runs_spilled = memory.runs_spilled();
   const std::string metadata = metadata_json(data, result.files);
-  const std::string metadata_path = output_dir + "/metadata.json";
-  std::FILE* file = std::fopen(metadata_path.c_str(), "wb");
-  const bool written =
-      file != nullptr && std::fwrite(metadata.data(), 1, metadata.size(), file) == metadata.size();
-  const bool closed = file != nullptr && std::fclose(file) == 0;
-  if (!written || !closed)
-    throw std::runtime_error("cannot write " + metadata_path + ": " + std::strerror(errno));
+  AtomicOutput file(output_dir + "/metadata.json");
+  if (std::fwrite(metadata.data(), 1, metadata.size(), file.file()) != metadata.size()) file.fail();
+  file.commit();
   result.files.push_back({"metadata.json", 1});
   describe_session(data, result);
   return result;
@@ -87,7 +104,7 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
 ExportResult export_perfetto(const std::string& session_dir, const std::string& output_dir,
                              const TraceProgress& progress) {
   reader::session_log_files(session_dir);
-  create_output_dir(output_dir);
+  create_output_dir(output_dir, session_dir);
   SortMemory memory(output_dir, kTraceSortMemoryBytes);
   SessionStream session(session_dir, memory);
 

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "atomic_output.h"
 #include "event_labels.h"
 #include "perfetto_trace.pb.h"
 #include "units.h"
@@ -93,19 +94,9 @@ double rounded_ms(uint64_t ns) {
 // field 1, so packets can be written one at a time instead of building the whole message.
 class PacketFile {
  public:
-  explicit PacketFile(std::string path) : path_(std::move(path)) {
-    file_ = std::fopen(path_.c_str(), "wb");
-    if (file_ == nullptr) fail();
-    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  explicit PacketFile(std::string path) : output_(std::move(path)) {
+    std::setvbuf(output_.file(), nullptr, _IOFBF, 1 << 20);
   }
-  ~PacketFile() {
-    if (file_ != nullptr) {
-      std::fclose(file_);
-      std::remove(path_.c_str());  // only reached when writing failed part-way
-    }
-  }
-  PacketFile(const PacketFile&) = delete;
-  PacketFile& operator=(const PacketFile&) = delete;
 
   void write(const pf::TracePacket& packet) {
     bytes_.clear();
@@ -116,31 +107,20 @@ class PacketFile {
     uint64_t size = bytes_.size();  // a base-128 varint, low group first
     for (; size >= 0x80; size >>= 7) prefix[length++] = static_cast<char>((size & 0x7f) | 0x80);
     prefix[length++] = static_cast<char>(size);
-    if (std::fwrite(prefix, 1, length, file_) != length ||
-        std::fwrite(bytes_.data(), 1, bytes_.size(), file_) != bytes_.size())
-      fail();
+    if (std::fwrite(prefix, 1, length, output_.file()) != length ||
+        std::fwrite(bytes_.data(), 1, bytes_.size(), output_.file()) != bytes_.size())
+      output_.fail();
     written_ += length + bytes_.size();
   }
 
   // Closes the file; throws if anything did not reach it.
   uint64_t close() {
-    std::FILE* file = file_;
-    file_ = nullptr;
-    if (std::fflush(file) != 0 || std::fclose(file) != 0) {
-      const int error = errno;
-      std::remove(path_.c_str());
-      throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(error));
-    }
+    output_.commit();
     return written_;
   }
 
  private:
-  [[noreturn]] void fail() const {
-    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
-  }
-
-  std::string path_;
-  std::FILE* file_ = nullptr;
+  AtomicOutput output_;
   std::string bytes_;
   uint64_t written_ = 0;
 };

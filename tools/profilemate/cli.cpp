@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "printable.h"
+
 namespace profilemate::cli {
 
 int usage_error(const std::string& message, std::string_view command) {
@@ -11,6 +13,15 @@ int usage_error(const std::string& message, std::string_view command) {
   std::fprintf(stderr, "profilemate: %s\nRun 'profilemate %s--help' for usage.\n", message.c_str(),
                prefix.c_str());
   return kExitUsage;
+}
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  for (const std::string& warning : warnings)
+    std::fprintf(stderr, "warning: %s\n", reader::printable(warning).c_str());
+}
+
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "profilemate: %s\n", reader::printable(message).c_str());
 }
 
 int write_output(const std::string& text, const std::string& path) {

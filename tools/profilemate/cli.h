@@ -23,6 +23,11 @@ inline bool is_help(std::string_view arg) {
 // Prints "profilemate: MESSAGE" and where the command's help is; returns kExitUsage.
 int usage_error(const std::string& message, std::string_view command);
 
+// "warning: ..." on stderr for each, control characters escaped (they name files and quote logs).
+void print_warnings(const std::vector<std::string>& warnings);
+// "profilemate: MESSAGE" on stderr, control characters escaped.
+void print_error(const std::string& message);
+
 // Writes `text` to `path` (standard output when empty), saying where on stderr.
 int write_output(const std::string& text, const std::string& path);
 

@@ -61,14 +61,16 @@ int run_compare(const Args& args) {
   try {
     std::vector<stats::Table> sides[2];
     for (int side = 0; side < 2; ++side) {
-      const std::vector<stats::Table> all = stats::session_reports(sessions[side]);
+      std::vector<std::string> warnings;
+      const std::vector<stats::Table> all = stats::session_reports(sessions[side], warnings);
+      print_warnings(warnings);
       for (const stats::Table* table : selected(all, options)) sides[side].push_back(*table);
     }
     stats::Table table = stats::compare_tables(sides[0], sides[1]);
     table.notes.insert(table.notes.begin(), {"a: " + sessions[0], "b: " + sessions[1]});
     return write_output(render({&table}, options.format), output);
   } catch (const reader::ReadError& error) {
-    std::fprintf(stderr, "profilemate: %s\n", error.what());
+    print_error(error.what());
     return kExitUnreadable;
   }
 }

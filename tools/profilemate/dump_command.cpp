@@ -63,7 +63,7 @@ int run_dump(const Args& args) {
     }
     return kExitOk;
   } catch (const profilemate::reader::ReadError& error) {
-    std::fprintf(stderr, "profilemate: %s\n", error.what());
+    print_error(error.what());
     return kExitUnreadable;
   }
 }

@@ -33,7 +33,13 @@ docs/csv-reference.md.
                             docs/perfetto.md.
 
 A torn last record (a process killed mid-write) or a corrupt record is skipped and reported,
-with file and byte offset; everything readable is still converted.
+with file and byte offset; everything readable is still converted. A *.pmlog that cannot be used
+(empty, unreadable, not a log, a link, a FIFO, another user's) is skipped with a warning naming it
+and why; the exit code stays 0 as long as one log was converted.
+
+Each output is written under a temporary name and renamed into place when complete (a link or a
+file already there is replaced, never written through). A new DIR gets SESSION_DIR's mode, the
+files that of DIR without execute bits: a 0700 session gives 0600 files.
 
 Options:
   -o, --output DIR   where to write (created if missing)
@@ -47,10 +53,6 @@ Examples:
 )";
 
 enum class ExportType { kCsv, kPerfetto };
-
-void print_warnings(const profilemate::exporter::ExportResult& result) {
-  for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
-}
 
 void print_read_summary(const profilemate::exporter::ExportResult& result, const std::string& session) {
   std::printf("Read %llu records from %llu process log(s) in %s\n",
@@ -126,22 +128,22 @@ int run_export(const Args& args) {
         result = profilemate::exporter::export_perfetto(
             session, output, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
       }
-      print_warnings(result);
+      print_warnings(result.warnings);
       print_read_summary(result, session);
       print_trace_export(result);
       return kExitOk;
     }
     const profilemate::exporter::ExportResult result = profilemate::exporter::export_session(session, output);
-    print_warnings(result);
+    print_warnings(result.warnings);
     print_read_summary(result, session);
     print_csv_export(result);
     return kExitOk;
   } catch (const profilemate::reader::ReadError& error) {
-    std::fprintf(stderr, "profilemate: %s\n", error.what());
+    print_error(error.what());
     return kExitUnreadable;
   } catch (const std::exception& error) {
     // Nothing was read wrong: the output place is the problem, and another one is the way out.
-    std::fprintf(stderr, "profilemate: %s; write elsewhere with -o DIR\n", error.what());
+    print_error(std::string(error.what()) + "; write elsewhere with -o DIR");
     return kExitOutput;
   }
 }

@@ -29,8 +29,10 @@ Options:
   --version      print the version
 
 Exit codes:
-  0  done (damage that was survived, such as a torn last record, is reported as a warning)
-  1  the session or a log cannot be read (not a session, unreadable, written by a newer version)
+  0  done (damage that was survived, such as a torn last record, is reported as a warning, and
+     so is a *.pmlog that was skipped: empty, unreadable, not a log, a link, another user's)
+  1  the session or dump's log cannot be read (not a session, no usable log, a log that is
+     unreadable or written by a newer version)
   2  wrong usage
   3  an output file cannot be written
   4  diagnose found a problem

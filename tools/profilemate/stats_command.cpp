@@ -63,10 +63,12 @@ int run_stats(const Args& args) {
   }
   if (session.empty()) return usage_error("stats needs a session directory", "stats");
   try {
-    const std::vector<stats::Table> tables = stats::session_reports(session);
+    std::vector<std::string> warnings;
+    const std::vector<stats::Table> tables = stats::session_reports(session, warnings);
+    print_warnings(warnings);
     return write_output(render(selected(tables, options), options.format), output);
   } catch (const reader::ReadError& error) {
-    std::fprintf(stderr, "profilemate: %s\n", error.what());
+    print_error(error.what());
     return kExitUnreadable;
   }
 }

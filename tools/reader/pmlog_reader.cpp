@@ -8,6 +8,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -204,12 +205,19 @@ class LogParser {
   // size if there is none.
   uint64_t next_frame(uint64_t from) {
     static constexpr uint8_t kMagic[] = {0x28, 0xb5, 0x2f, 0xfd};  // ZSTD_MAGICNUMBER, little-endian
-    for (uint64_t candidate = from; candidate + sizeof kMagic <= size_; ++candidate) {
-      const void* found = ::memmem(data_ + candidate, size_ - candidate, kMagic, sizeof kMagic);
-      if (found == nullptr) break;
+    for (uint64_t candidate = from; candidate + sizeof kMagic <= size_;) {
+      // Searched a step at a time, leaving each behind: a long damaged region stays unmapped.
+      passed(candidate);
+      const uint64_t window = std::min(size_ - candidate, kReleaseStep + sizeof kMagic - 1);
+      const void* found = ::memmem(data_ + candidate, window, kMagic, sizeof kMagic);
+      if (found == nullptr) {
+        candidate += window - (sizeof kMagic - 1);
+        continue;
+      }
       candidate = static_cast<uint64_t>(static_cast<const uint8_t*>(found) - data_);
       if (decoder_.decode(data_ + candidate, size_ - candidate).status == FrameDecoder::Status::kOk)
         return candidate;
+      ++candidate;
     }
     return size_;
   }
@@ -240,6 +248,10 @@ class LogParser {
   // run reaches the end exactly); the end if there is none.
   uint64_t resync(Bytes run, uint64_t from) {
     for (uint64_t candidate = from; candidate < run.size; ++candidate) {
+      // A long damaged region (a hole in a sparse file) is left behind as it is searched, and
+      // its zeros, never a record's length, are passed over at once.
+      if (run.data == data_) passed(candidate);
+      if (run.data[candidate] == 0) continue;
       uint64_t offset = candidate;
       int good = 0;
       while (good < kResyncChain) {
@@ -281,33 +293,23 @@ class LogParser {
 
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw ReadError("cannot read " + path + ": " + std::strerror(errno));
+  MappedFile(FileDescriptor file, const std::string& path) {
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int error = errno;
-      ::close(fd);
-      throw ReadError("cannot read " + path + ": " + std::strerror(error));
-    }
+    if (::fstat(file.get(), &st) != 0) throw ReadError("cannot read " + path + ": " + std::strerror(errno));
     size_ = static_cast<uint64_t>(st.st_size);
-    if (size_ > 0) {
-      void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (data == MAP_FAILED) {
-        const int error = errno;
-        ::close(fd);
-        throw ReadError("cannot read " + path + ": " + std::strerror(error));
-      }
-      ::madvise(data, size_, MADV_SEQUENTIAL);
-      data_ = static_cast<const uint8_t*>(data);
+    if (size_ == 0) {
+      throw ReadError(path +
+                      ": empty (0 bytes), no process log: the recorder could not write to it (a full "
+                      "disk when the process started?)");
     }
-    ::close(fd);
+    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.get(), 0);
+    if (data == MAP_FAILED) throw ReadError("cannot read " + path + ": " + std::strerror(errno));
+    ::madvise(data, size_, MADV_SEQUENTIAL);
+    data_ = static_cast<const uint8_t*>(data);
   }
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
-  }
+  ~MappedFile() { ::munmap(const_cast<uint8_t*>(data_), size_); }
   [[nodiscard]] const uint8_t* data() const { return data_; }
   [[nodiscard]] uint64_t size() const { return size_; }
   // Drops the pages before `offset` from memory (they are read again from the file if touched).
@@ -329,9 +331,38 @@ LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& nam
   return LogParser(data, size, name).run(header, visit);
 }
 
+FileDescriptor::~FileDescriptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+FileDescriptor open_regular_file(int dir_fd, const std::string& name, const std::string& path, int flags,
+                                 struct stat& info) {
+  FileDescriptor file(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags));
+  if (file.get() < 0) {
+    if (errno == ELOOP && (flags & O_NOFOLLOW) != 0)
+      throw ReadError(path + ": a symbolic link, not a log the recorder wrote (links are not followed)");
+    throw ReadError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  if (::fstat(file.get(), &info) != 0) throw ReadError("cannot read " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) {
+    const char* what = S_ISDIR(info.st_mode)    ? "a directory"
+                       : S_ISFIFO(info.st_mode) ? "a FIFO"
+                       : S_ISSOCK(info.st_mode) ? "a socket"
+                                                : "a device";
+    throw ReadError(path + ": " + what + ", not a process log (a regular *.pmlog file)");
+  }
+  return file;
+}
+
 LogStats read_log(const std::string& path, Header& header, const RecordVisitor& visit) {
-  const MappedFile file(path);
-  return LogParser(file.data(), file.size(), path, [&file](uint64_t offset) { file.release_below(offset); })
+  struct stat info {};
+  return read_log(open_regular_file(AT_FDCWD, path, path, 0, info), path, header, visit);
+}
+
+LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit) {
+  const MappedFile mapped(std::move(file), path);
+  return LogParser(mapped.data(), mapped.size(), path,
+                   [&mapped](uint64_t offset) { mapped.release_below(offset); })
       .run(header, visit);
 }
 

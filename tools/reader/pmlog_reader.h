@@ -5,10 +5,13 @@
 // reading resumes at the next readable one.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "profilemate.pb.h"
@@ -40,8 +43,36 @@ struct LogStats {
 // The record may be moved from: it is reused for the next one.
 using RecordVisitor = std::function<void(Record&)>;
 
+// An open file descriptor, closed on destruction.
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor();
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Opens `name` relative to the directory `dir_fd` (AT_FDCWD: the current one) for reading, with
+// `flags` added (O_NOFOLLOW: refuse a link), without blocking, and checks that it is a regular
+// file: a FIFO or a device named *.pmlog would hang or never end, a directory is no log. `path`
+// names it in messages; `info` receives its fstat. Throws ReadError saying why not.
+FileDescriptor open_regular_file(int dir_fd, const std::string& name, const std::string& path, int flags,
+                                 struct stat& info);
+
 // Calls `visit` for every readable record after the header, in file order.
 LogStats read_log(const std::string& path, Header& header, const RecordVisitor& visit);
+// The same on a file opened with open_regular_file.
+LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit);
 
 // The same on bytes already in memory (`name` is used in messages); for tests and fuzzing.
 LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& name, Header& header,

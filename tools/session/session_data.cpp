@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <deque>
-#include <filesystem>
+#include <map>
 
 #include "helper_thread.h"
 #include "session_files.h"
@@ -363,6 +363,22 @@ uint64_t get_varint(const std::byte*& in, const std::byte* end) {
   throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
 }
 
+// Logs of the same process (pid and start time) are copies: their events would count once per
+// copy, so each such group is named.
+void warn_about_copies(SessionTables& data) {
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<const Process*>> by_process;
+  for (const Process& process : data.processes)
+    by_process[{process.header.pid(), process.header.start_realtime_ns()}].push_back(&process);
+  for (const auto& [key, copies] : by_process) {
+    if (copies.size() < 2) continue;
+    data.warnings.push_back(copies[0]->file + " and " + std::to_string(copies.size() - 1) +
+                            " other log(s) (" + copies[1]->file + (copies.size() > 2 ? ", ..." : "") +
+                            ") are the same process (pid " + std::to_string(key.first) + ", started at " +
+                            std::to_string(key.second) +
+                            " ns): copies of one log? Their events are counted once per copy");
+  }
+}
+
 }  // namespace
 
 // Each launch's time as the step from the one before (rows come sorted by time); the signed
@@ -443,17 +459,27 @@ SessionStream::SessionStream(SortMemory& memory)
 
 SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : SessionStream(memory) {
   SessionTables& data = tables;
-  const std::vector<std::string> files = reader::session_log_files(dir);
-  data.processes.reserve(files.size());
-  for (const std::string& path : files) {
+  const reader::SessionDir session(dir);
+  data.processes.reserve(session.log_names().size());
+  std::vector<std::string> skipped;
+  for (const std::string& name : session.log_names()) {
+    const std::string path = session.path_of(name);
     const auto index = static_cast<uint32_t>(data.processes.size());
     data.processes.emplace_back();
     Process& process = data.processes.back();
-    process.file = std::filesystem::path(path).filename().string();
+    process.file = name;
     Handoff handoff(*this);
     ProcessCollector collect(*this, handoff, index);
-    // The header is filled in before the first record is visited, so times resolve as we go.
-    process.stats = reader::read_log(path, process.header, [&](Record& record) { collect(record); });
+    // The header is filled in before the first record is visited, so times resolve as we go; a
+    // log that cannot be used throws before any record is visited.
+    try {
+      process.stats = reader::read_log(session.open_log(name), path, process.header,
+                                       [&](Record& record) { collect(record); });
+    } catch (const reader::ReadError& error) {
+      data.processes.pop_back();
+      skipped.emplace_back(error.what());
+      continue;
+    }
     collect.finish();
     handoff.finish();
     ProcessInfo info = process.header.info();
@@ -461,6 +487,13 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
     process.info = std::move(info);
     process.last_unix_ns = std::max(process.last_unix_ns, process.header.start_realtime_ns());
   }
+  if (data.processes.empty()) {
+    std::string reasons;
+    for (const std::string& reason : skipped) reasons += (reasons.empty() ? "" : "; ") + reason;
+    throw reader::ReadError(dir + " holds no usable process log: " + reasons);
+  }
+  for (const std::string& reason : skipped) data.warnings.push_back(reason + "; skipped");
+  warn_about_copies(data);
   data.start_unix_ns = data.processes.front().header.start_realtime_ns();
   for (const Process& process : data.processes) {
     data.start_unix_ns = std::min(data.start_unix_ns, process.header.start_realtime_ns());

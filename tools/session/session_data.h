@@ -103,6 +103,9 @@ struct SessionTables {
   std::map<std::pair<uint32_t, uint32_t>, std::vector<uint64_t>> expert_counts;  // (process, layer)
   std::vector<Row<PatchStatus>> patches;  // a few per process: sorted by time
   std::vector<Row<Notice>> notices;       // a few per process: sorted by time
+  // One line each for what was wrong with the session as a whole: logs skipped (naming the file
+  // and why), duplicate logs.
+  std::vector<std::string> warnings;
 
   [[nodiscard]] double seconds(uint64_t unix_ns) const;
 };
@@ -111,8 +114,9 @@ struct SessionTables {
 // can be drained once.
 class SessionStream {
  public:
-  // Reads every log of `dir`. Throws reader::ReadError for a directory that is not a session or a
-  // log that cannot be used; damage inside a log is recorded in its stats instead.
+  // Reads every log of `dir`. A log that cannot be used (a link, another user's, not a log) is
+  // skipped and named in tables.warnings; damage inside a log is recorded in its stats. Throws
+  // reader::ReadError for a directory that is not a session or holds no usable log.
   SessionStream(const std::string& dir, SortMemory& memory);
   // An empty session whose tables and sinks the caller fills (tests build sessions this way).
   explicit SessionStream(SortMemory& memory);

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "csv_writer.h"
 #include "json_writer.h"
 #include "number_text.h"
+#include "printable.h"
 
 namespace profilemate::stats {
 
@@ -33,11 +35,11 @@ std::string render_text(const Table& table) {
   for (const std::vector<Cell>& row : table.rows) {
     std::vector<std::string>& line = texts.emplace_back();
     for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
-      line.push_back(row[c].value.index() == 0 ? "-" : row[c].str());
+      line.push_back(row[c].value.index() == 0 ? "-" : reader::printable(row[c].str()));
       widths[c] = std::max(widths[c], line.back().size());
     }
   }
-  std::string out = " ** " + table.title + " (" + table.name + "):\n\n";
+  std::string out = " ** " + reader::printable(table.title) + " (" + table.name + "):\n\n";
   const auto cell = [&](const std::string& text, size_t c, bool right) {
     if (c > 0) out += "  ";
     const std::string pad(widths[c] - text.size(), ' ');
@@ -52,13 +54,18 @@ std::string render_text(const Table& table) {
     out += '\n';
   }
   if (table.rows.empty()) out += "  (no data)\n";
-  for (const std::string& note : table.notes) out += "  " + note + '\n';
+  for (const std::string& note : table.notes) out += "  " + reader::printable(note) + '\n';
   return out + '\n';
 }
 
 namespace {
 
-void csv_field(std::string& out, const std::string& text) {
+// A field printed to a terminal: control characters escaped, a would-be formula guarded as the
+// export's CSV files guard it.
+void csv_field(std::string& out, const Cell& cell) {
+  const std::string text = reader::printable(cell.str());
+  if (std::holds_alternative<std::string>(cell.value) && exporter::CsvWriter::starts_formula(text))
+    out += '\'';
   if (text.find_first_of(",\"\r\n") == std::string::npos) {
     out += text;
     return;
@@ -77,13 +84,13 @@ std::string render_csv(const Table& table) {
   std::string out;
   for (size_t c = 0; c < table.columns.size(); ++c) {
     if (c > 0) out += ',';
-    csv_field(out, table.columns[c]);
+    csv_field(out, Cell::text(table.columns[c]));
   }
   out += '\n';
   for (const std::vector<Cell>& row : table.rows) {
     for (size_t c = 0; c < row.size(); ++c) {
       if (c > 0) out += ',';
-      csv_field(out, row[c].str());
+      csv_field(out, row[c]);
     }
     out += '\n';
   }

@@ -672,11 +672,12 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
           health_report(session.tables)};
 }
 
-std::vector<Table> session_reports(const std::string& session_dir) {
+std::vector<Table> session_reports(const std::string& session_dir, std::vector<std::string>& warnings) {
   // The rows of the session are sorted in a temporary directory: stats writes no files of its own.
   const std::string spill_dir = std::filesystem::temp_directory_path().string();
   exporter::SortMemory memory(spill_dir, kReportSortMemoryBytes);
   SessionStream session(session_dir, memory);
+  warnings = session.tables.warnings;
   return session_reports(session, spill_dir);
 }
 

@@ -1,0 +1,90 @@
+#include "atomic_output.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+namespace profilemate::exporter {
+namespace {
+
+// A name no one can have prepared: random, so a link cannot be planted under it in advance.
+std::string temporary_name(const std::string& name) {
+  std::random_device device;
+  uint64_t random = uint64_t{device()} << 32 | device();
+  static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string suffix;
+  for (int i = 0; i < 10; ++i, random /= 36) suffix += kDigits[random % 36];
+  return "." + name + "." + suffix + ".partial";
+}
+
+}  // namespace
+
+AtomicOutput::AtomicOutput(std::string path) : path_(std::move(path)) {
+  const size_t slash = path_.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+  name_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+  // "out/" would follow a link named out: the trailing slashes go.
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) dir = "/";
+  dir_ = reader::FileDescriptor(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  // A link as the directory is followed only when it is the caller's own (as the kernel's
+  // protected_symlinks rule has it for sticky directories): one planted by another user is not.
+  int error = errno;
+  struct stat link {};
+  const bool is_link = dir_.get() < 0 && ::lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+  if (is_link && link.st_uid == ::geteuid()) {
+    dir_ = reader::FileDescriptor(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    error = errno;
+  }
+  if (is_link && link.st_uid != ::geteuid()) {
+    throw std::runtime_error("cannot create " + path_ + ": " + dir + " is a symbolic link owned by uid " +
+                             std::to_string(link.st_uid) + ", not you; give the directory itself");
+  }
+  if (dir_.get() < 0) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(error));
+  struct stat info {};
+  if (::fstat(dir_.get(), &info) != 0)
+    throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+  const mode_t mode = info.st_mode & 0666;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+    temporary_ = temporary_name(name_);
+    fd = ::openat(dir_.get(), temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));
+  file_.reset(::fdopen(fd, "wb"));
+  if (!file_) {
+    const int error = errno;
+    ::close(fd);
+    ::unlinkat(dir_.get(), temporary_.c_str(), 0);
+    throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(error));
+  }
+}
+
+AtomicOutput::~AtomicOutput() {
+  if (file_) {
+    file_.reset();
+    ::unlinkat(dir_.get(), temporary_.c_str(), 0);
+  }
+}
+
+void AtomicOutput::commit() {
+  const bool closed = std::fclose(file_.release()) == 0;
+  const int error = errno;
+  if (!closed || ::renameat(dir_.get(), temporary_.c_str(), dir_.get(), name_.c_str()) != 0) {
+    const int reason = closed ? errno : error;
+    ::unlinkat(dir_.get(), temporary_.c_str(), 0);
+    throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(reason));
+  }
+}
+
+void AtomicOutput::fail() const {
+  throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(errno));
+}
+
+}  // namespace profilemate::exporter
