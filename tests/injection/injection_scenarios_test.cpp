@@ -276,7 +276,9 @@ TEST(InjectionScenario, AMillionGpuRecordsInOneDeliveryAllReachTheReplaysFileWit
   const uint64_t added_mib = std::stoull(testing::read_file(memory_file));
   std::printf("%u launches in flight added %llu MiB of peak resident memory\n", kLaunches,
               static_cast<unsigned long long>(added_mib));
-  if (!testing::kSanitized) EXPECT_LE(added_mib, kBudgetMib);  // shadow memory would count too
+  if (!testing::kSanitized) {
+    EXPECT_LE(added_mib, kBudgetMib);  // shadow memory would count too
+  }
 }
 
 // Records per 256 KiB activity buffer (the library's default): 56-byte GraphTrace records.

@@ -147,7 +147,9 @@ TEST(HostileExport, BadFilesAmongTheLogsAreSkippedWithAWarningAndTheRestConverte
   EXPECT_TRUE(contains(result.err, "process_3.pmlog: a FIFO")) << result.err;
   EXPECT_TRUE(contains(result.err, "process_4.pmlog: a symbolic link")) << result.err;
   EXPECT_TRUE(contains(result.err, "process_5.pmlog: a directory")) << result.err;
-  if (unreadable) EXPECT_TRUE(contains(result.err, "process_6.pmlog: Permission denied")) << result.err;
+  if (unreadable) {
+    EXPECT_TRUE(contains(result.err, "process_6.pmlog: Permission denied")) << result.err;
+  }
   if (!unreadable) {
     EXPECT_EQ(read_file(dir / "out/cuda_graph_replays.csv"), read_file(reference / "cuda_graph_replays.csv"))
         << "the good logs were not converted as without the bad files";
