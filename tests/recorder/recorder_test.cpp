@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <barrier>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -576,6 +578,55 @@ TEST(Recorder, ThreadsBeyondTheLimitAreDroppedAndCountedAndExitedThreadsFreeThei
   EXPECT_EQ(replay_sequences(records, 102).size(), 0u);
   EXPECT_EQ(replay_sequences(records, 103).size(), 1u) << "a late thread reuses a freed buffer";
   EXPECT_EQ(announced.size(), 3u) << "main, holder and the late thread, each with its own index";
+}
+
+// Resident memory of this process (VmRSS), in bytes.
+uint64_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) << 10;
+  }
+  return 0;
+}
+
+// How much resident memory 1000 threads that each record until their buffer is full add, with
+// the recorder on or off; written to `out` by a child process.
+int grow_with_a_thousand_recording_threads(bool recording, const std::string& out) {
+  constexpr int kThreads = 1000;
+  if (recording && pm_start() != PM_OK) return 10;
+  const uint64_t before = resident_bytes();
+  std::barrier all(kThreads);
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&all, t] {
+      for (uint64_t i = 0; i < 2000; ++i) record_replay(static_cast<uint32_t>(t), i);  // 64 KiB and more
+      all.arrive_and_wait();  // every thread holds its buffer at once
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::ofstream(out) << resident_bytes() - before;
+  return 0;
+}
+
+TEST(Recorder, AThousandThreadsStayWithinTheBufferBudget) {
+  if (testing::kSanitized) GTEST_SKIP() << "shadow memory inflates the resident set";
+  TempDir tmp;
+  auto env = session_env(tmp / "s");
+  env["PROFILEMATE_BUFFER_MB"] = "2";
+  env["PROFILEMATE_MAX_THREADS"] = "1024";
+  const std::string with = tmp / "with";
+  const std::string without = tmp / "without";
+  expect_clean_exit(run_in_child(env, [&] { return grow_with_a_thousand_recording_threads(true, with); }));
+  expect_clean_exit(
+      run_in_child(env, [&] { return grow_with_a_thousand_recording_threads(false, without); }));
+  const int64_t extra = std::stoll(testing::read_file(with)) - std::stoll(testing::read_file(without));
+  // The budget, plus what the writer's compression needs beside its buffer (the compressed frame
+  // and zstd's context: about 2 MiB at level 1).
+  constexpr int64_t kWriterCompression = 3 << 20;
+  EXPECT_LE(extra, (2 << 20) + kWriterCompression)
+      << "resident memory beyond PROFILEMATE_BUFFER_MB=2 with 1000 recording threads: " << (extra >> 10)
+      << " KiB";
 }
 
 }  // namespace
