@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -627,6 +628,41 @@ TEST(Recorder, AThousandThreadsStayWithinTheBufferBudget) {
   EXPECT_LE(extra, (2 << 20) + kWriterCompression)
       << "resident memory beyond PROFILEMATE_BUFFER_MB=2 with 1000 recording threads: " << (extra >> 10)
       << " KiB";
+}
+
+TEST(Recorder, AFullDiskEndsTheLogWithANoticeSayingSo) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs that fills up";
+  TempDir tmp;
+  const std::string disk = tmp / "disk";
+  ASSERT_EQ(::mkdir(disk.c_str(), 0700), 0);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=256k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  const std::unique_ptr<const std::string, void (*)(const std::string*)> unmount(
+      &disk, [](const std::string* path) { ::umount2(path->c_str(), MNT_DETACH); });
+  const std::string session = disk + "/s";
+  auto env = session_env(session, "20");
+  env["PROFILEMATE_COMPRESSION"] = "none";
+  expect_clean_exit(run_in_child(env, [] {
+    if (pm_start() != PM_OK) return 10;
+    for (uint64_t i = 0; i < 100'000; ++i) {  // about 3 MiB of replays
+      record_replay(1, i);
+      if (i % 1000 == 999) pm_flush(5000);
+    }
+    return 0;
+  }));
+  const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::vector<Record> records = read_records(logs[0]);
+  ASSERT_FALSE(records.empty());
+  ASSERT_TRUE(records.back().has_notice())
+      << "the log ends without saying why: " << records.back().ShortDebugString();
+  EXPECT_EQ(records.back().notice().severity(), Notice::DEGRADED);
+  EXPECT_TRUE(records.back().notice().message().starts_with("cut short: disk full"))
+      << records.back().notice().message();
+  const std::vector<uint64_t> sequences = replay_sequences(records, 1);
+  EXPECT_FALSE(sequences.empty());
+  EXPECT_EQ(sequences, iota(sequences.size())) << "what was written is a gap-free prefix";
 }
 
 }  // namespace
