@@ -35,12 +35,14 @@ constexpr const char* kProfileHelp = R"(Usage: profilemate profile [options] [--
 Runs COMMAND with ProfileMate: the CUDA injection library (CUPTI: graph captures and replays with
 GPU time), the Python hooks in every Python process of the run (vLLM's scheduler, KV cache,
 runners, graphs, MoE, encoder), NVTX ranges for a tool such as nsys. Every process writes into
-one session directory. When COMMAND and everything it started have exited, the session is
+one session directory. When COMMAND has exited, the processes it left in its process group are
+waited for (up to 30 s), those that left the group (daemons) for 2 s; then the session is
 exported to CSV files and summarised. Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to
-COMMAND; the exit code is COMMAND's (128 + signal when a signal ended it).
+COMMAND's process group; a second Ctrl-C sends SIGTERM, a third SIGKILL; SIGTERM and SIGHUP are
+followed by SIGKILL 10 s later. The exit code is COMMAND's (128 + signal when a signal ended it).
 
 Options:
-  -o, --output DIR   the session directory (default: ./profilemate-YYYYmmdd-HHMMSS)
+  -o, --output DIR   the session directory (default: ./profilemate-YYYYmmdd-HHMMSS); yours, not a link
   --trace LIST       what to record, comma-separated (default: graphs,python,nvtx)
                        graphs  CUDA graphs through CUPTI (sets CUDA_INJECTION64_PATH)
                        python  the Python hooks (puts them first on PYTHONPATH)
