@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <initializer_list>
 
 namespace profilemate::recorder {
 namespace {
@@ -84,15 +85,19 @@ std::string base_name(const std::string& path) {
 }  // namespace
 
 UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error) {
-  const std::string given = std::string(setting) + "=" + path;
-  const std::string advice = "; point " + std::string(setting) + " at a directory you own";
+  // One line: where the path came from, what is wrong with it, what to do.
+  const auto refuse = [&](std::initializer_list<std::string_view> what) {
+    error.assign(setting).append("=").append(path).append(": ");
+    for (const std::string_view part : what) error.append(part);
+    error.append("; point ").append(setting).append(" at a directory you own");
+    return UniqueFd();
+  };
   const size_t length = absolute_length(path);
   if (length == 0 || length + kSessionNameRoom >= PATH_MAX) {
-    error = given + ": the path is too long (" +
-            (length == 0 ? std::string("the working directory's is") : std::to_string(length) + " bytes") +
-            "): the session's files would pass the system's limit of " + std::to_string(PATH_MAX) +
-            " bytes per path" + advice;
-    return {};
+    return refuse({"the path is too long (",
+                   length == 0 ? "the working directory's is" : std::to_string(length) + " bytes",
+                   "): the session's files would pass the system's limit of ", std::to_string(PATH_MAX),
+                   " bytes per path"});
   }
   std::deque<std::string> pending = components(path);
   std::string walked = path.starts_with('/') ? "" : ".";  // the real path so far, for messages
@@ -101,50 +106,37 @@ UniqueFd open_private_dir(const std::string& path, std::string_view setting, std
   while (dir.valid() && !pending.empty()) {
     const std::string name = std::move(pending.front());
     pending.pop_front();
-    const std::string here = walked + "/" + name;
+    std::string here = walked;
+    here.append("/").append(name);
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     UniqueFd next(::openat(dir.get(), name.c_str(), kFlags));
     if (!next.valid() && errno == ENOENT) {
       if (::mkdirat(dir.get(), name.c_str(), 0700) != 0 && errno != EEXIST) {
-        error = given + ": cannot create directory " + here + ": " + errno_text(errno) + advice;
-        return {};
+        return refuse({"cannot create directory ", here, ": ", errno_text(errno)});
       }
       next.reset(::openat(dir.get(), name.c_str(), kFlags));
     }
     if (next.valid()) {
       dir = std::move(next);
-      walked = here;
+      walked = std::move(here);
       continue;
     }
     const int open_error = errno;
     struct stat st {};
     const bool is_link =
         ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
-    if (!is_link) {
-      error = given + ": " +
-              (open_error == ENOTDIR ? here + " is not a directory"
-                                     : "cannot open directory " + here + ": " + errno_text(open_error)) +
-              advice;
-      return {};
+    if (!is_link && open_error == ENOTDIR) return refuse({here, " is not a directory"});
+    if (!is_link) return refuse({"cannot open directory ", here, ": ", errno_text(open_error)});
+    if (pending.empty()) return refuse({here, " is a symbolic link: refusing to write profiles there"});
+    if (!trusted_link(dir.get(), st)) {
+      return refuse({here,
+                     " is a symbolic link that another user could have planted (it or its directory is "
+                     "theirs, or others may write there): refusing to follow it"});
     }
-    if (pending.empty()) {
-      error = given + ": " + here + " is a symbolic link: refusing to write profiles there" + advice;
-      return {};
-    }
-    if (!trusted_link(dir.get(), st) || ++links > kMaxLinks) {
-      error = given + ": " + here +
-              (links > kMaxLinks ? " is one link too many on the way"
-                                 : " is a symbolic link that another user could have planted (it or its "
-                                   "directory is theirs, or others may write there)") +
-              ": refusing to follow it" + advice;
-      return {};
-    }
+    if (++links > kMaxLinks) return refuse({here, " is one link too many on the way"});
     std::string target(PATH_MAX, '\0');
     const ssize_t n = ::readlinkat(dir.get(), name.c_str(), target.data(), target.size());
-    if (n <= 0 || static_cast<size_t>(n) >= target.size()) {
-      error = given + ": cannot read the link " + here + advice;
-      return {};
-    }
+    if (n <= 0 || static_cast<size_t>(n) >= target.size()) return refuse({"cannot read the link ", here});
     target.resize(static_cast<size_t>(n));
     if (target.starts_with('/')) {
       dir.reset(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -153,20 +145,13 @@ UniqueFd open_private_dir(const std::string& path, std::string_view setting, std
     std::deque<std::string> rest = components(target);
     pending.insert(pending.begin(), rest.begin(), rest.end());
   }
-  if (!dir.valid()) {
-    error = given + ": cannot open directory " + (walked.empty() ? "/" : walked) + ": " + errno_text(errno) +
-            advice;
-    return {};
-  }
+  if (!dir.valid())
+    return refuse({"cannot open directory ", walked.empty() ? "/" : walked, ": ", errno_text(errno)});
   struct stat st {};
-  if (::fstat(dir.get(), &st) != 0) {
-    error = given + ": cannot stat " + path + ": " + errno_text(errno);
-    return {};
-  }
+  if (::fstat(dir.get(), &st) != 0) return refuse({"cannot stat ", path, ": ", errno_text(errno)});
   if (st.st_uid != ::geteuid()) {
-    error = given + ": " + path + " is owned by uid " + std::to_string(st.st_uid) + ", not by you (uid " +
-            std::to_string(::geteuid()) + "): refusing to write profiles there" + advice;
-    return {};
+    return refuse({path, " is owned by uid ", std::to_string(st.st_uid), ", not by you (uid ",
+                   std::to_string(::geteuid()), "): refusing to write profiles there"});
   }
   return dir;
 }
