@@ -208,8 +208,8 @@ void Waiter::on_timer() {
 }
 
 // The user's signal goes to the whole command. Ctrl-C leaves the command its own pace (vLLM
-// shuts down cleanly); repeated, it escalates. SIGTERM and SIGHUP mean "stop now": SIGKILL
-// follows if the command is still there kEscalation later.
+// shuts down cleanly); repeated, it escalates. SIGTERM and SIGHUP mean "stop now": the next steps
+// (SIGTERM after SIGHUP, then SIGKILL) follow kEscalation apart, whether or not the group is gone.
 void Waiter::on_signal(int sig) {
   if (sig == SIGINT && ++interrupts_ > 1) {
     const int next = interrupts_ == 2 ? SIGTERM : SIGKILL;
