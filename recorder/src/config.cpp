@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstdio>
@@ -59,7 +60,29 @@ Config Config::from_environment() {
   config.max_log_bytes =
       env_integer<uint64_t>("PROFILEMATE_MAX_LOG_MB", config.max_log_bytes >> 20, 0, 1ull << 30) << 20;
   config.compress = env_compression(config.compress);
+  // A budget is a budget: with more threads than it has minimum buffers for, fewer threads get one
+  // (the others' events are dropped and counted) rather than the memory growing past it.
+  const uint64_t fits = config.threads_within_budget();
+  if (fits < config.max_threads) {
+    std::fprintf(
+        stderr,
+        "[ProfileMate] PROFILEMATE_MAX_THREADS=%u does not fit in PROFILEMATE_BUFFER_MB=%llu (a thread "
+        "buffer takes at least %llu KiB, the writer %llu MiB): buffers for %llu threads; raise "
+        "PROFILEMATE_BUFFER_MB to %llu for %u\n",
+        config.max_threads, static_cast<unsigned long long>(config.budget_bytes >> 20),
+        static_cast<unsigned long long>(kMinThreadBufferBytes >> 10),
+        static_cast<unsigned long long>(kWriterBufferBytes >> 20), static_cast<unsigned long long>(fits),
+        static_cast<unsigned long long>(
+            (kWriterBufferBytes + config.max_threads * kMinThreadBufferBytes + (1ull << 20) - 1) >> 20),
+        config.max_threads);
+    config.max_threads = static_cast<uint32_t>(fits);
+  }
   return config;
+}
+
+uint64_t Config::threads_within_budget() const {
+  const uint64_t for_threads = budget_bytes > kWriterBufferBytes ? budget_bytes - kWriterBufferBytes : 0;
+  return std::max<uint64_t>(for_threads / kMinThreadBufferBytes, 1);
 }
 
 uint64_t Config::thread_buffer_bytes() const {

@@ -20,8 +20,10 @@ struct Config {
   static Config from_environment();
 
   // Each thread buffer's size: a power of two, all of them plus the writer's buffer within the
-  // budget.
+  // budget (from_environment keeps max_threads within threads_within_budget()).
   [[nodiscard]] uint64_t thread_buffer_bytes() const;
+  // How many thread buffers of the minimum size the budget holds, besides the writer's.
+  [[nodiscard]] uint64_t threads_within_budget() const;
   static constexpr uint64_t kWriterBufferBytes = 1ull << 20;
   static constexpr uint64_t kMinThreadBufferBytes = 64ull << 10;
 };

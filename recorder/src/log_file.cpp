@@ -1,5 +1,6 @@
 #include "log_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -17,6 +18,9 @@ namespace {
 // Level 1: the writer's cost per event stays small; higher levels gain little on these records
 // (bench/recorder_bench.cpp, BM_WriterEncodeCompressAndWrite).
 constexpr int kZstdLevel = 1;
+// Disk space kept allocated past the end of the log (fallocate, the file's size unchanged) so that
+// a closing notice still fits when the disk fills: one Notice record, compressed or not.
+constexpr off_t kNoticeReserve = 4096;
 
 }  // namespace
 
@@ -92,18 +96,40 @@ LogFile::Bytes LogFile::pending_bytes() {
 }
 
 void LogFile::write_bytes(Bytes bytes) {
+  if (failed_) return;
+  const uint64_t start = bytes_written_;
+  int error = reserve(bytes.size);
   size_t done = 0;
-  while (done < bytes.size && !failed_) {
+  while (error == 0 && done < bytes.size && !failed_) {
     const ssize_t n = ::write(fd_.get(), bytes.data + done, bytes.size - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
+    } else if (n < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+      error = errno;
     } else {
       fail(n < 0 ? std::strerror(errno) : "no progress");
     }
   }
   bytes_written_ += done;
+  if (error == 0) return;
+  if (closing_) {
+    failed_ = true;  // not even the notice fits
+  } else {
+    stop_at_disk_full(start, error);
+  }
+}
+
+int LogFile::reserve(size_t size) {
+  if (!reserving_) return 0;
+  if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(bytes_written_),
+                  static_cast<off_t>(size) + kNoticeReserve) == 0) {
+    return 0;
+  }
+  if (errno == ENOSPC || errno == EDQUOT) return errno;
+  reserving_ = false;  // not supported here: the notice goes in only if the disk has room left
+  return 0;
 }
 
 void LogFile::fail(const char* why) {
@@ -121,12 +147,39 @@ void LogFile::stop_at_limit() {
                 "recorded for this process",
                 static_cast<unsigned long long>(max_file_bytes_ >> 20));
   std::fprintf(stderr, "[ProfileMate] %s: %s; the application is not affected\n", path_.c_str(), message);
+  close_with_notice(message);
+}
+
+void LogFile::stop_at_disk_full(uint64_t chunk_start, int error) {
+  char message[160];
+  std::snprintf(message, sizeof message, "%s (%s): nothing after this was recorded for this process",
+                kDiskFullNotice, std::strerror(error));
+  std::fprintf(stderr, "[ProfileMate] %s: %s; the application is not affected\n", path_.c_str(), message);
+  if (bytes_written_ == 0 || chunk_start == 0) {  // no header: nothing a notice could follow
+    failed_ = true;
+    return;
+  }
+  // A partly written chunk is cut off, so that the notice follows whole records; its space is
+  // what the notice goes into when the reserve could not be kept.
+  if (bytes_written_ != chunk_start && (::ftruncate(fd_.get(), static_cast<off_t>(chunk_start)) != 0 ||
+                                        ::lseek(fd_.get(), static_cast<off_t>(chunk_start), SEEK_SET) < 0)) {
+    failed_ = true;
+    return;
+  }
+  bytes_written_ = chunk_start;
+  reserving_ = false;  // the notice goes into the space reserved before
+  close_with_notice(message);
+}
+
+void LogFile::close_with_notice(const char* message) {
+  failed_ = false;  // for this last write only
   profilemate_Notice notice = profilemate_Notice_init_zero;
   notice.t_ns = realtime_ns() > time_base_ns_ ? realtime_ns() - time_base_ns_ : 0;
   notice.severity = profilemate_Notice_Severity_DEGRADED;
   copy_utf8(notice.source, sizeof notice.source, "recorder");
   copy_utf8(notice.message, sizeof notice.message, message);
   used_ = encode_record(buffer_.get(), capacity_, profilemate_Record_notice_tag, &notice);
+  closing_ = true;
   write_bytes(pending_bytes());
   used_ = 0;
   failed_ = true;

@@ -13,6 +13,9 @@ struct ZSTD_CCtx_s;
 
 namespace profilemate::recorder {
 
+// How the Notice that closes a log cut short by a full disk begins, for readers to recognise.
+inline constexpr const char* kDiskFullNotice = "cut short: disk full";
+
 class LogFile {
  public:
   // `max_file_bytes` (0: no limit) caps the file: a profiler must not fill the disk of the host
@@ -32,8 +35,9 @@ class LogFile {
   bool append(uint32_t field_number, const void* message);
   // Writes the buffer to the file (as one zstd frame when compressing). After the first failed
   // write (disk full, ...) or at the size limit the log goes quiet: one stderr line says so, and
-  // records are discarded instead of blocking anyone. At the limit a last Notice record says so
-  // in the log too.
+  // records are discarded instead of blocking anyone. At the limit, and when the disk is full
+  // (space for it is kept allocated past the end of the log), a last Notice record says so in the
+  // log too.
   void write_out();
 
   [[nodiscard]] bool failed() const { return failed_; }
@@ -62,11 +66,18 @@ class LogFile {
   size_t used_ = 0;
   uint64_t bytes_written_ = 0;
   bool failed_ = false;
+  bool reserving_ = true;  // false where the file system cannot reserve (fallocate)
+  bool closing_ = false;   // writing the last notice
 
   // The buffer as it goes to the file: compressed into frame_, or as it is. Empty on failure.
   Bytes pending_bytes();
   void write_bytes(Bytes bytes);
+  // Reserves room for `size` bytes and a notice; returns ENOSPC or EDQUOT when the disk is full.
+  int reserve(size_t size);
   void stop_at_limit();
+  // The write that started at `chunk_start` failed with `error` (ENOSPC, EDQUOT).
+  void stop_at_disk_full(uint64_t chunk_start, int error);
+  void close_with_notice(const char* message);
   void fail(const char* why);
 };
 

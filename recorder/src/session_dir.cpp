@@ -5,10 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <initializer_list>
 
 namespace profilemate::recorder {
 namespace {
@@ -17,35 +21,42 @@ std::string errno_text(int error) {
   return std::strerror(error);
 }
 
-// Opens `path` as a directory we own, creating missing components with mode 0700.
-UniqueFd open_private_dir(const std::string& path, std::string& error) {
-  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-    const std::string prefix = path.substr(0, slash);
-    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      error = "cannot create directory " + prefix + ": " + errno_text(errno);
-      return {};
-    }
-    if (slash == std::string::npos) break;
+// The kernel's own limit on links in one path.
+constexpr int kMaxLinks = 40;
+
+// Splits a path into its components, empty ones and "." left out.
+std::deque<std::string> components(std::string_view path) {
+  std::deque<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view part = path.substr(start, end - start);
+    if (!part.empty() && part != ".") parts.emplace_back(part);
+    start = end + 1;
   }
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
-    error = (errno == ELOOP || errno == ENOTDIR)
-                ? path + " is a symbolic link or not a directory: refusing to write profiles there"
-                : "cannot open directory " + path + ": " + errno_text(errno);
-    return {};
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    error = "cannot stat " + path + ": " + errno_text(errno);
-    return {};
-  }
-  if (st.st_uid != ::geteuid()) {
-    error = path + " is owned by uid " + std::to_string(st.st_uid) + ", not by you (uid " +
-            std::to_string(::geteuid()) +
-            "): refusing to write profiles there; set VLLM_PROFILING_DIR to a directory you own";
-    return {};
-  }
-  return fd;
+  return parts;
+}
+
+bool trusted_owner(uid_t uid) {
+  return uid == 0 || uid == ::geteuid();
+}
+
+// A link nobody else can have planted or swapped: it and its directory belong to root or the
+// caller, and others cannot write that directory (or it is sticky, so they cannot replace a link
+// they do not own).
+bool trusted_link(int dir_fd, const struct stat& link) {
+  struct stat dir {};
+  if (::fstat(dir_fd, &dir) != 0) return false;
+  const bool others_write = (dir.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (dir.st_mode & S_ISVTX) == 0;
+  return trusted_owner(link.st_uid) && trusted_owner(dir.st_uid) && !others_write;
+}
+
+// The absolute length of `path`, or 0 when the working directory cannot be read.
+size_t absolute_length(const std::string& path) {
+  if (path.starts_with('/')) return path.size();
+  char cwd[PATH_MAX];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) return 0;
+  return std::strlen(cwd) + 1 + path.size();
 }
 
 std::string new_session_name() {
@@ -73,6 +84,78 @@ std::string base_name(const std::string& path) {
 
 }  // namespace
 
+UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error) {
+  // One line: where the path came from, what is wrong with it, what to do.
+  const auto refuse = [&](std::initializer_list<std::string_view> what) {
+    error.assign(setting).append("=").append(path).append(": ");
+    for (const std::string_view part : what) error.append(part);
+    error.append("; point ").append(setting).append(" at a directory you own");
+    return UniqueFd();
+  };
+  const size_t length = absolute_length(path);
+  if (length == 0 || length + kSessionNameRoom >= PATH_MAX) {
+    return refuse({"the path is too long (",
+                   length == 0 ? "the working directory's is" : std::to_string(length) + " bytes",
+                   "): the session's files would pass the system's limit of ", std::to_string(PATH_MAX),
+                   " bytes per path"});
+  }
+  std::deque<std::string> pending = components(path);
+  std::string walked = path.starts_with('/') ? "" : ".";  // the real path so far, for messages
+  UniqueFd dir(::open(path.starts_with('/') ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  int links = 0;
+  while (dir.valid() && !pending.empty()) {
+    const std::string name = std::move(pending.front());
+    pending.pop_front();
+    std::string here = walked;
+    here.append("/").append(name);
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd next(::openat(dir.get(), name.c_str(), kFlags));
+    if (!next.valid() && errno == ENOENT) {
+      if (::mkdirat(dir.get(), name.c_str(), 0700) != 0 && errno != EEXIST) {
+        return refuse({"cannot create directory ", here, ": ", errno_text(errno)});
+      }
+      next.reset(::openat(dir.get(), name.c_str(), kFlags));
+    }
+    if (next.valid()) {
+      dir = std::move(next);
+      walked = std::move(here);
+      continue;
+    }
+    const int open_error = errno;
+    struct stat st {};
+    const bool is_link =
+        ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+    if (!is_link && open_error == ENOTDIR) return refuse({here, " is not a directory"});
+    if (!is_link) return refuse({"cannot open directory ", here, ": ", errno_text(open_error)});
+    if (pending.empty()) return refuse({here, " is a symbolic link: refusing to write profiles there"});
+    if (!trusted_link(dir.get(), st)) {
+      return refuse({here,
+                     " is a symbolic link that another user could have planted (it or its directory is "
+                     "theirs, or others may write there): refusing to follow it"});
+    }
+    if (++links > kMaxLinks) return refuse({here, " is one link too many on the way"});
+    std::string target(PATH_MAX, '\0');
+    const ssize_t n = ::readlinkat(dir.get(), name.c_str(), target.data(), target.size());
+    if (n <= 0 || static_cast<size_t>(n) >= target.size()) return refuse({"cannot read the link ", here});
+    target.resize(static_cast<size_t>(n));
+    if (target.starts_with('/')) {
+      dir.reset(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      walked.clear();
+    }
+    std::deque<std::string> rest = components(target);
+    pending.insert(pending.begin(), rest.begin(), rest.end());
+  }
+  if (!dir.valid())
+    return refuse({"cannot open directory ", walked.empty() ? "/" : walked, ": ", errno_text(errno)});
+  struct stat st {};
+  if (::fstat(dir.get(), &st) != 0) return refuse({"cannot stat ", path, ": ", errno_text(errno)});
+  if (st.st_uid != ::geteuid()) {
+    return refuse({path, " is owned by uid ", std::to_string(st.st_uid), ", not by you (uid ",
+                   std::to_string(::geteuid()), "): refusing to write profiles there"});
+  }
+  return dir;
+}
+
 SessionLogResult open_session_log(const std::string& session_dir, const std::string& profiling_dir,
                                   pid_t pid) {
   SessionLogResult result;
@@ -81,10 +164,10 @@ SessionLogResult open_session_log(const std::string& session_dir, const std::str
   UniqueFd dir_fd;
   if (!session_dir.empty()) {
     log.dir_path = session_dir;
-    dir_fd = open_private_dir(session_dir, error);
+    dir_fd = open_private_dir(session_dir, "PROFILEMATE_SESSION_DIR", error);
     if (!dir_fd.valid()) return result;
   } else {
-    UniqueFd parent = open_private_dir(profiling_dir, error);
+    UniqueFd parent = open_private_dir(profiling_dir, "VLLM_PROFILING_DIR", error);
     if (!parent.valid()) return result;
     for (int attempt = 0; attempt < 16 && !dir_fd.valid(); ++attempt) {
       const std::string name = new_session_name();
@@ -95,8 +178,12 @@ SessionLogResult open_session_log(const std::string& session_dir, const std::str
       }
       log.dir_path = profiling_dir;
       log.dir_path.append("/").append(name);
-      dir_fd = open_private_dir(log.dir_path, error);
-      if (!dir_fd.valid()) return result;
+      // Just made by us, in a directory we own: opened without following a link all the same.
+      dir_fd.reset(::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!dir_fd.valid()) {
+        error = "cannot open " + log.dir_path + ": " + errno_text(errno);
+        return result;
+      }
     }
     if (!dir_fd.valid()) {
       error = "cannot find a free session directory name in " + profiling_dir;

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <sys/types.h>
+
 #include <string>
+#include <string_view>
 
 #include "unique_fd.h"
 
@@ -20,6 +22,20 @@ struct SessionLogResult {
   SessionLog log;
   std::string error;  // empty on success; otherwise one line saying what to do
 };
+
+// The room a session directory's path leaves below PATH_MAX: a new session's name under a parent,
+// then the longest name the recorder and the tools create in a session (logs, CSV files, spills).
+inline constexpr size_t kSessionNameRoom = 160;
+
+// Opens `path` as a directory the caller owns, creating missing components with mode 0700.
+// Walks the path one component at a time from a directory descriptor (openat, O_NOFOLLOW), so
+// nothing swapped in behind a check is followed: the last component must be a real directory
+// (a trailing "/" or "/." does not turn a link into one), and a link on the way is followed only
+// when no other user can have planted or replaced it (the link and the directory holding it are
+// owned by root or the caller, and that directory is not writable by others unless sticky; its
+// target is walked by the same rules). Paths too long for the session's files are refused.
+// `setting` names where the path came from (an environment variable, an option) for the error.
+UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error);
 
 // `session_dir` non-empty: join (or create) that directory. Otherwise create a new
 // session_<UTC time>_<random> under `profiling_dir`.

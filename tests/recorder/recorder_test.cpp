@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <barrier>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -576,6 +579,90 @@ TEST(Recorder, ThreadsBeyondTheLimitAreDroppedAndCountedAndExitedThreadsFreeThei
   EXPECT_EQ(replay_sequences(records, 102).size(), 0u);
   EXPECT_EQ(replay_sequences(records, 103).size(), 1u) << "a late thread reuses a freed buffer";
   EXPECT_EQ(announced.size(), 3u) << "main, holder and the late thread, each with its own index";
+}
+
+// Resident memory of this process (VmRSS), in bytes.
+uint64_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) << 10;
+  }
+  return 0;
+}
+
+// How much resident memory 1000 threads that each record until their buffer is full add, with
+// the recorder on or off; written to `out` by a child process.
+int grow_with_a_thousand_recording_threads(bool recording, const std::string& out) {
+  constexpr int kThreads = 1000;
+  if (recording && pm_start() != PM_OK) return 10;
+  const uint64_t before = resident_bytes();
+  std::barrier all(kThreads);
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&all, t] {
+      for (uint64_t i = 0; i < 2000; ++i) record_replay(static_cast<uint32_t>(t), i);  // 64 KiB and more
+      all.arrive_and_wait();  // every thread holds its buffer at once
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::ofstream(out) << resident_bytes() - before;
+  return 0;
+}
+
+TEST(Recorder, AThousandThreadsStayWithinTheBufferBudget) {
+  if (testing::kSanitized) GTEST_SKIP() << "shadow memory inflates the resident set";
+  TempDir tmp;
+  auto env = session_env(tmp / "s");
+  env["PROFILEMATE_BUFFER_MB"] = "2";
+  env["PROFILEMATE_MAX_THREADS"] = "1024";
+  const std::string with = tmp / "with";
+  const std::string without = tmp / "without";
+  expect_clean_exit(run_in_child(env, [&] { return grow_with_a_thousand_recording_threads(true, with); }));
+  expect_clean_exit(
+      run_in_child(env, [&] { return grow_with_a_thousand_recording_threads(false, without); }));
+  const int64_t extra = std::stoll(testing::read_file(with)) - std::stoll(testing::read_file(without));
+  // The budget, plus what the writer's compression needs beside its buffer (the compressed frame
+  // and zstd's context: about 2 MiB at level 1).
+  constexpr int64_t kWriterCompression = 3 << 20;
+  EXPECT_LE(extra, (2 << 20) + kWriterCompression)
+      << "resident memory beyond PROFILEMATE_BUFFER_MB=2 with 1000 recording threads: " << (extra >> 10)
+      << " KiB";
+}
+
+TEST(Recorder, AFullDiskEndsTheLogWithANoticeSayingSo) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs that fills up";
+  TempDir tmp;
+  const std::string disk = tmp / "disk";
+  ASSERT_EQ(::mkdir(disk.c_str(), 0700), 0);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=256k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  const std::unique_ptr<const std::string, void (*)(const std::string*)> unmount(
+      &disk, [](const std::string* path) { ::umount2(path->c_str(), MNT_DETACH); });
+  const std::string session = disk + "/s";
+  auto env = session_env(session, "20");
+  env["PROFILEMATE_COMPRESSION"] = "none";
+  expect_clean_exit(run_in_child(env, [] {
+    if (pm_start() != PM_OK) return 10;
+    for (uint64_t i = 0; i < 100'000; ++i) {  // about 3 MiB of replays
+      record_replay(1, i);
+      if (i % 1000 == 999) pm_flush(5000);
+    }
+    return 0;
+  }));
+  const std::vector<std::string> logs = files_with_suffix(session, ".pmlog");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::vector<Record> records = read_records(logs[0]);
+  ASSERT_FALSE(records.empty());
+  ASSERT_TRUE(records.back().has_notice())
+      << "the log ends without saying why: " << records.back().ShortDebugString();
+  EXPECT_EQ(records.back().notice().severity(), Notice::DEGRADED);
+  EXPECT_TRUE(records.back().notice().message().starts_with("cut short: disk full"))
+      << records.back().notice().message();
+  const std::vector<uint64_t> sequences = replay_sequences(records, 1);
+  EXPECT_FALSE(sequences.empty());
+  EXPECT_EQ(sequences, iota(sequences.size())) << "what was written is a gap-free prefix";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <regex>
 
@@ -78,6 +79,78 @@ TEST_F(SessionDirTest, SaysWhyWhenTheParentCannotBeCreated) {
   profilemate::testing::write_file(file, "x");
   const SessionLogResult result = open_session_log("", file + "/sub", 1);
   EXPECT_NE(result.error.find(file), std::string::npos) << result.error;
+}
+
+TEST_F(SessionDirTest, ATrailingSlashOrDotDoesNotTurnAPlantedLinkIntoADirectory) {
+  const std::string target = tmp_ / "elsewhere";
+  ASSERT_EQ(::mkdir(target.c_str(), 0700), 0);
+  const std::string link = tmp_ / "planted";
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  for (const std::string& given : {link + "/", link + "/.", link + "//./"}) {
+    const SessionLogResult result = open_session_log(given, "", 1);
+    EXPECT_NE(result.error.find("symbolic link"), std::string::npos) << given << ": " << result.error;
+    EXPECT_FALSE(result.log.log_fd.valid()) << given;
+  }
+  EXPECT_TRUE(profilemate::testing::files_with_suffix(target, ".pmlog").empty())
+      << "logs went through the link";
+}
+
+TEST_F(SessionDirTest, RefusesALinkOnTheWayThatOthersCouldHavePlanted) {
+  // A directory anyone may write (and not sticky): whoever can write it can swap the link.
+  const std::string shared = tmp_ / "shared";
+  ASSERT_EQ(::mkdir(shared.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(shared.c_str(), 0777), 0);
+  const std::string target = tmp_ / "elsewhere";
+  ASSERT_EQ(::mkdir(target.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(target.c_str(), (shared + "/hop").c_str()), 0);
+  const SessionLogResult result = open_session_log(shared + "/hop/sess", "", 1);
+  EXPECT_NE(result.error.find("another user could have planted"), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find(shared + "/hop"), std::string::npos) << result.error;
+  EXPECT_EQ(::access((target + "/sess").c_str(), F_OK), -1) << "the session was created through the link";
+}
+
+TEST_F(SessionDirTest, RefusesALinkOnTheWayOwnedByAnotherUserInAStickyDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a link to another user";
+  const std::string sticky = tmp_ / "sticky";
+  ASSERT_EQ(::mkdir(sticky.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(sticky.c_str(), 01777), 0);
+  const std::string target = tmp_ / "elsewhere";
+  ASSERT_EQ(::mkdir(target.c_str(), 0700), 0);
+  const std::string link = sticky + "/hop";
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  ASSERT_EQ(::lchown(link.c_str(), 54321, 54321), 0);
+  const SessionLogResult result = open_session_log(link + "/sess", "", 1);
+  EXPECT_NE(result.error.find("another user could have planted"), std::string::npos) << result.error;
+  EXPECT_EQ(::access((target + "/sess").c_str(), F_OK), -1) << "the session was created through the link";
+}
+
+TEST_F(SessionDirTest, FollowsALinkOnTheWayThatOnlyTheCallerCouldHaveMade) {
+  const std::string target = tmp_ / "scratch";
+  ASSERT_EQ(::mkdir(target.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("scratch", (tmp_ / "work").c_str()), 0);
+  const SessionLogResult result = open_session_log(tmp_ / "work/sess", "", 9);
+  ASSERT_EQ(result.error, "");
+  EXPECT_EQ(::access((target + "/sess/process_9.pmlog").c_str(), F_OK), 0);
+}
+
+TEST_F(SessionDirTest, RefusalOfAnotherUsersSessionDirectoryNamesTheVariableUsed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  const std::string foreign = tmp_ / "foreign";
+  ASSERT_EQ(::mkdir(foreign.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(foreign.c_str(), 54321, 54321), 0);
+  const SessionLogResult result = open_session_log(foreign, "/unused", 1);
+  EXPECT_NE(result.error.find("owned by uid 54321"), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find("PROFILEMATE_SESSION_DIR"), std::string::npos) << result.error;
+  EXPECT_EQ(result.error.find("VLLM_PROFILING_DIR"), std::string::npos) << result.error;
+}
+
+TEST_F(SessionDirTest, RefusesASessionDirectoryTooLongForItsFilesPaths) {
+  std::string deep = tmp_.path();
+  while (deep.size() < PATH_MAX - 100) deep += "/" + std::string(200, 'd');
+  const SessionLogResult result = open_session_log(deep, "", 1);
+  EXPECT_NE(result.error.find("too long"), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find("PROFILEMATE_SESSION_DIR"), std::string::npos) << result.error;
+  EXPECT_EQ(::access((tmp_ / std::string(200, 'd')).c_str(), F_OK), -1) << "created before refusing";
 }
 
 }  // namespace

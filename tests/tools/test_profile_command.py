@@ -4,6 +4,7 @@ handled as nsys does; the session is exported and summarised."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -225,3 +226,112 @@ def test_an_installed_tree_works_after_it_is_moved(tmp_path: Path) -> None:
         p["target"] for p in json.loads((tmp_path / "run" / "metadata.json").read_text())["patches"] if p["applied"]
     }
     assert "vllm.v1.core.sched.scheduler:Scheduler.schedule" in patched
+
+
+def left_pids(err: str) -> list[int]:
+    """The pids profile said it stopped waiting for, to clean up after a test."""
+    for line in err.splitlines():
+        if "not waiting any longer for pids " in line:
+            listed = line.split("not waiting any longer for pids ", 1)[1].split(" (", 1)[0]
+            return [int(p) for p in listed.split(", ")]
+    return []
+
+
+def test_a_daemon_left_behind_does_not_keep_profile_waiting(tmp_path: Path) -> None:
+    daemon = "setsid sleep 1000 </dev/null >/dev/null 2>&1 & exit 0"
+    process = profile(tmp_path, "--duration", "2", "-o", "run", "--", "sh", "-c", daemon)
+    try:
+        code, _, err = finish(process, timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("profile hung waiting for a daemon that left the command's session")
+    pids = left_pids(err)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    assert code == 0, err
+    assert "(they left the command's process group, as daemons do)" in err, err
+    assert len(pids) == 1, f"profile names the daemon it stops waiting for:\n{err}"
+
+
+def test_a_process_left_in_the_group_is_waited_for_and_said(tmp_path: Path) -> None:
+    code, _, err = finish(profile(tmp_path, "-o", "run", "--", "sh", "-c", "(sleep 1; touch late) & exit 0"), 30)
+    assert code == 0, err
+    assert (tmp_path / "late").exists(), "profile returned before the process the command left behind"
+    assert err.count("waiting up to 30 s for the processes it left in its process group (pids ") == 1, err
+
+
+IGNORES_SIGNALS = (
+    "import signal, time\n"
+    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+    "    signal.signal(s, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def test_ctrl_c_repeated_escalates_to_sigkill_and_says_so(tmp_path: Path) -> None:
+    process = profile(tmp_path, "-o", "run", "--", sys.executable, "-c", IGNORES_SIGNALS)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        for _ in range(3):
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.5)  # one at a time: pending signals of one kind merge
+        code, _, err = finish(process, timeout=30)
+    finally:
+        process.kill()
+    assert "Ctrl-C again: sending SIGTERM to the command's process group" in err, err
+    assert "Ctrl-C again: sending SIGKILL" in err, err
+    assert code == 128 + signal.SIGKILL, err
+    assert "the command was killed by SIGKILL (exit code 137)" in err, err
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_ends_profile_even_when_what_is_left_ignores_it(tmp_path: Path, sent: int) -> None:
+    # The command exits at once and leaves a process in its group that ignores every polite signal.
+    (tmp_path / "stubborn.py").write_text(IGNORES_SIGNALS, encoding="utf-8")
+    command = f"{sys.executable} stubborn.py > ready.txt & echo $! > pid.txt; exit 0"
+    process = profile(tmp_path, "-o", "run", "--", "sh", "-c", command)
+    ready = tmp_path / "ready.txt"
+    try:
+        deadline = time.monotonic() + 20
+        while not (ready.exists() and "ready" in ready.read_text()):
+            assert time.monotonic() < deadline, "the stubborn process did not start"
+            time.sleep(0.1)
+        process.send_signal(sent)
+        code, _, err = finish(process, timeout=40)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"profile ignored {signal.Signals(sent).name} while waiting for what the command left")
+    finally:
+        process.kill()
+        with contextlib.suppress(ProcessLookupError, ValueError, FileNotFoundError):
+            os.kill(int((tmp_path / "pid.txt").read_text()), signal.SIGKILL)
+    assert code == 0, f"the command's own code\n{err}"
+    assert "waiting up to 30 s" in err, err
+
+
+def test_output_that_is_a_symlink_is_refused_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "shared"
+    target.mkdir()
+    target.chmod(0o755)
+    (target / "precious.pmlog").write_text("someone else's log", encoding="utf-8")
+    (tmp_path / "link").symlink_to(target)
+    for given in ("link", "link/", "link/."):
+        code, _, err = finish(profile(tmp_path, "-o", given, "--force", "--", "true"), 30)
+        assert code == 3, err
+        assert "is a symbolic link: refusing to write profiles there" in err and "-o" in err, err
+        assert "recording into" not in err, "refused up front"
+    assert (target / "precious.pmlog").exists(), "--force deleted a log through the link"
+    assert target.stat().st_mode & 0o777 == 0o755, "the link's target was re-moded"
+
+
+def test_output_owned_by_another_user_is_refused_untouched(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory to another user")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    theirs.chmod(0o755)
+    os.chown(theirs, 65534, 65534)
+    code, _, err = finish(profile(tmp_path, "-o", "theirs", "--", "true"), 30)
+    assert code == 3, err
+    assert "is owned by uid 65534, not by you" in err and "recording into" not in err, err
+    assert theirs.stat().st_mode & 0o777 == 0o755, "another user's directory was re-moded"

@@ -1,10 +1,14 @@
 // `profilemate profile`: runs a command with ProfileMate injected, nsys style, then exports the
 // session and prints a short summary.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -19,6 +23,7 @@
 #include "pmlog_reader.h"
 #include "report_table.h"
 #include "session_data.h"
+#include "session_dir.h"
 #include "session_files.h"
 #include "session_reports.h"
 
@@ -30,12 +35,14 @@ constexpr const char* kProfileHelp = R"(Usage: profilemate profile [options] [--
 Runs COMMAND with ProfileMate: the CUDA injection library (CUPTI: graph captures and replays with
 GPU time), the Python hooks in every Python process of the run (vLLM's scheduler, KV cache,
 runners, graphs, MoE, encoder), NVTX ranges for a tool such as nsys. Every process writes into
-one session directory. When COMMAND and everything it started have exited, the session is
+one session directory. When COMMAND has exited, the processes it left in its process group are
+waited for (up to 30 s), those that left the group (daemons) for 2 s; then the session is
 exported to CSV files and summarised. Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to
-COMMAND; the exit code is COMMAND's (128 + signal when a signal ended it).
+COMMAND's process group; a second Ctrl-C sends SIGTERM, a third SIGKILL; SIGTERM and SIGHUP are
+followed by SIGKILL 10 s later. The exit code is COMMAND's (128 + signal when a signal ended it).
 
 Options:
-  -o, --output DIR   the session directory (default: ./profilemate-YYYYmmdd-HHMMSS)
+  -o, --output DIR   the session directory (default: ./profilemate-YYYYmmdd-HHMMSS); yours, not a link
   --trace LIST       what to record, comma-separated (default: graphs,python,nvtx)
                        graphs  CUDA graphs through CUPTI (sets CUDA_INJECTION64_PATH)
                        python  the Python hooks (puts them first on PYTHONPATH)
@@ -132,19 +139,25 @@ std::string parse(const Args& args, ProfileOptions& options, bool& help) {
   return {};
 }
 
-// Prepares DIR: created if missing; a previous session in it is an error unless --force.
+// Prepares DIR: created if missing; a previous session in it is an error unless --force. DIR is
+// walked and changed through a directory descriptor, as the recorder does, so a link planted in
+// its place or another user's directory is refused before anything is touched.
 std::string prepare_output(const std::string& dir, bool force) {
-  namespace fs = std::filesystem;
-  std::error_code error;
-  fs::create_directories(dir, error);
-  if (error) return "cannot create " + dir + ": " + error.message() + "; choose another directory with -o";
+  std::string problem;
+  const recorder::UniqueFd dir_fd = recorder::open_private_dir(dir, "-o", problem);
+  if (!dir_fd.valid()) return problem;
   const std::vector<std::string> logs = reader::session_log_files_or_empty(dir);
   if (!logs.empty() && !force) {
     return dir + " already holds a session (" + std::to_string(logs.size()) +
            " process logs); choose another directory with -o, or pass --force to replace it";
   }
-  for (const std::string& log : logs) fs::remove(log, error);
-  fs::permissions(dir, fs::perms::owner_all, error);  // the recorder wants it private
+  for (const std::string& log : logs) {
+    const std::string name = std::filesystem::path(log).filename();
+    if (::unlinkat(dir_fd.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+      return "cannot remove " + log + " (--force): " + std::strerror(errno);
+    }
+  }
+  ::fchmod(dir_fd.get(), S_IRWXU);  // the recorder wants it private
   return {};
 }
 
@@ -288,6 +301,10 @@ int run_profile(const Args& args) {
     return outcome.exit_code;
   }
   if (outcome.stopped) std::fprintf(stderr, "profilemate: stopped the command after --duration\n");
+  if (outcome.signal != 0) {
+    std::fprintf(stderr, "profilemate: the command was killed by %s (exit code %d)\n",
+                 signal_name(outcome.signal).c_str(), outcome.exit_code);
+  }
 
   if (reader::session_log_files_or_empty(session).empty()) {
     std::fprintf(
