@@ -75,6 +75,25 @@ TEST(HostileExport, NeverWritesThroughALinkOrTruncatesAFilePlantedUnderAnOutputN
   }
 }
 
+// Item 1, for the reports: `stats -o` and `compare -o` replace a link planted under the name.
+TEST(HostileExport, ReportsWrittenWithDashONeverGoThroughALink) {
+  TempDir dir;
+  const std::string victim = dir / "victim";
+  write_file(victim, "precious\n");
+  fs::create_symlink(victim, dir / "stats.txt");
+  fs::create_symlink(victim, dir / "compare.txt");
+  const CommandResult stats = run_cli("stats " + golden_session() + " -o " + (dir / "stats.txt"));
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  const CommandResult compare =
+      run_cli("compare " + golden_session() + " " + golden_session() + " -o " + (dir / "compare.txt"));
+  ASSERT_EQ(compare.exit_code, 0) << compare.err;
+  EXPECT_EQ(read_file(victim), "precious\n") << "a report was written through a planted symbolic link";
+  for (const char* name : {"stats.txt", "compare.txt"}) {
+    EXPECT_FALSE(fs::is_symlink(dir / name)) << name << " is still the planted link";
+    EXPECT_GT(fs::file_size(dir / name), 100u) << name << " was not written";
+  }
+}
+
 // Item 1: the output directory itself, a link another user planted, is refused.
 TEST(HostileExport, RefusesAnOutputDirectoryThatIsAnotherUsersLink) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to own a link as another user (uid 65534)";

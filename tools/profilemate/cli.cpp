@@ -1,9 +1,9 @@
 #include "cli.h"
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <exception>
 
+#include "atomic_output.h"
 #include "printable.h"
 
 namespace profilemate::cli {
@@ -29,10 +29,13 @@ int write_output(const std::string& text, const std::string& path) {
     std::fputs(text.c_str(), stdout);
     return kExitOk;
   }
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  const bool written = file != nullptr && std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  if (file == nullptr || std::fclose(file) != 0 || !written) {
-    std::fprintf(stderr, "profilemate: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+  try {
+    // As the export's files: never through a link planted under that name, never half-written.
+    exporter::AtomicOutput output(path);
+    if (std::fwrite(text.data(), 1, text.size(), output.file()) != text.size()) output.fail();
+    output.commit();
+  } catch (const std::exception& error) {
+    print_error(error.what());
     return kExitOutput;
   }
   std::fprintf(stderr, "Wrote %s\n", path.c_str());
