@@ -15,6 +15,8 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include "graph_replay_wire.h"
+
 namespace profilemate::reader {
 namespace {
 
@@ -137,14 +139,27 @@ class LogParser {
     }
   }
 
+  bool parse(const uint8_t* body, uint64_t size) {
+    if (decoded_replay_ && decode_graph_replay(body, size, record_)) return true;
+    // From here record_ holds what libprotobuf made of it: the fast path starts from a clear one.
+    decoded_replay_ = false;
+    if (!record_.ParseFromArray(body, static_cast<int>(size))) return false;
+    if (record_.event_case() == Record::kGraphReplay) {
+      const auto known_only = [](const google::protobuf::Message& message) {
+        return message.GetReflection()->GetUnknownFields(message).empty();
+      };
+      decoded_replay_ = known_only(record_) && known_only(record_.graph_replay());
+    }
+    return true;
+  }
+
   // Visits the records of `run` from `offset` on; offsets in the damage are within `run`.
   Damage read_records(Bytes run, uint64_t offset, LogStats& stats, const RecordVisitor& visit) {
     Damage damage;
     while (offset < run.size) {
       Frame frame;
       const FrameStatus status = read_frame(run.data, run.size, offset, frame);
-      if (status == FrameStatus::kOk &&
-          record_.ParseFromArray(run.data + frame.body_offset, static_cast<int>(frame.body_size))) {
+      if (status == FrameStatus::kOk && parse(run.data + frame.body_offset, frame.body_size)) {
         if (record_.event_case() == Record::EVENT_NOT_SET) {
           ++stats.unknown_records;
         } else {
@@ -287,6 +302,8 @@ class LogParser {
   uint64_t released_ = 0;
   uint64_t first_record_ = 0;
   Record record_;
+  // record_ holds a graph replay and nothing else: decode_graph_replay may reuse it.
+  bool decoded_replay_ = false;
   Record probe_;
   FrameDecoder decoder_;
 };

@@ -6,6 +6,7 @@
 
 #include "helper_thread.h"
 #include "session_files.h"
+#include "varint.h"
 
 namespace profilemate::exporter {
 namespace {
@@ -343,24 +344,14 @@ class ProcessCollector {
   std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> early_gpu_times_;  // (start, duration)
 };
 
-std::byte* put_varint(std::byte* out, uint64_t value) {
-  while (value >= 0x80) {
-    *out++ = static_cast<std::byte>(value | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<std::byte>(value);
-  return out;
-}
+using reader::put_varint;
 
 // Throws on bytes that end inside a varint or hold a longer one: a damaged run.
 uint64_t get_varint(const std::byte*& in, const std::byte* end) {
   uint64_t value = 0;
-  for (int shift = 0; shift < 64 && in < end; shift += 7) {
-    const auto byte = static_cast<uint8_t>(*in++);
-    value |= uint64_t{byte & 0x7fu} << shift;
-    if (byte < 0x80) return value;
-  }
-  throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
+  if (!reader::get_varint(in, end, value))
+    throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
+  return value;
 }
 
 // Logs of the same process (pid and start time) are copies: their events would count once per
