@@ -305,6 +305,7 @@ OutputFile graph_captures(const SessionTables& t, const std::string& dir) {
 struct ReplayView : View {
   const ReplayRow& replay;
   const ExecOrigin& origin;
+  uint32_t tid = 0;  // of replay.thread
   [[nodiscard]] const CaptureContext* label() const {
     return origin.capture != nullptr && origin.capture->has_context() ? &origin.capture->context() : nullptr;
   }
@@ -315,9 +316,7 @@ auto replay_columns() {
   auto [runtime_mode, num_tokens, num_reqs, uniform, has_lora] = descriptor_columns(label);
   return Columns(
       timestamp(), pid(), process_role(), time_unix_ns(),
-      Column{
-          "thread_id", "",
-          [](CsvWriter& out, const ReplayView& v) { optional_count(out, v.owner().tid(v.replay.thread)); }},
+      Column{"thread_id", "", [](CsvWriter& out, const ReplayView& v) { optional_count(out, v.tid); }},
       Column{"stream_id", "", [](CsvWriter& out, const ReplayView& v) { out.integer(v.replay.stream_id); }},
       Column{"exec_id", "", [](CsvWriter& out, const ReplayView& v) { out.integer(v.replay.exec_id); }},
       Column{"graph_id", "",
@@ -343,19 +342,26 @@ auto replay_columns() {
 OutputFile graph_replays(SessionStream& session, const std::string& dir) {
   const SessionTables& t = session.tables;
   const std::map<Key, ExecOrigin> origins = exec_origins(t);
-  // Looked up for every row: hashed.
-  std::unordered_map<uint64_t, const ExecOrigin*> origin_of;
-  for (const auto& [exec, origin] : origins) origin_of[uint64_t{exec.first} << 32 | exec.second] = &origin;
+  ExecTable<const ExecOrigin*> origin_of;  // looked up for every row
+  for (const auto& [exec, origin] : origins) origin_of(exec.first, exec.second) = &origin;
   const auto columns = replay_columns();
   const std::string name = "cuda_graph_replays.csv";
   CsvWriter out(dir + "/" + name, columns.names());
   const ExecOrigin unknown;
   format_on_two_threads(
       out, columns.names().size(), session.replays, [&](CsvWriter& batch, std::span<const ReplayRow> rows) {
+        uint64_t thread_key = UINT64_MAX;  // (process, thread) of `tid`
+        uint32_t tid = 0;
         for (const ReplayRow& replay : rows) {
-          const auto it = origin_of.find(uint64_t{replay.process} << 32 | replay.exec_id);
-          const ExecOrigin& origin = it == origin_of.end() ? unknown : *it->second;
-          columns.write_row(batch, ReplayView{{t, replay.process, replay.unix_ns}, replay, origin});
+          const ExecOrigin* const* origin = origin_of.find(replay.process, replay.exec_id);
+          if (const uint64_t key = uint64_t{replay.process} << 32 | replay.thread; key != thread_key) {
+            thread_key = key;
+            tid = t.processes[replay.process].tid(replay.thread);
+          }
+          columns.write_row(batch, ReplayView{{t, replay.process, replay.unix_ns},
+                                              replay,
+                                              origin != nullptr && *origin != nullptr ? **origin : unknown,
+                                              tid});
         }
       });
   out.close();

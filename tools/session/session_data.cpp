@@ -86,16 +86,15 @@ class SinkFeeder {
     size_t gpu_times = 0;  // GpuTimes' handle
   };
   const Exec& exec_for(uint32_t process, uint32_t exec_id) {
-    const auto [it, added] = execs_.try_emplace(uint64_t{process} << 32 | exec_id);
-    if (added) {
-      it->second = {&stream_.tables.exec_usage[{process, exec_id}],
-                    stream_.gpu_times.graph(process, exec_id)};
+    Exec& exec = execs_(process, exec_id);
+    if (exec.usage == nullptr) {
+      exec = {&stream_.tables.exec_usage[{process, exec_id}], stream_.gpu_times.graph(process, exec_id)};
     }
-    return it->second;
+    return exec;
   }
 
   SessionStream& stream_;
-  std::unordered_map<uint64_t, Exec> execs_;  // by (process, exec id): a replay looks its graph up once
+  ExecTable<Exec> execs_;  // a replay looks its graph up once
 };
 
 // Reading and collecting overlap: the reading thread fills a batch while the helper thread feeds
@@ -346,14 +345,6 @@ class ProcessCollector {
 
 using reader::put_varint;
 
-// Throws on bytes that end inside a varint or hold a longer one: a damaged run.
-uint64_t get_varint(const std::byte*& in, const std::byte* end) {
-  uint64_t value = 0;
-  if (!reader::get_varint(in, end, value))
-    throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
-  return value;
-}
-
 // Logs of the same process (pid and start time) are copies: their events would count once per
 // copy, so each such group is named.
 void warn_about_copies(SessionTables& data) {
@@ -395,21 +386,28 @@ size_t ReplayRow::encode(std::span<const ReplayRow> rows, std::byte* out) {
 void ReplayRow::decode(std::span<const std::byte> bytes, std::span<ReplayRow> rows) {
   const std::byte* in = bytes.data();
   const std::byte* const end = in + bytes.size();
+  bool whole = true;  // checked once, at the end: a damaged varint makes every later one fail too
+  const auto next = [&] {
+    uint64_t value = 0;
+    whole = reader::get_varint(in, end, value) && whole;
+    return value;
+  };
   uint64_t previous = 0;
   for (ReplayRow& row : rows) {
-    const uint64_t process = get_varint(in, end);
+    const uint64_t process = next();
     row.process = static_cast<uint32_t>(process >> 1);
     row.has_gpu = (process & 1) != 0;
-    row.exec_id = static_cast<uint32_t>(get_varint(in, end));
-    row.stream_id = static_cast<uint32_t>(get_varint(in, end));
-    row.thread = static_cast<uint32_t>(get_varint(in, end));
-    row.unix_ns = previous + get_varint(in, end);
-    row.cpu_ns = get_varint(in, end);
-    const uint64_t offset = get_varint(in, end);
+    row.exec_id = static_cast<uint32_t>(next());
+    row.stream_id = static_cast<uint32_t>(next());
+    row.thread = static_cast<uint32_t>(next());
+    row.unix_ns = previous + next();
+    row.cpu_ns = next();
+    const uint64_t offset = next();
     row.gpu_offset_ns = static_cast<int64_t>(offset >> 1 ^ (~(offset & 1) + 1));
-    row.gpu_ns = get_varint(in, end);
+    row.gpu_ns = next();
     previous = row.unix_ns;
   }
+  if (!whole) throw std::runtime_error("a sort run does not decode: its temporary file is damaged");
 }
 
 uint32_t Process::tid(uint32_t thread) const {

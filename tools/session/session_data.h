@@ -4,6 +4,7 @@
 // time-ordered rows in sorted sinks that spill to disk.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -71,6 +72,38 @@ struct ReplayRow {
   static constexpr size_t kMaxEncodedBytes = 64;
   static size_t encode(std::span<const ReplayRow> rows, std::byte* out);
   static void decode(std::span<const std::byte> bytes, std::span<ReplayRow> rows);
+};
+
+// Values by (process, exec id), for lookups once per graph launch. CUPTI numbers a process's
+// executable graphs from 1, so ids are small and dense: a vector per process holds them, and a
+// hash map the rare large id.
+template <typename Value>
+class ExecTable {
+ public:
+  // The value of (process, exec id), default-made the first time.
+  Value& operator()(uint32_t process, uint32_t exec_id) {
+    if (exec_id < kDenseIds) {
+      if (process >= dense_.size()) dense_.resize(size_t{process} + 1);
+      std::vector<Value>& values = dense_[process];
+      if (exec_id >= values.size()) values.resize(std::max<size_t>(exec_id + 1, 2 * values.size()));
+      return values[exec_id];
+    }
+    return sparse_[uint64_t{process} << 32 | exec_id];
+  }
+  // The value of (process, exec id), or null when there is none. Safe on several threads at once.
+  [[nodiscard]] const Value* find(uint32_t process, uint32_t exec_id) const {
+    if (exec_id < kDenseIds) {
+      return process < dense_.size() && exec_id < dense_[process].size() ? &dense_[process][exec_id]
+                                                                         : nullptr;
+    }
+    const auto it = sparse_.find(uint64_t{process} << 32 | exec_id);
+    return it == sparse_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  static constexpr uint32_t kDenseIds = 1 << 16;
+  std::vector<std::vector<Value>> dense_;
+  std::unordered_map<uint64_t, Value> sparse_;
 };
 
 // Per executable graph; its GPU-time percentiles come from SessionStream::gpu_times.
