@@ -234,6 +234,40 @@ TEST(RowSink, OrderedRowsTakeAnEighthOfTheBoundShuffledOnesTheWholeAndSpillingKe
   }
 }
 
+// The same for events with payloads: in order they stay within a sixteenth of the bound (and a
+// doubling), shuffled they grow to long runs; either way they come back in order.
+TEST(SortedSink, OrderedEntriesTakeASixteenthOfTheBoundShuffledOnesMore) {
+  testing::TempDir spill;
+  constexpr size_t kLimit = size_t{16} << 20;
+  std::mt19937 random(5);
+  for (const bool in_order : {true, false}) {
+    SortMemory memory(spill.path(), kLimit);
+    SortedSink<uint64_t> sink(memory);
+    size_t most = 0;
+    const std::string payload(40, 'p');
+    for (uint64_t i = 0; i < 1'000'000; ++i) {
+      sink.push(in_order ? i : random(), std::as_bytes(std::span(payload)));
+      most = std::max(most, sink.memory_bytes());
+    }
+    const std::string input = in_order ? "in-order entries" : "shuffled entries";
+    ASSERT_GT(memory.runs_spilled(), 1u) << input << ": 50 MB of entries in a 16 MiB bound must spill";
+    if (in_order) {
+      EXPECT_LE(most, kLimit / 8) << input;
+    } else {
+      EXPECT_GT(most, kLimit / 4) << input << ": runs to merge should be long";
+    }
+    uint64_t previous = 0;
+    uint64_t drained = 0;
+    sink.drain([&](uint64_t key, std::span<const std::byte> bytes) {
+      EXPECT_GE(key, previous) << input;
+      EXPECT_EQ(bytes.size(), payload.size()) << input;
+      previous = key;
+      ++drained;
+    });
+    EXPECT_EQ(drained, 1'000'000u) << input;
+  }
+}
+
 // Spilled launches come back as they went in, extreme values included.
 TEST(ReplayRow, EncodesAndDecodesEveryField) {
   std::vector<ReplayRow> rows = {
@@ -254,12 +288,12 @@ TEST(ReplayRow, EncodesAndDecodesEveryField) {
   EXPECT_THROW(ReplayRow::decode(bytes, back), std::runtime_error) << "a truncated block must not decode";
 }
 
-// Exact nearest-rank percentiles, whether the times stay in memory or go to sorted runs on disk,
-// times of 2^32 ns and more among them.
-TEST(GpuTimes, PercentilesAreExactInMemoryOrSpilled) {
+// Exact nearest-rank percentiles, whether the times stay in memory as they came, packed into
+// sorted runs in memory, or go to sorted runs on disk, times of 2^32 ns and more among them.
+TEST(GpuTimes, PercentilesAreExactInMemoryPackedOrSpilled) {
   testing::TempDir spill;
   std::mt19937_64 random(11);
-  for (const size_t limit : {size_t{1} << 30, size_t{64} << 10}) {
+  for (const size_t limit : {size_t{1} << 30, size_t{16} << 20, size_t{64} << 10}) {
     SortMemory memory(spill.path(), limit);
     GpuTimes times(memory);
     std::map<GraphKey, std::vector<uint64_t>> expected;
@@ -269,6 +303,10 @@ TEST(GpuTimes, PercentilesAreExactInMemoryOrSpilled) {
       const uint64_t ns = random() % 50 == 0 ? (uint64_t{1} << 32) + random() % 1000 : random() % 100'000;
       times.push(times.graph(key.first, key.second), ns);
       expected[key].push_back(ns);
+    }
+    if (limit == (size_t{16} << 20)) {
+      EXPECT_LT(times.memory_bytes(), 700'000u * 2)
+          << "packed, a time of a graph whose times lie close together takes under 2 bytes";
     }
     const std::map<GraphKey, GpuPercentiles> got = times.percentiles();
     ASSERT_EQ(got.size(), expected.size());

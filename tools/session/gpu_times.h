@@ -1,8 +1,11 @@
-// Every executable graph's GPU times, for exact nearest-rank percentiles. They are kept in memory,
-// 4 bytes each (8 for the rare time of 2^32 ns or more), and selected with nth_element: no sort
-// of all of them. Memory is 4 bytes per GPU replay until the conversion's sort memory bound asks
-// for room; then every time goes to a sorted sink of its own (runs on disk, within a small bound
-// of their own) and the percentiles are read off its sorted output: exact either way.
+// Every executable graph's GPU times, for exact nearest-rank percentiles. New times are kept as
+// they come, 4 bytes each (8 for the rare time of 2^32 ns or more). Once those reach a share of
+// the conversion's sort memory bound, each graph's are sorted and packed into a run of varint
+// steps from one time to the next: a graph's times lie close together, so a time then takes
+// about a byte. The percentiles merge a graph's runs (and select among the times not yet packed
+// with nth_element). Should even the packed times need the memory the bound asks for, every time
+// goes to a sorted sink of its own (runs on disk, within a small bound of their own) and the
+// percentiles are read off its sorted output: exact either way.
 #pragma once
 
 #include <cstdint>
@@ -51,22 +54,35 @@ class GpuTimes final : public SpillingSink {
     }
     [[nodiscard]] const Spilled& key() const { return *this; }
   };
+  // A graph's times, sorted, as varint steps from one to the next (the first from 0).
+  struct PackedRun {
+    std::vector<uint8_t> bytes;
+    uint64_t times = 0;
+  };
   struct Graph {
     GraphKey key;
     uint64_t count = 0;  // times pushed, in memory or spilled
     std::vector<uint32_t> narrow;
     std::vector<uint64_t> wide;  // times that do not fit 32 bits
+    std::vector<PackedRun> packed;
   };
 
   void account(size_t bytes);
-  // The value at `index` in the ascending order of g's times in memory.
-  static uint64_t select(Graph& g, uint64_t index);
+  // Packs every graph's new times into a run of its own.
+  void pack();
+  // Calls visit(time) for every time of g in memory, in no particular order.
+  template <typename Visit>
+  static void each_time(const Graph& g, Visit&& visit);
+  // The values at the nearest-rank indexes `p50` and `p99` in the ascending order of g's times in
+  // memory.
+  static GpuPercentiles select(Graph& g, uint64_t p50, uint64_t p99);
 
   SortMemory& memory_;
   std::vector<Graph> graphs_;
   std::unordered_map<uint64_t, size_t> index_;  // (process << 32 | exec id) -> graphs_ index
   Graph* last_ = nullptr;      // replays of one graph come in runs: skip the lookup for a repeat
-  size_t bytes_ = 0;           // held by the vectors of times in memory
+  size_t bytes_ = 0;           // held by the times in memory, packed or not
+  size_t unpacked_bytes_ = 0;  // held by the vectors of new times
   size_t reported_bytes_ = 0;  // told to memory_: it hears of growth in steps
   SortMemory spilled_memory_;
   RowSink<Spilled> spilled_;

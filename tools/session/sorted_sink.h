@@ -104,6 +104,7 @@ class SortedSink final : public SpillingSink {
   explicit SortedSink(SortMemory& memory) : memory_(memory) { memory_.add(this); }
 
   void push(const Key& key, std::span<const std::byte> payload) {
+    if (ordered_ && !refs_.empty() && key < refs_.back().key) ordered_ = false;
     if (refs_.size() == refs_.capacity() || arena_.capacity() - arena_.size() < payload.size()) {
       make_room(payload.size());
     }
@@ -158,14 +159,16 @@ class SortedSink final : public SpillingSink {
   };
 
   // Before a push that does not fit: grows both vectors as far as the bound allows, or writes
-  // the entries out and reuses the memory.
+  // the entries out and reuses the memory. Entries that came in order need no long runs: they
+  // leave the memory to the sinks that do.
   void make_room(size_t payload_bytes) {
     constexpr size_t kMinRefs = 1024;
     constexpr size_t kMinArena = 64 << 10;
+    const bool long_enough = ordered_ && memory_bytes() >= memory_.limit() / 16;
     const size_t refs = std::max(kMinRefs, refs_.capacity() * 2);
     const size_t arena = std::max({kMinArena, arena_.capacity() * 2, arena_.size() + payload_bytes});
     const size_t wanted = (refs - refs_.capacity()) * sizeof(Ref) + (arena - arena_.capacity());
-    if (memory_.reserve(*this, wanted)) {
+    if (!long_enough && memory_.reserve(*this, wanted)) {
       refs_.reserve(refs);
       arena_.reserve(arena);
       return;
@@ -201,7 +204,8 @@ class SortedSink final : public SpillingSink {
       if (b.key < a.key) return false;
       return a.offset < b.offset;
     };
-    if (!std::is_sorted(refs_.begin(), refs_.end(), less)) std::sort(refs_.begin(), refs_.end(), less);
+    if (!ordered_) std::sort(refs_.begin(), refs_.end(), less);
+    ordered_ = true;
   }
 
   void release() {
@@ -254,6 +258,7 @@ class SortedSink final : public SpillingSink {
 
   SortMemory& memory_;
   std::vector<Ref> refs_;
+  bool ordered_ = true;  // refs_ is sorted
   std::vector<std::byte> arena_;
   std::vector<RunFile> runs_;
   uint64_t size_ = 0;
