@@ -1,5 +1,5 @@
 // Exact nearest-rank percentiles of many series of values, with memory bounded however many
-// values arrive: each value goes into one sorted sink keyed by (series, value), which spills
+// values arrive: each value goes into one sorted sink of (series, value) rows, which spills
 // sorted runs to temporary files past its memory bound and hands every series' values back in
 // ascending order, so the ranks are read off as they pass. Exact rather than a sketch because the
 // reports print the values the CSV files hold; distinct-value counts would bound memory only for
@@ -42,9 +42,10 @@ class Distributions {
     bool operator<(const Key& other) const {
       return series != other.series ? series < other.series : value < other.value;
     }
+    [[nodiscard]] const Key& key() const { return *this; }
   };
 
-  exporter::SortedSink<Key> values_;
+  exporter::RowSink<Key> values_;
   std::vector<Summary> series_;
 };
 

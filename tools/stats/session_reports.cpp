@@ -85,11 +85,14 @@ struct DescriptorUse {
 // One row of the join of forward passes and graph replays, in time order per process.
 struct Moment {
   enum Kind : uint8_t { kForwardPass, kReplay };
+  TimeKey at;
   Kind kind = kForwardPass;
   bool has_gpu = false;
   uint32_t number = 0;  // a forward pass's tokens; a replay's exec id
   uint64_t ns = 0;      // a forward pass's end (Unix ns); a replay's GPU time
+  [[nodiscard]] const TimeKey& key() const { return at; }
 };
+using JoinSink = exporter::RowSink<Moment>;
 
 // The forward passes of one process that have started and may still hold a replay. A replay is
 // matched, as it comes in time order, to the earliest-started pass that has not ended before it;
@@ -121,28 +124,27 @@ class GraphsReport {
   }
 
   // The forward passes, in time order.
-  void forward_pass(const Row<ForwardPass>& row, exporter::SortedSink<TimeKey>& join) {
-    join.push_pod(
-        TimeKey{row.unix_ns, row.process},
-        Moment{Moment::kForwardPass, false, row.event.num_tokens(), row.unix_ns + row.event.duration_ns()});
+  void forward_pass(const Row<ForwardPass>& row, JoinSink& join) {
+    join.push(Moment{TimeKey{row.unix_ns, row.process}, Moment::kForwardPass, false, row.event.num_tokens(),
+                     row.unix_ns + row.event.duration_ns()});
     ++forward_passes_;
   }
   // Then the replays, in time order; at equal times a forward pass comes first (pushed first).
-  void replay(const exporter::ReplayRow& replay, exporter::SortedSink<TimeKey>& join) {
-    join.push_pod(TimeKey{replay.unix_ns, replay.process},
-                  Moment{Moment::kReplay, replay.has_gpu, replay.exec_id, replay.gpu_ns});
+  void replay(const exporter::ReplayRow& replay, JoinSink& join) {
+    join.push(Moment{TimeKey{replay.unix_ns, replay.process}, Moment::kReplay, replay.has_gpu, replay.exec_id,
+                     replay.gpu_ns});
     ++replays_;
   }
-  void join(exporter::SortedSink<TimeKey>& join) {
-    join.drain([&](const TimeKey& key, std::span<const std::byte> payload) {
-      Moment moment;
-      std::memcpy(&moment, payload.data(), sizeof moment);
-      std::deque<OpenPasses::Pass>& open = open_[key.process].passes;
-      close_ended(open, key.unix_ns);
-      if (moment.kind == Moment::kForwardPass) {
-        open.push_back({next_pass_++, moment.ns, moment.number, false});
-      } else {
-        add_replay(moment, key.process, open.empty() ? nullptr : &open.front());
+  void join(JoinSink& join) {
+    join.drain([&](std::span<const Moment> moments) {
+      for (const Moment& moment : moments) {
+        std::deque<OpenPasses::Pass>& open = open_[moment.at.process].passes;
+        close_ended(open, moment.at.unix_ns);
+        if (moment.kind == Moment::kForwardPass) {
+          open.push_back({next_pass_++, moment.ns, moment.number, false});
+        } else {
+          add_replay(moment, moment.at.process, open.empty() ? nullptr : &open.front());
+        }
       }
     });
     for (auto& [process, open] : open_) close_ended(open.passes, UINT64_MAX);
@@ -643,7 +645,7 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
   KvReport kv(values);
   PreemptionsReport preemptions(values, budgets.values);
   {
-    exporter::SortedSink<TimeKey> join(budgets.join);
+    JoinSink join(budgets.join);
     SessionStream::drain_events<ForwardPass>(session.forward_passes, [&](const Row<ForwardPass>& row) {
       steps.forward_pass(row.event);
       graphs.forward_pass(row, join);
