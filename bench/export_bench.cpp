@@ -20,34 +20,40 @@ struct BenchSession {
   profilemate::bench::WrittenSession written;
 };
 
-const BenchSession& bench_session() {
-  static const BenchSession session = [] {
-    BenchSession s;
-    // PROFILEMATE_BENCH_SESSION_DIR keeps the session for measuring the CLI on it (scripts/bench.sh);
-    // PROFILEMATE_BENCH_EVENTS sets its size.
-    const char* keep = std::getenv("PROFILEMATE_BENCH_SESSION_DIR");
-    s.dir = keep != nullptr ? std::filesystem::path(keep)
-                            : std::filesystem::temp_directory_path() /
-                                  ("profilemate_bench_session_" + std::to_string(::getpid()));
-    profilemate::bench::SessionShape shape;
-    if (const char* events = std::getenv("PROFILEMATE_BENCH_EVENTS")) shape.events = std::stoull(events);
-    s.written = profilemate::bench::write_synthetic_session(s.dir, shape);
-    return s;
-  }();
-  // Registered after `session`, so it runs before `session` is destroyed.
-  static const bool cleanup_registered = std::getenv("PROFILEMATE_BENCH_SESSION_DIR") != nullptr ||
-                                         std::atexit([] {
-                                           std::error_code ignored;
-                                           std::filesystem::remove_all(session.dir, ignored);
-                                         }) == 0;
-  (void)cleanup_registered;
-  return session;
+// The session, its log plain or zstd-compressed (as the recorder writes it by default).
+// PROFILEMATE_BENCH_SESSION_DIR keeps the session for measuring the CLI on it (scripts/bench.sh;
+// the compressed one gets "_zstd" after it); PROFILEMATE_BENCH_EVENTS sets its size.
+const BenchSession& bench_session(bool compressed = false) {
+  static BenchSession sessions[2];
+  BenchSession& s = sessions[compressed ? 1 : 0];
+  if (!s.dir.empty()) return s;
+  const char* keep = std::getenv("PROFILEMATE_BENCH_SESSION_DIR");
+  s.dir = keep != nullptr ? std::string(keep)
+                          : (std::filesystem::temp_directory_path() /
+                             ("profilemate_bench_session_" + std::to_string(::getpid())))
+                                .string();
+  if (compressed) s.dir += "_zstd";
+  profilemate::bench::SessionShape shape;
+  shape.compress = compressed;
+  if (const char* events = std::getenv("PROFILEMATE_BENCH_EVENTS")) shape.events = std::stoull(events);
+  s.written = profilemate::bench::write_synthetic_session(s.dir, shape);
+  if (keep == nullptr) {
+    std::atexit([] {
+      std::error_code ignored;
+      for (const BenchSession& session : sessions) {
+        if (!session.dir.empty()) std::filesystem::remove_all(session.dir, ignored);
+      }
+    });
+  }
+  return s;
 }
 
 // Wall-clock seconds of each timed run, for BM_Summary's ratios: the export uses both cores, so
 // its figures are by the clock, as the baselines' are.
 struct Figures {
-  std::vector<double> read_s, export_s, export_cpu_s, python_s;
+  // [0] the plain log, [1] the compressed one
+  std::vector<double> read_s[2], export_s[2], export_cpu_s[2];
+  std::vector<double> python_s;
   uint64_t python_records = 0;
 };
 Figures& figures() {
@@ -88,9 +94,10 @@ void report(benchmark::State& state, const BenchSession& session) {
 
 // Baseline: touching every byte of the logs once.
 void BM_Baseline_ReadSessionBytes(benchmark::State& state) {
-  const BenchSession& session = bench_session();
+  const bool compressed = state.range(0) != 0;
+  const BenchSession& session = bench_session(compressed);
   for (auto _ : state) {
-    timed(figures().read_s, nullptr, [&] {
+    timed(figures().read_s[compressed ? 1 : 0], nullptr, [&] {
       const std::string bytes = profilemate::testing::read_file(session.dir + "/process_1.pmlog");
       uint64_t sum = 0;
       for (const char c : bytes) sum += static_cast<uint8_t>(c);
@@ -100,6 +107,9 @@ void BM_Baseline_ReadSessionBytes(benchmark::State& state) {
   report(state, session);
 }
 BENCHMARK(BM_Baseline_ReadSessionBytes)
+    ->ArgName("zstd")
+    ->Arg(0)
+    ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1)
@@ -127,10 +137,11 @@ void BM_Baseline_PythonConverter(benchmark::State& state) {
 BENCHMARK(BM_Baseline_PythonConverter)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
 void BM_ExportTenMillionEvents(benchmark::State& state) {
-  const BenchSession& session = bench_session();
+  const bool compressed = state.range(0) != 0;
+  const BenchSession& session = bench_session(compressed);
   const std::string out = session.dir + "/csv";
   for (auto _ : state) {
-    timed(figures().export_s, &figures().export_cpu_s, [&] {
+    timed(figures().export_s[compressed ? 1 : 0], &figures().export_cpu_s[compressed ? 1 : 0], [&] {
       const auto result = profilemate::exporter::export_session(session.dir, out);
       benchmark::DoNotOptimize(result.records);
     });
@@ -138,6 +149,9 @@ void BM_ExportTenMillionEvents(benchmark::State& state) {
   report(state, session);
 }
 BENCHMARK(BM_ExportTenMillionEvents)
+    ->ArgName("zstd")
+    ->Arg(0)
+    ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1)
@@ -146,27 +160,33 @@ BENCHMARK(BM_ExportTenMillionEvents)
 
 // The throughput figures from the medians of the runs above, in one place: the export's
 // records/s by the clock (and by the process's CPU time, all threads), the Python converter's,
-// and the ratios to it and to reading the bytes. Needs the three benchmarks in the same run.
+// and the ratios to it and to reading the bytes, for the plain log and (suffix _zstd) the
+// compressed one. Needs the benchmarks above in the same run.
 void BM_Summary_ExportThroughput(benchmark::State& state) {
   const Figures& f = figures();
   for (auto _ : state) {
   }
-  if (f.read_s.empty() || f.export_s.empty() || f.python_s.empty()) {
-    state.SkipWithError(
-        "run BM_Baseline_ReadSessionBytes, BM_Baseline_PythonConverter and "
-        "BM_ExportTenMillionEvents in the same run");
-    return;
+  for (int zstd = 0; zstd < 2; ++zstd) {
+    if (f.read_s[zstd].empty() || f.export_s[zstd].empty() || f.python_s.empty()) {
+      state.SkipWithError(
+          "run BM_Baseline_ReadSessionBytes, BM_Baseline_PythonConverter and "
+          "BM_ExportTenMillionEvents (both logs) in the same run");
+      return;
+    }
   }
   const auto events = static_cast<double>(bench_session().written.events);
-  const double export_rate = events / median(f.export_s);
   const double python_rate = static_cast<double>(f.python_records) / median(f.python_s);
-  state.counters["export_Mrec_per_s"] = export_rate * 1e-6;
-  state.counters["export_cpu_Mrec_per_s"] = events / median(f.export_cpu_s) * 1e-6;
   state.counters["python_Mrec_per_s"] = python_rate * 1e-6;
-  state.counters["export_over_python"] = export_rate / python_rate;
-  state.counters["read_s"] = median(f.read_s);
-  state.counters["export_s"] = median(f.export_s);
-  state.counters["export_over_read"] = median(f.export_s) / median(f.read_s);
+  for (int zstd = 0; zstd < 2; ++zstd) {
+    const std::string suffix = zstd != 0 ? "_zstd" : "";
+    const double export_rate = events / median(f.export_s[zstd]);
+    state.counters["export_Mrec_per_s" + suffix] = export_rate * 1e-6;
+    state.counters["export_cpu_Mrec_per_s" + suffix] = events / median(f.export_cpu_s[zstd]) * 1e-6;
+    state.counters["export_over_python" + suffix] = export_rate / python_rate;
+    state.counters["read_s" + suffix] = median(f.read_s[zstd]);
+    state.counters["export_s" + suffix] = median(f.export_s[zstd]);
+    state.counters["export_over_read" + suffix] = median(f.export_s[zstd]) / median(f.read_s[zstd]);
+  }
 }
 BENCHMARK(BM_Summary_ExportThroughput)->Iterations(1);
 
