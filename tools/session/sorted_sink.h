@@ -301,22 +301,15 @@ class RowSink final : public SpillingSink {
     release();
   }
 
+  class Reader;
+  // Reads the rows back in order, a block at a time; the sink is empty once the reader is gone.
+  // Nothing may be pushed meanwhile.
+  Reader read();
+
   // Calls visit(std::span<const Row>) with consecutive blocks of the rows, in order, and empties
   // the sink. The rows are valid during the call only.
   template <typename Visit>
-  void drain(Visit&& visit) {
-    sort_in_memory();
-    if (runs_.empty()) {
-      if (!rows_.empty()) visit(std::span<const Row>(rows_));
-    } else if (runs_follow_one_another()) {
-      concatenate(visit);
-    } else {
-      merge(visit);
-    }
-    runs_.clear();
-    release();
-    size_ = 0;
-  }
+  void drain(Visit&& visit);
 
  private:
   struct Run {
@@ -415,63 +408,12 @@ class RowSink final : public SpillingSink {
     cursor.next = 0;
   }
 
-  template <typename Visit>
-  void concatenate(Visit& visit) {
-    Cursor cursor;
-    for (Run& run : runs_) {
-      run.file.rewind();
-      cursor.run = &run;
-      for (cursor.unread = run.rows; cursor.unread > 0;) {
-        fill(cursor);
-        visit(std::span<const Row>(cursor.block));
-      }
-    }
-    if (!rows_.empty()) visit(std::span<const Row>(rows_));
-  }
-
   // True when the cursor has a row (reading its next block if needed).
-  bool ready(Cursor& cursor) {
+  static bool ready(Cursor& cursor) {
     if (cursor.next < cursor.block.size()) return true;
     if (cursor.run == nullptr || cursor.unread == 0) return false;
     fill(cursor);
     return true;
-  }
-
-  template <typename Visit>
-  void merge(Visit& visit) {
-    std::vector<Cursor> cursors(runs_.size() + 1);
-    for (size_t i = 0; i < runs_.size(); ++i) {
-      runs_[i].file.rewind();
-      cursors[i].run = &runs_[i];
-      cursors[i].unread = runs_[i].rows;
-      cursors[i].order = i;
-    }
-    cursors.back().block = std::move(rows_);  // the in-memory rest, youngest
-    cursors.back().order = runs_.size();
-    const auto later = [&](size_t a, size_t b) {  // the heap's top is the smallest
-      if (cursors[b].row().key() < cursors[a].row().key()) return true;
-      if (cursors[a].row().key() < cursors[b].row().key()) return false;
-      return cursors[a].order > cursors[b].order;
-    };
-    std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
-    for (size_t i = 0; i < cursors.size(); ++i) {
-      if (ready(cursors[i])) heap.push(i);
-    }
-    std::vector<Row> out;
-    out.reserve(kBlockRows);
-    while (!heap.empty()) {
-      const size_t top = heap.top();
-      heap.pop();
-      out.push_back(cursors[top].row());
-      ++cursors[top].next;
-      if (out.size() == kBlockRows) {
-        visit(std::span<const Row>(out));
-        out.clear();
-      }
-      if (ready(cursors[top])) heap.push(top);
-    }
-    if (!out.empty()) visit(std::span<const Row>(out));
-    rows_ = std::move(cursors.back().block);  // released by the caller
   }
 
   SortMemory& memory_;
@@ -480,5 +422,131 @@ class RowSink final : public SpillingSink {
   std::vector<Run> runs_;
   uint64_t size_ = 0;
 };
+
+// Hands a RowSink's rows back in order: the in-memory rows as they are when nothing was spilled,
+// the runs one after the other when they follow one another, else a merge of the runs and the
+// in-memory rest.
+template <typename Row>
+class RowSink<Row>::Reader {
+ public:
+  explicit Reader(RowSink& sink) : sink_(sink) {
+    sink_.sort_in_memory();
+    if (sink_.runs_.empty()) {
+      mode_ = Mode::kMemory;
+    } else if (sink_.runs_follow_one_another()) {
+      mode_ = Mode::kConcatenate;
+    } else {
+      mode_ = Mode::kMerge;
+      start_merge();
+    }
+  }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+  ~Reader() {
+    if (mode_ == Mode::kMerge) sink_.rows_ = std::move(cursors_.back().block);  // released below
+    sink_.runs_.clear();
+    sink_.release();
+    sink_.size_ = 0;
+  }
+
+  // The next rows in order (empty at the end), valid until the next call.
+  std::span<const Row> next() {
+    switch (mode_) {
+      case Mode::kMemory: return memory_rest();
+      case Mode::kConcatenate: {
+        while (run_ < sink_.runs_.size()) {
+          if (cursor_.run != &sink_.runs_[run_]) {
+            cursor_.run = &sink_.runs_[run_];
+            cursor_.run->file.rewind();
+            cursor_.unread = cursor_.run->rows;
+          }
+          if (cursor_.unread > 0) {
+            fill(cursor_);
+            return cursor_.block;
+          }
+          ++run_;
+        }
+        return memory_rest();
+      }
+      case Mode::kMerge: return merged();
+    }
+    return {};
+  }
+
+ private:
+  enum class Mode { kMemory, kConcatenate, kMerge };
+  using Cursor = typename RowSink::Cursor;
+
+  std::span<const Row> memory_rest() {
+    if (memory_done_) return {};
+    memory_done_ = true;
+    return sink_.rows_;
+  }
+
+  void start_merge() {
+    cursors_.resize(sink_.runs_.size() + 1);
+    for (size_t i = 0; i < sink_.runs_.size(); ++i) {
+      sink_.runs_[i].file.rewind();
+      cursors_[i].run = &sink_.runs_[i];
+      cursors_[i].unread = sink_.runs_[i].rows;
+      cursors_[i].order = i;
+    }
+    cursors_.back().block = std::move(sink_.rows_);  // the in-memory rest, youngest
+    cursors_.back().order = sink_.runs_.size();
+    for (size_t i = 0; i < cursors_.size(); ++i) {
+      if (ready(cursors_[i])) heap_.push_back(i);
+    }
+    std::make_heap(heap_.begin(), heap_.end(), later());
+    out_.reserve(kBlockRows);
+  }
+
+  // Orders the heap so that its top is the smallest row (the oldest source at equal keys).
+  auto later() const {
+    return [this](size_t a, size_t b) {
+      const Row& row_a = cursors_[a].row();
+      const Row& row_b = cursors_[b].row();
+      if (row_b.key() < row_a.key()) return true;
+      if (row_a.key() < row_b.key()) return false;
+      return cursors_[a].order > cursors_[b].order;
+    };
+  }
+
+  std::span<const Row> merged() {
+    out_.clear();
+    while (!heap_.empty() && out_.size() < kBlockRows) {
+      std::pop_heap(heap_.begin(), heap_.end(), later());
+      const size_t top = heap_.back();
+      out_.push_back(cursors_[top].row());
+      ++cursors_[top].next;
+      if (ready(cursors_[top])) {
+        std::push_heap(heap_.begin(), heap_.end(), later());
+      } else {
+        heap_.pop_back();
+      }
+    }
+    return out_;
+  }
+
+  RowSink& sink_;
+  Mode mode_ = Mode::kMemory;
+  bool memory_done_ = false;
+  size_t run_ = 0;  // kConcatenate: the run being read
+  Cursor cursor_;
+  std::vector<Cursor> cursors_;  // kMerge: one per run, and the in-memory rest last
+  std::vector<size_t> heap_;
+  std::vector<Row> out_;
+};
+
+template <typename Row>
+typename RowSink<Row>::Reader RowSink<Row>::read() {
+  return Reader(*this);
+}
+
+template <typename Row>
+template <typename Visit>
+void RowSink<Row>::drain(Visit&& visit) {
+  Reader reader(*this);
+  for (std::span<const Row> rows = reader.next(); !rows.empty(); rows = reader.next()) visit(rows);
+}
 
 }  // namespace profilemate::exporter

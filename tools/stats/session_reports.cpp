@@ -66,7 +66,7 @@ Table distribution_table(std::string name, std::string title) {
 struct Budgets {
   explicit Budgets(const std::string& spill_dir)
       : join(spill_dir, kReportSortMemoryBytes / 2), values(spill_dir, kReportSortMemoryBytes / 2) {}
-  exporter::SortMemory join;    // forward passes and replays, merged by time
+  exporter::SortMemory join;    // forward passes, for their join with the replays
   exporter::SortMemory values;  // distributions, preempted requests
 };
 
@@ -123,30 +123,37 @@ class GraphsReport {
     }
   }
 
-  // The forward passes, in time order.
-  void forward_pass(const Row<ForwardPass>& row, JoinSink& join) {
-    join.push(Moment{TimeKey{row.unix_ns, row.process}, Moment::kForwardPass, false, row.event.num_tokens(),
-                     row.unix_ns + row.event.duration_ns()});
+  // The forward passes, in time order, kept for the join.
+  void forward_pass(const Row<ForwardPass>& row, JoinSink& passes) {
+    passes.push(Moment{TimeKey{row.unix_ns, row.process}, Moment::kForwardPass, false, row.event.num_tokens(),
+                       row.unix_ns + row.event.duration_ns()});
     ++forward_passes_;
   }
-  // Then the replays, in time order; at equal times a forward pass comes first (pushed first).
-  void replay(const exporter::ReplayRow& replay, JoinSink& join) {
-    join.push(Moment{TimeKey{replay.unix_ns, replay.process}, Moment::kReplay, replay.has_gpu, replay.exec_id,
-                     replay.gpu_ns});
-    ++replays_;
-  }
-  void join(JoinSink& join) {
-    join.drain([&](std::span<const Moment> moments) {
-      for (const Moment& moment : moments) {
-        std::deque<OpenPasses::Pass>& open = open_[moment.at.process].passes;
-        close_ended(open, moment.at.unix_ns);
-        if (moment.kind == Moment::kForwardPass) {
-          open.push_back({next_pass_++, moment.ns, moment.number, false});
+  // Then the replays, in time order, merged with the passes as they come: both streams are in
+  // time order, so nothing but the passes needs keeping. At equal times a pass comes first.
+  void join(JoinSink& passes, exporter::RowSink<exporter::ReplayRow>& replays) {
+    JoinSink::Reader pass_reader = passes.read();
+    std::span<const Moment> block = pass_reader.next();
+    size_t at = 0;
+    const auto passes_until = [&](const TimeKey* key) {  // null: all that are left
+      while (!block.empty()) {
+        if (at == block.size()) {
+          block = pass_reader.next();
+          at = 0;
+        } else if (key != nullptr && *key < block[at].at) {
+          return;
         } else {
-          add_replay(moment, moment.at.process, open.empty() ? nullptr : &open.front());
+          moment(block[at++]);
         }
       }
+    };
+    SessionStream::drain_replays(replays, [&](const exporter::ReplayRow& replay) {
+      const TimeKey key = replay.key();
+      passes_until(&key);
+      moment(Moment{key, Moment::kReplay, replay.has_gpu, replay.exec_id, replay.gpu_ns});
+      ++replays_;
     });
+    passes_until(nullptr);
     for (auto& [process, open] : open_) close_ended(open.passes, UINT64_MAX);
   }
 
@@ -233,6 +240,16 @@ class GraphsReport {
   }
 
  private:
+  void moment(const Moment& moment) {
+    std::deque<OpenPasses::Pass>& open = open_[moment.at.process].passes;
+    close_ended(open, moment.at.unix_ns);
+    if (moment.kind == Moment::kForwardPass) {
+      open.push_back({next_pass_++, moment.ns, moment.number, false});
+    } else {
+      add_replay(moment, moment.at.process, open.empty() ? nullptr : &open.front());
+    }
+  }
+
   // What a replay of an executable graph counts towards, and the capture that labelled it.
   struct Graph {
     DescriptorUse* use = nullptr;
@@ -645,14 +662,12 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
   KvReport kv(values);
   PreemptionsReport preemptions(values, budgets.values);
   {
-    JoinSink join(budgets.join);
+    JoinSink passes(budgets.join);
     SessionStream::drain_events<ForwardPass>(session.forward_passes, [&](const Row<ForwardPass>& row) {
       steps.forward_pass(row.event);
-      graphs.forward_pass(row, join);
+      graphs.forward_pass(row, passes);
     });
-    SessionStream::drain_replays(session.replays,
-                                 [&](const exporter::ReplayRow& replay) { graphs.replay(replay, join); });
-    graphs.join(join);
+    graphs.join(passes, session.replays);
   }
   SessionStream::drain_events<SchedulerStep>(session.steps,
                                              [&](const Row<SchedulerStep>& row) { steps.step(row.event); });
