@@ -15,8 +15,6 @@
 
 #include <google/protobuf/stubs/logging.h>
 
-#include "graph_replay_wire.h"
-
 namespace profilemate::reader {
 namespace {
 
@@ -100,8 +98,9 @@ using ReleaseBehind = std::function<void(uint64_t offset)>;
 
 class LogParser {
  public:
-  LogParser(const uint8_t* data, uint64_t size, std::string name, ReleaseBehind release = {})
-      : data_(data), size_(size), name_(std::move(name)), release_(std::move(release)) {}
+  LogParser(const uint8_t* data, uint64_t size, std::string name, ReleaseBehind release = {},
+            const ReplayVisitor* replay = nullptr)
+      : data_(data), size_(size), name_(std::move(name)), release_(std::move(release)), replay_(replay) {}
 
   LogStats run(Header& header, const RecordVisitor& visit) {
     // Damaged bytes are expected here and reported by us, not logged by libprotobuf.
@@ -139,18 +138,19 @@ class LogParser {
     }
   }
 
-  bool parse(const uint8_t* body, uint64_t size) {
-    if (decoded_replay_ && decode_graph_replay(body, size, record_)) return true;
-    // From here record_ holds what libprotobuf made of it: the fast path starts from a clear one.
-    decoded_replay_ = false;
-    if (!record_.ParseFromArray(body, static_cast<int>(size))) return false;
-    if (record_.event_case() == Record::kGraphReplay) {
-      const auto known_only = [](const google::protobuf::Message& message) {
-        return message.GetReflection()->GetUnknownFields(message).empty();
-      };
-      decoded_replay_ = known_only(record_) && known_only(record_.graph_replay());
+  enum class Parsed { kFailed, kRecord, kReplay };
+  // Reads a record into record_, or a graph replay into replay_fields_ when it goes to replay_.
+  Parsed parse(const uint8_t* body, uint64_t size) {
+    if (decode_graph_replay(body, size, replay_fields_)) {
+      if (replay_ != nullptr && *replay_) return Parsed::kReplay;
+      // record_ may hold what libprotobuf put there (fields of a newer writer): start clear.
+      if (record_.event_case() != Record::kGraphReplay || parsed_) record_.Clear();
+      parsed_ = false;
+      replay_fields_.to(*record_.mutable_graph_replay());
+      return Parsed::kRecord;
     }
-    return true;
+    parsed_ = true;
+    return record_.ParseFromArray(body, static_cast<int>(size)) ? Parsed::kRecord : Parsed::kFailed;
   }
 
   // Visits the records of `run` from `offset` on; offsets in the damage are within `run`.
@@ -159,8 +159,12 @@ class LogParser {
     while (offset < run.size) {
       Frame frame;
       const FrameStatus status = read_frame(run.data, run.size, offset, frame);
-      if (status == FrameStatus::kOk && parse(run.data + frame.body_offset, frame.body_size)) {
-        if (record_.event_case() == Record::EVENT_NOT_SET) {
+      const Parsed parsed =
+          status == FrameStatus::kOk ? parse(run.data + frame.body_offset, frame.body_size) : Parsed::kFailed;
+      if (parsed != Parsed::kFailed) {
+        if (parsed == Parsed::kReplay) {
+          (*replay_)(replay_fields_);
+        } else if (record_.event_case() == Record::EVENT_NOT_SET) {
           ++stats.unknown_records;
         } else {
           visit(record_);
@@ -301,9 +305,10 @@ class LogParser {
   ReleaseBehind release_;
   uint64_t released_ = 0;
   uint64_t first_record_ = 0;
+  const ReplayVisitor* replay_;
+  GraphReplayFields replay_fields_;
   Record record_;
-  // record_ holds a graph replay and nothing else: decode_graph_replay may reuse it.
-  bool decoded_replay_ = false;
+  bool parsed_ = false;  // record_ was last set by libprotobuf
   Record probe_;
   FrameDecoder decoder_;
 };
@@ -344,8 +349,8 @@ class MappedFile {
 }  // namespace
 
 LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& name, Header& header,
-                        const RecordVisitor& visit) {
-  return LogParser(data, size, name).run(header, visit);
+                        const RecordVisitor& visit, const ReplayVisitor& replay) {
+  return LogParser(data, size, name, {}, &replay).run(header, visit);
 }
 
 FileDescriptor::~FileDescriptor() {
@@ -376,10 +381,12 @@ LogStats read_log(const std::string& path, Header& header, const RecordVisitor& 
   return read_log(open_regular_file(AT_FDCWD, path, path, 0, info), path, header, visit);
 }
 
-LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit) {
+LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit,
+                  const ReplayVisitor& replay) {
   const MappedFile mapped(std::move(file), path);
-  return LogParser(mapped.data(), mapped.size(), path,
-                   [&mapped](uint64_t offset) { mapped.release_below(offset); })
+  return LogParser(
+             mapped.data(), mapped.size(), path, [&mapped](uint64_t offset) { mapped.release_below(offset); },
+             &replay)
       .run(header, visit);
 }
 

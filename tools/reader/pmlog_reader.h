@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "graph_replay_wire.h"
 #include "profilemate.pb.h"
 
 namespace profilemate::reader {
@@ -42,6 +43,8 @@ struct LogStats {
 
 // The record may be moved from: it is reused for the next one.
 using RecordVisitor = std::function<void(Record&)>;
+// Graph replays as the fast path reads them (graph_replay_wire.h): most of a long log.
+using ReplayVisitor = std::function<void(const GraphReplayFields&)>;
 
 // An open file descriptor, closed on destruction.
 class FileDescriptor {
@@ -71,11 +74,13 @@ FileDescriptor open_regular_file(int dir_fd, const std::string& name, const std:
 
 // Calls `visit` for every readable record after the header, in file order.
 LogStats read_log(const std::string& path, Header& header, const RecordVisitor& visit);
-// The same on a file opened with open_regular_file.
-LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit);
+// The same on a file opened with open_regular_file. With `replay`, the graph replays the fast path
+// reads go there instead of to `visit` as Records.
+LogStats read_log(FileDescriptor file, const std::string& path, Header& header, const RecordVisitor& visit,
+                  const ReplayVisitor& replay = {});
 
 // The same on bytes already in memory (`name` is used in messages); for tests and fuzzing.
 LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& name, Header& header,
-                        const RecordVisitor& visit);
+                        const RecordVisitor& visit, const ReplayVisitor& replay = {});
 
 }  // namespace profilemate::reader

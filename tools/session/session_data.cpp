@@ -136,24 +136,7 @@ class ProcessCollector {
   void operator()(Record& record) {
     Process& process = data_.processes[index_];
     switch (record.event_case()) {
-      case Record::kGraphReplay: {
-        const GraphReplay& replay = record.graph_replay();
-        const ReplayRow row{index_,
-                            replay.exec_id(),
-                            replay.stream_id(),
-                            replay.thread(),
-                            process.unix_ns(replay.cpu_enter_ns()),
-                            replay.cpu_duration_ns(),
-                            replay.gpu_start_offset_ns(),
-                            replay.gpu_duration_ns(),
-                            replay.has_gpu_duration_ns()};
-        if (!row.has_gpu && replay.has_correlation_id()) {
-          late_replay(row, replay.correlation_id());
-        } else {
-          add_replay(row);
-        }
-        break;
-      }
+      case Record::kGraphReplay: replay(reader::GraphReplayFields::of(record.graph_replay())); break;
       case Record::kGraphReplayGpuTime: {
         const GraphReplayGpuTime& late = record.graph_replay_gpu_time();
         late_gpu_time(late.correlation_id(), process.unix_ns(late.gpu_start_ns()), late.gpu_duration_ns());
@@ -237,6 +220,25 @@ class ProcessCollector {
       }
       case Record::kHeader:  // a second header carries nothing new
       case Record::EVENT_NOT_SET: break;
+    }
+  }
+
+  // A graph replay (most records: read without a Record, see graph_replay_wire.h).
+  void replay(const reader::GraphReplayFields& replay) {
+    const Process& process = data_.processes[index_];
+    const ReplayRow row{index_,
+                        replay.exec_id,
+                        replay.stream_id,
+                        replay.thread,
+                        process.unix_ns(replay.cpu_enter_ns),
+                        replay.cpu_duration_ns,
+                        replay.gpu_start_offset_ns,
+                        replay.gpu_duration_ns,
+                        replay.has_gpu_duration_ns};
+    if (!row.has_gpu && replay.has_correlation_id) {
+      late_replay(row, replay.correlation_id);
+    } else {
+      add_replay(row);
     }
   }
 
@@ -462,8 +464,9 @@ SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : Sessi
     // The header is filled in before the first record is visited, so times resolve as we go; a
     // log that cannot be used throws before any record is visited.
     try {
-      process.stats = reader::read_log(session.open_log(name), path, process.header,
-                                       [&](Record& record) { collect(record); });
+      process.stats = reader::read_log(
+          session.open_log(name), path, process.header, [&](Record& record) { collect(record); },
+          [&](const reader::GraphReplayFields& replay) { collect.replay(replay); });
     } catch (const reader::ReadError& error) {
       data.processes.pop_back();
       skipped.emplace_back(error.what());
