@@ -16,6 +16,8 @@ constexpr size_t kReportBytes = 256 << 10;
 constexpr size_t kSpilledSortBytes = 8 << 20;
 // New times are packed when they hold a sixteenth of the bound, or this much if that is less.
 constexpr size_t kMinPackBytes = 1 << 20;
+// A graph with at most this many packed times has them unpacked (8 bytes each) to select from.
+constexpr uint64_t kSelectInMemory = 1 << 20;
 
 // Reads a packed run's times, in ascending order.
 class PackedTimes {
@@ -132,7 +134,7 @@ void GpuTimes::spill() {
   reported_bytes_ = 0;
 }
 
-GpuPercentiles GpuTimes::select(Graph& g, uint64_t p50, uint64_t p99) {
+GpuPercentiles GpuTimes::select(Graph& g, uint64_t p50, uint64_t p99, std::vector<uint64_t>& times) {
   if (g.packed.empty()) {
     // Every wide time is above every narrow one.
     const auto nth = [&g](uint64_t index) -> uint64_t {
@@ -145,7 +147,18 @@ GpuPercentiles GpuTimes::select(Graph& g, uint64_t p50, uint64_t p99) {
     };
     return {nth(p50), nth(p99)};
   }
-  // The packed runs merged in ascending order (all times are packed by now), up to the p99's.
+  // All times are packed by now. Few enough to hold as they are: unpacked and selected from.
+  if (g.count <= kSelectInMemory) {
+    times.clear();
+    each_time(g, [&times](uint64_t ns) { times.push_back(ns); });
+    const auto nth = [&times](uint64_t index) {
+      const auto at = times.begin() + static_cast<std::ptrdiff_t>(index);
+      std::nth_element(times.begin(), at, times.end());
+      return *at;
+    };
+    return {nth(p50), nth(p99)};
+  }
+  // Else the runs merged in ascending order, up to the p99's.
   std::vector<PackedTimes> runs;
   std::vector<uint64_t> heads;
   for (const PackedRun& run : g.packed) {
@@ -176,9 +189,11 @@ std::map<GraphKey, GpuPercentiles> GpuTimes::percentiles() {
     const bool packed =
         std::any_of(graphs_.begin(), graphs_.end(), [](const Graph& g) { return !g.packed.empty(); });
     if (packed) pack();
+    std::vector<uint64_t> scratch;
     for (Graph& g : graphs_) {
       if (g.count == 0) continue;  // replayed, but never with GPU time
-      result[g.key] = select(g, nearest_rank_index(g.count, 0.50), nearest_rank_index(g.count, 0.99));
+      result[g.key] =
+          select(g, nearest_rank_index(g.count, 0.50), nearest_rank_index(g.count, 0.99), scratch);
     }
   } else {
     spill();  // all in one sorted stream: each graph's times come out together, ascending
