@@ -33,9 +33,12 @@ inline char* put_pair(char* out, uint32_t below_100) {
 
 // The digits of `value`, as many as it has.
 inline char* put_u32(char* out, uint32_t value) {
-  int digits = 1;
-  for (uint32_t bound = 10; digits < 10 && value >= bound; bound *= 10) ++digits;
-  char* const end = out + digits;
+  static constexpr uint32_t kPowers[] = {1,      10,      100,      1000,      10000,
+                                         100000, 1000000, 10000000, 100000000, 1000000000};
+  // log10 from log2 (1233 / 4096 is just above log10(2)), then one comparison to settle it.
+  const int below = (32 - __builtin_clz(value | 1)) * 1233 >> 12;
+  const int digits = below + (below < 10 && value >= kPowers[below] ? 1 : 0);
+  char* const end = out + std::max(digits, 1);
   char* at = end;
   while (value >= 100) {
     at -= 2;
