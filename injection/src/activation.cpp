@@ -41,6 +41,9 @@ Activation decide_activation(GetEnv getenv, const std::vector<std::string>& argv
   if (const char* session = getenv("PROFILEMATE_SESSION_DIR"); session != nullptr && *session != '\0') {
     return {true, "PROFILEMATE_SESSION_DIR is set (joining a session)"};
   }
+  if (const char* id = getenv("VLLM_PROFILING_SESSION_ID"); id != nullptr && *id != '\0') {
+    return {true, "VLLM_PROFILING_SESSION_ID is set (joining a session)"};
+  }
   if (looks_like_vllm(argv)) return {true, "the command line looks like vLLM"};
   return {false, "not a vLLM process and no switch set"};
 }

@@ -38,6 +38,24 @@ def _process_role() -> str:
     return "" if name == "MainProcess" else name
 
 
+# Set by the recorder when it opens the session (with setenv, which os.environ does not see).
+_SESSION_VARIABLES = ("PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR", "VLLM_PROFILING_SESSION_ID")
+
+
+def _share_session() -> None:
+    """Copies the recorder's session variables into os.environ: vLLM's Ray executor gives its
+    actors the VLLM_ variables of os.environ, not of the C environment."""
+    import ctypes
+
+    getenv = ctypes.CDLL(None).getenv
+    getenv.restype = ctypes.c_char_p
+    getenv.argtypes = [ctypes.c_char_p]
+    for name in _SESSION_VARIABLES:
+        value = getenv(name.encode())
+        if value:
+            os.environ[name] = os.fsdecode(value)
+
+
 def _start_recording() -> bool:
     """Starts the recorder once, with the predecessor's banner."""
     global _recording
@@ -47,6 +65,7 @@ def _start_recording() -> bool:
         native = recording.native()
         _recording = bool(native.start())
         if _recording:
+            _share_session()
             session = native.session_dir()
             print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
             print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)

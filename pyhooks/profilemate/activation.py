@@ -34,6 +34,8 @@ def decide(environ: Mapping[str, str] | None = None, argv: Sequence[str] | None 
         return env["VLLM_ENABLE_PROFILING"] == "1", f"VLLM_ENABLE_PROFILING={env['VLLM_ENABLE_PROFILING']}"
     if env.get("PROFILEMATE_SESSION_DIR"):
         return True, "PROFILEMATE_SESSION_DIR is set (joining a session)"
+    if env.get("VLLM_PROFILING_SESSION_ID"):  # what reaches Ray actors and headless nodes
+        return True, "VLLM_PROFILING_SESSION_ID is set (joining a session)"
     if looks_like_vllm(args):
         return True, "the command line looks like vLLM"
     return False, "not a vLLM process and no switch set"

@@ -32,20 +32,12 @@ def _loads(path: str) -> str:
 
 
 def _injection_library() -> str:
-    chosen = os.environ.get("PROFILEMATE_INJECTION_LIBRARY")
-    package = Path(__file__).resolve().parent
-    candidates = (
-        [Path(chosen)]
-        if chosen
-        else [
-            package.parents[1] / "injection" / "libprofilemate_injection.so",
-            package.parent.parent / "lib" / "libprofilemate_injection.so",
-        ]
-    )
-    for candidate in candidates:
-        if candidate.exists():
-            return f"{candidate}: {_loads(str(candidate))}"
-    return "not found (set PROFILEMATE_INJECTION_LIBRARY to its path)"
+    from .vllm_plugin import injection_library
+
+    found = injection_library()
+    if found is None:
+        return "not found (set PROFILEMATE_INJECTION_LIBRARY to its path)"
+    return f"{found}: {_loads(str(found))}"
 
 
 def report() -> tuple[list[str], int]:

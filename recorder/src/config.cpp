@@ -45,12 +45,34 @@ bool env_compression(bool fallback) {
   return fallback;
 }
 
+// VLLM_PROFILING_SESSION_ID names a directory under VLLM_PROFILING_DIR: one plain name, so that
+// the same id on every host (Ray actors and headless nodes get only VLLM_ variables) makes the
+// same kind of directory and nothing outside VLLM_PROFILING_DIR.
+std::string env_session_id() {
+  const std::string value = env_or("VLLM_PROFILING_SESSION_ID", "");
+  const bool plain = std::ranges::all_of(value, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+  if (value.empty() ||
+      (plain && value.size() <= Config::kMaxSessionIdLength && value != "." && value != ".."))
+    return value;
+  std::fprintf(stderr,
+               "[ProfileMate] ignoring VLLM_PROFILING_SESSION_ID=\"%s\": expected a name of at most %zu "
+               "letters, digits, '.', '_' or '-'\n",
+               value.c_str(), Config::kMaxSessionIdLength);
+  return {};
+}
+
 }  // namespace
 
 Config Config::from_environment() {
   Config config;
   config.session_dir = env_or("PROFILEMATE_SESSION_DIR", "");
   config.profiling_dir = env_or("VLLM_PROFILING_DIR", "/tmp/vllm_profiling");
+  if (const std::string id = env_session_id(); config.session_dir.empty() && !id.empty()) {
+    config.session_dir = config.profiling_dir + "/" + id;
+  }
   config.process_role = env_or("PROFILEMATE_PROCESS_ROLE", "");
   config.flush_interval_ms =
       env_integer<uint32_t>("PROFILEMATE_FLUSH_MS", config.flush_interval_ms, 10, 60000);

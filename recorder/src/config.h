@@ -7,7 +7,8 @@
 namespace profilemate::recorder {
 
 struct Config {
-  std::string session_dir;    // PROFILEMATE_SESSION_DIR; empty: make a new one
+  // PROFILEMATE_SESSION_DIR, else VLLM_PROFILING_DIR/VLLM_PROFILING_SESSION_ID; empty: make a new one
+  std::string session_dir;
   std::string profiling_dir;  // VLLM_PROFILING_DIR, the parent of new sessions
   std::string process_role;   // PROFILEMATE_PROCESS_ROLE
   uint32_t flush_interval_ms = 200;
@@ -26,6 +27,9 @@ struct Config {
   [[nodiscard]] uint64_t threads_within_budget() const;
   static constexpr uint64_t kWriterBufferBytes = 1ull << 20;
   static constexpr uint64_t kMinThreadBufferBytes = 64ull << 10;
+  // VLLM_PROFILING_SESSION_ID's longest value: what the log header's session_id holds
+  // (proto/profilemate.options, max_size 64 with the terminating NUL).
+  static constexpr size_t kMaxSessionIdLength = 63;
 };
 
 }  // namespace profilemate::recorder

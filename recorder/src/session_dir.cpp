@@ -82,6 +82,15 @@ std::string base_name(const std::string& path) {
                      end - (slash == std::string::npos ? 0 : slash + 1) + 1);
 }
 
+// The directory holding `path`: "/" for a top-level one.
+std::string parent_path(const std::string& path) {
+  const size_t end = path.find_last_not_of('/');
+  const size_t slash = end == std::string::npos ? std::string::npos : path.rfind('/', end);
+  if (slash == std::string::npos) return ".";
+  const size_t keep = path.find_last_not_of('/', slash);
+  return keep == std::string::npos ? "/" : path.substr(0, keep + 1);
+}
+
 }  // namespace
 
 UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error) {
@@ -189,10 +198,16 @@ SessionLogResult open_session_log(const std::string& session_dir, const std::str
       error = "cannot find a free session directory name in " + profiling_dir;
       return result;
     }
-    // Children inherit the environment, not our state: this is how they join the session.
-    ::setenv("PROFILEMATE_SESSION_DIR", log.dir_path.c_str(), 1);
   }
   log.session_id = base_name(log.dir_path);
+  // Children inherit the environment, not our state: this is how they join the session. Ray
+  // actors and headless nodes get only VLLM_ variables: the directory's parent and name, which
+  // make the same path on every host (a relative path would not).
+  ::setenv("PROFILEMATE_SESSION_DIR", log.dir_path.c_str(), 1);
+  if (log.dir_path.starts_with('/') && log.session_id != "." && log.session_id != "..") {
+    ::setenv("VLLM_PROFILING_DIR", parent_path(log.dir_path).c_str(), 1);
+    ::setenv("VLLM_PROFILING_SESSION_ID", log.session_id.c_str(), 1);
+  }
   for (int suffix = 0; suffix < 1000; ++suffix) {
     const std::string name =
         "process_" + std::to_string(pid) + (suffix == 0 ? "" : "_" + std::to_string(suffix)) + ".pmlog";

@@ -38,6 +38,9 @@ TEST(Activation, AProcessJoiningASessionRecords) {
   const std::vector<std::string> spawned = {"/usr/bin/python3", "-c",
                                             "from multiprocessing.spawn import spawn_main; spawn_main()"};
   EXPECT_TRUE(decide({{"PROFILEMATE_SESSION_DIR", "/tmp/s"}}, spawned).on);
+  // A Ray actor or a headless node: only VLLM_ variables reach it.
+  EXPECT_TRUE(decide({{"VLLM_PROFILING_SESSION_ID", "run1"}}, spawned).on);
+  EXPECT_FALSE(decide({{"VLLM_PROFILING_SESSION_ID", ""}}, spawned).on);
   EXPECT_FALSE(decide({}, spawned).on);
 }
 

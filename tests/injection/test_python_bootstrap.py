@@ -297,3 +297,70 @@ def test_a_failing_package_is_reported_in_one_line_and_the_application_goes_on(t
     assert notice["severity"] == "degraded"
     assert run_.csv("batch_utilization.csv") == []
     assert len(run_.csv("cuda_graph_captures.csv")) == 1
+
+
+# The vLLM plugin in a process that has the package importable (no sitecustomize): argv[1] says
+# whether the driver also initialises the injection library (cuInit with CUDA_INJECTION64_PATH).
+PLUGIN_WORKLOAD = f"""
+import ctypes, json, os, sys
+from vllm.v1.core.sched.scheduler import Scheduler
+from vllm.compilation.cuda_graph import CUDAGraphWrapper
+from vllm.config.compilation import CUDAGraphMode
+from vllm.forward_context import BatchDescriptor, set_forward_context
+
+driver = ctypes.CDLL(os.environ["FAKE_CUDA_DRIVER_LIBRARY"], mode=ctypes.RTLD_GLOBAL)
+driver.fake_driver_capture.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint64]
+driver.fake_driver_launch.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
+driver.fake_driver_run_gpu.argtypes = [ctypes.c_uint64]
+assert driver.fake_driver_open({INJECTION!r}.encode()) == 1
+
+from profilemate import vllm_plugin
+vllm_plugin.register()                 # what vllm.plugins.load_general_plugins does
+vllm_plugin.register()                 # idempotent
+if sys.argv[1] == "driver_too":
+    assert driver.fake_driver_initialize_on_new_thread() == 1
+
+scheduler = Scheduler()
+for _ in range({STEPS}):
+    scheduler.schedule()
+model = lambda x: driver.fake_driver_capture(7, 5, 105, 42) or x
+wrapper = CUDAGraphWrapper(model, runtime_mode=CUDAGraphMode.FULL)
+with set_forward_context(CUDAGraphMode.FULL, BatchDescriptor(8, num_reqs=8, uniform=True)):
+    assert wrapper(1) == 1
+for _ in range({REPLAYS}):
+    driver.fake_driver_launch(105, 7)
+driver.fake_driver_run_gpu({GPU_NS_EACH})
+print(json.dumps({{"pid": os.getpid(), "patched": hasattr(Scheduler.schedule, "__profilemate_original__"),
+                  "imported": True, "patched_on_return": True, "path_added": []}}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("injection_path", "driver"),
+    [
+        ("", "plugin_only"),  # a Ray actor: no CUDA_INJECTION64_PATH reached it
+        ("", "driver_too"),  # and the same library initialised again: once per process
+        (INJECTION, "driver_too"),  # both paths present: the driver's, the plugin leaves CUPTI alone
+    ],
+)
+def test_the_vllm_plugin_traces_cuda_graphs_once_with_or_without_cuda_injection64_path(
+    tmp_path, injection_path, driver
+) -> None:
+    package_only = tmp_path / "site"  # the package as pip installs it: importable, no sitecustomize
+    package_only.mkdir()
+    (package_only / "profilemate").symlink_to(BUILD / "pyhooks" / "profilemate")
+    environment = environment_for(tmp_path, {"CUDA_INJECTION64_PATH": injection_path})
+    environment["PYTHONPATH"] += os.pathsep + str(package_only)
+    del environment["PROFILEMATE_INJECTION_LIBRARY"]  # found beside the package, as installed
+    environment["VLLM_ENABLE_PROFILING"] = "1"
+    run_ = run_program(tmp_path, PLUGIN_WORKLOAD, [driver], environment)
+    assert run_.patched
+    assert_one_log_holds_both_sides(run_)  # one capture, each replay once with its GPU time
+    started = [n for n in run_.notices() if n["message"].startswith("CUDA graph tracing started by the vLLM plugin")]
+    if injection_path:
+        assert started == [], "the driver loads the library: the plugin must leave CUPTI to it"
+    else:
+        [notice] = started
+        assert notice["severity"] == "info"
+        assert notice["message"].endswith(str((BUILD / "injection" / "libprofilemate_injection.so").resolve()))
+        assert f"[ProfileMate] {notice['message']}" in run_.stderr.splitlines()

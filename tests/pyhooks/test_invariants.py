@@ -99,6 +99,8 @@ def test_activation_rules_match_the_injection_library() -> None:
     assert not activation.decide({"VLLM_ENABLE_PROFILING": "0"}, serve)[0]
     assert activation.decide({"PROFILEMATE_ENABLE": "1", "VLLM_ENABLE_PROFILING": "0"}, ["x"])[0]
     assert activation.decide({"PROFILEMATE_SESSION_DIR": "/s"}, ["python", "-c", "spawn_main()"])[0]
+    assert activation.decide({"VLLM_PROFILING_SESSION_ID": "run1"}, ["python", "-c", "spawn_main()"])[0]
+    assert not activation.decide({"VLLM_PROFILING_SESSION_ID": ""}, ["python", "-c", "spawn_main()"])[0]
     assert not activation.decide({}, ["python", "train.py", "--model", "resnet"])[0]
     assert activation.looks_like_vllm(["python", "-m", "vllm.entrypoints.openai.api_server"])
 

@@ -13,10 +13,10 @@ class ConfigTest : public ::testing::Test {
     for (const char* name : kNames) ::unsetenv(name);
   }
   void TearDown() override { SetUp(); }
-  static constexpr const char* kNames[] = {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",
-                                           "PROFILEMATE_FLUSH_MS",    "PROFILEMATE_BUFFER_MB",
-                                           "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE",
-                                           "PROFILEMATE_MAX_LOG_MB",  "PROFILEMATE_COMPRESSION"};
+  static constexpr const char* kNames[] = {
+      "PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR",      "PROFILEMATE_FLUSH_MS",
+      "PROFILEMATE_BUFFER_MB",   "PROFILEMATE_MAX_THREADS", "PROFILEMATE_PROCESS_ROLE",
+      "PROFILEMATE_MAX_LOG_MB",  "PROFILEMATE_COMPRESSION", "VLLM_PROFILING_SESSION_ID"};
 };
 
 TEST_F(ConfigTest, DefaultsMatchTheDocumentation) {
@@ -48,6 +48,24 @@ TEST_F(ConfigTest, ReadsEverySetting) {
   EXPECT_EQ(config.process_role, "EngineCore");
   EXPECT_EQ(config.max_log_bytes, 0u) << "0 lifts the limit";
   EXPECT_FALSE(config.compress);
+}
+
+TEST_F(ConfigTest, ASessionIdAloneNamesADirectoryUnderTheProfilingDir) {
+  // What a Ray actor or a headless node gets: VLLM_ variables only.
+  ::setenv("VLLM_PROFILING_DIR", "/x", 1);
+  ::setenv("VLLM_PROFILING_SESSION_ID", "run-7.a_b", 1);
+  EXPECT_EQ(Config::from_environment().session_dir, "/x/run-7.a_b");
+  ::setenv("PROFILEMATE_SESSION_DIR", "/y/s", 1);
+  EXPECT_EQ(Config::from_environment().session_dir, "/y/s") << "the session directory wins";
+}
+
+TEST_F(ConfigTest, ASessionIdThatIsNotAPlainNameIsIgnored) {
+  for (const char* bad : {"../up", "a/b", ".", "..", "sp ace", "a\nb"}) {
+    ::setenv("VLLM_PROFILING_SESSION_ID", bad, 1);
+    EXPECT_EQ(Config::from_environment().session_dir, "") << bad;
+  }
+  ::setenv("VLLM_PROFILING_SESSION_ID", std::string(64, 'a').c_str(), 1);
+  EXPECT_EQ(Config::from_environment().session_dir, "") << "longer than the header holds";
 }
 
 TEST_F(ConfigTest, MalformedOrOutOfRangeValuesKeepTheDefault) {

@@ -23,7 +23,10 @@ mode_t mode_of(const std::string& path) {
 
 class SessionDirTest : public ::testing::Test {
  protected:
-  void TearDown() override { ::unsetenv("PROFILEMATE_SESSION_DIR"); }
+  void TearDown() override {
+    for (const char* name : {"PROFILEMATE_SESSION_DIR", "VLLM_PROFILING_DIR", "VLLM_PROFILING_SESSION_ID"})
+      ::unsetenv(name);
+  }
   TempDir tmp_;
 };
 
@@ -40,6 +43,16 @@ TEST_F(SessionDirTest, NewSessionIsOwnerOnlyNamedByTimeAndExportedToChildren) {
   EXPECT_EQ(mode_of(result.log.log_path), 0600u);
   ASSERT_NE(std::getenv("PROFILEMATE_SESSION_DIR"), nullptr);
   EXPECT_EQ(std::string(std::getenv("PROFILEMATE_SESSION_DIR")), result.log.dir_path);
+}
+
+TEST_F(SessionDirTest, ExportsTheSessionAsVllmVariablesThatMakeTheSamePath) {
+  // Ray actors get only VLLM_ variables: parent and id must name this very directory.
+  const std::string session = tmp_ / "runs/run1/";
+  ASSERT_EQ(open_session_log(session, "", 1).error, "");
+  ASSERT_NE(std::getenv("VLLM_PROFILING_DIR"), nullptr);
+  ASSERT_NE(std::getenv("VLLM_PROFILING_SESSION_ID"), nullptr);
+  EXPECT_EQ(std::string(std::getenv("VLLM_PROFILING_DIR")), tmp_ / "runs");
+  EXPECT_EQ(std::string(std::getenv("VLLM_PROFILING_SESSION_ID")), "run1");
 }
 
 TEST_F(SessionDirTest, JoinsAGivenSessionAndNeverOverwritesAnExistingLog) {

@@ -123,6 +123,18 @@ def test_a_run_records_cuda_and_python_in_one_session_and_exits_with_the_command
     assert f"profilemate stats {session}" in out
 
 
+def test_the_session_reaches_processes_that_get_only_vllm_variables(tmp_path: Path) -> None:
+    # What vLLM's Ray executor passes to its actors: VLLM_* names the same session directory.
+    show = "import os; print(*(f'{k}={v}' for k, v in sorted(os.environ.items()) if k.startswith('VLLM_')))"
+    code, out, err = finish(profile(tmp_path, "-o", "runs/run1", "--", sys.executable, "-c", show))
+    assert code == 0, err
+    assert out.splitlines()[0].split() == [
+        "VLLM_ENABLE_PROFILING=1",
+        f"VLLM_PROFILING_DIR={tmp_path / 'runs'}",
+        "VLLM_PROFILING_SESSION_ID=run1",
+    ]
+
+
 def test_a_signal_to_profilemate_reaches_the_command(tmp_path: Path) -> None:
     marker = tmp_path / "got-sigterm"
     script = (

@@ -51,6 +51,10 @@ Options:
   --force            reuse a DIR that already holds a session (its logs are removed first)
   -h, --help         show this help
 
+COMMAND gets VLLM_ENABLE_PROFILING=1, VLLM_PROFILING_DIR (DIR's parent) and
+VLLM_PROFILING_SESSION_ID (DIR's name), the variables that reach vLLM's Ray actors; on another
+machine, the same VLLM_PROFILING_SESSION_ID joins the run (see README.md, "Many machines").
+
 If CUDA_INJECTION64_PATH is already set (inside 'nsys profile', for example), it is left alone:
 CUPTI allows one subscriber, and it is that tool's. The Python hooks, their CSV files and
 ProfileMate's NVTX ranges still work; graph replays are then counted by the Python hooks, without
@@ -171,6 +175,11 @@ std::map<std::string, std::string> child_environment(const ProfileOptions& optio
   }
   env["PROFILEMATE_SESSION_DIR"] = session;
   env["PROFILEMATE_ENABLE"] = "1";
+  // Ray actors get only VLLM_ variables: these name the same session (DIR's parent and name).
+  env["VLLM_ENABLE_PROFILING"] = "1";
+  const std::filesystem::path dir(session);
+  env["VLLM_PROFILING_DIR"] = dir.parent_path().string();
+  env["VLLM_PROFILING_SESSION_ID"] = dir.filename().string();
   if (!options.nvtx) env["PROFILEMATE_NVTX"] = "0";
   // Another tool's injection library (nsys's, when run as 'nsys profile -- profilemate profile'):
   // said whatever --trace asks for, since it decides what this run can record.
