@@ -280,13 +280,23 @@ static PyObject* native_patch_status(PyObject* self, PyObject* args) {
   return recorded(pm_record(profilemate_Record_patch_status_tag, &e));
 }
 
-/* process_info(role, vllm_version, python_version, torch_version) */
+/* process_info(role, vllm_version, python_version, torch_version[, dp, tp, pp, ep]): a rank below 0
+ * is not known. Empty strings and unknown ranks leave what the log said before. */
 static PyObject* native_process_info(PyObject* self, PyObject* args) {
   (void)self;
   profilemate_ProcessInfo e = profilemate_ProcessInfo_init_zero;
   const char *role, *vllm, *python, *torch;
-  if (!PyArg_ParseTuple(args, "ssss", &role, &vllm, &python, &torch)) return NULL;
+  int dp = -1, tp = -1, pp = -1, ep = -1;
+  if (!PyArg_ParseTuple(args, "ssss|iiii", &role, &vllm, &python, &torch, &dp, &tp, &pp, &ep)) return NULL;
   e.t_ns = pm_now();
+  e.has_dp_rank = dp >= 0;
+  e.dp_rank = e.has_dp_rank ? (uint32_t)dp : 0;
+  e.has_tp_rank = tp >= 0;
+  e.tp_rank = e.has_tp_rank ? (uint32_t)tp : 0;
+  e.has_pp_rank = pp >= 0;
+  e.pp_rank = e.has_pp_rank ? (uint32_t)pp : 0;
+  e.has_ep_rank = ep >= 0;
+  e.ep_rank = e.has_ep_rank ? (uint32_t)ep : 0;
   pm_copy_string(e.process_role, sizeof e.process_role, role);
   pm_copy_string(e.vllm_version, sizeof e.vllm_version, vllm);
   pm_copy_string(e.python_version, sizeof e.python_version, python);

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import activation, import_hook
+from . import activation, import_hook, process_identity
 from .patches import all_targets
 from .registry import PatchResult, Registry
 
@@ -71,6 +71,7 @@ def _start_recording() -> bool:
             print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
             print(f"  Output directory: {session}", file=sys.stderr)
             native.process_info(_process_role(), _version_of("vllm"), sys.version.split()[0], _version_of("torch"))
+            process_identity.watch_process_title(lambda role, ranks: native.process_info(role, "", "", "", *ranks))
     return _recording
 
 

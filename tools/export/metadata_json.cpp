@@ -54,6 +54,13 @@ void write_process(JsonWriter& json, const Process& process, Totals& totals) {
       .field("python", info.python_version())
       .field("torch", info.torch_version())
       .end_object();
+  // The ranks vLLM gave this process; a dimension it did not name is left out.
+  json.key("ranks").begin_object();
+  if (info.has_dp_rank()) json.field("dp", info.dp_rank());
+  if (info.has_tp_rank()) json.field("tp", info.tp_rank());
+  if (info.has_pp_rank()) json.field("pp", info.pp_rank());
+  if (info.has_ep_rank()) json.field("ep", info.ep_rank());
+  json.end_object();
   json.key("threads").begin_array();
   for (const auto& [index, thread] : process.threads) {
     json.begin_object()

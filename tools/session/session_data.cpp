@@ -29,6 +29,10 @@ void merge_info(ProcessInfo& into, const ProcessInfo& update) {
   if (!update.vllm_version().empty()) into.set_vllm_version(update.vllm_version());
   if (!update.python_version().empty()) into.set_python_version(update.python_version());
   if (!update.torch_version().empty()) into.set_torch_version(update.torch_version());
+  if (update.has_dp_rank()) into.set_dp_rank(update.dp_rank());
+  if (update.has_tp_rank()) into.set_tp_rank(update.tp_rank());
+  if (update.has_pp_rank()) into.set_pp_rank(update.pp_rank());
+  if (update.has_ep_rank()) into.set_ep_rank(update.ep_rank());
 }
 
 // The rows of a stretch of a log, on their way from the reading thread to the sinks.
