@@ -121,17 +121,19 @@ std::vector<std::vector<std::string>> csv_cells(const std::string& path) {
 }
 
 void expect_replays_in_todays_order(const Session& session, const std::string& out) {
+  // timestamp_sec, host, pid, process_role, time_unix_ns, thread_id, stream_id, exec_id, graph_id,
+  // runtime_mode
   const auto rows = csv_cells(out + "/cuda_graph_replays.csv");
   ASSERT_EQ(rows.size(), session.replays.size() + 1);
   for (size_t i = 0; i < session.replays.size(); ++i) {
     const Expected& want = session.replays[i];
     const std::vector<std::string>& row = rows[i + 1];
-    ASSERT_EQ(row[3], std::to_string(want.unix_ns)) << "row " << i + 1 << ": time out of order";
-    ASSERT_EQ(row[1], std::to_string(want.pid)) << "row " << i + 1 << ": tie between processes misordered";
-    ASSERT_EQ(row[4], std::to_string(1000 * want.pid + want.thread)) << "row " << i + 1 << ": thread";
-    ASSERT_EQ(row[6], std::to_string(want.exec)) << "row " << i + 1 << ": tie within a process misordered";
+    ASSERT_EQ(row[4], std::to_string(want.unix_ns)) << "row " << i + 1 << ": time out of order";
+    ASSERT_EQ(row[2], std::to_string(want.pid)) << "row " << i + 1 << ": tie between processes misordered";
+    ASSERT_EQ(row[5], std::to_string(1000 * want.pid + want.thread)) << "row " << i + 1 << ": thread";
+    ASSERT_EQ(row[7], std::to_string(want.exec)) << "row " << i + 1 << ": tie within a process misordered";
     // The context written after the replays still labels them.
-    ASSERT_EQ(row[8], want.exec == 2 ? "FULL" : "") << "row " << i + 1;
+    ASSERT_EQ(row[9], want.exec == 2 ? "FULL" : "") << "row " << i + 1;
   }
 }
 

@@ -118,6 +118,10 @@ auto timestamp(std::string_view name = "timestamp_sec") {
   return Column{name, "s",
                 [](CsvWriter& out, const View& v) { seconds_since_start(out, v.tables, v.unix_ns); }};
 }
+// The host of the row's process: with several hosts' session directories, pids repeat.
+auto host() {
+  return Column{"host", "", [](CsvWriter& out, const View& v) { out.text(v.owner().host); }};
+}
 auto pid() {
   return Column{"pid", "", [](CsvWriter& out, const View& v) { out.integer(v.owner().header.pid()); }};
 }
@@ -255,7 +259,8 @@ auto capture_columns() {
   return std::apply(
       [](auto... descriptor) {
         return Columns(
-            descriptor..., timestamp("capture_time_sec"), pid(), process_role(), time_unix_ns(), thread_id(),
+            descriptor..., timestamp("capture_time_sec"), host(), pid(), process_role(), time_unix_ns(),
+            thread_id(),
             Column{"stream_id", "",
                    [](CsvWriter& out, const CaptureView& v) { out.integer(v.event.stream_id()); }},
             Column{"graph_id", "",
@@ -315,7 +320,7 @@ auto replay_columns() {
   const auto label = [](const ReplayView& v) { return v.label(); };
   auto [runtime_mode, num_tokens, num_reqs, uniform, has_lora] = descriptor_columns(label);
   return Columns(
-      timestamp(), pid(), process_role(), time_unix_ns(),
+      timestamp(), host(), pid(), process_role(), time_unix_ns(),
       Column{"thread_id", "", [](CsvWriter& out, const ReplayView& v) { optional_count(out, v.tid); }},
       Column{"stream_id", "", [](CsvWriter& out, const ReplayView& v) { out.integer(v.replay.stream_id); }},
       Column{"exec_id", "", [](CsvWriter& out, const ReplayView& v) { out.integer(v.replay.exec_id); }},
@@ -420,7 +425,7 @@ auto usage_columns() {
             descriptor...,
             Column{"replay_count", "replays",
                    [](CsvWriter& out, const UsageView& v) { out.integer(v.line.replays()); }},
-            pid(), process_role(),
+            host(), pid(), process_role(),
             Column{"exec_id", "",
                    [](CsvWriter& out, const UsageView& v) {
                      v.python() ? out.empty() : out.integer(v.line.exec.second);
@@ -514,7 +519,7 @@ auto kv_usage_columns() {
                         [](CsvWriter& out, const KvView& v) { out.integer(v.event.used_blocks()); }},
                  Column{"total_blocks", "blocks",
                         [](CsvWriter& out, const KvView& v) { out.integer(v.event.total_blocks()); }},
-                 pid(), process_role(), time_unix_ns(), step());
+                 host(), pid(), process_role(), time_unix_ns(), step());
 }
 
 using EvictionView = EventView<KvEviction>;
@@ -528,7 +533,7 @@ auto kv_eviction_columns() {
       Column{
           "idle_sec", "s",
           [](CsvWriter& out, const EvictionView& v) { out.fixed(sec(v.event.idle_ns()), kSecondsDecimals); }},
-      pid(), process_role(), time_unix_ns(), step(),
+      host(), pid(), process_role(), time_unix_ns(), step(),
       Column{"block_id", "", [](CsvWriter& out, const EvictionView& v) { out.integer(v.event.block_id()); }});
 }
 
@@ -541,7 +546,7 @@ auto moe_timing_columns() {
              [](CsvWriter& out, const MoeView& v) { out.integer(v.event.num_tokens()); }},
       Column{"duration_ms", "ms",
              [](CsvWriter& out, const MoeView& v) { out.fixed(ms(v.event.duration_ns()), kMillisDecimals); }},
-      pid(), process_role(), time_unix_ns(), step(), thread_id(), gpu_ms("gpu_duration_ms"));
+      host(), pid(), process_role(), time_unix_ns(), step(), thread_id(), gpu_ms("gpu_duration_ms"));
 }
 
 using PassView = EventView<ForwardPass>;
@@ -561,7 +566,7 @@ auto forward_pass_columns() {
                const double seconds = sec(v.event.duration_ns());
                out.fixed(seconds > 0 ? v.event.num_tokens() / seconds : 0.0, 1);
              }},
-      pid(), process_role(), time_unix_ns(), step(), thread_id(), gpu_ms("gpu_time_ms"));
+      host(), pid(), process_role(), time_unix_ns(), step(), thread_id(), gpu_ms("gpu_time_ms"));
 }
 
 // cpu_operations_timing.csv and encoder_decoder_timing.csv share one shape: a named duration.
@@ -574,6 +579,7 @@ auto named_duration_columns(std::string_view name_column, Name name) {
       Column{"duration_ms", "ms",
              [](CsvWriter& out, const V& v) { out.fixed(ms(v.event.duration_ns()), kMillisDecimals); }},
       Column{"context", "", [](CsvWriter& out, const V& v) { out.text(v.event.context()); }},
+      host(),
       pid(),
       process_role(),
       time_unix_ns(),
@@ -619,7 +625,7 @@ auto batch_columns() {
                  [](const SchedulerStep& s) { return s.running_queue_len(); }),
       step_count("waiting_queue_len", "requests",
                  [](const SchedulerStep& s) { return s.waiting_queue_len(); }),
-      pid(), process_role(), time_unix_ns(), step(),
+      host(), pid(), process_role(), time_unix_ns(), step(),
       step_count("num_prefill_seqs", "requests", [](const SchedulerStep& s) { return s.num_prefill_seqs(); }),
       step_count("num_decode_seqs", "requests", [](const SchedulerStep& s) { return s.num_decode_seqs(); }),
       step_count("num_prefill_tokens", "tokens",
@@ -648,7 +654,7 @@ auto preemption_columns() {
              }},
       Column{"extra_info", "",
              [](CsvWriter& out, const PreemptionView& v) { out.text(v.event.extra_info()); }},
-      pid(), process_role(), time_unix_ns(), step(),
+      host(), pid(), process_role(), time_unix_ns(), step(),
       Column{"computed_tokens_lost", "tokens",
              [](CsvWriter& out, const PreemptionView& v) { out.integer(v.event.computed_tokens_lost()); }},
       Column{"blocks_freed", "blocks",
@@ -690,7 +696,7 @@ auto moe_selection_columns() {
                out.fixed(percent(static_cast<double>(v.count), static_cast<double>(v.total)),
                          kPercentDecimals);
              }},
-      pid(), process_role());
+      host(), pid(), process_role());
 }
 
 OutputFile moe_selection(const SessionTables& t, const std::string& dir) {

@@ -68,6 +68,13 @@ void create_output_dir(const std::string& output_dir, const std::string& session
   }
 }
 
+// Throws reader::ReadError unless every session directory of `source` holds logs; the first one.
+std::string check_session_dirs(const RunSource& source) {
+  const std::vector<std::string> dirs = source.session_dirs();
+  for (const std::string& dir : dirs) reader::session_log_files(dir);
+  return dirs.front();
+}
+
 // What every export reports about the session it read.
 void describe_session(const SessionTables& data, ExportResult& result) {
   result.warnings = data.warnings;
@@ -79,13 +86,13 @@ void describe_session(const SessionTables& data, ExportResult& result) {
 
 }  // namespace
 
-ExportResult export_session(const std::string& session_dir, const std::string& output_dir,
+ExportResult export_session(const RunSource& source, const std::string& output_dir,
                             const ExportOptions& options) {
   // Checked before the output directory is made, so a mistyped session leaves nothing behind.
-  reader::session_log_files(session_dir);
-  create_output_dir(output_dir, session_dir);
+  const std::string first_dir = check_session_dirs(source);
+  create_output_dir(output_dir, first_dir);
   SortMemory memory(output_dir, options.sort_memory_bytes);
-  SessionStream session(session_dir, memory);
+  SessionStream session(source, memory);
   const SessionTables& data = session.tables;
 
   ExportResult result;
@@ -101,12 +108,12 @@ ExportResult export_session(const std::string& session_dir, const std::string& o
   return result;
 }
 
-ExportResult export_perfetto(const std::string& session_dir, const std::string& output_dir,
+ExportResult export_perfetto(const RunSource& source, const std::string& output_dir,
                              const TraceProgress& progress) {
-  reader::session_log_files(session_dir);
-  create_output_dir(output_dir, session_dir);
+  const std::string first_dir = check_session_dirs(source);
+  create_output_dir(output_dir, first_dir);
   SortMemory memory(output_dir, kTraceSortMemoryBytes);
-  SessionStream session(session_dir, memory);
+  SessionStream session(source, memory);
 
   ExportResult result;
   result.output_dir = output_dir;

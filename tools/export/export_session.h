@@ -6,6 +6,7 @@
 
 #include "csv_files.h"
 #include "perfetto_trace.h"
+#include "session_data.h"
 
 namespace profilemate::exporter {
 
@@ -26,16 +27,16 @@ struct ExportOptions {
   size_t sort_memory_bytes = size_t{64} << 20;
 };
 
-// Reads the session in one pass, with memory bounded by `options` (and the small per-process,
-// per-graph tables). Throws reader::ReadError when the session cannot be read at all,
+// Reads the session (all its hosts' directories: `source`) in one pass, with memory bounded by `options` (and
+// the small per-process, per-graph tables). Throws reader::ReadError when the session cannot be read at all,
 // std::runtime_error when an output file cannot be written.
-ExportResult export_session(const std::string& session_dir, const std::string& output_dir,
+ExportResult export_session(const RunSource& source, const std::string& output_dir,
                             const ExportOptions& options = {});
 
 // The Perfetto trace of a session: `output_dir`/kTraceFileName, the one file in `files`. Throws
 // as export_session does.
 inline constexpr const char* kTraceFileName = "trace.perfetto-trace";
-ExportResult export_perfetto(const std::string& session_dir, const std::string& output_dir,
+ExportResult export_perfetto(const RunSource& source, const std::string& output_dir,
                              const TraceProgress& progress = {});
 
 }  // namespace profilemate::exporter

@@ -143,16 +143,34 @@ std::string metadata_json(const SessionTables& data, const std::vector<OutputFil
       .field("end_unix_ns", end_unix_ns)
       .key("duration_sec")
       .value(data.seconds(end_unix_ns), 6)
-      .field("timestamp_sec_origin", "start_unix_ns: the earliest process start in the session");
+      .field("timestamp_sec_origin", "start_unix_ns: the earliest process start in the session")
+      .field("clock", kClockAssumption);
 
   Totals totals;
   json.key("processes").begin_array();
   for (const Process& process : data.processes) write_process(json, process, totals);
   json.end_array();
 
+  // The processes by host, hosts in the order their first log was read.
+  std::vector<std::pair<std::string, std::vector<const Process*>>> hosts;
+  for (const Process& process : data.processes) {
+    auto host =
+        std::find_if(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == process.host; });
+    if (host == hosts.end()) host = hosts.insert(hosts.end(), {process.host, {}});
+    host->second.push_back(&process);
+  }
+  json.key("hosts").begin_array();
+  for (const auto& [host, processes] : hosts) {
+    json.begin_object().field("host", host).key("pids").begin_array();
+    for (const Process* process : processes) json.value(process->header.pid());
+    json.end_array().end_object();
+  }
+  json.end_array();
+
   json.key("patches").begin_array();
   for (const Row<PatchStatus>& row : data.patches) {
     json.begin_object()
+        .field("host", data.processes[row.process].host)
         .field("pid", data.processes[row.process].header.pid())
         .field("component", row.event.component())
         .field("target", row.event.target())
@@ -165,6 +183,7 @@ std::string metadata_json(const SessionTables& data, const std::vector<OutputFil
   json.key("notices").begin_array();
   for (const Row<Notice>& row : data.notices) {
     json.begin_object()
+        .field("host", data.processes[row.process].host)
         .field("pid", data.processes[row.process].header.pid())
         .key("timestamp_sec")
         .value(data.seconds(row.unix_ns), 6)

@@ -34,7 +34,10 @@ constexpr int kMillisDecimals = 3;
 // Track uuids: kind in the top byte, the process index, then a number within the process (thread
 // index, stream id, counter; a GPU stream's further lanes are numbered in the order they are
 // made). Stable across runs of the exporter, never 0.
-enum class TrackKind : uint64_t { kProcess = 1, kThread, kScheduler, kGpuStream, kCounter, kGpuLane };
+enum class TrackKind : uint64_t { kProcess = 1, kThread, kScheduler, kGpuStream, kCounter, kGpuLane, kHost };
+// With several hosts each is a Perfetto process of this pid plus its index (above any Linux pid,
+// 2^22), and each vLLM process a track group inside it: pids repeat across hosts.
+constexpr int32_t kHostPidBase = 1 << 30;
 enum Counter : uint32_t { kKvUsage, kBatchTokens, kRunning, kWaiting };
 
 uint64_t track_uuid(TrackKind kind, uint32_t process, uint32_t number = 0) {
@@ -271,22 +274,45 @@ class TraceBuilder {
 
   // The processes and the threads they announced, before any event.
   void write_known_tracks() {
+    std::vector<std::string> hosts;  // in the order of their first process
+    std::vector<uint32_t> host_of(tables_.processes.size());
+    for (uint32_t index = 0; index < tables_.processes.size(); ++index) {
+      const std::string& host = tables_.processes[index].host;
+      host_of[index] = static_cast<uint32_t>(std::find(hosts.begin(), hosts.end(), host) - hosts.begin());
+      if (host_of[index] == hosts.size()) hosts.push_back(host);
+    }
+    const bool grouped = hosts.size() > 1;
+    for (uint32_t host = 0; grouped && host < hosts.size(); ++host) {
+      pf::TrackDescriptor track;
+      track.set_uuid(track_uuid(TrackKind::kHost, host));
+      track.mutable_process()->set_pid(kHostPidBase + static_cast<int32_t>(host));
+      track.mutable_process()->set_process_name("host " + hosts[host]);
+      describe_track(std::move(track), tables_.start_unix_ns);
+    }
     for (uint32_t index = 0; index < tables_.processes.size(); ++index) {
       const Process& process = tables_.processes[index];
       const auto pid = static_cast<int32_t>(process.header.pid());
+      const std::string name =
+          process.info.process_role().empty() ? "pid " + std::to_string(pid) : process.info.process_role();
       pf::TrackDescriptor track;
       track.set_uuid(track_uuid(TrackKind::kProcess, index));
-      track.mutable_process()->set_pid(pid);
-      track.mutable_process()->set_process_name(
-          process.info.process_role().empty() ? "pid " + std::to_string(pid) : process.info.process_role());
+      if (grouped) {
+        track.set_parent_uuid(track_uuid(TrackKind::kHost, host_of[index]));
+        track.set_name(process.info.process_role().empty() ? name
+                                                           : name + " (pid " + std::to_string(pid) + ")");
+      } else {
+        track.mutable_process()->set_pid(pid);
+        track.mutable_process()->set_process_name(name);
+      }
       describe_track(std::move(track), tables_.start_unix_ns);
       for (const auto& [thread, info] : process.threads) {
         if (info.tid() == 0) continue;  // no OS thread id to give Perfetto: described as any unknown thread
         pf::TrackDescriptor thread_track_descriptor = child(index, thread_track(index, thread), "");
         pf::ThreadDescriptor& thread_descriptor = *thread_track_descriptor.mutable_thread();
-        thread_descriptor.set_pid(pid);
+        // Tids are unique on one host, so a host's threads can share its process.
+        thread_descriptor.set_pid(grouped ? kHostPidBase + static_cast<int32_t>(host_of[index]) : pid);
         thread_descriptor.set_tid(info.tid());
-        thread_descriptor.set_thread_name(info.name());
+        thread_descriptor.set_thread_name(grouped ? info.name() + " (" + name + ")" : info.name());
         describe_track(std::move(thread_track_descriptor), tables_.start_unix_ns);
       }
     }

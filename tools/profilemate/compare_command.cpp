@@ -16,7 +16,8 @@ constexpr const char* kCompareHelp =
 
 Puts every number of the two sessions' reports (see 'profilemate stats --help') side by side:
 a, b, delta = b - a, ratio = b / a. For before/after runs: other CUDA graph capture sizes,
-another max_num_seqs, a new vLLM, ProfileMate's hooks inside nsys against a run of its own.
+another max_num_seqs, a new vLLM, ProfileMate's hooks inside nsys against a run of its own. A
+run of several hosts is a directory holding their session directories.
 Metrics are named <report>.<row>.<column>, e.g. steps.token_utilization.p50 or
 graphs.FULL n=8 reqs=8 uniform.replays.
 
@@ -24,6 +25,7 @@ Options:
   --report NAMES   only these reports (comma-separated; default: all)
   --format F       table (default), csv or json
   -o, --output F   write to file F instead of standard output
+  --force          read directories of different sessions as one run all the same
   -h, --help       show this help
 
 Examples:
@@ -36,6 +38,7 @@ Examples:
 int run_compare(const Args& args) {
   std::vector<std::string> sessions;
   std::string output;
+  bool force = false;
   ReportOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string error;
@@ -48,6 +51,8 @@ int run_compare(const Args& args) {
     } else if (args[i] == "-o" || args[i] == "--output") {
       if (i + 1 >= args.size()) return usage_error(std::string(args[i]) + " needs a file name", "compare");
       output = args[++i];
+    } else if (args[i] == "--force") {
+      force = true;
     } else if (args[i].starts_with('-')) {
       return usage_error("unknown option " + std::string(args[i]), "compare");
     } else {
@@ -62,7 +67,8 @@ int run_compare(const Args& args) {
     std::vector<stats::Table> sides[2];
     for (int side = 0; side < 2; ++side) {
       std::vector<std::string> warnings;
-      const std::vector<stats::Table> all = stats::session_reports(sessions[side], warnings);
+      const std::vector<stats::Table> all =
+          stats::session_reports(exporter::RunSource({sessions[side]}, force), warnings);
       print_warnings(warnings);
       for (const stats::Table* table : selected(all, options)) sides[side].push_back(*table);
     }

@@ -12,7 +12,7 @@ namespace profilemate::cli {
 namespace {
 
 constexpr const char* kExportHelp =
-    R"(Usage: profilemate export SESSION_DIR [--output DIR] [--type csv|perfetto]
+    R"(Usage: profilemate export SESSION_DIR... [--output DIR] [--type csv|perfetto] [--force]
 
 Merges every process log (*.pmlog) of SESSION_DIR and writes, into DIR (default: SESSION_DIR):
 
@@ -32,6 +32,12 @@ docs/csv-reference.md.
                             requests). Open it at https://ui.perfetto.dev. Tracks and slices:
                             docs/perfetto.md.
 
+Several session directories of one run (one per host: the same session id), or a directory
+holding them, are merged as one run: every row says its host, metadata.json groups the processes
+by host, the timeline has a process group per host. Hosts are taken to share CLOCK_REALTIME
+(NTP/PTP); where the logs show otherwise, a warning says so. Directories of different sessions
+are refused unless --force. With several directories, --output is needed.
+
 A torn last record (a process killed mid-write) or a corrupt record is skipped and reported,
 with file and byte offset; everything readable is still converted. A *.pmlog that cannot be used
 (empty, unreadable, not a log, a link, a FIFO, another user's) is skipped with a warning naming it
@@ -44,12 +50,14 @@ files that of DIR without execute bits: a 0700 session gives 0600 files.
 Options:
   -o, --output DIR   where to write (created if missing)
   --type TYPE        csv (default) or perfetto
+  --force            read directories of different sessions as one run all the same
   -h, --help         show this help
 
 Examples:
   profilemate export /tmp/vllm_profiling/session_20261127_101500_3fa2c1
   profilemate export ./session -o ./csv
   profilemate export ./session --type perfetto -o ./trace
+  profilemate export ./head/run1 ./node2/run1 -o ./run1-all
 )";
 
 enum class ExportType { kCsv, kPerfetto };
@@ -84,7 +92,8 @@ void print_trace_export(const profilemate::exporter::ExportResult& result) {
 }  // namespace
 
 int run_export(const Args& args) {
-  std::string session;
+  std::vector<std::string> sessions;
+  bool force = false;
   std::string output;
   ExportType type = ExportType::kCsv;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -108,17 +117,22 @@ int run_export(const Args& args) {
       } else {
         output = value;
       }
+    } else if (arg == "--force") {
+      force = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("unknown option " + std::string(arg), "export");
-    } else if (session.empty()) {
-      session = arg;
     } else {
-      return usage_error(
-          "one session directory at a time (got '" + session + "' and '" + std::string(arg) + "')", "export");
+      sessions.emplace_back(arg);
     }
   }
-  if (session.empty()) return usage_error("export needs a session directory", "export");
-  if (output.empty()) output = session;
+  if (sessions.empty()) return usage_error("export needs a session directory", "export");
+  if (output.empty() && sessions.size() > 1) {
+    return usage_error("several session directories: say where the merged run goes with --output DIR",
+                       "export");
+  }
+  if (output.empty()) output = sessions.front();
+  const profilemate::exporter::RunSource source(sessions, force);
+  const std::string session = source.describe();
 
   try {
     if (type == ExportType::kPerfetto) {
@@ -126,14 +140,14 @@ int run_export(const Args& args) {
       {
         profilemate::exporter::ProgressBar bar("Writing the Perfetto trace");
         result = profilemate::exporter::export_perfetto(
-            session, output, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
+            source, output, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
       }
       print_warnings(result.warnings);
       print_read_summary(result, session);
       print_trace_export(result);
       return kExitOk;
     }
-    const profilemate::exporter::ExportResult result = profilemate::exporter::export_session(session, output);
+    const profilemate::exporter::ExportResult result = profilemate::exporter::export_session(source, output);
     print_warnings(result.warnings);
     print_read_summary(result, session);
     print_csv_export(result);

@@ -1,4 +1,4 @@
-// `profilemate stats`: nsys-style summary reports of one session.
+// `profilemate stats`: nsys-style summary reports of one session (one run, however many hosts).
 #include <cstdio>
 #include <string>
 
@@ -11,9 +11,10 @@ namespace profilemate::cli {
 namespace {
 
 constexpr const char* kStatsHelp =
-    R"(Usage: profilemate stats SESSION_DIR [--report NAME[,NAME...]] [--format table|csv|json] [-o FILE]
+    R"(Usage: profilemate stats SESSION_DIR... [--report NAME[,NAME...]] [--format table|csv|json] [-o FILE]
 
-Summarises a session: where the GPU time and the batch capacity went. Reports:
+Summarises a session: where the GPU time and the batch capacity went. Several directories of one
+session (one per host), or a directory holding them, are one run. Reports:
   graphs       per batch descriptor: captures, replays, hit rate, padding waste, GPU time
   steps        step utilization (tokens, requests), queues, schedule and forward time
   kv           KV usage percentiles, evictions, prefix cache hit rate, failed allocations
@@ -27,10 +28,12 @@ Options:
   --format F       table (default), csv (one report: plain CSV; several: each after a
                    '# name: title' line) or json (one object, a key per report)
   -o, --output F   write to file F instead of standard output
+  --force          read directories of different sessions as one run all the same
   -h, --help       show this help
 
 Examples:
   profilemate stats /tmp/vllm_profiling/session_20261127_101500_3fa2c1
+  profilemate stats ./head/run1 ./node2/run1
   profilemate stats ./session --report graphs,steps
   profilemate stats ./session --report kv --format csv -o kv.csv
 )";
@@ -38,7 +41,8 @@ Examples:
 }  // namespace
 
 int run_stats(const Args& args) {
-  std::string session;
+  std::vector<std::string> sessions;
+  bool force = false;
   std::string output;
   ReportOptions options;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -52,19 +56,19 @@ int run_stats(const Args& args) {
     } else if (args[i] == "-o" || args[i] == "--output") {
       if (i + 1 >= args.size()) return usage_error(std::string(args[i]) + " needs a file name", "stats");
       output = args[++i];
+    } else if (args[i] == "--force") {
+      force = true;
     } else if (args[i].starts_with('-')) {
       return usage_error("unknown option " + std::string(args[i]), "stats");
-    } else if (session.empty()) {
-      session = args[i];
     } else {
-      return usage_error("one session directory at a time (to put two side by side: profilemate compare A B)",
-                         "stats");
+      sessions.emplace_back(args[i]);
     }
   }
-  if (session.empty()) return usage_error("stats needs a session directory", "stats");
+  if (sessions.empty()) return usage_error("stats needs a session directory", "stats");
   try {
     std::vector<std::string> warnings;
-    const std::vector<stats::Table> tables = stats::session_reports(session, warnings);
+    const std::vector<stats::Table> tables =
+        stats::session_reports(exporter::RunSource(sessions, force), warnings);
     print_warnings(warnings);
     return write_output(render(selected(tables, options), options.format), output);
   } catch (const reader::ReadError& error) {

@@ -1,8 +1,11 @@
 #include "session_data.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <map>
+#include <tuple>
 
 #include "helper_thread.h"
 #include "session_files.h"
@@ -351,23 +354,93 @@ class ProcessCollector {
 
 using reader::put_varint;
 
-// Logs of the same process (pid and start time) are copies: their events would count once per
+// Logs of the same process (host, pid and start time) are copies: their events would count once per
 // copy, so each such group is named.
 void warn_about_copies(SessionTables& data) {
-  std::map<std::pair<uint32_t, uint64_t>, std::vector<const Process*>> by_process;
+  std::map<std::tuple<std::string, uint32_t, uint64_t>, std::vector<const Process*>> by_process;
   for (const Process& process : data.processes)
-    by_process[{process.header.pid(), process.header.start_realtime_ns()}].push_back(&process);
+    by_process[{process.host, process.header.pid(), process.header.start_realtime_ns()}].push_back(&process);
   for (const auto& [key, copies] : by_process) {
     if (copies.size() < 2) continue;
     data.warnings.push_back(copies[0]->file + " and " + std::to_string(copies.size() - 1) +
                             " other log(s) (" + copies[1]->file + (copies.size() > 2 ? ", ..." : "") +
-                            ") are the same process (pid " + std::to_string(key.first) + ", started at " +
-                            std::to_string(key.second) +
+                            ") are the same process (pid " + std::to_string(std::get<1>(key)) +
+                            ", started at " + std::to_string(std::get<2>(key)) +
                             " ns): copies of one log? Their events are counted once per copy");
   }
 }
 
+// Readers put every host's CLOCK_REALTIME on one time line (kClockAssumption). What the logs show
+// against it: on one host, every process's realtime-minus-monotonic offset is the same unless the
+// realtime clock was stepped; across hosts, a run's hosts record at the same time, so hosts whose
+// records do not overlap at all have clocks that disagree (or are not one run).
+void warn_about_clocks(SessionTables& data) {
+  constexpr int64_t kTolerance = 1'000'000'000;  // 1 s: far above what NTP or PTP leave
+  struct Span {
+    int64_t min_offset = INT64_MAX, max_offset = INT64_MIN;
+    uint64_t first = UINT64_MAX, last = 0;
+  };
+  std::map<std::string, Span> hosts;
+  for (const Process& process : data.processes) {
+    Span& span = hosts[process.host];
+    const int64_t offset = static_cast<int64_t>(process.header.start_realtime_ns()) -
+                           static_cast<int64_t>(process.header.start_monotonic_ns());
+    span.min_offset = std::min(span.min_offset, offset);
+    span.max_offset = std::max(span.max_offset, offset);
+    span.first = std::min<uint64_t>(span.first, process.header.start_realtime_ns());
+    span.last = std::max(span.last, process.last_unix_ns);
+  }
+  const auto seconds = [](uint64_t ns) { return std::to_string(ns / 1'000'000'000) + " s"; };
+  for (const auto& [host, span] : hosts) {
+    if (span.max_offset - span.min_offset > kTolerance) {
+      data.warnings.push_back("CLOCK_REALTIME of host " + host + " moved by " +
+                              seconds(static_cast<uint64_t>(span.max_offset - span.min_offset)) +
+                              " against its monotonic clock between process starts (stepped?): times of its "
+                              "processes may be off by as much");
+    }
+  }
+  for (auto a = hosts.begin(); a != hosts.end(); ++a) {
+    for (auto b = std::next(a); b != hosts.end(); ++b) {
+      const Span& x = a->second;
+      const Span& y = b->second;
+      if (x.last + kTolerance >= y.first && y.last + kTolerance >= x.first) continue;
+      const uint64_t gap = x.last < y.first ? y.first - x.last : x.first - y.last;
+      data.warnings.push_back("hosts " + a->first + " and " + b->first + " recorded " + seconds(gap) +
+                              " apart and never at the same time: their clocks disagree (" +
+                              kClockAssumption + ") or these directories are not one run");
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> RunSource::session_dirs() const {
+  std::vector<std::string> found;
+  for (const std::string& dir : dirs) {
+    if (!reader::session_log_files_or_empty(dir).empty()) {
+      found.push_back(dir);
+      continue;
+    }
+    std::vector<std::string> inside;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+      if (entry.is_directory(error) && !entry.is_symlink(error) &&
+          !reader::session_log_files_or_empty(entry.path().string()).empty()) {
+        inside.push_back(entry.path().string());
+      }
+    }
+    std::sort(inside.begin(), inside.end());
+    if (inside.empty()) inside.push_back(dir);
+    found.insert(found.end(), inside.begin(), inside.end());
+  }
+  return found;
+}
+
+std::string RunSource::describe() const {
+  std::string text;
+  for (const std::string& dir : dirs) text += (text.empty() ? "" : ", ") + dir;
+  return dirs.size() > 1 ? text + " (" + std::to_string(dirs.size()) + " session directories)" : text;
+}
 
 // Each launch's time as the step from the one before (rows come sorted by time); the signed
 // offset zigzagged; has_gpu in the process's lowest bit.
@@ -452,44 +525,69 @@ SessionStream::SessionStream(SortMemory& memory)
       preemptions(memory),
       encoder_timing(memory) {}
 
-SessionStream::SessionStream(const std::string& dir, SortMemory& memory) : SessionStream(memory) {
+SessionStream::SessionStream(const RunSource& source, SortMemory& memory) : SessionStream(memory) {
   SessionTables& data = tables;
-  const reader::SessionDir session(dir);
-  data.processes.reserve(session.log_names().size());
+  const std::vector<std::string> dirs = source.session_dirs();
   std::vector<std::string> skipped;
-  for (const std::string& name : session.log_names()) {
-    const std::string path = session.path_of(name);
-    const auto index = static_cast<uint32_t>(data.processes.size());
-    data.processes.emplace_back();
-    Process& process = data.processes.back();
-    process.file = name;
-    Handoff handoff(*this);
-    ProcessCollector collect(*this, handoff, index);
-    // The header is filled in before the first record is visited, so times resolve as we go; a
-    // log that cannot be used throws before any record is visited.
-    try {
-      process.stats = reader::read_log(
-          session.open_log(name), path, process.header, [&](Record& record) { collect(record); },
-          [&](const reader::GraphReplayFields& replay) { collect.replay(replay); });
-    } catch (const reader::ReadError& error) {
-      data.processes.pop_back();
-      skipped.emplace_back(error.what());
-      continue;
+  std::string run_dir, run_id;
+  for (const std::string& dir : dirs) {
+    const reader::SessionDir session(dir);
+    const size_t first_of_dir = data.processes.size();
+    data.processes.reserve(first_of_dir + session.log_names().size());
+    // With several directories the same log name (pid) may come from two hosts, and every
+    // host's directory may have the same name (the session id): the path says which.
+    const std::string prefix = dirs.size() > 1 ? dir + "/" : "";
+    for (const std::string& name : session.log_names()) {
+      const std::string path = session.path_of(name);
+      const auto index = static_cast<uint32_t>(data.processes.size());
+      data.processes.emplace_back();
+      Process& process = data.processes.back();
+      process.file = prefix + name;
+      Handoff handoff(*this);
+      ProcessCollector collect(*this, handoff, index);
+      // The header is filled in before the first record is visited, so times resolve as we go; a
+      // log that cannot be used throws before any record is visited.
+      try {
+        process.stats = reader::read_log(
+            session.open_log(name), path, process.header, [&](Record& record) { collect(record); },
+            [&](const reader::GraphReplayFields& replay) { collect.replay(replay); });
+      } catch (const reader::ReadError& error) {
+        data.processes.pop_back();
+        skipped.emplace_back(error.what());
+        continue;
+      }
+      collect.finish();
+      handoff.finish();
+      ProcessInfo info = process.header.info();
+      merge_info(info, process.info);
+      process.info = std::move(info);
+      process.host = process.header.host();
+      process.last_unix_ns = std::max(process.last_unix_ns, process.header.start_realtime_ns());
     }
-    collect.finish();
-    handoff.finish();
-    ProcessInfo info = process.header.info();
-    merge_info(info, process.info);
-    process.info = std::move(info);
-    process.last_unix_ns = std::max(process.last_unix_ns, process.header.start_realtime_ns());
+    // A directory's session is its first log's; the first directory's is the run's.
+    if (data.processes.size() == first_of_dir) continue;
+    const std::string& id = data.processes[first_of_dir].header.session_id();
+    if (run_dir.empty()) {
+      run_dir = dir;
+      run_id = id;
+    } else if (id != run_id) {
+      const std::string different =
+          run_dir + " (session " + run_id + ") and " + dir + " (session " + id + ")";
+      if (!source.force) {
+        throw reader::ReadError(different +
+                                " are different sessions; pass --force to read them as one run all the same");
+      }
+      data.warnings.push_back(different + " are different sessions, read as one run (--force)");
+    }
   }
   if (data.processes.empty()) {
     std::string reasons;
     for (const std::string& reason : skipped) reasons += (reasons.empty() ? "" : "; ") + reason;
-    throw reader::ReadError(dir + " holds no usable process log: " + reasons);
+    throw reader::ReadError(source.describe() + " holds no usable process log: " + reasons);
   }
   for (const std::string& reason : skipped) data.warnings.push_back(reason + "; skipped");
   warn_about_copies(data);
+  warn_about_clocks(data);
   data.start_unix_ns = data.processes.front().header.start_realtime_ns();
   for (const Process& process : data.processes) {
     data.start_unix_ns = std::min(data.start_unix_ns, process.header.start_realtime_ns());

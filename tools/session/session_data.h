@@ -23,7 +23,8 @@
 namespace profilemate::exporter {
 
 struct Process {
-  std::string file;  // base name of the log
+  std::string file;  // base name of the log; with several session directories, its path
+  std::string host;  // the header's host name, in every row of the process
   Header header;
   ProcessInfo info;  // the header's, updated by later ProcessInfo records
   reader::LogStats stats;
@@ -123,6 +124,27 @@ struct DescriptorUsage {
   uint64_t replays = 0;
 };
 
+// What one run is read from: a session directory, several (one per host, same session id), or a
+// directory holding them. One directory converts implicitly: most callers read one.
+struct RunSource {
+  std::vector<std::string> dirs;
+  bool force = false;  // read directories of different session ids together all the same
+
+  RunSource(std::string dir) : dirs{std::move(dir)} {}  // NOLINT(google-explicit-constructor)
+  RunSource(std::vector<std::string> given, bool force_different_sessions)
+      : dirs(std::move(given)), force(force_different_sessions) {}
+
+  // The session directories: each given one that holds logs, else the subdirectories of it that
+  // do (sorted), else the given one (whose reading then says what is wrong with it).
+  [[nodiscard]] std::vector<std::string> session_dirs() const;
+  // "a", or "a, b (2 session directories)" for messages.
+  [[nodiscard]] std::string describe() const;
+};
+
+// The clock every reader assumes: each host stamps CLOCK_REALTIME, and hosts agree on it.
+inline constexpr const char* kClockAssumption =
+    "CLOCK_REALTIME of each host, assumed synchronised across hosts (NTP/PTP)";
+
 // What stays in memory however long the session: per process, per graph, per layer.
 struct SessionTables {
   std::vector<Process> processes;
@@ -147,10 +169,11 @@ struct SessionTables {
 // can be drained once.
 class SessionStream {
  public:
-  // Reads every log of `dir`. A log that cannot be used (a link, another user's, not a log) is
-  // skipped and named in tables.warnings; damage inside a log is recorded in its stats. Throws
-  // reader::ReadError for a directory that is not a session or holds no usable log.
-  SessionStream(const std::string& dir, SortMemory& memory);
+  // Reads every log of the run's session directories. A log that cannot be used (a link, another
+  // user's, not a log) is skipped and named in tables.warnings; damage inside a log is recorded
+  // in its stats. Throws reader::ReadError for a directory that is not a session or holds no
+  // usable log, and for directories of different session ids unless the source forces them.
+  SessionStream(const RunSource& source, SortMemory& memory);
   // An empty session whose tables and sinks the caller fills (tests build sessions this way).
   explicit SessionStream(SortMemory& memory);
 

@@ -323,14 +323,18 @@ class GraphsReport {
 // Scheduler steps and forward passes: distributions of what each step and pass reports.
 class StepsReport {
  public:
-  explicit StepsReport(Distributions& values) : values_(values) {
+  StepsReport(const exporter::SessionTables& tables, Distributions& values)
+      : values_(values), tables_(tables) {
     for (size_t& series :
          {std::ref(token_util_), std::ref(seq_util_), std::ref(tokens_), std::ref(seqs_), std::ref(running_),
           std::ref(waiting_), std::ref(schedule_us_), std::ref(forward_ms_), std::ref(forward_gpu_ms_)})
       series = values.add_series();
   }
 
-  void step(const SchedulerStep& step) {
+  void step(uint32_t process, const SchedulerStep& step) {
+    Engine& engine = engines_[process];
+    ++engine.steps;
+    engine.tokens += step.num_tokens();
     if (step.max_tokens() > 0) values_.add(token_util_, pct(step.num_tokens(), step.max_tokens()));
     if (step.max_num_seqs() > 0) values_.add(seq_util_, pct(step.num_seqs(), step.max_num_seqs()));
     values_.add(tokens_, step.num_tokens());
@@ -361,6 +365,7 @@ class StepsReport {
       table.rows.push_back(
           count_row("steps_" + std::string(phase), "steps", count == phases_.end() ? 0 : count->second));
     }
+    add_engines(table);
     table.notes.emplace_back(
         "Utilization is against the live scheduler's limits (max_num_seqs, the token budget).");
     return table;
@@ -371,6 +376,31 @@ class StepsReport {
   size_t token_util_ = 0, seq_util_ = 0, tokens_ = 0, seqs_ = 0, running_ = 0, waiting_ = 0, schedule_us_ = 0,
          forward_ms_ = 0, forward_gpu_ms_ = 0;
   std::map<std::string_view, uint64_t> phases_;
+  struct Engine {
+    uint64_t steps = 0;
+    uint64_t tokens = 0;
+  };
+  std::map<uint32_t, Engine> engines_;  // by process: each scheduler is an engine (a DP rank)
+  const exporter::SessionTables& tables_;
+
+  // Steps and tokens per engine, where several processes scheduled (data parallel): named by DP
+  // rank where vLLM gave one, else by pid; with several hosts, @host.
+  void add_engines(Table& table) const {
+    if (engines_.size() < 2) return;
+    std::set<std::string_view> hosts;
+    for (const auto& [process, engine] : engines_) hosts.insert(tables_.processes[process].host);
+    for (const auto& [process, engine] : engines_) {
+      const exporter::Process& owner = tables_.processes[process];
+      std::string name = owner.info.has_dp_rank() ? "dp" + std::to_string(owner.info.dp_rank())
+                                                  : "pid" + std::to_string(owner.header.pid());
+      if (hosts.size() > 1) name += "@" + owner.host;
+      table.rows.push_back(count_row("steps_" + name, "steps", engine.steps));
+      table.rows.push_back(count_row("tokens_" + name, "tokens", engine.tokens));
+    }
+    table.notes.emplace_back(
+        "steps_/tokens_<engine>: each process that scheduled is a data-parallel engine (dpN: vLLM's DP "
+        "rank).");
+  }
 };
 
 // The integer after "key=" in a context string such as "calls=3 hit_tokens=40"; 0 when absent.
@@ -658,7 +688,7 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
   Budgets budgets(spill_dir);
   Distributions values(budgets.values);
   GraphsReport graphs(session.tables, values);
-  StepsReport steps(values);
+  StepsReport steps(session.tables, values);
   KvReport kv(values);
   PreemptionsReport preemptions(values, budgets.values);
   {
@@ -669,8 +699,8 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
     });
     graphs.join(passes, session.replays);
   }
-  SessionStream::drain_events<SchedulerStep>(session.steps,
-                                             [&](const Row<SchedulerStep>& row) { steps.step(row.event); });
+  SessionStream::drain_events<SchedulerStep>(
+      session.steps, [&](const Row<SchedulerStep>& row) { steps.step(row.process, row.event); });
   SessionStream::drain_events<KvUsage>(session.kv_usage,
                                        [&](const Row<KvUsage>& row) { kv.usage(row.event); });
   SessionStream::drain_events<KvEviction>(session.kv_evictions,
@@ -689,11 +719,11 @@ std::vector<Table> session_reports(exporter::SessionStream& session, const std::
           health_report(session.tables)};
 }
 
-std::vector<Table> session_reports(const std::string& session_dir, std::vector<std::string>& warnings) {
+std::vector<Table> session_reports(const exporter::RunSource& source, std::vector<std::string>& warnings) {
   // The rows of the session are sorted in a temporary directory: stats writes no files of its own.
   const std::string spill_dir = std::filesystem::temp_directory_path().string();
   exporter::SortMemory memory(spill_dir, kReportSortMemoryBytes);
-  SessionStream session(session_dir, memory);
+  SessionStream session(source, memory);
   warnings = session.tables.warnings;
   return session_reports(session, spill_dir);
 }

@@ -18,10 +18,10 @@ inline constexpr size_t kReportSortMemoryBytes = size_t{32} << 20;
 // `spill_dir`.
 std::vector<Table> session_reports(exporter::SessionStream& session, const std::string& spill_dir);
 
-// The reports of the session directory `session_dir`, read in one pass; sorts spill to the
-// temporary directory (TMPDIR). `warnings` receives the session's (logs skipped, duplicates).
-// Throws reader::ReadError as SessionStream does.
-std::vector<Table> session_reports(const std::string& session_dir, std::vector<std::string>& warnings);
+// The reports of a run (one session directory, or one per host), read in one pass; sorts spill to
+// the temporary directory (TMPDIR). `warnings` receives the session's (logs skipped, duplicates,
+// clocks). Throws reader::ReadError as SessionStream does.
+std::vector<Table> session_reports(const exporter::RunSource& source, std::vector<std::string>& warnings);
 
 // The report names, in order, with one line each: for --help and for checking --report.
 const std::vector<std::pair<std::string, std::string>>& report_catalog();
