@@ -49,7 +49,7 @@ bool env_compression(bool fallback) {
 // the same id on every host (Ray actors and headless nodes get only VLLM_ variables) makes the
 // same kind of directory and nothing outside VLLM_PROFILING_DIR.
 std::string env_session_id() {
-  const std::string value = env_or("VLLM_PROFILING_SESSION_ID", "");
+  std::string value = env_or("VLLM_PROFILING_SESSION_ID", "");
   const bool plain = std::ranges::all_of(value, [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';

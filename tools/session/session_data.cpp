@@ -571,8 +571,9 @@ SessionStream::SessionStream(const RunSource& source, SortMemory& memory) : Sess
       run_dir = dir;
       run_id = id;
     } else if (id != run_id) {
-      const std::string different =
-          run_dir + " (session " + run_id + ") and " + dir + " (session " + id + ")";
+      std::string different = run_dir;
+      different.append(" (session ").append(run_id).append(") and ").append(dir);
+      different.append(" (session ").append(id).append(")");
       if (!source.force) {
         throw reader::ReadError(different +
                                 " are different sessions; pass --force to read them as one run all the same");
