@@ -342,7 +342,8 @@ METHOD = """## Method
   is an upper bound of ProfileMate's part; the cost on a real driver is what `tests/gpu/run_gpu_check.sh`
   measures on a GPU.
 - The export figures are wall-clock medians of 3 runs in one process (`BM_ExportTenMillionEvents`), the
-  baseline reads the same log into memory and sums its bytes; the CSV files go to the same disk. Writing
+  baseline reads the same log into memory and sums its bytes; the CSV files go to the same disk, and
+  each timed run starts after `sync` (so that it does not wait for the previous runs' files). Writing
   about 0.8 GB of CSV is mostly the kernel's copying into the page cache, whose cost on this virtual
   machine varies from run to run several-fold; the CPU-time rate beside each figure moves less.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
