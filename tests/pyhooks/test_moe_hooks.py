@@ -19,6 +19,7 @@ from conftest import BUILD
 
 pytest.importorskip("torch", reason="the MoE hooks' tests need torch (run them with the real-vLLM Python)")
 
+TOP_K_OF_PRELUDE = 2
 EXAMPLE_MOE = Path(__file__).resolve().parents[2] / "examples" / "tiny_vllm" / "moe"
 PRELUDE = """
 import json
@@ -126,6 +127,100 @@ report()
     dump = records(run)
     # 20 steps within one EMIT_INTERVAL_NS window: one record per layer.
     assert dump.count("moe_expert_counts {") == 2, dump
+
+
+# Records the ATen ops a call dispatches (views apart: they launch no kernel), by name.
+OPS = """
+from collections import Counter
+from torch.utils._python_dispatch import TorchDispatchMode
+
+
+class Ops(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.kernels, self.views = Counter(), Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        (self.views if func.is_view else self.kernels)[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def ops_of(call, *args, **kwargs):
+    with Ops() as ops:
+        result = call(*args, **kwargs)
+    return ops, result
+
+
+def added(hooked, bare):
+    assert not bare.kernels - hooked.kernels, f"ops missing from the hooked call: {bare.kernels - hooked.kernels}"
+    return {"kernels": dict(hooked.kernels - bare.kernels), "views": dict(hooked.views - bare.views)}
+"""
+
+
+def test_a_counted_moe_layer_call_adds_two_device_ops(run_workload) -> None:
+    """The ATen ops of one MoE layer call inside a step, hooked and after profilemate.unpatch(),
+    through the router (modular experts) and through the CPU routing function."""
+    run = run_workload(
+        PRELUDE
+        + OPS
+        + """
+import profilemate
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+from vllm.model_executor.layers.fused_moe.experts.zentorch_moe import ZentorchExperts
+layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K),
+          MoERunner("model.layers.1.mlp.experts", EXPERTS, TOP_K, ZentorchExperts(TOP_K))]
+forward_all(layers, 16)                  # warm-up: the counters are made
+hidden, logits = torch.randn(16, HIDDEN), torch.randn(16, EXPERTS)
+moe.before_forward(11)
+hooked = [ops_of(layer.forward, hidden, logits)[0] for layer in layers]
+moe.after_forward(1)
+assert recording.failures == 0, recording.failures
+profilemate.unpatch()
+bare = [ops_of(layer.forward, hidden, logits)[0] for layer in layers]
+print(json.dumps([added(h, b) for h, b in zip(hooked, bare)]))
+"""
+    )
+    for path, ops in zip(("router", "CPU routing function"), json.loads(run.stdout.strip().splitlines()[-1])):
+        assert ops["kernels"] == {"clamp": 1, "scatter_add_": 1}, f"{path}: ProfileMate adds {ops}"
+    assert sum(sum(counts) for counts in selection(run).values()) == 2 * 11 * TOP_K_OF_PRELUDE
+
+
+def test_counts_are_equal_eager_and_replayed_from_a_capture(run_workload) -> None:
+    """The same padded batches through eager layers and through a make_fx capture of twin layers
+    (a CUDA graph stand-in on the CPU: the recorded ops replay without Python): equal counts,
+    and equal to a bincount of the real rows."""
+    run = run_workload(
+        PRELUDE
+        + """
+from torch.fx.experimental.proxy_tensor import make_fx
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+eager = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+twins = [MoERunner(f"model.layers.{n + 10}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+ROWS = 16
+
+def model(layers, hidden, logits):
+    return [layer.forward(hidden, logits[n]) for n, layer in enumerate(layers)]
+
+forward_all(eager + twins, ROWS)
+graph = make_fx(lambda hidden, logits: model(twins, hidden, logits))(torch.randn(ROWS, HIDDEN),
+                                                                     torch.randn(2, ROWS, EXPERTS))
+for unpadded in [16, 3, 9, 1, 14]:
+    steps.executed(None)
+    hidden, logits = torch.randn(ROWS, HIDDEN), torch.randn(2, ROWS, EXPERTS)
+    moe.before_forward(unpadded)
+    model(eager, hidden, logits)
+    graph(hidden, logits)
+    moe.after_forward(steps.executed_count())
+    for n in range(2):
+        ids = torch.topk(torch.softmax(logits[n], dim=-1), TOP_K, dim=-1).indices
+        counts = reference.setdefault(n, torch.zeros(EXPERTS, dtype=torch.int64))
+        counts += torch.bincount(ids[:unpadded].flatten(), minlength=EXPERTS)
+report()
+"""
+    )
+    counts = selection(run)
+    assert [counts[0], counts[1]] == [counts[10], counts[11]], f"eager and replayed counts differ: {counts}"
+    assert {n: counts[n] for n in (0, 1)} == reference(run)
 
 
 def test_captured_counting_ops_count_again_when_replayed_with_new_data(run_workload) -> None:
@@ -461,16 +556,38 @@ def observed(self, scheduler_output, *args, **kwargs):
     return result
 
 runner_module.GPUModelRunner.execute_model = observed
+{OPS}
+from profilemate.patches import moe
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+forward_impl = MoERunner._forward_impl   # ProfileMate's wrapper
+ops_added = []   # of the first step's call of a layer seen before: the bare call (nothing counted), the hooked one
+
+def measured(self, *args, **kwargs):
+    if not moe._in_step or ops_added or id(self) not in moe._layers:   # first sight makes the counters
+        return forward_impl(self, *args, **kwargs)
+    moe._local.selecting = True   # the router's wrapper lets the bare call's selection pass
+    try:
+        bare, _ = ops_of(forward_impl.__profilemate_original__, self, *args, **kwargs)
+    finally:
+        moe._local.selecting = False
+    hooked, result = ops_of(forward_impl, self, *args, **kwargs)
+    ops_added.append(added(hooked, bare))
+    return result
+
+MoERunner._forward_impl = measured
 from vllm import LLM, SamplingParams
 llm = LLM(model="{EXAMPLE_MOE}", load_format="dummy", skip_tokenizer_init=True, enforce_eager=True, dtype="float32",
           max_model_len=512, max_num_seqs=8, max_num_batched_tokens=256, block_size=32, seed=0)
 prompts = [{{"prompt_token_ids": [(i * 13 + k) % 500 + 3 for k in range(8 + (i * 7) % 60)]}} for i in range(12)]
 llm.generate(prompts, SamplingParams(max_tokens=16, ignore_eos=True, temperature=0.0), use_tqdm=False)
 assert recording.failures == 0, recording.failures
+print(json.dumps(ops_added))
 print(json.dumps(scheduled))
 """,
         era=None,
     )
+    (ops,) = json.loads(run.stdout.strip().splitlines()[-2])
+    assert ops["kernels"] == {"clamp": 1, "scatter_add_": 1}, f"ProfileMate adds {ops} to a MoE layer call"
     scheduled = json.loads(run.stdout.strip().splitlines()[-1])
     tokens = sum(count for _, count in scheduled)
     counts = selection(run)

@@ -5,11 +5,14 @@ the model runs on replay: only device ops recorded at capture time do.
 - Each MoE layer gets a slice of a persistent device counter arena, allocated when the layer is
   first seen (vLLM's profile run, before any graph capture) and never reallocated, so a captured
   graph keeps adding into the same memory.
-- Every expert selection adds its tokens to the slice with device ops only (no host read).
-  Padded rows are excluded by comparing the row index with a persistent device scalar of
-  unpadded tokens, which before_forward() fills before each real forward and after_forward()
-  resets to 0: warm-up, profile, capture and dummy runs count nothing, replays count what the
-  scalar says. Padding and ids out of range go to a trash slot past the layer's experts.
+- Every expert selection adds its tokens to the slice in two device ops, no host read: a clamp
+  of the ids between a per-row lower bound and the layer's trash slot (one past its experts),
+  then a scatter_add_ of ones. The lower bounds are a persistent device column, 0 for the rows
+  of real tokens and above every id for the others, which before_forward() fills before each
+  real forward and after_forward() resets: a padded row, and every row of warm-up, profile,
+  capture and dummy runs, lands in the trash slot; replays count the rows the column says. The
+  same clamp keeps any id past the experts in the trash slot and a negative one at expert 0
+  (an index out of range would be a device-side assert, which would end vLLM's process).
 - after_forward(), once per step and off the hot path, copies the counters to pinned host memory
   and zeroes them on the same stream, with an event; copies whose event has completed (query(),
   never waiting) are added up on the host and written per layer as MoeExpertCounts at most once
@@ -40,12 +43,13 @@ from .cuda_events import GpuTimer
 
 EMIT_INTERVAL_NS = 1_000_000_000
 _ARENA_SIZE = 1 << 15  # counters per arena: every MoE layer of the largest models in one copy
-_ROWS = 1 << 14  # row indices kept on the device; larger batches make their own
+_ROWS = 1 << 14  # rows of the bounds column; an eager batch with more makes its own
+_PAD = 1 << 62  # the lower bound of a row that does not count: above every trash slot
 _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counting until the next
 
 _local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
 _in_step = False  # between before_forward and after_forward
-_unpadded = 0  # the value the device scalars hold
+_unpadded = 0  # the rows that count, as the devices' bounds columns say
 _last_emit_ns = 0
 
 
@@ -106,16 +110,22 @@ class _Arena:
 
 
 class _Device:
-    """What the counting ops of one device share: the unpadded-token scalar, row indices, a one."""
+    """What the counting ops of one device share: the rows' lower bounds, a one."""
 
     def __init__(self, torch: Any, device: Any) -> None:
         self.torch = torch
         self.device = device
         self.cuda = device.type == "cuda"
-        self.unpadded = torch.full((), _unpadded, dtype=torch.int64, device=device)
-        self.rows = torch.arange(_ROWS, device=device)
+        self.low = torch.empty((_ROWS, 1), dtype=torch.int64, device=device)
+        self.set_unpadded(_unpadded)
         self.one = torch.ones(1, dtype=torch.int64, device=device)
         self.arenas: list[_Arena] = []
+
+    def set_unpadded(self, rows: int) -> None:
+        """The first `rows` rows count from now on (two fills, outside any graph)."""
+        if rows:
+            self.low[:rows].fill_(0)
+        self.low[rows:].fill_(_PAD)
 
     def arena_for(self, size: int) -> _Arena:
         for arena in self.arenas:
@@ -136,6 +146,8 @@ class _Layer:
         self.arena.used += num_experts + 1
         self.arena.layers.append(self)
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
+        torch = device.torch
+        self.trash = torch.full((), num_experts, dtype=torch.int64, device=device.device)  # clamp's upper bound
 
 
 _devices: dict[Any, _Device] = {}
@@ -200,11 +212,16 @@ def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
         return
     device = layer.device
     torch = device.torch
-    index = device.rows[:rows] if rows <= _ROWS else torch.arange(rows, device=device.device)
-    keep = (index < device.unpadded).unsqueeze(1)
-    chosen = torch.where(keep, topk_ids.reshape(rows, -1), -1).long()
-    trash = layer.num_experts
-    chosen.clamp_(-1, trash).remainder_(trash + 1)  # -1 and ids past the experts: the trash slot
+    if rows <= _ROWS:
+        low = device.low[:rows]
+    elif _capturing():  # a graph would keep a column that before_forward never fills
+        recording.failed()
+        return
+    else:  # an eager batch larger than the column: the bounds made now are the step's
+        low = torch.full((rows, 1), _PAD, dtype=torch.int64, device=device.device)
+        low[: min(_unpadded, rows)].fill_(0)
+    # int64 whatever the ids' type (scatter_add_ takes no other index).
+    chosen = torch.clamp(topk_ids.reshape(rows, -1), min=low, max=layer.trash)
     layer.counts.scatter_add_(0, chosen.view(-1), device.one.expand(chosen.numel()))
 
 
@@ -303,20 +320,20 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def before_forward(num_unpadded_tokens: int) -> None:
     """Before a real forward pass (not a dummy, profile or capture run): the selections of its
-    first num_unpadded_tokens rows count, and its layer calls are timed. Fills the device scalars
-    with a non-blocking device op."""
+    first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
+    with non-blocking device ops."""
     global _in_step, _unpadded
     _in_step = True
     _unpadded = num_unpadded_tokens
     try:
         for device in _devices.values():
-            device.unpadded.fill_(num_unpadded_tokens)
+            device.set_unpadded(num_unpadded_tokens)
     except Exception:  # noqa: BLE001
         recording.failed()
 
 
 def after_forward(step: int) -> None:
-    """After the forward pass of `step` was launched: stops counting (scalar back to 0), starts the
+    """After the forward pass of `step` was launched: stops counting (no row counts), starts the
     copy of every counter to the host, and writes the copies that have completed."""
     global _in_step, _unpadded
     _in_step = False
@@ -327,7 +344,7 @@ def after_forward(step: int) -> None:
         native = recording.native()
         t_ns = native.now()
         for device in _devices.values():
-            device.unpadded.fill_(0)
+            device.set_unpadded(0)
             for arena in device.arenas:
                 arena.poll()
                 arena.read_out(t_ns, step)
