@@ -17,8 +17,49 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+
+
+def make_llm(model: str) -> Any:
+    """The example's engine: `model` is "dense" or "moe" (a directory next to this file)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # the summary, not vLLM's start-up log
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    from vllm import LLM
+
+    return LLM(
+        model=str(HERE / model),
+        load_format="dummy",
+        skip_tokenizer_init=True,
+        enforce_eager=True,
+        dtype="float32",
+        max_model_len=512,
+        max_num_seqs=8,
+        max_num_batched_tokens=256,
+        block_size=32,
+        num_gpu_blocks_override=24,
+        enable_prefix_caching=True,
+        seed=0,
+    )
+
+
+def prompts(requests: int) -> list[dict[str, list[int]]]:
+    shared = [(k * 11) % 500 + 3 for k in range(96)]  # a common system prompt: prefix-cache hits
+    return [
+        {"prompt_token_ids": shared + [(i * 13 + k) % 500 + 3 for k in range(8 + (i * 7) % 120)]}
+        for i in range(requests)
+    ]
+
+
+def generate(llm: Any, requests: int, max_tokens: int) -> list[Any]:
+    """Greedy generation of `max_tokens` tokens for each of `requests` prompts."""
+    from vllm import SamplingParams
+
+    return llm.generate(
+        prompts(requests), SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0.0), use_tqdm=False
+    )
 
 
 def main() -> None:
@@ -32,34 +73,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32, help="requests to serve (default 32)")
     parser.add_argument("--max-tokens", type=int, default=48, help="tokens to generate per request (default 48)")
     args = parser.parse_args()
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # the summary, not vLLM's start-up log
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    from vllm import LLM, SamplingParams
-
-    llm = LLM(
-        model=str(HERE / args.model),
-        load_format="dummy",
-        skip_tokenizer_init=True,
-        enforce_eager=True,
-        dtype="float32",
-        max_model_len=512,
-        max_num_seqs=8,
-        max_num_batched_tokens=256,
-        block_size=32,
-        num_gpu_blocks_override=24,
-        enable_prefix_caching=True,
-        seed=0,
-    )
-    shared = [(k * 11) % 500 + 3 for k in range(96)]  # a common system prompt: prefix-cache hits
-    prompts = [
-        {"prompt_token_ids": shared + [(i * 13 + k) % 500 + 3 for k in range(8 + (i * 7) % 120)]}
-        for i in range(args.requests)
-    ]
-    outputs = llm.generate(
-        prompts, SamplingParams(max_tokens=args.max_tokens, ignore_eos=True, temperature=0.0), use_tqdm=False
-    )
+    outputs = generate(make_llm(args.model), args.requests, args.max_tokens)
     print(f"generated {sum(len(o.outputs[0].token_ids) for o in outputs)} tokens for {len(outputs)} requests")
 
 
