@@ -59,106 +59,226 @@ static PyObject* recorded(int status) {
   return PyBool_FromLong(status == PM_OK);
 }
 
-/* Integer arguments without the cost of a format string: the hooks call this on every step. */
-static int unsigned_args(PyObject* const* args, Py_ssize_t nargs, Py_ssize_t want, unsigned long long* out) {
-  if (nargs != want) {
-    PyErr_Format(PyExc_TypeError, "expected %zd arguments, got %zd", want, nargs);
+/* Records are passed by name: each function takes keyword arguments named as the proto's fields
+ * (the nanopb struct's members, whose names the FIELD macros stringify), listed in a table that
+ * says where each goes and how it converts. The C side only converts and encodes; what a field
+ * means is decided in Python. A field the table lacks, a required field missing, a positional
+ * argument or a value that does not fit is a TypeError naming the function and the field. */
+typedef enum { U64, U32, F32, STR, BOOL, OBJECT } Kind;
+
+typedef struct {
+  const char* name;
+  Kind kind;
+  size_t offset;  /* in the call's struct */
+  size_t size;    /* of a STR's buffer */
+  Py_ssize_t has; /* offset of an optional field's has_ flag (None or absent: false), else -1 */
+  PyObject* key;  /* the interned name, made at import: keywords at a call site are interned too */
+} Field;
+
+typedef struct {
+  const char* function;
+  Field* fields;
+  Py_ssize_t count;
+} Fields;
+
+#define MEMBER(T, member, name, kind, has) \
+  { name, kind, offsetof(T, member), sizeof(((T*)0)->member), has, NULL }
+#define FIELD_OF(T, member, kind) MEMBER(T, member, #member, kind, -1)
+#define OPTIONAL_OF(T, member, kind) MEMBER(T, member, #member, kind, (Py_ssize_t)offsetof(T, has_##member))
+/* A field of the record `e` inside a call's struct that has more. */
+#define FIELD_IN(T, member, kind) MEMBER(T, e.member, #member, kind, -1)
+#define OPTIONAL_IN(T, member, kind) \
+  MEMBER(T, e.member, #member, kind, (Py_ssize_t)offsetof(T, e.has_##member))
+#define FIELDS(function, table) \
+  { function, table, (Py_ssize_t)(sizeof table / sizeof table[0]) }
+
+_Static_assert(sizeof(profilemate_Phase) == sizeof(uint32_t), "Phase is stored as a uint32");
+
+static int field_error(const Fields* spec, const Field* f, PyObject* value, const char* expected) {
+  PyErr_Clear();
+  PyErr_Format(PyExc_TypeError, "%s(): field %s must be %s, got %R", spec->function, f->name, expected,
+               value);
+  return 0;
+}
+
+static int store(const Fields* spec, const Field* f, char* out, PyObject* value) {
+  if (f->has >= 0) {
+    *(bool*)(out + f->has) = value != Py_None;
+    if (value == Py_None) return 1;
+  }
+  char* at = out + f->offset;
+  switch (f->kind) {
+    case U64: {
+      const unsigned long long v = PyLong_AsUnsignedLongLong(value);
+      if (v == (unsigned long long)-1 && PyErr_Occurred()) return field_error(spec, f, value, "an int >= 0");
+      *(uint64_t*)at = v;
+      return 1;
+    }
+    case U32: {
+      const unsigned long long v = PyLong_AsUnsignedLongLong(value);
+      if ((v == (unsigned long long)-1 && PyErr_Occurred()) || v > UINT32_MAX)
+        return field_error(spec, f, value, "an int in [0, 2**32)");
+      *(uint32_t*)at = (uint32_t)v;
+      return 1;
+    }
+    case F32: {
+      const double v = PyFloat_AsDouble(value);
+      if (v == -1.0 && PyErr_Occurred()) return field_error(spec, f, value, "a number");
+      *(float*)at = (float)v;
+      return 1;
+    }
+    case STR: {
+      const char* v = PyUnicode_Check(value) ? PyUnicode_AsUTF8AndSize(value, NULL) : NULL;
+      if (v == NULL) return field_error(spec, f, value, "a str");
+      pm_copy_string(at, f->size, v);
+      return 1;
+    }
+    case BOOL: {
+      const int v = PyObject_IsTrue(value);
+      if (v < 0) return field_error(spec, f, value, "true or false");
+      *(bool*)at = v != 0;
+      return 1;
+    }
+    case OBJECT: *(PyObject**)at = value; return 1; /* borrowed: the call holds it */
+  }
+  return 0;
+}
+
+static const Field* find(const Fields* spec, PyObject* key, Py_ssize_t position, Py_ssize_t* index) {
+  if (position < spec->count && spec->fields[position].key == key) { /* the usual order */
+    *index = position;
+    return &spec->fields[position];
+  }
+  for (Py_ssize_t i = 0; i < spec->count; ++i) {
+    if (spec->fields[i].key == key || PyUnicode_Compare(spec->fields[i].key, key) == 0) {
+      *index = i;
+      return &spec->fields[i];
+    }
+  }
+  return NULL;
+}
+
+/* Fills `out` (zeroed by the caller) from the call's keyword arguments. */
+static int parse_fields(const Fields* spec, void* out, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) {
+  if (nargs != 0) {
+    PyErr_Format(PyExc_TypeError, "%s() takes its fields by name, got %zd positional argument(s)",
+                 spec->function, nargs);
     return 0;
   }
-  for (Py_ssize_t i = 0; i < want; ++i) {
-    out[i] = PyLong_AsUnsignedLongLong(args[i]);
-    if (out[i] == (unsigned long long)-1 && PyErr_Occurred()) return 0;
+  const Py_ssize_t given = kwnames != NULL ? PyTuple_Size(kwnames) : 0;
+  uint64_t seen = 0;
+  for (Py_ssize_t i = 0; i < given; ++i) {
+    PyObject* key = PyTuple_GetItem(kwnames, i);
+    Py_ssize_t index = 0;
+    const Field* f = find(spec, key, i, &index);
+    if (f == NULL) {
+      PyErr_Format(PyExc_TypeError, "%s() has no field %R", spec->function, key);
+      return 0;
+    }
+    if (!store(spec, f, (char*)out, args[i])) return 0;
+    seen |= 1ull << index;
+  }
+  for (Py_ssize_t i = 0; i < spec->count; ++i) {
+    if (spec->fields[i].has < 0 && !(seen & (1ull << i))) {
+      PyErr_Format(PyExc_TypeError, "%s() is missing field %s", spec->function, spec->fields[i].name);
+      return 0;
+    }
   }
   return 1;
 }
 
-/* scheduler_step(step, t_ns, duration_ns, num_seqs, max_num_seqs, num_tokens, max_tokens,
- *                prefill_seqs, decode_seqs, prefill_tokens, decode_tokens, running, waiting,
- *                used_blocks, total_blocks): a SchedulerStep, the CPU time of schedule() as a
- *                CpuOperation, and a KvUsage sample when total_blocks > 0. */
-static PyObject* native_scheduler_step(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+#define PARSE(spec, out) parse_fields(&spec, &out, args, nargs, kwnames)
+#define NAMED_FUNCTION(name) \
+  static PyObject* native_##name(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
+
+/* scheduler_step(<SchedulerStep's fields>, used_blocks, total_blocks): the SchedulerStep; the CPU
+ * time of schedule() as a CpuOperation "scheduler.schedule"; and, when kv_usage_pct is given, the
+ * blocks as a KvUsage stamped when schedule() returned. */
+typedef struct {
+  profilemate_SchedulerStep e;
+  uint32_t used_blocks, total_blocks;
+} SchedulerStepCall;
+static Field kSchedulerStep[] = {
+    FIELD_IN(SchedulerStepCall, step, U64),
+    FIELD_IN(SchedulerStepCall, t_ns, U64),
+    FIELD_IN(SchedulerStepCall, schedule_duration_ns, U64),
+    FIELD_IN(SchedulerStepCall, num_seqs, U32),
+    FIELD_IN(SchedulerStepCall, max_num_seqs, U32),
+    FIELD_IN(SchedulerStepCall, num_tokens, U32),
+    FIELD_IN(SchedulerStepCall, max_tokens, U32),
+    FIELD_IN(SchedulerStepCall, num_prefill_seqs, U32),
+    FIELD_IN(SchedulerStepCall, num_decode_seqs, U32),
+    FIELD_IN(SchedulerStepCall, num_prefill_tokens, U32),
+    FIELD_IN(SchedulerStepCall, num_decode_tokens, U32),
+    FIELD_IN(SchedulerStepCall, running_queue_len, U32),
+    FIELD_IN(SchedulerStepCall, waiting_queue_len, U32),
+    OPTIONAL_IN(SchedulerStepCall, kv_usage_pct, F32),
+    FIELD_OF(SchedulerStepCall, used_blocks, U32),
+    FIELD_OF(SchedulerStepCall, total_blocks, U32),
+};
+static Fields kSchedulerStepFields = FIELDS("scheduler_step", kSchedulerStep);
+
+NAMED_FUNCTION(scheduler_step) {
   (void)self;
-  unsigned long long v[15];
-  if (!unsigned_args(args, nargs, 15, v)) return NULL;
-  profilemate_SchedulerStep e = profilemate_SchedulerStep_init_zero;
-  e.step = v[0];
-  e.t_ns = v[1];
-  e.schedule_duration_ns = v[2];
-  e.num_seqs = (uint32_t)v[3];
-  e.max_num_seqs = (uint32_t)v[4];
-  e.num_tokens = (uint32_t)v[5];
-  e.max_tokens = (uint32_t)v[6];
-  e.num_prefill_seqs = (uint32_t)v[7];
-  e.num_decode_seqs = (uint32_t)v[8];
-  e.num_prefill_tokens = (uint32_t)v[9];
-  e.num_decode_tokens = (uint32_t)v[10];
-  e.running_queue_len = (uint32_t)v[11];
-  e.waiting_queue_len = (uint32_t)v[12];
-  const unsigned long long used = v[13], total = v[14];
-  e.has_kv_usage_pct = total > 0;
-  e.kv_usage_pct = total > 0 ? (float)(100.0 * (double)used / (double)total) : 0.0f;
-  int status = pm_record(profilemate_Record_scheduler_step_tag, &e);
+  SchedulerStepCall call = {profilemate_SchedulerStep_init_zero, 0, 0};
+  if (!PARSE(kSchedulerStepFields, call)) return NULL;
+  const profilemate_SchedulerStep* e = &call.e;
+  int status = pm_record(profilemate_Record_scheduler_step_tag, e);
   profilemate_CpuOperation op = profilemate_CpuOperation_init_zero;
-  op.t_ns = e.t_ns;
-  op.step = e.step;
+  op.t_ns = e->t_ns;
+  op.step = e->step;
   op.thread = pm_thread();
   pm_copy_string(op.operation, sizeof op.operation, "scheduler.schedule");
-  op.duration_ns = e.schedule_duration_ns;
+  op.duration_ns = e->schedule_duration_ns;
   status |= pm_record(profilemate_Record_cpu_operation_tag, &op);
-  if (total > 0) {
+  if (e->has_kv_usage_pct) {
     profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
-    usage.t_ns = e.t_ns + e.schedule_duration_ns;
-    usage.step = e.step;
-    usage.used_blocks = (uint32_t)used;
-    usage.total_blocks = (uint32_t)total;
+    usage.t_ns = e->t_ns + e->schedule_duration_ns;
+    usage.step = e->step;
+    usage.used_blocks = call.used_blocks;
+    usage.total_blocks = call.total_blocks;
     status |= pm_record(profilemate_Record_kv_usage_tag, &usage);
   }
   return recorded(status);
 }
 
-/* kv_eviction(t_ns, block_id, lifetime_ns, idle_ns) */
-static PyObject* native_kv_eviction(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+static Field kKvEviction[] = {
+    FIELD_OF(profilemate_KvEviction, t_ns, U64),
+    FIELD_OF(profilemate_KvEviction, block_id, U64),
+    FIELD_OF(profilemate_KvEviction, lifetime_ns, U64),
+    FIELD_OF(profilemate_KvEviction, idle_ns, U64),
+};
+static Fields kKvEvictionFields = FIELDS("kv_eviction", kKvEviction);
+
+NAMED_FUNCTION(kv_eviction) {
   (void)self;
-  unsigned long long v[4];
-  if (!unsigned_args(args, nargs, 4, v)) return NULL;
   profilemate_KvEviction e = profilemate_KvEviction_init_zero;
-  e.t_ns = v[0];
-  e.block_id = v[1];
-  e.lifetime_ns = v[2];
-  e.idle_ns = v[3];
+  if (!PARSE(kKvEvictionFields, e)) return NULL;
   return recorded(pm_record(profilemate_Record_kv_eviction_tag, &e));
 }
 
-/* preemption(t_ns, step, request_id, event, reason, running_ns, computed_tokens_lost, blocks_freed,
- *            kv_usage_before_pct or -1, extra_info) */
-/* preemption(t_ns, step, request_id, event, reason, running_ns, computed_tokens, blocks_freed,
- *            kv_usage_before_pct, extra_info, tokens_found_in_cache): a negative usage or found
- * count means "not known". */
-static PyObject* native_preemption(PyObject* self, PyObject* args) {
+/* preemption(...): a preemption or a resumption; kv_usage_before_pct and tokens_found_in_cache
+ * are None when not known. */
+static Field kPreemption[] = {
+    FIELD_OF(profilemate_Preemption, t_ns, U64),
+    FIELD_OF(profilemate_Preemption, step, U64),
+    FIELD_OF(profilemate_Preemption, request_id, STR),
+    FIELD_OF(profilemate_Preemption, event, STR),
+    FIELD_OF(profilemate_Preemption, reason, STR),
+    FIELD_OF(profilemate_Preemption, running_ns, U64),
+    FIELD_OF(profilemate_Preemption, computed_tokens_lost, U32),
+    FIELD_OF(profilemate_Preemption, blocks_freed, U32),
+    OPTIONAL_OF(profilemate_Preemption, kv_usage_before_pct, F32),
+    FIELD_OF(profilemate_Preemption, extra_info, STR),
+    OPTIONAL_OF(profilemate_Preemption, tokens_found_in_cache, U32),
+};
+static Fields kPreemptionFields = FIELDS("preemption", kPreemption);
+
+NAMED_FUNCTION(preemption) {
   (void)self;
   profilemate_Preemption e = profilemate_Preemption_init_zero;
-  unsigned long long t_ns, step, running_ns;
-  const char *request_id, *event, *reason, *extra;
-  unsigned int lost, freed;
-  double usage;
-  long long found = -1;
-  if (!PyArg_ParseTuple(args, "KKsssKIIds|L", &t_ns, &step, &request_id, &event, &reason, &running_ns, &lost,
-                        &freed, &usage, &extra, &found)) {
-    return NULL;
-  }
-  e.t_ns = t_ns;
-  e.step = step;
-  pm_copy_string(e.request_id, sizeof e.request_id, request_id);
-  pm_copy_string(e.event, sizeof e.event, event);
-  pm_copy_string(e.reason, sizeof e.reason, reason);
-  e.running_ns = running_ns;
-  e.computed_tokens_lost = lost;
-  e.blocks_freed = freed;
-  e.has_kv_usage_before_pct = usage >= 0;
-  e.kv_usage_before_pct = (float)usage;
-  pm_copy_string(e.extra_info, sizeof e.extra_info, extra);
-  e.has_tokens_found_in_cache = found >= 0;
-  e.tokens_found_in_cache = found >= 0 ? (uint32_t)found : 0;
+  if (!PARSE(kPreemptionFields, e)) return NULL;
   return recorded(pm_record(profilemate_Record_preemption_tag, &e));
 }
 
@@ -188,119 +308,109 @@ static PyObject* native_hook_failures(PyObject* self, PyObject* args) {
   return recorded(pm_record(profilemate_Record_dropped_records_tag, &e));
 }
 
-/* kv_usage(t_ns, step, used_blocks, total_blocks) */
-static PyObject* native_kv_usage(PyObject* self, PyObject* args) {
+static Field kKvUsage[] = {
+    FIELD_OF(profilemate_KvUsage, t_ns, U64),
+    FIELD_OF(profilemate_KvUsage, step, U64),
+    FIELD_OF(profilemate_KvUsage, used_blocks, U32),
+    FIELD_OF(profilemate_KvUsage, total_blocks, U32),
+};
+static Fields kKvUsageFields = FIELDS("kv_usage", kKvUsage);
+
+NAMED_FUNCTION(kv_usage) {
   (void)self;
   profilemate_KvUsage e = profilemate_KvUsage_init_zero;
-  unsigned long long t_ns, step;
-  unsigned int used, total;
-  if (!PyArg_ParseTuple(args, "KKII", &t_ns, &step, &used, &total)) return NULL;
-  e.t_ns = t_ns;
-  e.step = step;
-  e.used_blocks = used;
-  e.total_blocks = total;
+  if (!PARSE(kKvUsageFields, e)) return NULL;
   return recorded(pm_record(profilemate_Record_kv_usage_tag, &e));
 }
 
-/* cpu_operation(t_ns, step, operation, duration_ns, context) */
-static PyObject* native_cpu_operation(PyObject* self, PyObject* args) {
+/* The records below carry the recording thread's index, which the C side adds. */
+static Field kCpuOperation[] = {
+    FIELD_OF(profilemate_CpuOperation, t_ns, U64),      FIELD_OF(profilemate_CpuOperation, step, U64),
+    FIELD_OF(profilemate_CpuOperation, operation, STR), FIELD_OF(profilemate_CpuOperation, duration_ns, U64),
+    FIELD_OF(profilemate_CpuOperation, context, STR),
+};
+static Fields kCpuOperationFields = FIELDS("cpu_operation", kCpuOperation);
+
+NAMED_FUNCTION(cpu_operation) {
   (void)self;
   profilemate_CpuOperation e = profilemate_CpuOperation_init_zero;
-  unsigned long long t_ns, step, duration_ns;
-  const char *operation, *context;
-  if (!PyArg_ParseTuple(args, "KKsKs", &t_ns, &step, &operation, &duration_ns, &context)) return NULL;
-  e.t_ns = t_ns;
-  e.step = step;
+  if (!PARSE(kCpuOperationFields, e)) return NULL;
   e.thread = pm_thread();
-  pm_copy_string(e.operation, sizeof e.operation, operation);
-  e.duration_ns = duration_ns;
-  pm_copy_string(e.context, sizeof e.context, context);
   return recorded(pm_record(profilemate_Record_cpu_operation_tag, &e));
 }
 
-/* forward_pass(t_ns, step, phase, batch_size, num_tokens, duration_ns, gpu_duration_ns or -1);
- * phase is the proto's Phase number. */
-static PyObject* native_forward_pass(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+/* forward_pass(...): phase is the proto's Phase number; gpu_duration_ns None when not known. */
+static Field kForwardPass[] = {
+    FIELD_OF(profilemate_ForwardPass, t_ns, U64),
+    FIELD_OF(profilemate_ForwardPass, step, U64),
+    FIELD_OF(profilemate_ForwardPass, phase, U32),
+    FIELD_OF(profilemate_ForwardPass, batch_size, U32),
+    FIELD_OF(profilemate_ForwardPass, num_tokens, U32),
+    FIELD_OF(profilemate_ForwardPass, duration_ns, U64),
+    OPTIONAL_OF(profilemate_ForwardPass, gpu_duration_ns, U64),
+};
+static Fields kForwardPassFields = FIELDS("forward_pass", kForwardPass);
+
+NAMED_FUNCTION(forward_pass) {
   (void)self;
   profilemate_ForwardPass e = profilemate_ForwardPass_init_zero;
-  unsigned long long v[6];
-  if (nargs != 7) {
-    PyErr_Format(PyExc_TypeError, "expected 7 arguments, got %zd", nargs);
-    return NULL;
-  }
-  if (!unsigned_args(args, 6, 6, v)) return NULL;
-  const long long gpu_ns = PyLong_AsLongLong(args[6]);
-  if (gpu_ns == -1 && PyErr_Occurred()) return NULL;
-  e.t_ns = v[0];
-  e.step = v[1];
+  if (!PARSE(kForwardPassFields, e)) return NULL;
   e.thread = pm_thread();
-  e.phase = (profilemate_Phase)v[2];
-  e.batch_size = (uint32_t)v[3];
-  e.num_tokens = (uint32_t)v[4];
-  e.duration_ns = v[5];
-  e.has_gpu_duration_ns = gpu_ns >= 0;
-  e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
   return recorded(pm_record(profilemate_Record_forward_pass_tag, &e));
 }
 
-/* encoder_timing(t_ns, step, component, duration_ns, context, gpu_duration_ns or -1) */
-static PyObject* native_encoder_timing(PyObject* self, PyObject* args) {
+static Field kEncoderTiming[] = {
+    FIELD_OF(profilemate_EncoderTiming, t_ns, U64),
+    FIELD_OF(profilemate_EncoderTiming, step, U64),
+    FIELD_OF(profilemate_EncoderTiming, component, STR),
+    FIELD_OF(profilemate_EncoderTiming, duration_ns, U64),
+    FIELD_OF(profilemate_EncoderTiming, context, STR),
+    OPTIONAL_OF(profilemate_EncoderTiming, gpu_duration_ns, U64),
+};
+static Fields kEncoderTimingFields = FIELDS("encoder_timing", kEncoderTiming);
+
+NAMED_FUNCTION(encoder_timing) {
   (void)self;
   profilemate_EncoderTiming e = profilemate_EncoderTiming_init_zero;
-  unsigned long long t_ns, step, duration_ns;
-  const char *component, *context;
-  long long gpu_ns;
-  if (!PyArg_ParseTuple(args, "KKsKsL", &t_ns, &step, &component, &duration_ns, &context, &gpu_ns))
-    return NULL;
-  e.t_ns = t_ns;
-  e.step = step;
+  if (!PARSE(kEncoderTimingFields, e)) return NULL;
   e.thread = pm_thread();
-  pm_copy_string(e.component, sizeof e.component, component);
-  e.duration_ns = duration_ns;
-  pm_copy_string(e.context, sizeof e.context, context);
-  e.has_gpu_duration_ns = gpu_ns >= 0;
-  e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
   return recorded(pm_record(profilemate_Record_encoder_timing_tag, &e));
 }
 
-/* patch_status(component, target, applied, reason) */
-static PyObject* native_patch_status(PyObject* self, PyObject* args) {
+static Field kPatchStatus[] = {
+    FIELD_OF(profilemate_PatchStatus, component, STR),
+    FIELD_OF(profilemate_PatchStatus, target, STR),
+    FIELD_OF(profilemate_PatchStatus, applied, BOOL),
+    FIELD_OF(profilemate_PatchStatus, reason, STR),
+};
+static Fields kPatchStatusFields = FIELDS("patch_status", kPatchStatus);
+
+NAMED_FUNCTION(patch_status) {
   (void)self;
   profilemate_PatchStatus e = profilemate_PatchStatus_init_zero;
-  const char* component;
-  const char* target;
-  int applied;
-  const char* reason;
-  if (!PyArg_ParseTuple(args, "ssps", &component, &target, &applied, &reason)) return NULL;
+  if (!PARSE(kPatchStatusFields, e)) return NULL;
   e.t_ns = pm_now();
-  pm_copy_string(e.component, sizeof e.component, component);
-  pm_copy_string(e.target, sizeof e.target, target);
-  e.applied = applied != 0;
-  pm_copy_string(e.reason, sizeof e.reason, reason);
   return recorded(pm_record(profilemate_Record_patch_status_tag, &e));
 }
 
-/* process_info(role, vllm_version, python_version, torch_version[, dp, tp, pp, ep]): a rank below 0
- * is not known. Empty strings and unknown ranks leave what the log said before. */
-static PyObject* native_process_info(PyObject* self, PyObject* args) {
+/* process_info(...): empty strings and absent ranks (None) leave what the log said before. */
+static Field kProcessInfo[] = {
+    FIELD_OF(profilemate_ProcessInfo, process_role, STR),
+    FIELD_OF(profilemate_ProcessInfo, vllm_version, STR),
+    FIELD_OF(profilemate_ProcessInfo, python_version, STR),
+    FIELD_OF(profilemate_ProcessInfo, torch_version, STR),
+    OPTIONAL_OF(profilemate_ProcessInfo, dp_rank, U32),
+    OPTIONAL_OF(profilemate_ProcessInfo, tp_rank, U32),
+    OPTIONAL_OF(profilemate_ProcessInfo, pp_rank, U32),
+    OPTIONAL_OF(profilemate_ProcessInfo, ep_rank, U32),
+};
+static Fields kProcessInfoFields = FIELDS("process_info", kProcessInfo);
+
+NAMED_FUNCTION(process_info) {
   (void)self;
   profilemate_ProcessInfo e = profilemate_ProcessInfo_init_zero;
-  const char *role, *vllm, *python, *torch;
-  int dp = -1, tp = -1, pp = -1, ep = -1;
-  if (!PyArg_ParseTuple(args, "ssss|iiii", &role, &vllm, &python, &torch, &dp, &tp, &pp, &ep)) return NULL;
+  if (!PARSE(kProcessInfoFields, e)) return NULL;
   e.t_ns = pm_now();
-  e.has_dp_rank = dp >= 0;
-  e.dp_rank = e.has_dp_rank ? (uint32_t)dp : 0;
-  e.has_tp_rank = tp >= 0;
-  e.tp_rank = e.has_tp_rank ? (uint32_t)tp : 0;
-  e.has_pp_rank = pp >= 0;
-  e.pp_rank = e.has_pp_rank ? (uint32_t)pp : 0;
-  e.has_ep_rank = ep >= 0;
-  e.ep_rank = e.has_ep_rank ? (uint32_t)ep : 0;
-  pm_copy_string(e.process_role, sizeof e.process_role, role);
-  pm_copy_string(e.vllm_version, sizeof e.vllm_version, vllm);
-  pm_copy_string(e.python_version, sizeof e.python_version, python);
-  pm_copy_string(e.torch_version, sizeof e.torch_version, torch);
   return recorded(pm_record(profilemate_Record_process_info_tag, &e));
 }
 
@@ -370,32 +480,35 @@ static PyObject* native_clear_capture_context(PyObject* self, PyObject* args) {
 /* moe_expert_counts(t_ns, step, layer, first_expert, counts): one layer's expert selections over a
  * window, counts a list of ints (clamped to uint32); split into records of at most the proto's
  * max_count, each with the index of its first expert. */
-static PyObject* native_moe_expert_counts(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+typedef struct {
+  profilemate_MoeExpertCounts e;
+  PyObject* counts;
+} MoeExpertCountsCall;
+static Field kMoeExpertCounts[] = {
+    FIELD_IN(MoeExpertCountsCall, t_ns, U64),      FIELD_IN(MoeExpertCountsCall, step, U64),
+    FIELD_IN(MoeExpertCountsCall, layer, U32),     FIELD_IN(MoeExpertCountsCall, first_expert, U32),
+    FIELD_OF(MoeExpertCountsCall, counts, OBJECT),
+};
+static Fields kMoeExpertCountsFields = FIELDS("moe_expert_counts", kMoeExpertCounts);
+
+NAMED_FUNCTION(moe_expert_counts) {
   (void)self;
-  unsigned long long v[4];
-  if (nargs != 5) {
-    PyErr_Format(PyExc_TypeError, "expected 5 arguments, got %zd", nargs);
+  MoeExpertCountsCall call = {profilemate_MoeExpertCounts_init_zero, NULL};
+  if (!PARSE(kMoeExpertCountsFields, call)) return NULL;
+  if (!PyList_Check(call.counts)) {
+    PyErr_Format(PyExc_TypeError, "moe_expert_counts(): field counts must be a list of ints, got %R",
+                 call.counts);
     return NULL;
   }
-  if (!unsigned_args(args, 4, 4, v)) return NULL;
-  PyObject* counts = args[4];
-  if (!PyList_Check(counts)) {
-    PyErr_SetString(PyExc_TypeError, "counts must be a list of ints");
-    return NULL;
-  }
-  const Py_ssize_t total = PyList_Size(counts);
-  const Py_ssize_t per_record =
-      (Py_ssize_t)(sizeof(((profilemate_MoeExpertCounts*)0)->counts) / sizeof(uint32_t));
+  const Py_ssize_t total = PyList_Size(call.counts);
+  const Py_ssize_t per_record = (Py_ssize_t)(sizeof call.e.counts / sizeof call.e.counts[0]);
   int status = PM_OK;
   for (Py_ssize_t first = 0; first < total; first += per_record) {
-    profilemate_MoeExpertCounts e = profilemate_MoeExpertCounts_init_zero;
-    e.t_ns = v[0];
-    e.step = v[1];
-    e.layer = (uint32_t)v[2];
-    e.first_expert = (uint32_t)(v[3] + (unsigned long long)first);
+    profilemate_MoeExpertCounts e = call.e;
+    e.first_expert = (uint32_t)(call.e.first_expert + (uint64_t)first);
     const Py_ssize_t n = total - first < per_record ? total - first : per_record;
     for (Py_ssize_t i = 0; i < n; ++i) {
-      const unsigned long long count = PyLong_AsUnsignedLongLong(PyList_GetItem(counts, first + i));
+      const unsigned long long count = PyLong_AsUnsignedLongLong(PyList_GetItem(call.counts, first + i));
       if (count == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
       e.counts[i] = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
     }
@@ -405,27 +518,54 @@ static PyObject* native_moe_expert_counts(PyObject* self, PyObject* const* args,
   return recorded(status);
 }
 
-/* moe_timing(t_ns, step, layer, num_tokens, duration_ns, gpu_duration_ns or -1) */
-static PyObject* native_moe_timing(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+static Field kMoeTiming[] = {
+    FIELD_OF(profilemate_MoeLayerTiming, t_ns, U64),
+    FIELD_OF(profilemate_MoeLayerTiming, step, U64),
+    FIELD_OF(profilemate_MoeLayerTiming, layer, U32),
+    FIELD_OF(profilemate_MoeLayerTiming, num_tokens, U32),
+    FIELD_OF(profilemate_MoeLayerTiming, duration_ns, U64),
+    OPTIONAL_OF(profilemate_MoeLayerTiming, gpu_duration_ns, U64),
+};
+static Fields kMoeTimingFields = FIELDS("moe_timing", kMoeTiming);
+
+NAMED_FUNCTION(moe_timing) {
   (void)self;
-  unsigned long long v[5];
-  if (nargs != 6) {
-    PyErr_Format(PyExc_TypeError, "expected 6 arguments, got %zd", nargs);
-    return NULL;
-  }
-  if (!unsigned_args(args, 5, 5, v)) return NULL;
-  const long long gpu_ns = PyLong_AsLongLong(args[5]);
-  if (gpu_ns == -1 && PyErr_Occurred()) return NULL;
   profilemate_MoeLayerTiming e = profilemate_MoeLayerTiming_init_zero;
-  e.t_ns = v[0];
-  e.step = v[1];
+  if (!PARSE(kMoeTimingFields, e)) return NULL;
   e.thread = pm_thread();
-  e.layer = (uint32_t)v[2];
-  e.num_tokens = (uint32_t)v[3];
-  e.duration_ns = v[4];
-  e.has_gpu_duration_ns = gpu_ns >= 0;
-  e.gpu_duration_ns = gpu_ns >= 0 ? (uint64_t)gpu_ns : 0;
   return recorded(pm_record(profilemate_Record_moe_timing_tag, &e));
+}
+
+/* Every table, for their interned names. */
+static Fields* const kAllFields[] = {
+    &kSchedulerStepFields, &kKvEvictionFields,  &kPreemptionFields,    &kKvUsageFields,
+    &kCpuOperationFields,  &kForwardPassFields, &kEncoderTimingFields, &kMoeExpertCountsFields,
+    &kMoeTimingFields,     &kPatchStatusFields, &kProcessInfoFields,
+};
+
+/* fields() -> {function: (field, ...)}: the names each record function takes (for tests and
+ * diagnose). */
+static PyObject* native_fields(PyObject* self, PyObject* args) {
+  (void)self;
+  (void)args;
+  PyObject* all = PyDict_New();
+  if (all == NULL) return NULL;
+  for (size_t t = 0; t < sizeof kAllFields / sizeof kAllFields[0]; ++t) {
+    const Fields* spec = kAllFields[t];
+    PyObject* names = PyTuple_New(spec->count);
+    if (names == NULL) goto failed;
+    for (Py_ssize_t i = 0; i < spec->count; ++i) {
+      Py_INCREF(spec->fields[i].key);
+      PyTuple_SetItem(names, i, spec->fields[i].key);
+    }
+    const int stored = PyDict_SetItemString(all, spec->function, names);
+    Py_DECREF(names);
+    if (stored != 0) goto failed;
+  }
+  return all;
+failed:
+  Py_DECREF(all);
+  return NULL;
 }
 
 static PyMethodDef kMethods[] = {
@@ -436,31 +576,38 @@ static PyMethodDef kMethods[] = {
     {"range_push", (PyCFunction)(void (*)(void))native_range_push, METH_FASTCALL,
      "Open an NVTX range (message, payload) in the ProfileMate domain on this thread."},
     {"range_pop", native_range_pop, METH_NOARGS, "Close this thread's innermost ProfileMate NVTX range."},
-    {"scheduler_step", (PyCFunction)(void (*)(void))native_scheduler_step, METH_FASTCALL,
+    {"scheduler_step", (PyCFunction)(void (*)(void))native_scheduler_step, METH_FASTCALL | METH_KEYWORDS,
      "Record one scheduler step and its KV usage."},
-    {"kv_usage", native_kv_usage, METH_VARARGS, "Record a KV cache usage sample."},
-    {"kv_eviction", (PyCFunction)(void (*)(void))native_kv_eviction, METH_FASTCALL,
+    {"kv_usage", (PyCFunction)(void (*)(void))native_kv_usage, METH_FASTCALL | METH_KEYWORDS,
+     "Record a KV cache usage sample."},
+    {"kv_eviction", (PyCFunction)(void (*)(void))native_kv_eviction, METH_FASTCALL | METH_KEYWORDS,
      "Record a KV block eviction."},
-    {"preemption", native_preemption, METH_VARARGS, "Record a preemption or a resumption."},
+    {"preemption", (PyCFunction)(void (*)(void))native_preemption, METH_FASTCALL | METH_KEYWORDS,
+     "Record a preemption or a resumption."},
     {"notice", native_notice, METH_VARARGS, "Record a notice (severity, source, message)."},
     {"hook_failures", native_hook_failures, METH_VARARGS, "Record the hooks' recording failures so far."},
-    {"cpu_operation", native_cpu_operation, METH_VARARGS, "Record the CPU time of one vLLM operation."},
-    {"forward_pass", (PyCFunction)(void (*)(void))native_forward_pass, METH_FASTCALL,
+    {"cpu_operation", (PyCFunction)(void (*)(void))native_cpu_operation, METH_FASTCALL | METH_KEYWORDS,
+     "Record the CPU time of one vLLM operation."},
+    {"forward_pass", (PyCFunction)(void (*)(void))native_forward_pass, METH_FASTCALL | METH_KEYWORDS,
      "Record one forward pass."},
-    {"encoder_timing", native_encoder_timing, METH_VARARGS, "Record one encoder execution."},
+    {"encoder_timing", (PyCFunction)(void (*)(void))native_encoder_timing, METH_FASTCALL | METH_KEYWORDS,
+     "Record one encoder execution."},
     {"descriptor_replays", native_descriptor_replays, METH_VARARGS,
      "Record graph replays of one batch descriptor counted in Python."},
-    {"patch_status", native_patch_status, METH_VARARGS, "Record that a patch was applied or skipped."},
-    {"process_info", native_process_info, METH_VARARGS, "Record the process role and versions."},
+    {"patch_status", (PyCFunction)(void (*)(void))native_patch_status, METH_FASTCALL | METH_KEYWORDS,
+     "Record that a patch was applied or skipped."},
+    {"process_info", (PyCFunction)(void (*)(void))native_process_info, METH_FASTCALL | METH_KEYWORDS,
+     "Record the process role and versions."},
     {"set_capture_context", native_set_capture_context, METH_VARARGS,
      "Label graphs captured on this thread."},
     {"clear_capture_context", native_clear_capture_context, METH_NOARGS,
      "Stop labelling graphs on this thread."},
     {"capture_context", native_capture_context, METH_NOARGS, "This thread's capture context, or None."},
-    {"moe_expert_counts", (PyCFunction)(void (*)(void))native_moe_expert_counts, METH_FASTCALL,
-     "Record one MoE layer's expert selections over a window."},
-    {"moe_timing", (PyCFunction)(void (*)(void))native_moe_timing, METH_FASTCALL,
+    {"moe_expert_counts", (PyCFunction)(void (*)(void))native_moe_expert_counts,
+     METH_FASTCALL | METH_KEYWORDS, "Record one MoE layer's expert selections over a window."},
+    {"moe_timing", (PyCFunction)(void (*)(void))native_moe_timing, METH_FASTCALL | METH_KEYWORDS,
      "Record one timed MoE layer call."},
+    {"fields", native_fields, METH_NOARGS, "The field names each record function takes, by function."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
@@ -474,5 +621,11 @@ static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
                                      NULL};
 
 PyMODINIT_FUNC PyInit__native(void) {
+  for (size_t t = 0; t < sizeof kAllFields / sizeof kAllFields[0]; ++t) {
+    for (Py_ssize_t i = 0; i < kAllFields[t]->count; ++i) {
+      Field* f = &kAllFields[t]->fields[i];
+      if (f->key == NULL && (f->key = PyUnicode_InternFromString(f->name)) == NULL) return NULL;
+    }
+  }
   return PyModule_Create(&kModule);
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from . import activation, import_hook, process_identity
 from .patches import all_targets
@@ -70,9 +71,29 @@ def _start_recording() -> bool:
             print("[sitecustomize] vLLM Comprehensive Instrumentation Loaded", file=sys.stderr)
             print(f"  Session ID: {session.rstrip('/').rsplit('/', 1)[-1]}", file=sys.stderr)
             print(f"  Output directory: {session}", file=sys.stderr)
-            native.process_info(_process_role(), _version_of("vllm"), sys.version.split()[0], _version_of("torch"))
-            process_identity.watch_process_title(lambda role, ranks: native.process_info(role, "", "", "", *ranks))
+            native.process_info(
+                process_role=_process_role(),
+                vllm_version=_version_of("vllm"),
+                python_version=sys.version.split()[0],
+                torch_version=_version_of("torch"),
+            )
+            process_identity.watch_process_title(lambda role, ranks: _record_title(native, role, ranks))
     return _recording
+
+
+def _record_title(native: Any, role: str, ranks: tuple[int, int, int, int]) -> None:
+    """The role and ranks vLLM gave this process in its title (a rank below 0: not named there)."""
+    dp, tp, pp, ep = (rank if rank >= 0 else None for rank in ranks)
+    native.process_info(
+        process_role=role,
+        vllm_version="",
+        python_version="",
+        torch_version="",
+        dp_rank=dp,
+        tp_rank=tp,
+        pp_rank=pp,
+        ep_rank=ep,
+    )
 
 
 def _announce(results: list[PatchResult]) -> None:
@@ -87,12 +108,17 @@ def _announce(results: list[PatchResult]) -> None:
             if target.component not in _announced:  # one line per component, as the predecessor printed
                 _announced.add(target.component)
                 print(f"[Instrumentation] ✅ Successfully patched {target.component}", file=sys.stderr)
-            native.patch_status(target.component, result.location, True, "")
+            native.patch_status(component=target.component, target=result.location, applied=True, reason="")
         else:
             print(
                 f"[Instrumentation] ⚠️  Skipped {target.component} ({target.qualname}): {result.reason}", file=sys.stderr
             )
-            native.patch_status(target.component, f"{target.module}:{target.qualname}", False, result.reason)
+            native.patch_status(
+                component=target.component,
+                target=f"{target.module}:{target.qualname}",
+                applied=False,
+                reason=result.reason,
+            )
 
 
 def _after_import(module_name: str) -> None:

@@ -64,7 +64,10 @@ def wrap_maybe_evict(original: Callable[..., Any]) -> Callable[..., Any]:
                 t_ns = native.now()
                 block_id = block.block_id
                 native.kv_eviction(
-                    t_ns, block_id, t_ns - _allocated_ns.get(block_id, t_ns), t_ns - _last_used_ns.get(block_id, t_ns)
+                    t_ns=t_ns,
+                    block_id=block_id,
+                    lifetime_ns=t_ns - _allocated_ns.get(block_id, t_ns),
+                    idle_ns=t_ns - _last_used_ns.get(block_id, t_ns),
                 )
             except Exception:  # noqa: BLE001
                 recording.failed()

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-Emit = Callable[[tuple[Any, ...], int], None]  # (payload, gpu_ns or -1)
+Emit = Callable[[dict[str, Any], int | None], None]  # (the record's fields, gpu_ns or None)
 
 
 def _initialised_cuda() -> Any | None:
@@ -30,7 +30,7 @@ class GpuTimer:
         self._emit = emit
         self._max_pending = max_pending
         self._check_capture = check_capture
-        self._pending: deque[tuple[Any, Any, tuple[Any, ...]]] = deque()
+        self._pending: deque[tuple[Any, Any, dict[str, Any]]] = deque()
         self._spare: list[Any] = []
         self._cuda: Any = None  # torch.cuda, once seen initialised: it stays so
 
@@ -46,17 +46,17 @@ class GpuTimer:
         begin.record()
         return begin
 
-    def stop(self, begin: Any | None, payload: tuple[Any, ...]) -> None:
+    def stop(self, begin: Any | None, payload: dict[str, Any]) -> None:
         """Ends the region `begin` started (same stream, no capture begun in between); the
-        payload is emitted once its GPU time is known, or at once (with -1) when there is none."""
+        payload is emitted once its GPU time is known, or at once (with None) when there is none."""
         if begin is None:
-            self._emit(payload, -1)
+            self._emit(payload, None)
             return
         end = self._event()
         end.record()
         self._pending.append((begin, end, payload))
         if len(self._pending) > self._max_pending:  # the GPU is far behind: give up on the oldest
-            self._emit(self._pending.popleft()[2], -1)
+            self._emit(self._pending.popleft()[2], None)
 
     def poll(self) -> None:
         """Emits every region whose end event has completed, oldest first; never waits."""
@@ -69,7 +69,7 @@ class GpuTimer:
         """At exit: what has completed with its GPU time, the rest without."""
         self.poll()
         while self._pending:
-            self._emit(self._pending.popleft()[2], -1)
+            self._emit(self._pending.popleft()[2], None)
 
     def _event(self) -> Any:
         return self._spare.pop() if self._spare else self._cuda.Event(enable_timing=True)

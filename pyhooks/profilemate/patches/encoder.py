@@ -16,7 +16,7 @@ from .cuda_events import GpuTimer
 def wrap_encoder(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
-    timer = GpuTimer(lambda payload, gpu_ns: native.encoder_timing(*payload, gpu_ns))
+    timer = GpuTimer(lambda fields, gpu_ns: native.encoder_timing(**fields, gpu_duration_ns=gpu_ns))
     recording.on_exit(timer.drain)
 
     def execute_mm_encoder(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -30,7 +30,14 @@ def wrap_encoder(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             ended = now()
             count = len(outputs) if isinstance(outputs, list) else 0
-            timer.stop(begin, (started, steps.executed_count(), "encoder", ended - started, f"outputs={count}"))
+            fields = {
+                "t_ns": started,
+                "step": steps.executed_count(),
+                "component": "encoder",
+                "duration_ns": ended - started,
+                "context": f"outputs={count}",
+            }
+            timer.stop(begin, fields)
             timer.poll()
         except Exception:  # noqa: BLE001
             recording.failed()

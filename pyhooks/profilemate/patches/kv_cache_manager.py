@@ -65,7 +65,9 @@ def flush(native: ModuleType, step: int, now_ns: int, force: bool = False) -> No
             context += f" lookups={window.lookups} queried_tokens={window.queries} hit_tokens={window.hits}"
             if window.preempted_lookups:
                 context += f" preempted_lookups={window.preempted_lookups}"
-        native.cpu_operation(window.start_ns, step, f"kv_cache_manager.{name}", calls.ns, context)
+        native.cpu_operation(
+            t_ns=window.start_ns, step=step, operation=f"kv_cache_manager.{name}", duration_ns=calls.ns, context=context
+        )
         calls.__init__()
     window.__init__()
     window.start_ns, window.first_step = now_ns, step

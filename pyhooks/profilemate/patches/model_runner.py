@@ -35,7 +35,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
     # Graphs are captured in capture_model / _dummy_run, never inside a step's execute_model.
-    timer = GpuTimer(lambda payload, gpu_ns: native.forward_pass(*payload, gpu_ns), check_capture=False)
+    timer = GpuTimer(lambda fields, gpu_ns: native.forward_pass(**fields, gpu_duration_ns=gpu_ns), check_capture=False)
     recording.on_exit(timer.drain)
     ranges = recording.nvtx_ranges()
     range_push, range_pop = native.range_push, native.range_pop
@@ -64,9 +64,24 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 ended = now()
                 if begin is None:  # no GPU time to wait for: record now
-                    native.forward_pass(started, step, phase, num_reqs, num_tokens, ended - started, -1)
+                    native.forward_pass(
+                        t_ns=started,
+                        step=step,
+                        phase=phase,
+                        batch_size=num_reqs,
+                        num_tokens=num_tokens,
+                        duration_ns=ended - started,
+                    )
                 else:
-                    timer.stop(begin, (started, step, phase, num_reqs, num_tokens, ended - started))
+                    fields = {
+                        "t_ns": started,
+                        "step": step,
+                        "phase": phase,
+                        "batch_size": num_reqs,
+                        "num_tokens": num_tokens,
+                        "duration_ns": ended - started,
+                    }
+                    timer.stop(begin, fields)
                 timer.poll()
                 moe.after_forward(step)
                 cuda_graphs.write_replay_counts(ended)
@@ -91,7 +106,11 @@ def _cpu_operation(name: str, context: Callable[[tuple[Any, ...], dict[str, Any]
             try:
                 ended = now()
                 native.cpu_operation(
-                    started, steps.executed_count(), operation, ended - started, context(args, kwargs, result)
+                    t_ns=started,
+                    step=steps.executed_count(),
+                    operation=operation,
+                    duration_ns=ended - started,
+                    context=context(args, kwargs, result),
                 )
             except Exception:  # noqa: BLE001
                 recording.failed()

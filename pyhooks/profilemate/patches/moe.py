@@ -104,7 +104,7 @@ class _Arena:
         for layer in self.layers:
             counts = totals[layer.offset : layer.offset + layer.num_experts]
             if any(counts):
-                native.moe_expert_counts(t_ns, step, layer.index, 0, counts)
+                native.moe_expert_counts(t_ns=t_ns, step=step, layer=layer.index, first_expert=0, counts=counts)
         self.totals[: self.used].zero_()
         self.last_read = None
 
@@ -282,7 +282,7 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
 def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
-    timer = GpuTimer(lambda payload, gpu_ns: native.moe_timing(*payload, gpu_ns), max_pending=4096)
+    timer = GpuTimer(lambda fields, gpu_ns: native.moe_timing(**fields, gpu_duration_ns=gpu_ns), max_pending=4096)
     recording.on_exit(timer.drain)
     recording.on_exit(flush)
     is_compiling = _is_compiling()
@@ -309,7 +309,14 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 ended = now()
                 tokens = _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
-                timer.stop(begin, (started, steps.executed_count(), _layer_index(self), tokens, ended - started))
+                fields = {
+                    "t_ns": started,
+                    "step": steps.executed_count(),
+                    "layer": _layer_index(self),
+                    "num_tokens": tokens,
+                    "duration_ns": ended - started,
+                }
+                timer.stop(begin, fields)
                 timer.poll()
             except Exception:  # noqa: BLE001
                 recording.failed()

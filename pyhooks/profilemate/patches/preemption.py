@@ -64,16 +64,16 @@ def _preempted(owner: Any, pool_of: Callable[[Any], Any], request: Any, release:
         reason = "kv_cache_full" if recording.in_schedule else "reset_prefix_cache"
         request_id = str(request.request_id)
         native.preemption(
-            now_ns,
-            recording.step,
-            request_id,
-            "preempted",
-            reason,
-            _running_ns(request),
-            computed,
-            max(free_after - free_before, 0),
-            100.0 * (total - free_before) / total if total > 0 else -1.0,
-            _extra_info(request),
+            t_ns=now_ns,
+            step=recording.step,
+            request_id=request_id,
+            event="preempted",
+            reason=reason,
+            running_ns=_running_ns(request),
+            computed_tokens_lost=computed,
+            blocks_freed=max(free_after - free_before, 0),
+            kv_usage_before_pct=100.0 * (total - free_before) / total if total > 0 else None,
+            extra_info=_extra_info(request),
         )
         awaiting_resume[request_id] = _Preempted(computed, reason, now_ns)
     except Exception:  # noqa: BLE001
@@ -112,17 +112,16 @@ def admitted(request: Any) -> None:
         now_ns = native.now()
         found = min(preempted.found, preempted.computed)
         native.preemption(
-            now_ns,
-            recording.step,
-            str(request.request_id),
-            "resumed",
-            preempted.reason,
-            _running_ns(request),
-            preempted.computed,
-            0,
-            -1.0,
-            f"{_extra_info(request)}, preempted_for_sec={(now_ns - preempted.preempted_ns) * 1e-9:.6f}",
-            found,
+            t_ns=now_ns,
+            step=recording.step,
+            request_id=str(request.request_id),
+            event="resumed",
+            reason=preempted.reason,
+            running_ns=_running_ns(request),
+            computed_tokens_lost=preempted.computed,
+            blocks_freed=0,
+            extra_info=f"{_extra_info(request)}, preempted_for_sec={(now_ns - preempted.preempted_ns) * 1e-9:.6f}",
+            tokens_found_in_cache=found,
         )
     except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
         recording.failed()

@@ -75,22 +75,25 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, star
     if len(in_flight) >= steps.MAX_IN_FLIGHT:
         in_flight.clear()
     in_flight[id(output)] = (step, num_tokens, prefill_seqs, decode_seqs)  # for the forward pass
+    used_blocks = total_blocks - pool.get_num_free_blocks()
     native.scheduler_step(
-        step,
-        started_ns,
-        ended_ns - started_ns,
-        len(per_request),
-        max_requests,
-        num_tokens,
-        max_tokens,
-        prefill_seqs,
-        decode_seqs,
-        prefill_tokens,
-        num_tokens - prefill_tokens,
-        len(scheduler.running),
-        len(scheduler.waiting),
-        total_blocks - pool.get_num_free_blocks(),
-        total_blocks,
+        step=step,
+        t_ns=started_ns,
+        schedule_duration_ns=ended_ns - started_ns,
+        num_seqs=len(per_request),
+        max_num_seqs=max_requests,
+        num_tokens=num_tokens,
+        max_tokens=max_tokens,
+        num_prefill_seqs=prefill_seqs,
+        num_decode_seqs=decode_seqs,
+        num_prefill_tokens=prefill_tokens,
+        num_decode_tokens=num_tokens - prefill_tokens,
+        running_queue_len=len(scheduler.running),
+        waiting_queue_len=len(scheduler.waiting),
+        # vLLM's BlockPool.get_usage(), without its call: usable blocks exclude the null block.
+        kv_usage_pct=100.0 * used_blocks / total_blocks if total_blocks else None,
+        used_blocks=used_blocks,
+        total_blocks=total_blocks,
     )
 
 

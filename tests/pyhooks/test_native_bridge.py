@@ -1,0 +1,83 @@
+"""The hooks' bridge to the recorder (pyhooks/native/profilemate_native.c) takes records by name:
+each function's keyword arguments are its proto message's field names, and bad input is refused
+with an error naming the function and the field."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import BUILD
+
+PROTO = Path(__file__).resolve().parents[2] / "proto" / "profilemate.proto"
+
+# The message each function records; scheduler_step also records the step's KvUsage.
+MESSAGES = {
+    "scheduler_step": ("SchedulerStep", "KvUsage"),
+    "kv_eviction": ("KvEviction",),
+    "preemption": ("Preemption",),
+    "kv_usage": ("KvUsage",),
+    "cpu_operation": ("CpuOperation",),
+    "forward_pass": ("ForwardPass",),
+    "encoder_timing": ("EncoderTiming",),
+    "moe_expert_counts": ("MoeExpertCounts",),
+    "moe_timing": ("MoeLayerTiming",),
+    "patch_status": ("PatchStatus",),
+    "process_info": ("ProcessInfo",),
+}
+
+
+@pytest.fixture(scope="module")
+def native():
+    sys.path.insert(0, str(BUILD / "pyhooks"))
+    try:
+        yield importlib.import_module("profilemate._native")  # not started: nothing is written
+    finally:
+        sys.path.remove(str(BUILD / "pyhooks"))
+
+
+def proto_fields() -> dict[str, set[str]]:
+    """Field names of each top-level message of the schema."""
+    fields: dict[str, set[str]] = {}
+    for message, body in re.findall(r"^message (\w+) \{(.*?)^\}", PROTO.read_text(encoding="utf-8"), re.M | re.S):
+        fields[message] = set(re.findall(r"^\s+(?:optional |repeated )?[\w.]+ (\w+) = \d+;", body, re.M))
+    return fields
+
+
+def test_every_field_a_record_function_takes_is_a_field_of_its_message(native) -> None:
+    schema = proto_fields()
+    taken = native.fields()
+    assert set(taken) == set(MESSAGES), f"functions without a message here, or gone: {set(taken) ^ set(MESSAGES)}"
+    for function, names in taken.items():
+        known = set().union(*(schema[message] for message in MESSAGES[function]))
+        assert set(names) <= known, f"{function}() takes fields its messages lack: {set(names) - known}"
+
+
+def test_bad_input_is_refused_naming_the_function_and_the_field(native) -> None:
+    fields = {"t_ns": 1, "step": 2, "phase": 2, "batch_size": 4, "num_tokens": 5, "duration_ns": 6}
+    assert native.forward_pass(**fields) is False  # accepted; not recorded: the recorder is not started
+    assert native.forward_pass(**fields, gpu_duration_ns=None) is False  # None: an optional field absent
+    cases = [
+        ((), {**fields, "bogus": 1}, r"forward_pass\(\) has no field 'bogus'"),
+        ((), {k: v for k, v in fields.items() if k != "step"}, r"forward_pass\(\) is missing field step"),
+        ((), {**fields, "t_ns": -1}, r"forward_pass\(\): field t_ns must be an int >= 0, got -1"),
+        ((), {**fields, "num_tokens": 2**32}, r"field num_tokens must be an int in \[0, 2\*\*32\)"),
+        ((), {**fields, "step": None}, r"field step must be an int >= 0, got None"),
+        ((1, 2), {}, r"forward_pass\(\) takes its fields by name, got 2 positional"),
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(TypeError, match=message):
+            native.forward_pass(*args, **kwargs)
+    with pytest.raises(TypeError, match=r"cpu_operation\(\): field operation must be a str, got 3"):
+        native.cpu_operation(t_ns=1, step=2, operation=3, duration_ns=4, context="")
+    with pytest.raises(TypeError, match=r"moe_expert_counts\(\): field counts must be a list of ints"):
+        native.moe_expert_counts(t_ns=1, step=2, layer=0, first_expert=0, counts=(1, 2))
+
+
+def test_fields_arrive_in_any_order_and_through_a_dict(native) -> None:
+    fields = {"duration_ns": 6, "num_tokens": 5, "batch_size": 4, "phase": 2, "step": 2, "t_ns": 1}
+    key = "".join(["gpu_", "duration_ns"])  # not interned: compared by value
+    assert native.forward_pass(**fields, **{key: 7}) is False
