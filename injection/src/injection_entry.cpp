@@ -43,7 +43,7 @@ void start_cupti() {
     return;
   }
   profilemate::injection::SessionOptions options;
-  options.flush_interval_ms = env_u32("PROFILEMATE_FLUSH_MS", options.flush_interval_ms);
+  options.flush_interval_ms = pm_flush_interval_ms();  // the recorder's reading of PROFILEMATE_FLUSH_MS
   options.gpu_record_timeout_ms = env_u32("PROFILEMATE_GPU_RECORD_TIMEOUT_MS", options.gpu_record_timeout_ms);
   CuptiSession::instance().start(options);
   std::atexit(stop_session_at_exit);

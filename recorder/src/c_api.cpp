@@ -34,6 +34,9 @@ uint32_t pm_thread(void) {
 int pm_flush(uint32_t timeout_ms) {
   return Recorder::instance().flush(timeout_ms);
 }
+uint32_t pm_flush_interval_ms(void) {
+  return Recorder::instance().flush_interval_ms();
+}
 const char* pm_session_dir(void) {
   return Recorder::instance().session_dir();
 }

@@ -347,6 +347,10 @@ uint64_t Recorder::log_time(uint64_t realtime) const {
   return realtime > base_realtime_ns_ ? realtime - base_realtime_ns_ : 0;
 }
 
+uint32_t Recorder::flush_interval_ms() const {
+  return config_.flush_interval_ms;
+}
+
 uint32_t Recorder::thread_index() {
   if (ensure_running() != PM_OK) return 0;
   const Slot* slot = bind_thread();

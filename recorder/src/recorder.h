@@ -27,6 +27,7 @@ class Recorder {
   int record(uint32_t kind, const void* event);
   [[nodiscard]] uint64_t now() const;
   [[nodiscard]] uint64_t log_time(uint64_t realtime_ns) const;
+  [[nodiscard]] uint32_t flush_interval_ms() const;
   uint32_t thread_index();
   // pm_set_thread_waits: returns the previous setting.
   static bool set_thread_waits(bool waits);

@@ -470,6 +470,22 @@ TEST(Recorder, EventsReachTheFileWithinTheFlushIntervalWithoutAnExplicitFlush) {
   }));
 }
 
+TEST(Recorder, TellsTheFlushIntervalItAcceptedToThePartsThatFlushOnTheirOwn) {
+  TempDir tmp;
+  // The injection library's CUPTI flush takes its interval from pm_flush_interval_ms: one reading
+  // of PROFILEMATE_FLUSH_MS, with the recorder's range, for both.
+  for (const auto& [setting, expected] : {std::pair{"50", 50}, {"5", 200}, {"60001", 200}, {"1e3", 200}}) {
+    const std::string session = tmp / (std::string("s") + setting);
+    const ChildResult result = run_in_child(session_env(session, setting), [want = expected] {
+      if (pm_start() != PM_OK) return 10;
+      return pm_flush_interval_ms() == static_cast<uint32_t>(want) ? 0 : 11;
+    });
+    EXPECT_TRUE(result.exited && result.exit_code == 0)
+        << "PROFILEMATE_FLUSH_MS=" << setting << ": exit " << result.exit_code << " (11: not " << expected
+        << " ms)";
+  }
+}
+
 void record_at_exit() {
   pm_flush(1000);  // the writer has now seen this thread's buffer released by the teardown
   record_replay(7, 0);

@@ -70,6 +70,11 @@ PM_API uint32_t pm_thread(void);
  * PM_INACTIVE when not recording or the wait timed out. */
 PM_API int pm_flush(uint32_t timeout_ms);
 
+/* The interval within which records reach the file, in ms: PROFILEMATE_FLUSH_MS as the recorder
+ * accepted it (10 to 60000, else the default), for every other part that flushes on its own (the
+ * injection library's CUPTI buffers), so that the rule has one definition. */
+PM_API uint32_t pm_flush_interval_ms(void);
+
 /* The session directory and this process's log file; "" when not recording. */
 PM_API const char* pm_session_dir(void);
 PM_API const char* pm_log_path(void);
