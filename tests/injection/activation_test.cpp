@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 
 namespace profilemate::injection {
 namespace {
@@ -58,6 +60,39 @@ TEST(Activation, RecognisesTheWaysVllmIsStarted) {
   EXPECT_FALSE(looks_like_vllm({"python", "train.py", "--model", "resnet"})) << "--model alone is not vLLM";
   EXPECT_FALSE(looks_like_vllm({"/usr/local/bin/vllm", "--help"}));
   EXPECT_FALSE(looks_like_vllm({}));
+}
+
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string word; in >> word;) out.push_back(word);
+  return out;
+}
+
+// The cases the Python hooks' decision is checked against too (tests/pyhooks/test_rules_agree.py):
+// "expected | NAME=value ... or - | command line".
+TEST(Activation, DecidesEveryCaseOfTheTableThePythonHooksAreCheckedAgainst) {
+  const std::string path = PROFILEMATE_TEST_SOURCE_DIR "/support/rules/activation_cases.txt";
+  std::ifstream table(path);
+  ASSERT_TRUE(table) << "cannot read " << path;
+  int cases = 0;
+  for (std::string line; std::getline(table, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t first = line.find('|');
+    const size_t second = line.find('|', first + 1);
+    ASSERT_NE(second, std::string::npos) << path << ": not 'expected | environment | command line': " << line;
+    std::map<std::string, std::string> env;
+    for (const std::string& setting : words(line.substr(first + 1, second - first - 1))) {
+      if (setting == "-") continue;
+      const size_t equals = setting.find('=');
+      env[setting.substr(0, equals)] = equals == std::string::npos ? "" : setting.substr(equals + 1);
+    }
+    const std::vector<std::string> expected = words(line.substr(0, first));
+    ASSERT_EQ(expected.size(), 1u) << path << ": " << line;
+    EXPECT_EQ(decide(env, words(line.substr(second + 1))).on, expected[0] == "on") << path << ": " << line;
+    ++cases;
+  }
+  EXPECT_GT(cases, 10) << path << " lost its cases";
 }
 
 }  // namespace

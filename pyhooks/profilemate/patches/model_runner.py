@@ -27,7 +27,7 @@ def _batch(output: Any) -> tuple[int, int, int, int]:
     else:
         step = steps.executed_count()
         prefill = len(output.scheduled_new_reqs)
-        phase = steps.phase_of(num_tokens, prefill, len(per_request) - prefill)
+        phase = steps.phase_of(len(per_request), prefill, len(per_request) - prefill)
     return step, phase, len(per_request), num_tokens
 
 

@@ -74,7 +74,8 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, star
     decode_seqs = len(per_request) - prefill_seqs
     if len(in_flight) >= steps.MAX_IN_FLIGHT:
         in_flight.clear()
-    in_flight[id(output)] = (step, num_tokens, prefill_seqs, decode_seqs)  # for the forward pass
+    # For the forward pass that will execute this step.
+    in_flight[id(output)] = (step, steps.phase_of(len(per_request), prefill_seqs, decode_seqs))
     used_blocks = total_blocks - pool.get_num_free_blocks()
     native.scheduler_step(
         step=step,

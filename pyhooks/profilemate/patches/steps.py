@@ -11,19 +11,22 @@ from typing import Any
 PREFILL, DECODE, MIXED, IDLE = 1, 2, 3, 4  # the proto's Phase numbers
 MAX_IN_FLIGHT = 64  # steps scheduled but not yet executed; more means they never will be
 
-# id(SchedulerOutput) -> (step, tokens, prefill requests, decode requests), written by the
-# scheduler hook itself (every step: no call). An engine core whose workers run elsewhere never
-# executes what it schedules: there the dict is emptied whenever it holds MAX_IN_FLIGHT.
-in_flight: dict[int, tuple[int, int, int, int]] = {}
+# id(SchedulerOutput) -> (step, phase), written by the scheduler hook itself (every step: no
+# call). An engine core whose workers run elsewhere never executes what it schedules: there the
+# dict is emptied whenever it holds MAX_IN_FLIGHT.
+in_flight: dict[int, tuple[int, int]] = {}
 _executed = 0
 
 
-def phase_of(num_tokens: int, prefill_seqs: int, decode_seqs: int) -> int:
-    if num_tokens == 0:
+def phase_of(num_seqs: int, num_prefill_seqs: int, num_decode_seqs: int) -> int:
+    """A step's phase from its prefill/decode split: the rule the reader applies to SchedulerStep
+    records (tools/session/event_labels.cpp, step_phase), stated the same way; both are checked
+    against the same cases (tests/support/rules/step_phase_cases.txt)."""
+    if num_seqs == 0:
         return IDLE
-    if prefill_seqs == 0:
-        return DECODE
-    return PREFILL if decode_seqs == 0 else MIXED
+    if num_prefill_seqs > 0 and num_decode_seqs > 0:
+        return MIXED
+    return PREFILL if num_prefill_seqs > 0 else DECODE
 
 
 def executed(output: Any) -> tuple[int, int] | None:
@@ -35,7 +38,7 @@ def executed(output: Any) -> tuple[int, int] | None:
         _executed += 1
         return None
     _executed = found[0]
-    return found[0], phase_of(found[1], found[2], found[3])
+    return found
 
 
 def executed_count() -> int:
