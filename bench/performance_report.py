@@ -3,9 +3,11 @@
 printed: each figure next to the baseline measured in the same run, with the machine and commit.
 No figure on the page is typed by hand; `scripts/bench.sh` calls this.
 
-    bench/performance_report.py [--build build] [--out docs/performance.md] [--quick]
+    bench/performance_report.py [--build build] [--out docs/performance.md] [--quick] [--vllm-python PY]
 
---quick runs fewer repetitions (a smoke run; its page says so).
+--quick runs fewer repetitions (a smoke run; its page says so). --vllm-python: a Python with vLLM's
+CPU build, for the real-vLLM section (default: $PROFILEMATE_VLLM_CPU_PYTHON, else the environment
+scripts/real_vllm_env.sh --cpu makes, when it exists); without one that section says it was not run.
 """
 
 from __future__ import annotations
@@ -167,6 +169,7 @@ def main() -> None:
     parser.add_argument("--build", default=str(ROOT / "build"), help="the build directory (default: build)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"), help="the page to write")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and a shorter stress run")
+    parser.add_argument("--vllm-python", default=default_vllm_python(), help="Python with vLLM's CPU build")
     options = parser.parse_args()
     build = Path(options.build).resolve()
     bench_binary = build / "bench" / "profilemate_bench"
@@ -180,8 +183,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profilemate_perf_") as work:
         sessions = session_commands(build, Path(work))
     hooks = python_hooks(build)
+    real = real_vllm(build, options.vllm_python, options.quick)
 
-    page = render(results, stressed, sessions, hooks, quick=options.quick)
+    page = render(results, stressed, sessions, hooks, real, quick=options.quick)
     Path(options.out).write_text(page, encoding="utf-8")
     print(page)
     print(f"[bench] wrote {options.out}", file=sys.stderr)
@@ -210,11 +214,60 @@ def python_hooks(build: Path) -> dict[str, Any]:
     return hooks
 
 
+def default_vllm_python() -> str:
+    made = Path.home() / ".cache" / "profilemate" / "vllm-cpu-venv" / "bin" / "python"
+    return os.environ.get("PROFILEMATE_VLLM_CPU_PYTHON") or (str(made) if made.exists() else "")
+
+
+def real_vllm(build: Path, python: str, quick: bool) -> dict[str, Any] | None:
+    """bench/vllm_ab.py's figures, or None without vLLM's CPU build."""
+    if not python:
+        print("[bench] no vLLM CPU build (--vllm-python): the real-vLLM section is not measured", file=sys.stderr)
+        return None
+    figures_json = Path(tempfile.mkstemp(suffix=".json")[1])
+    command = [sys.executable, str(ROOT / "bench" / "vllm_ab.py"), "--python", python, "--build", str(build)]
+    command += ["--runs", "2", "--requests", "8"] if quick else []
+    print("[bench] bench/vllm_ab.py", file=sys.stderr, flush=True)
+    subprocess.run([*command, "--json", str(figures_json)], check=True, stdout=subprocess.DEVNULL)
+    figures = json.loads(figures_json.read_text(encoding="utf-8"))
+    figures_json.unlink()
+    return figures
+
+
+def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
+    lines = ["## Real vLLM: ProfileMate off and on (CPU build)", ""]
+    if real is None:
+        return [*lines, "Not measured in this run: no Python with vLLM's CPU build was given (`--vllm-python`).", ""]
+    lines += [
+        f"`bench/vllm_ab.py`: the bundled example (`examples/tiny_vllm`, 2-layer Mixtral) and its dense variant "
+        f"(2-layer Llama), {real['requests']} requests x {real['max_tokens']} greedy tokens, off and on alternating, "
+        f"{real['runs']} runs each; medians over runs of each run's median. Load average (1, 5, 15 min) before "
+        f"{real['load_before']}, after {real['load_after']}.",
+        "",
+        "| model | figure | off | on | change | spread between runs, off / on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, figures in real["models"].items():
+        for key, label, unit in (
+            ("step_ms", "engine step", "ms"),
+            ("schedule_us", "`Scheduler.schedule()`", "µs"),
+            ("tokens_per_s", "tokens/s", ""),
+        ):
+            f = figures[key]
+            lines.append(
+                f"| {model} | {label} | {f['off']:.3f} {unit} | {f['on']:.3f} {unit} | {f['change_pct']:+.1f} % | "
+                f"{f['off_spread_pct']:.0f} % / {f['on_spread_pct']:.0f} % |"
+            )
+        lines.append(f"| {model} | greedy token ids on = off | {'yes' if figures['same_ids'] else '**no**'} | | | |")
+    return [*lines, ""]
+
+
 def render(
     results: Benchmarks,
     stressed: dict[str, float],
     sessions: dict[int, dict[str, float]],
     hooks: dict[str, Any],
+    real: dict[str, Any] | None,
     quick: bool,
 ) -> str:
     clock = results.value("BM_Baseline_ClockGettime/threads:1", "real_time")
@@ -323,7 +376,7 @@ def render(
             f"| `{row['call']}` | {row['unpatched_ns']:.0f} | {row['predecessor_added_ns']:+.0f} | "
             f"{row['python_recorder_added_ns']:+.0f} | **{row['profilemate_added_ns']:+.0f}** |"
         )
-    lines += ["", METHOD]
+    lines += ["", *real_vllm_section(real), METHOD]
     return "\n".join(lines) + "\n"
 
 
@@ -348,6 +401,12 @@ METHOD = """## Method
   machine varies from run to run several-fold; the CPU-time rate beside each figure moves less.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
   memory is the child's `ru_maxrss`, each command run alone.
+- Real vLLM: every run is a fresh process with ProfileMate's hooks on its path, differing only in
+  `VLLM_ENABLE_PROFILING` (0 or 1); the engine core runs in that process
+  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), where the run's own wrappers, outside ProfileMate's, time each
+  engine step and `schedule()` call, and `generate()` as a whole (tokens/s) after a small warm-up
+  generation. On a shared 2-core machine the run-to-run spread is larger than the 3 % the hooks are
+  meant to stay under; compare the on/off change with the spread between runs of the same setting.
 
 Run it again with `scripts/bench.sh` (about 10 minutes); `scripts/bench.sh --quick` for a smoke run."""
 

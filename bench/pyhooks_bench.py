@@ -55,7 +55,8 @@ def predecessor_style(original: Callable[..., Any], samples: list[tuple[float, s
 
 
 class PythonRecorder:
-    """Stands in for profilemate._native: every record is a tuple appended to a list."""
+    """Stands in for profilemate._native: every record's fields (a dict, or a tuple of positional
+    arguments) appended to a list."""
 
     def __init__(self) -> None:
         self.records: list[tuple[Any, ...]] = []
@@ -64,8 +65,8 @@ class PythonRecorder:
     def __getattr__(self, name: str) -> Callable[..., None]:
         append = self.records.append
 
-        def record(*args: Any) -> None:
-            append(args)
+        def record(*args: Any, **fields: Any) -> None:
+            append(fields or args)
 
         setattr(self, name, record)  # looked up once per name
         return record

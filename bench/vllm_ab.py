@@ -104,6 +104,9 @@ def summarize(runs: dict[bool, list[dict[str, Any]]]) -> dict[str, Any]:
     for key in ("step_ms", "schedule_us", "tokens_per_s"):
         figures[key] = {"off": median(False, key), "on": median(True, key)}
         figures[key]["change_pct"] = 100 * (figures[key]["on"] / figures[key]["off"] - 1)
+        for profiling, name in ((False, "off"), (True, "on")):  # the spread between runs of one setting
+            values = [r[key] for r in runs[profiling]]
+            figures[key][f"{name}_spread_pct"] = 100 * (max(values) - min(values)) / statistics.median(values)
     figures["same_ids"] = len({r["ids"] for r in runs[False] + runs[True]}) == 1
     figures["steps"] = median(False, "steps")
     return figures
@@ -124,7 +127,13 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     options = parser.parse_args()
 
-    figures: dict[str, Any] = {"load_before": load_average(), "models": {}}
+    figures: dict[str, Any] = {
+        "load_before": load_average(),
+        "runs": options.runs,
+        "requests": options.requests,
+        "max_tokens": options.max_tokens,
+        "models": {},
+    }
     with tempfile.TemporaryDirectory(prefix="profilemate_vllm_ab_") as session_root:
         options.session_root = session_root
         for model in MODELS:
@@ -139,10 +148,13 @@ def main() -> None:
         f"ProfileMate off vs on, real vLLM (CPU build), {options.runs} alternating runs each, medians "
         f"(load average before {figures['load_before']}, after {figures['load_after']})"
     )
-    print(f"  {'model':6} {'':14} {'off':>10} {'on':>10} {'change':>8}")
+    print(f"  {'model':6} {'':14} {'off':>10} {'on':>10} {'change':>8}   spread between runs, off / on")
     for model, f in figures["models"].items():
         for key, label in (("step_ms", "step (ms)"), ("schedule_us", "schedule (µs)"), ("tokens_per_s", "tokens/s")):
-            print(f"  {model:6} {label:14} {f[key]['off']:10.3f} {f[key]['on']:10.3f} {f[key]['change_pct']:+7.1f}%")
+            print(
+                f"  {model:6} {label:14} {f[key]['off']:10.3f} {f[key]['on']:10.3f} {f[key]['change_pct']:+7.1f}%"
+                f"   {f[key]['off_spread_pct']:.0f} % / {f[key]['on_spread_pct']:.0f} %"
+            )
         print(f"  {model:6} greedy token ids identical on vs off: {'yes' if f['same_ids'] else 'NO'}")
     if options.json:
         Path(options.json).write_text(json.dumps(figures), encoding="utf-8")
