@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+PROBE_EVERY = 64
 Emit = Callable[[dict[str, Any], int | None], None]  # (the record's fields, gpu_ns or None)
 
 
@@ -30,16 +31,21 @@ class GpuTimer:
         self._emit = emit
         self._max_pending = max_pending
         self._check_capture = check_capture
-        self._pending: deque[tuple[Any, Any, dict[str, Any]]] = deque()
+        self.pending: deque[tuple[Any, Any, dict[str, Any]]] = deque()  # the hooks poll when not empty
         self._spare: list[Any] = []
         self._cuda: Any = None  # torch.cuda, once seen initialised: it stays so
+        self._unprobed = 0  # calls since CUDA was last found uninitialised
 
     def start(self) -> Any | None:
         """A start event on the current stream, or None when GPU time cannot be taken."""
         if self._cuda is None:
-            self._cuda = _initialised_cuda()
-            if self._cuda is None:
+            # Asked again every PROBE_EVERY calls, not each: a process without CUDA (vLLM's CPU
+            # build) would pay for the question every step. vLLM initialises CUDA long before its
+            # first step, so at most the first few regions go without GPU time.
+            self._unprobed = (self._unprobed + 1) % PROBE_EVERY
+            if self._unprobed != 1 or (cuda := _initialised_cuda()) is None:
                 return None
+            self._cuda = cuda
         if self._check_capture and self._cuda.is_current_stream_capturing():
             return None
         begin = self._event()
@@ -54,22 +60,22 @@ class GpuTimer:
             return
         end = self._event()
         end.record()
-        self._pending.append((begin, end, payload))
-        if len(self._pending) > self._max_pending:  # the GPU is far behind: give up on the oldest
-            self._emit(self._pending.popleft()[2], None)
+        self.pending.append((begin, end, payload))
+        if len(self.pending) > self._max_pending:  # the GPU is far behind: give up on the oldest
+            self._emit(self.pending.popleft()[2], None)
 
     def poll(self) -> None:
         """Emits every region whose end event has completed, oldest first; never waits."""
-        while self._pending and self._pending[0][1].query():
-            begin, end, payload = self._pending.popleft()
+        while self.pending and self.pending[0][1].query():
+            begin, end, payload = self.pending.popleft()
             self._emit(payload, int(begin.elapsed_time(end) * 1e6))  # ms -> ns
             self._spare += (begin, end)
 
     def drain(self) -> None:
         """At exit: what has completed with its GPU time, the rest without."""
         self.poll()
-        while self._pending:
-            self._emit(self._pending.popleft()[2], None)
+        while self.pending:
+            self._emit(self.pending.popleft()[2], None)
 
     def _event(self) -> Any:
         return self._spare.pop() if self._spare else self._cuda.Event(enable_timing=True)

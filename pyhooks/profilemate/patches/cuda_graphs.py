@@ -30,7 +30,9 @@ _replays: dict[Hashable, int] = {}
 _written: dict[Hashable, int] = {}
 _labels: dict[Hashable, Label] = {}
 _keep: list[Any] = []
-_last_write_ns = 0
+# When the next write is due: the model runner's hook compares with it inline, every step, and
+# calls write_replay_counts() only then.
+next_write_ns = [0]
 
 
 def _owner_name(owner: Any) -> str:
@@ -69,10 +71,9 @@ def _first_replay(key: Hashable, label: Label, keep: Any) -> None:
 
 def write_replay_counts(now_ns: int, force: bool = False) -> None:
     """Writes the replays counted since the last write, at most once per WRITE_INTERVAL_NS."""
-    global _last_write_ns
-    if not force and now_ns - _last_write_ns < WRITE_INTERVAL_NS:
+    if not force and now_ns < next_write_ns[0]:
         return
-    _last_write_ns = now_ns
+    next_write_ns[0] = now_ns + WRITE_INTERVAL_NS
     native = recording.native()
     for key, count in _replays.items():
         delta = count - _written.get(key, 0)

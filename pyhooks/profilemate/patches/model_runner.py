@@ -15,20 +15,16 @@ from typing import Any
 from ..registry import PatchTarget, Wrapper
 from . import cuda_graphs, moe, recording, steps
 from .cuda_events import GpuTimer
+from .cuda_graphs import next_write_ns
 
 
-def _batch(output: Any) -> tuple[int, int, int, int]:
-    """(step, phase, requests, tokens) of the SchedulerOutput being executed."""
-    per_request = output.num_scheduled_tokens
-    num_tokens = output.total_num_scheduled_tokens
+def _step_and_phase(output: Any, num_reqs: int) -> tuple[int, int]:
+    """(step, phase) of the SchedulerOutput being executed."""
     found = steps.executed(output)
     if found is not None:
-        step, phase = found
-    else:
-        step = steps.executed_count()
-        prefill = len(output.scheduled_new_reqs)
-        phase = steps.phase_of(len(per_request), prefill, len(per_request) - prefill)
-    return step, phase, len(per_request), num_tokens
+        return found
+    prefill = len(output.scheduled_new_reqs)
+    return steps.executed_count(), steps.phase_of(num_reqs, prefill, num_reqs - prefill)
 
 
 def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,9 +40,12 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
         if kwargs and kwargs.get("dummy_run"):  # the V2 runner's warm-up: no step of the scheduler's
             return original(self, scheduler_output, *args, **kwargs)
         try:
-            step, phase, num_reqs, num_tokens = _batch(scheduler_output)
-            begin = timer.start() if num_tokens else None
+            num_tokens = scheduler_output.total_num_scheduled_tokens
+            num_reqs = len(scheduler_output.num_scheduled_tokens)
+            step, phase = _step_and_phase(scheduler_output, num_reqs)
+            begin = None
             if num_tokens:
+                begin = timer.start()
                 moe.before_forward(num_tokens)  # MoE counters: only real tokens of real steps
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failed()
@@ -82,9 +81,11 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
                         "duration_ns": ended - started,
                     }
                     timer.stop(begin, fields)
-                timer.poll()
+                if timer.pending:
+                    timer.poll()
                 moe.after_forward(step)
-                cuda_graphs.write_replay_counts(ended)
+                if ended >= next_write_ns[0]:
+                    cuda_graphs.write_replay_counts(ended)
             except Exception:  # noqa: BLE001
                 recording.failed()
         return result
