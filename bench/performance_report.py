@@ -364,7 +364,9 @@ def render(
         "",
         "## Python hooks: added ns per patched call (stand-in vLLM)",
         "",
-        f"Medians of {hooks['repeats']} x {hooks['calls']} calls; each target patched alone. *Predecessor*: "
+        f"Each target patched alone; the variants take turns for {hooks['repeats']} rounds of {hooks['calls']} calls, "
+        "each figure the median over rounds of its difference from the unpatched call in the same round. "
+        "*Predecessor*: "
         "`perf_counter` around the call and a tuple appended to a list (timing only). *Python recorder*: the "
         "same hook recording the same facts into a Python list instead of the native recorder.",
         "",

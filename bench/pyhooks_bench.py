@@ -9,11 +9,12 @@
 - ProfileMate: the hook as shipped, writing through the native recorder, with its NVTX ranges
   (no NVTX tool attached: the usual case outside nsys);
 - NVTX part: what the ranges add to that: the hook made with PROFILEMATE_NVTX=0 and as shipped,
-  timed in alternation, the fastest of 21 timings each (a difference of tens of ns; the drift
+  timed in alternation, the fastest of 45 timings each (a difference of tens of ns; the drift
   and interruptions of a shared machine would hide it in medians).
 
-One target is patched at a time. Prints medians of repeated timings, as the added cost against
-the unpatched call.
+One target is patched at a time. The variants take turns, round after round (the order rotated):
+each figure is the median over rounds of its difference from the unpatched call timed in the same
+round, so that the drift of a shared machine moves both sides of each difference.
 
     PYTHONPATH=build/pyhooks:tests/pyhooks/standins/vllm_2026:tests/pyhooks/standins/common \\
         python3 bench/pyhooks_bench.py [--json FILE]
@@ -34,12 +35,8 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
-CALLS = 20_000
-REPEATS = 7
-
-
-def median_ns(call: Callable[[], Any]) -> float:
-    return statistics.median(timeit.repeat(call, number=CALLS, repeat=REPEATS)) / CALLS * 1e9
+CALLS = 10_000
+REPEATS = 15
 
 
 def predecessor_style(original: Callable[..., Any], samples: list[tuple[float, str]]) -> Callable[..., Any]:
@@ -163,6 +160,29 @@ CASES = [
 ]
 
 
+def paired_added_ns(
+    owner: type, method: str, call: Callable[[], Any], variants: dict[str, tuple[Callable[..., Any], Any]]
+) -> dict[str, float]:
+    """Each variant of the method timed in turn, REPEATS rounds, the order rotated every round: the
+    median over rounds of its difference from the unpatched call in the same round (a shared
+    machine's drift moves both), and the unpatched call's own median."""
+    from profilemate.patches import recording
+
+    names = list(variants)
+    times: dict[str, list[float]] = {variant: [] for variant in names}
+    for round_ in range(REPEATS):
+        for variant in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            function, recording._native = variants[variant]
+            setattr(owner, method, function)
+            times[variant].append(timeit.timeit(call, number=CALLS) / CALLS * 1e9)
+    added = {
+        variant: statistics.median(t - u for t, u in zip(times[variant], times["unpatched"]))
+        for variant in names
+        if variant != "unpatched"
+    }
+    return {"unpatched": statistics.median(times["unpatched"]), **added}
+
+
 def nvtx_part_ns(target: Any, owner: type, method: str, make_case: Callable[[], Callable[[], Any]]) -> float:
     original = owner.__dict__.get(method)
     hooks = []
@@ -190,12 +210,14 @@ def main() -> None:
     session = tempfile.TemporaryDirectory(prefix="profilemate_pyhooks_bench_")
     os.environ["PROFILEMATE_SESSION_DIR"] = session.name
     from profilemate.patches import all_targets, recording
-    from profilemate.registry import Registry
 
     native = recording.native()
     assert native.start(), "the recorder did not start"
     targets = all_targets()
-    print(f"Added cost per patched call (stand-in vLLM), median of {REPEATS} x {CALLS} calls, ns/call")
+    print(
+        f"Added cost per patched call (stand-in vLLM), ns/call: median over {REPEATS} rounds of {CALLS} calls of"
+        " each variant against the unpatched call in the same round"
+    )
     print(
         f"  {'call':36} {'unpatched':>10} {'predecessor':>12} {'Python recorder':>16} {'ProfileMate':>12}"
         f" {'NVTX part':>10}"
@@ -203,36 +225,36 @@ def main() -> None:
     for name, module_name, class_name, method, make_case in CASES:
         __import__(module_name)
         owner = getattr(sys.modules[module_name], class_name)
+        defined = owner.__dict__.get(method)
         original = getattr(owner, method)  # may be inherited (the 2026 KVCacheManager)
-        baseline = median_ns(make_case())
-
-        samples: list[tuple[float, str]] = []
-        setattr(owner, method, predecessor_style(original, samples))
-        predecessor = median_ns(make_case())
-        setattr(owner, method, original)
-
         target = [t for t in targets if t.module == module_name and t.qualname == f"{class_name}.{method}"]
-        added = []
+        assert len(target) == 1, f"no patch target for {name}"
+        samples: list[tuple[float, str]] = []
+        variants = {"unpatched": (original, native), "predecessor": (predecessor_style(original, samples), native)}
         # The hooks bind their recorder, and read PROFILEMATE_NVTX, when they wrap.
-        for recorder, nvtx in ((PythonRecorder(), "0"), (native, "1")):
+        for variant, recorder, nvtx in (("python", PythonRecorder(), "0"), ("profilemate", native, "1")):
             recording._native = recorder
             os.environ["PROFILEMATE_NVTX"] = nvtx
-            registry = Registry(target)
-            assert [r.applied for r in registry.apply_ready()] == [True], f"{name} was not patched"
-            added.append(median_ns(make_case()) - baseline)
-            registry.unpatch()
+            variants[variant] = (target[0].wrap(original), recorder)
+        added = paired_added_ns(owner, method, make_case(), variants)
+        recording._native = native
+        if defined is None:
+            delattr(owner, method)
+        else:
+            setattr(owner, method, defined)
+        baseline = added.pop("unpatched")
         nvtx_part = nvtx_part_ns(target[0], owner, method, make_case)
         print(
-            f"  {name:36} {baseline:10.0f} {predecessor - baseline:+12.0f} {added[0]:+16.0f} {added[1]:+12.0f}"
-            f" {nvtx_part:+10.0f}"
+            f"  {name:36} {baseline:10.0f} {added['predecessor']:+12.0f} {added['python']:+16.0f}"
+            f" {added['profilemate']:+12.0f} {nvtx_part:+10.0f}"
         )
         figures.append(
             {
                 "call": name,
                 "unpatched_ns": baseline,
-                "predecessor_added_ns": predecessor - baseline,
-                "python_recorder_added_ns": added[0],
-                "profilemate_added_ns": added[1],
+                "predecessor_added_ns": added["predecessor"],
+                "python_recorder_added_ns": added["python"],
+                "profilemate_added_ns": added["profilemate"],
                 "nvtx_part_ns": nvtx_part,
             }
         )
