@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -148,8 +147,7 @@ def session_commands(build: Path, work: Path) -> dict[int, dict[str, float]]:
             env=environment,
             stdout=subprocess.DEVNULL,
         )
-        shutil.rmtree(session)  # the plain log; the compressed one is beside it
-        session = work / f"session_{events}_zstd"
+        session = work / f"session_{events}_zstd"  # the compressed log's session: "_zstd" after the name
         cli = str(build / "tools" / "profilemate")
         export_rss, export_s = peak_rss_mib([cli, "export", str(session), "-o", str(work / f"csv_{events}")])
         stats_rss, stats_s = peak_rss_mib([cli, "stats", str(session)])

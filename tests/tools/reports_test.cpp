@@ -149,6 +149,31 @@ TEST(HealthReport, DropsAreCountedPerProcessAndNamedByReason) {
   }
 }
 
+// With expert parallelism each rank counts the experts it holds: a row per (process, layer),
+// with the process's host and EP rank, so one layer's load across ranks reads down the column.
+TEST(MoeReport, EachRowNamesTheHostAndExpertParallelRankOfItsProcess) {
+  TestSession data;
+  for (uint32_t rank = 0; rank < 2; ++rank) {
+    exporter::Process& process = data.processes.emplace_back();
+    process.header.set_pid(100 + rank);
+    process.host = rank == 0 ? "node1" : "node2";
+    process.info.set_ep_rank(rank);
+    data.expert_counts[{rank, 0}] = rank == 0 ? std::vector<uint64_t>{30, 10} : std::vector<uint64_t>{5, 15};
+  }
+  const std::vector<Table> tables = reports_of(data);
+  const auto moe = std::find_if(tables.begin(), tables.end(), [](const Table& t) { return t.name == "moe"; });
+  ASSERT_NE(moe, tables.end());
+  ASSERT_EQ(moe->rows.size(), 2u);
+  const std::vector<std::string> columns(moe->columns.begin(), moe->columns.begin() + 4);
+  EXPECT_EQ(columns, (std::vector<std::string>{"host", "pid", "ep_rank", "layer"}));
+  for (size_t rank = 0; rank < 2; ++rank) {
+    const std::vector<Cell>& row = moe->rows[rank];
+    EXPECT_EQ(row[0].str(), rank == 0 ? "node1" : "node2") << "rank " << rank;
+    EXPECT_EQ(row[2].str(), std::to_string(rank)) << "rank " << rank;
+    EXPECT_EQ(row[5].str(), rank == 0 ? "40" : "20") << "selections of rank " << rank;
+  }
+}
+
 TEST(HealthReport, HowTheGpuRecordsJoinedIsANoteAndAFailedJoinIsSaidPlainly) {
   TestSession data;
   for (const uint32_t pid : {7u, 8u}) {

@@ -575,11 +575,14 @@ class PreemptionsReport {
 Table moe_report(const exporter::SessionTables& data) {
   Table table{
       "moe",
-      "MoE expert load per layer",
-      {"pid", "layer", "experts", "selections", "max_over_mean", "min_over_mean", "cv", "hottest_expert"},
-      2,
+      "MoE expert load per layer and expert-parallel rank",
+      {"host", "pid", "ep_rank", "layer", "experts", "selections", "max_over_mean", "min_over_mean", "cv",
+       "hottest_expert"},
+      4,
       {},
-      {"max_over_mean: 1.00 is a perfect balance; the layer's speed follows its busiest expert.",
+      {"ep_rank: the expert-parallel rank vLLM gave the process (empty where it gave none); each process "
+       "counts the experts it holds.",
+       "max_over_mean: 1.00 is a perfect balance; the layer's speed follows its busiest expert.",
        "cv: coefficient of variation of the per-expert counts."}};
   for (const auto& [key, counts] : data.expert_counts) {
     if (counts.empty()) continue;
@@ -592,7 +595,11 @@ Table moe_report(const exporter::SessionTables& data) {
     variance /= static_cast<double>(counts.size());
     const auto hottest = std::max_element(counts.begin(), counts.end());
     const auto coldest = std::min_element(counts.begin(), counts.end());
-    std::vector<Cell> row{Cell::integer(data.processes[key.first].header.pid()), Cell::integer(key.second),
+    const exporter::Process& process = data.processes[key.first];
+    std::vector<Cell> row{Cell::text(process.host),
+                          Cell::integer(process.header.pid()),
+                          process.info.has_ep_rank() ? Cell::integer(process.info.ep_rank()) : Cell::none(),
+                          Cell::integer(key.second),
                           Cell::integer(static_cast<int64_t>(counts.size())),
                           Cell::integer(static_cast<int64_t>(total))};
     if (mean > 0) {
@@ -601,7 +608,7 @@ Table moe_report(const exporter::SessionTables& data) {
       row.push_back(Cell::number(std::sqrt(variance) / mean, kDecimals));
       row.push_back(Cell::integer(hottest - counts.begin()));
     } else {
-      row.resize(8);
+      row.resize(table.columns.size());
     }
     table.rows.push_back(std::move(row));
   }
