@@ -74,8 +74,8 @@ class GpuTimes final : public SpillingSink {
   template <typename Visit>
   static void each_time(const Graph& g, Visit&& visit);
   // The values at the nearest-rank indexes `p50` and `p99` in the ascending order of g's times in
-  // memory; `scratch` holds unpacked times meanwhile.
-  static GpuPercentiles select(Graph& g, uint64_t p50, uint64_t p99, std::vector<uint64_t>& scratch);
+  // memory; `times` holds unpacked times meanwhile.
+  static GpuPercentiles select(Graph& g, uint64_t p50, uint64_t p99, std::vector<uint64_t>& times);
 
   SortMemory& memory_;
   std::vector<Graph> graphs_;
