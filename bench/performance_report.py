@@ -410,7 +410,8 @@ METHOD = """## Method
   spread is larger than the 3 % the hooks are meant to stay under; compare the on/off change with
   the spread between runs of the same setting.
 
-Run it again with `scripts/bench.sh` (about 30 minutes, most of it the real-vLLM runs); `scripts/bench.sh --quick` for a smoke run."""
+Run it again with `scripts/bench.sh` (about 30 minutes, most of it the real-vLLM runs); `scripts/bench.sh --quick`
+for a smoke run."""
 
 
 if __name__ == "__main__":

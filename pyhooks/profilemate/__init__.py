@@ -82,10 +82,13 @@ def _start_recording() -> bool:
 
 
 def _record_title(native: Any, role: str, ranks: tuple[int, int, int, int]) -> None:
-    """The role and ranks vLLM gave this process in its title (a rank below 0: not named there)."""
+    """The ranks vLLM gave this process in its title (a rank below 0: not named there), and its role
+    where nothing named the process before: a multiprocessing name (VllmWorker-0 tells the workers
+    apart, a title's bare "Worker" does not) or PROFILEMATE_PROCESS_ROLE stays."""
     dp, tp, pp, ep = (rank if rank >= 0 else None for rank in ranks)
+    named = os.environ.get("PROFILEMATE_PROCESS_ROLE") or _process_role()
     native.process_info(
-        process_role=role,
+        process_role="" if named else role,
         vllm_version="",
         python_version="",
         torch_version="",
