@@ -32,6 +32,20 @@ def cpu_build() -> str | None:
     return None
 
 
+def cpu_build_only() -> Any:
+    """A test module's mark: skipped where this vLLM is no CPU build (it cannot run a model without a
+    GPU), and failed at once in ctest's CPU run (PROFILEMATE_REAL_VLLM_CPU=1), which must never skip."""
+    import pytest
+
+    if cpu_build() is None and os.environ.get("PROFILEMATE_REAL_VLLM_CPU") == "1":
+        pytest.fail("PROFILEMATE_REAL_VLLM_CPU=1 but this vLLM is not a CPU build", pytrace=False)
+    return pytest.mark.skipif(
+        cpu_build() is None,
+        reason="this vLLM is not a CPU build: it cannot run a model without a GPU "
+        "(run with the python of scripts/real_vllm_env.sh --cpu)",
+    )
+
+
 @dataclass
 class Recorded:
     """What a workload did without and with the hooks, and what the hooks recorded."""

@@ -14,16 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from harness import CLI, Recorded, assert_same_transcript, by_step, cpu_build, pct_matches, run_recorded
+from harness import CLI, Recorded, assert_same_transcript, by_step, cpu_build_only, pct_matches, run_recorded
 
-if cpu_build() is None and os.environ.get("PROFILEMATE_REAL_VLLM_CPU") == "1":  # ctest's CPU run: never skip
-    pytest.fail("PROFILEMATE_REAL_VLLM_CPU=1 but this vLLM is not a CPU build", pytrace=False)
-
-pytestmark = pytest.mark.skipif(
-    cpu_build() is None,
-    reason="this vLLM is not a CPU build: it cannot run a model "
-    "without a GPU (run with the python of scripts/real_vllm_env.sh --cpu)",
-)
+pytestmark = cpu_build_only()
 
 
 @pytest.fixture(scope="module", params=["generate_dense", "generate_moe"])

@@ -31,21 +31,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from harness import CLI, HOOKS, cpu_build
+from harness import CLI, HOOKS, cpu_build_only
 from workloads import DENSE_CONFIG, write_model_dir
 
 HERE = Path(__file__).resolve().parent
 REQUESTS = 6
 START_S = 600  # a server's start on two shared cores
 
-if cpu_build() is None and os.environ.get("PROFILEMATE_REAL_VLLM_CPU") == "1":  # ctest's CPU run: never skip
-    pytest.fail("PROFILEMATE_REAL_VLLM_CPU=1 but this vLLM is not a CPU build", pytrace=False)
-
-pytestmark = pytest.mark.skipif(
-    cpu_build() is None,
-    reason="this vLLM is not a CPU build: it cannot serve a model without a GPU "
-    "(run with the python of scripts/real_vllm_env.sh --cpu)",
-)
+pytestmark = cpu_build_only()
 
 
 def _free_port() -> int:
