@@ -468,9 +468,11 @@ void CuptiSession::stop() {
 }
 
 void CuptiSession::write_gpu_record_stats() {
+  // Read under the lock: records from different threads reach the log in drain order, so the
+  // reader keeps the one with the latest t_ns, which must then carry the latest counters.
+  const std::lock_guard lock(stats_mutex_);
   const GraphTracker::Counters counters = tracker_.counters();
   const uint64_t declined = buffers_->declined();
-  const std::lock_guard lock(stats_mutex_);
   if (counters.replays_with_gpu == last_stats_.replays_with_gpu &&
       counters.replays_without_gpu == last_stats_.replays_without_gpu &&
       counters.unmatched_gpu_records == last_stats_.unmatched_gpu_records &&

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -402,6 +404,26 @@ TEST(StreamingExport, LateGpuTimesJoinTheirReplaysWhicheverComesFirstInTheLog) {
   ASSERT_EQ(usage.size(), 2u);
   ASSERT_LT(gpu_replays, usage[1].size());
   EXPECT_EQ(usage[1][gpu_replays], "3");
+}
+
+Record gpu_record_stats(uint64_t t_ns, uint64_t with_gpu) {
+  Record record;
+  record.mutable_gpu_record_stats()->set_t_ns(t_ns);
+  record.mutable_gpu_record_stats()->set_replays_with_gpu(with_gpu);
+  return record;
+}
+
+TEST(StreamingExport, TheLatestGpuRecordSnapshotCountsWhereverItsThreadPutItInTheLog) {
+  testing::TempDir dir;
+  testing::TempDir out;
+  // The exit's final snapshot drained before the flush thread's older one.
+  const std::vector<Record> records{gpu_record_stats(3000, 90), gpu_record_stats(2000, 70),
+                                    gpu_record_stats(1000, 40)};
+  testing::write_file(dir / "process_3.pmlog", testing::log_bytes(header_of(3, kStart), records));
+  export_session(dir.path(), out.path());
+  std::ifstream in(out / "metadata.json");
+  const std::string metadata{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_NE(metadata.find("\"replays_with_gpu\": 90,"), std::string::npos) << metadata;
 }
 
 }  // namespace

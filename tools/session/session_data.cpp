@@ -149,7 +149,11 @@ class ProcessCollector {
         late_gpu_time(late.correlation_id(), process.unix_ns(late.gpu_start_ns()), late.gpu_duration_ns());
         break;
       }
-      case Record::kGpuRecordStats: process.gpu_records = record.gpu_record_stats(); break;
+      case Record::kGpuRecordStats:
+        // Threads' records reach the log in drain order: the latest snapshot is the one to keep.
+        if (!process.gpu_records || record.gpu_record_stats().t_ns() >= process.gpu_records->t_ns())
+          process.gpu_records = record.gpu_record_stats();
+        break;
       case Record::kSchedulerStep:
         add(stream_.steps, process, record.scheduler_step().t_ns(), record.mutable_scheduler_step());
         break;
