@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -80,6 +81,36 @@ void AtomicOutput::commit() {
     const int reason = closed ? errno : error;
     ::unlinkat(dir_.get(), temporary_.c_str(), 0);
     throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(reason));
+  }
+}
+
+void AtomicOutput::write(const char* data, size_t size) {
+  if (std::fflush(file_.get()) != 0) fail();
+  const int fd = ::fileno(file_.get());
+  const auto set_direct = [&](bool on) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    const bool done = flags >= 0 && ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
+    if (!on && !done) fail();  // the next write would fail for want of alignment
+    direct_ = done ? (on ? Direct::kOn : Direct::kOff) : Direct::kRefused;
+  };
+  while (size > 0) {
+    const off_t offset = ::lseek(fd, 0, SEEK_CUR);
+    const bool whole_blocks = reinterpret_cast<uintptr_t>(data) % kDirectBlock == 0 &&
+                              size % kDirectBlock == 0 && offset >= 0 &&
+                              static_cast<uint64_t>(offset) % kDirectBlock == 0;
+    if (whole_blocks && direct_ == Direct::kOff) set_direct(true);
+    if (!whole_blocks && direct_ == Direct::kOn) set_direct(false);
+    const ssize_t written = ::write(fd, data, size);
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0 && errno == EINVAL && direct_ == Direct::kOn) {
+      set_direct(false);  // refused at the write (some file systems only say so there)
+      direct_ = Direct::kRefused;
+      continue;
+    }
+    if (written == 0) errno = EIO;  // no progress and no reason: do not spin
+    if (written <= 0) fail();
+    data += written;
+    size -= static_cast<size_t>(written);
   }
 }
 

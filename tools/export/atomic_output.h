@@ -2,6 +2,7 @@
 // every file the export writes (CSV, metadata.json, the Perfetto trace) goes through here.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -26,7 +27,17 @@ class AtomicOutput {
   AtomicOutput(const AtomicOutput&) = delete;
   AtomicOutput& operator=(const AtomicOutput&) = delete;
 
+  // Whole blocks: an address and a size in multiples of this are written past the page cache.
+  static constexpr size_t kDirectBlock = 4096;
+
   [[nodiscard]] std::FILE* file() const { return file_.get(); }
+  // Writes [data, data + size) after whatever went through file(). Whole blocks (the address, the
+  // size and the file's offset multiples of kDirectBlock) bypass the page cache (O_DIRECT) where
+  // the file system allows:
+  // for a large output the kernel's copying into the cache costs more than formatting the bytes,
+  // and nothing reads them back soon. Anything else, or where O_DIRECT is refused, is written
+  // through the cache. Throws as fail() does.
+  void write(const char* data, size_t size);
   [[nodiscard]] const std::string& path() const { return path_; }
   // Closes the file and gives it its name. Throws std::runtime_error naming it when anything did
   // not reach it.
@@ -43,6 +54,7 @@ class AtomicOutput {
   std::string temporary_;
   reader::FileDescriptor dir_;
   std::unique_ptr<std::FILE, Closer> file_;
+  enum class Direct { kOff, kOn, kRefused } direct_ = Direct::kOff;
 };
 
 }  // namespace profilemate::exporter

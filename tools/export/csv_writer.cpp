@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -21,17 +22,12 @@ constexpr size_t kSlackBytes = 64 << 10;
 // Writes one block at a time to the file, on a helper thread.
 class CsvWriter::BackgroundWriter {
  public:
-  explicit BackgroundWriter(const std::string& path) : output_(path) {
-    // The blocks are large: stdio's own buffer would only copy them once more.
-    std::setvbuf(output_.file(), nullptr, _IONBF, 0);
-  }
+  explicit BackgroundWriter(const std::string& path) : output_(path) {}
 
   // Waits for the previous block, then starts writing [data, data + size), which must stay
   // untouched until the next call or wait(). Throws naming the file if a write failed.
   void write(const char* data, size_t size) {
-    helper_.start([this, data, size] {
-      if (std::fwrite(data, 1, size, output_.file()) != size) output_.fail();
-    });
+    helper_.start([this, data, size] { output_.write(data, size); });
   }
   void wait() { helper_.wait(); }
   void close() {
@@ -46,9 +42,17 @@ class CsvWriter::BackgroundWriter {
 
 CsvWriter::~CsvWriter() = default;
 
+void CsvWriter::BlockAlignedDelete::operator()(char* buffer) const {
+  ::operator delete[](buffer, std::align_val_t{AtomicOutput::kDirectBlock});
+}
+
+CsvWriter::Buffer CsvWriter::block_aligned(size_t size) {
+  return Buffer(static_cast<char*>(::operator new[](size, std::align_val_t{AtomicOutput::kDirectBlock})));
+}
+
 CsvWriter::CsvWriter(std::string path, size_t columns)
     : path_(std::move(path)),
-      buffer_(std::make_unique_for_overwrite<char[]>(kFlushBytes + kSlackBytes)),
+      buffer_(block_aligned(kFlushBytes + kSlackBytes)),
       pos_(buffer_.get()),
       end_(pos_ + kFlushBytes + kSlackBytes),
       flush_at_(pos_ + kFlushBytes),
@@ -85,10 +89,14 @@ CsvWriter& CsvWriter::boolean(bool value) {
 }
 
 void CsvWriter::make_room(size_t size) {
-  // A file's writer writes out all but the row being written; a batch keeps everything.
-  const char* row = file_ ? pos_ : buffer_.get();
+  // A file's writer writes out the whole blocks before the row being written (a row larger than
+  // the slack); a batch keeps everything.
+  const char* row = buffer_.get();
   if (file_) {
-    while (row > buffer_.get() && row[-1] != '\n') --row;
+    const char* row_start = pos_;
+    while (row_start > buffer_.get() && row_start[-1] != '\n') --row_start;
+    row += static_cast<size_t>(row_start - buffer_.get()) / AtomicOutput::kDirectBlock *
+           AtomicOutput::kDirectBlock;
     file_->write(buffer_.get(), static_cast<size_t>(row - buffer_.get()));
     file_->wait();
   }
@@ -96,7 +104,7 @@ void CsvWriter::make_room(size_t size) {
   const auto capacity = static_cast<size_t>(end_ - buffer_.get());
   if (kept + size > capacity || !file_) {
     const size_t grown = std::max(2 * capacity, kept + size + kSlackBytes);
-    auto bigger = std::make_unique_for_overwrite<char[]>(grown);
+    Buffer bigger = block_aligned(grown);
     std::memcpy(bigger.get(), row, kept);
     buffer_ = std::move(bigger);
     spare_.reset();  // written: a new one is made the size of the new buffer
@@ -108,19 +116,23 @@ void CsvWriter::make_room(size_t size) {
   flush_at_ = buffer_.get() + kFlushBytes;
 }
 
-void CsvWriter::write_out() {
+void CsvWriter::write_out(bool all) {
   const auto capacity = static_cast<size_t>(end_ - buffer_.get());
-  file_->write(buffer_.get(), static_cast<size_t>(pos_ - buffer_.get()));
-  if (!spare_) spare_ = std::make_unique_for_overwrite<char[]>(capacity);
+  const auto size = static_cast<size_t>(pos_ - buffer_.get());
+  const size_t whole = all ? size : size / AtomicOutput::kDirectBlock * AtomicOutput::kDirectBlock;
+  file_->write(buffer_.get(), whole);  // waits for the spare's block first
+  if (!spare_) spare_ = block_aligned(capacity);
+  std::memcpy(spare_.get(), buffer_.get() + whole, size - whole);  // not being written
   std::swap(buffer_, spare_);
-  pos_ = buffer_.get();
-  end_ = pos_ + capacity;
-  flush_at_ = pos_ + kFlushBytes;
+  pos_ = buffer_.get() + (size - whole);
+  end_ = buffer_.get() + capacity;
+  flush_at_ = buffer_.get() + kFlushBytes;
 }
 
 void CsvWriter::append(const CsvWriter& batch) {
   // Copied: the batch is the caller's again at once, and the blocks written stay large.
   const auto size = static_cast<size_t>(batch.pos_ - batch.buffer_.get());
+  if (file_ && static_cast<size_t>(end_ - pos_) <= size) write_out();  // not a wait in make_room
   std::memcpy(room(size), batch.buffer_.get(), size);
   pos_ += size;
   rows_ += batch.rows_;
@@ -133,7 +145,7 @@ void CsvWriter::wrong_width() const {
 }
 
 void CsvWriter::close() {
-  write_out();
+  write_out(true);
   file_->close();
   file_.reset();
 }

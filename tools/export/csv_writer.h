@@ -1,6 +1,6 @@
 // Writes one RFC 4180 CSV file, fast: each cell is formatted with std::to_chars straight into one
 // large buffer, which is written out in blocks by a thread of the writer's own while the next
-// block is formatted (the kernel's copying of a block costs about what formatting it does). A writer without
+// block is formatted, past the page cache where the file system allows. A writer without
 // a file formats a batch of rows in memory, for the file's writer to append: batches can be formatted on
 // several threads.
 #pragma once
@@ -106,14 +106,22 @@ class CsvWriter {
     return *this;
   }
   void make_room(size_t size);
-  // Hands the buffer up to pos_ to the background writer and goes on in the spare buffer.
-  void write_out();
+  // Hands the buffer's whole blocks up to pos_ (everything up to pos_ when `all`) to the
+  // background writer and goes on in the spare buffer, which starts with the rest.
+  void write_out(bool all = false);
   [[noreturn]] void wrong_width() const;
 
   class BackgroundWriter;
+  // Buffers start on a block boundary, so that whole blocks of them can bypass the page cache.
+  struct BlockAlignedDelete {
+    void operator()(char* buffer) const;
+  };
+  using Buffer = std::unique_ptr<char[], BlockAlignedDelete>;
+  static Buffer block_aligned(size_t size);
+
   std::string path_;
-  std::unique_ptr<char[]> buffer_;
-  std::unique_ptr<char[]> spare_;  // the block being written, or null
+  Buffer buffer_;
+  Buffer spare_;  // the block being written, or null
   // Null for a batch. Declared after the buffers, so that it stops (finishing the block in
   // flight) before they are freed.
   std::unique_ptr<BackgroundWriter> file_;
