@@ -213,11 +213,15 @@ OutputFile write_file(const std::string& dir, std::string_view name, const Cols&
 
 // Formats the rows `sink` drains into `out`, on two threads: blocks of rows go alternately to a
 // helper thread and to this one, and are appended in order. `format(batch, rows)` writes the rows
-// of a block into a batch writer; it is called on both threads at once.
+// of a block into a batch writer; it is called on both threads at once. The sink hands rows back
+// in pieces of a run's read size; they are gathered into large blocks, so that the threads meet
+// a few hundred times for ten million rows, not thousands (each meeting wakes a thread).
 template <typename Row, typename Format>
 void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, const Format& format) {
   constexpr size_t kBlockRows = 32768;
+  std::vector<Row> block;        // being gathered
   std::vector<Row> helper_rows;  // the helper's block, formatted into helper_batch
+  block.reserve(kBlockRows);
   CsvWriter helper_batch(out.path(), columns);
   CsvWriter own_batch(out.path(), columns);
   HelperThread helper;
@@ -227,22 +231,29 @@ void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, c
     out.append(helper_batch);
     helper_batch.clear();
   };
+  const auto dispatch = [&] {
+    if (!helper_has_block) {
+      helper.wait();
+      std::swap(helper_rows, block);
+      helper.start([&] { format(helper_batch, std::span<const Row>(helper_rows)); });
+    } else {
+      format(own_batch, std::span<const Row>(block));
+      append_helper_batch();  // the helper's block came first
+      out.append(own_batch);
+      own_batch.clear();
+    }
+    block.clear();
+    helper_has_block = !helper_has_block;
+  };
   sink.drain([&](std::span<const Row> rows) {
-    for (size_t at = 0; at < rows.size(); at += kBlockRows) {
-      const std::span<const Row> block = rows.subspan(at, std::min(kBlockRows, rows.size() - at));
-      if (!helper_has_block) {
-        helper.wait();
-        helper_rows.assign(block.begin(), block.end());
-        helper.start([&] { format(helper_batch, std::span<const Row>(helper_rows)); });
-      } else {
-        format(own_batch, block);
-        append_helper_batch();  // the helper's block came first
-        out.append(own_batch);
-        own_batch.clear();
-      }
-      helper_has_block = !helper_has_block;
+    while (!rows.empty()) {
+      const size_t taken = std::min(kBlockRows - block.size(), rows.size());
+      block.insert(block.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(taken));
+      rows = rows.subspan(taken);
+      if (block.size() == kBlockRows) dispatch();
     }
   });
+  if (!block.empty()) dispatch();
   if (helper_has_block) append_helper_batch();
 }
 
