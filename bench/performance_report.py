@@ -396,9 +396,11 @@ METHOD = """## Method
   measures on a GPU.
 - The export figures are wall-clock medians of 3 runs in one process (`BM_ExportTenMillionEvents`), the
   baseline reads the same log into memory and sums its bytes; the CSV files go to the same disk, and
-  each timed run starts after `sync` (so that it does not wait for the previous runs' files). Writing
-  about 0.8 GB of CSV is mostly the kernel's copying into the page cache, whose cost on this virtual
-  machine varies from run to run several-fold; the CPU-time rate beside each figure moves less.
+  each timed run starts after `sync` (so that it does not wait for the previous runs' files). The
+  export writes whole 4 KiB blocks of its files past the page cache (`O_DIRECT`, where the file system
+  takes it): copying about 0.8 GB of CSV into the cache cost this virtual machine's kernel 1 to 3 s of
+  CPU, varying several-fold from run to run. The CPU-time rate beside each figure moves less than the
+  wall time.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
   memory is the child's `ru_maxrss`, each command run alone.
 - Real vLLM: every run is a fresh process with ProfileMate's hooks on its path, differing only in
