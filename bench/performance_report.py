@@ -398,8 +398,8 @@ METHOD = """## Method
   baseline reads the same log into memory and sums its bytes; the CSV files go to the same disk, and
   each timed run starts after `sync` (so that it does not wait for the previous runs' files). The
   export writes whole 4 KiB blocks of its files past the page cache (`O_DIRECT`, where the file system
-  takes it): copying about 0.8 GB of CSV into the cache cost this virtual machine's kernel 1 to 3 s of
-  CPU, varying several-fold from run to run. The CPU-time rate beside each figure moves less than the
+  takes it): copying the CSV into the cache cost this virtual machine's kernel about as much CPU as
+  formatting it, and that cost varied several-fold from run to run. The CPU-time rate beside each figure moves less than the
   wall time.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
   memory is the child's `ru_maxrss`, each command run alone.
