@@ -149,17 +149,51 @@ def session_commands(build: Path, work: Path) -> dict[int, dict[str, float]]:
         )
         session = work / f"session_{events}_zstd"  # the compressed log's session: "_zstd" after the name
         cli = str(build / "tools" / "profilemate")
-        export_rss, export_s = peak_rss_mib([cli, "export", str(session), "-o", str(work / f"csv_{events}")])
+        csv_dir = work / f"csv_{events}"
+        export_rss, export_s = peak_rss_mib([cli, "export", str(session), "-o", str(csv_dir)])
         stats_rss, stats_s = peak_rss_mib([cli, "stats", str(session)])
         figures[events] = {
             "bytes": sum(f.stat().st_size for f in session.iterdir()),
             "export_rss": export_rss,
             "export_s": export_s,
+            "csv_bytes": tree_bytes(csv_dir),
             "stats_rss": stats_rss,
             "stats_s": stats_s,
         }
+        parquet_dir = work / f"parquet_{events}"
+        try:
+            parquet_rss, parquet_s = peak_rss_mib(
+                [cli, "export", str(session), "--type", "parquet", "-o", str(parquet_dir)]
+            )
+        except subprocess.CalledProcessError:
+            print("[bench] this build has no Parquet export: its figures are not measured", file=sys.stderr)
+        else:
+            figures[events].update(parquet_rss=parquet_rss, parquet_s=parquet_s, parquet_bytes=tree_bytes(parquet_dir))
+            if events == 10_000_000:
+                figures[events]["duckdb"] = duckdb_load(csv_dir, parquet_dir)
         print(f"[bench] {events} records: export {export_rss:.0f} MiB, stats {stats_rss:.0f} MiB", file=sys.stderr)
     return figures
+
+
+def tree_bytes(directory: Path) -> int:
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+
+
+def duckdb_load(csv_dir: Path, parquet_dir: Path) -> dict[str, Any] | None:
+    """bench/duckdb_load.py's figures, run by the project's virtual environment (scripts/setup.sh
+    installs DuckDB there), or None without it."""
+    python = ROOT / ".venv" / "bin" / "python"
+    if subprocess.run([str(python), "-c", "import duckdb"], capture_output=True, check=False).returncode != 0:
+        print(f"[bench] no DuckDB in {python}: loading the tables is not measured", file=sys.stderr)
+        return None
+    print("[bench] bench/duckdb_load.py", file=sys.stderr, flush=True)
+    done = subprocess.run(
+        [str(python), str(ROOT / "bench" / "duckdb_load.py"), "--csv", str(csv_dir), "--parquet", str(parquet_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
 
 
 def main() -> None:
@@ -257,6 +291,39 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
                 f"{f['off_spread_pct']:.0f} % / {f['on_spread_pct']:.0f} % |"
             )
         lines.append(f"| {model} | greedy token ids on = off | {'yes' if figures['same_ids'] else '**no**'} | | | |")
+    return [*lines, ""]
+
+
+def parquet_section(small: dict[str, Any], large: dict[str, Any]) -> list[str]:
+    lines = ["## Parquet export and loading it", ""]
+    if "parquet_s" not in large:
+        return [*lines, "Not measured in this run: the build has no Parquet export (see docs/parquet.md).", ""]
+    mib = 2**20
+    lines += [
+        "The compressed 10 M-record session of the table above, exported by the command line to CSV and to "
+        "Parquet, one after the other.",
+        "",
+        "| what | Parquet | CSV, the same run | ratio |",
+        "|---|---|---|---|",
+        f"| wall time of `profilemate export`, 10 M records | {large['parquet_s']:.2f} s | {large['export_s']:.2f} s | "
+        f"{ratio(large['parquet_s'], large['export_s'])} |",
+        f"| bytes written, 10 M records | {large['parquet_bytes'] / mib:.0f} MiB | "
+        f"{large['csv_bytes'] / mib:.0f} MiB | "
+        f"{ratio(large['parquet_bytes'], large['csv_bytes'])} |",
+        f"| peak resident memory of the export, 1 M / 10 M records | {small['parquet_rss']:.0f} / "
+        f"{large['parquet_rss']:.0f} MiB | {small['export_rss']:.0f} / {large['export_rss']:.0f} MiB | "
+        f"{ratio(large['parquet_rss'], small['parquet_rss'])} "
+        f"(CSV: {ratio(large['export_rss'], small['export_rss'])}) |",
+    ]
+    duckdb = large.get("duckdb")
+    if duckdb is None:
+        lines.append("| DuckDB loading every table | not measured: no DuckDB in the project's environment | | |")
+    else:
+        lines.append(
+            f"| DuckDB {duckdb['duckdb_version']} loading every table ({duckdb['rows']:,} rows) into memory, median of "
+            f"{duckdb['repeats']} | {duckdb['parquet_s']:.2f} s | {duckdb['csv_s']:.2f} s | "
+            f"{ratio(duckdb['parquet_s'], duckdb['csv_s'])} |"
+        )
     return [*lines, ""]
 
 
@@ -360,6 +427,7 @@ def render(
         "compressed logs) | "
         f"{large['export_s']:.2f} s / {large['stats_s']:.2f} s | | |",
         "",
+        *parquet_section(small, large),
         "## Python hooks: added ns per patched call (stand-in vLLM)",
         "",
         f"Each target patched alone; the variants take turns for {hooks['repeats']} rounds of {hooks['calls']} calls, "
@@ -399,8 +467,8 @@ METHOD = """## Method
   each timed run starts after `sync` (so that it does not wait for the previous runs' files). The
   export writes whole 4 KiB blocks of its files past the page cache (`O_DIRECT`, where the file system
   takes it): copying the CSV into the cache cost this virtual machine's kernel about as much CPU as
-  formatting it, and that cost varied several-fold from run to run. The CPU-time rate beside each figure moves less than the
-  wall time.
+  formatting it, and that cost varied several-fold from run to run. The CPU-time rate beside each
+  figure moves less than the wall time.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
   memory is the child's `ru_maxrss`, each command run alone.
 - Real vLLM: every run is a fresh process with ProfileMate's hooks on its path, differing only in
