@@ -77,7 +77,7 @@ TEST(ExportPerfettoCli, FailsWithExitCode3AndSaysWhatToDoWhenTheTraceCannotBeWri
 TEST(ExportPerfettoCli, NamesTheValidTypesForAnUnknownOne) {
   const auto result = run_cli("export " + golden_session() + " --type json");
   EXPECT_EQ(result.exit_code, 2);
-  EXPECT_NE(result.err.find("expected csv or perfetto"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("expected csv, parquet or perfetto"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("profilemate export --help"), std::string::npos) << result.err;
 }
 

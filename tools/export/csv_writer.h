@@ -52,6 +52,9 @@ class CsvWriter {
                             decimals));
   }
   CsvWriter& boolean(bool value);  // True/False, as the predecessor wrote them
+  // "No value" in a number column, spelled as the predecessor did (`None`); typed outputs write a
+  // null (ParquetRows::placeholder).
+  CsvWriter& placeholder(std::string_view spelling) { return text(spelling); }
   CsvWriter& empty() { return cell(room(0)); }
   // Throws std::runtime_error naming the file and the row when the row's cells are not as many as
   // the header's columns.

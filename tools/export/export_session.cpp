@@ -97,6 +97,14 @@ ExportResult export_session(const RunSource& source, const std::string& output_d
 
   ExportResult result;
   result.output_dir = output_dir;
+  if (options.format == TableFormat::kParquet) {
+    // metadata.json stays the CSV export's: beside the tables of many sessions copied into one
+    // tree, one per export would collide.
+    result.files = write_parquet_files(session, output_dir);
+    result.sort_runs_spilled = memory.runs_spilled();
+    describe_session(data, result);
+    return result;
+  }
   result.files = write_csv_files(session, output_dir);
   result.sort_runs_spilled = memory.runs_spilled();
   const std::string metadata = metadata_json(data, result.files);

@@ -12,7 +12,7 @@ namespace profilemate::exporter {
 
 struct ExportResult {
   std::string output_dir;
-  std::vector<OutputFile> files;  // the CSV files, then metadata.json
+  std::vector<OutputFile> files;  // the CSV files, then metadata.json; or the Parquet tables
   // One line each for damage that was survived: torn tails, corrupt records, drops.
   std::vector<std::string> warnings;
   uint64_t processes = 0;
@@ -21,7 +21,13 @@ struct ExportResult {
   uint64_t sort_runs_spilled = 0;  // export_session only: sorted runs written to temporary files
 };
 
+enum class TableFormat {
+  kCsv,      // the CSV files and metadata.json
+  kParquet,  // a Parquet dataset per table (docs/parquet.md)
+};
+
 struct ExportOptions {
+  TableFormat format = TableFormat::kCsv;
   // Memory the sort of time-ordered rows may hold before it spills sorted runs to temporary files
   // in the output directory (merged back as the files are written).
   size_t sort_memory_bytes = size_t{64} << 20;

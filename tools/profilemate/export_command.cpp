@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "export_session.h"
+#include "parquet_file.h"
 #include "pmlog_reader.h"
 #include "progress_bar.h"
 
@@ -12,7 +13,7 @@ namespace profilemate::cli {
 namespace {
 
 constexpr const char* kExportHelp =
-    R"(Usage: profilemate export SESSION_DIR... [--output DIR] [--type csv|perfetto] [--force]
+    R"(Usage: profilemate export SESSION_DIR... [--output DIR] [--type csv|parquet|perfetto] [--force]
 
 Merges every process log (*.pmlog) of SESSION_DIR and writes, into DIR (default: SESSION_DIR):
 
@@ -24,6 +25,14 @@ Merges every process log (*.pmlog) of SESSION_DIR and writes, into DIR (default:
   metadata.json
 Every file is written, with its header row, even when it has no rows. Columns and units:
 docs/csv-reference.md.
+
+--type parquet:
+  <table>/session=<id>/hostname=<host>/part-0.parquet   for each CSV file's table (its name
+                            without .csv): the same columns and units, typed (integers, doubles,
+                            dictionary-encoded strings, booleans; empty cells are nulls), plus
+                            session_id; zstd-compressed. Copy the trees of many sessions and hosts
+                            into one and query it as one table (DuckDB, pyarrow, Spark, Trino).
+                            Layout and types: docs/parquet.md.
 
 --type perfetto:
   trace.perfetto-trace      one timeline of every process: threads, scheduler steps, graph
@@ -49,7 +58,7 @@ files that of DIR without execute bits: a 0700 session gives 0600 files.
 
 Options:
   -o, --output DIR   where to write (created if missing)
-  --type TYPE        csv (default) or perfetto
+  --type TYPE        csv (default), parquet or perfetto
   --force            read directories of different sessions as one run all the same
   -h, --help         show this help
 
@@ -57,10 +66,11 @@ Examples:
   profilemate export /tmp/vllm_profiling/session_20261127_101500_3fa2c1
   profilemate export ./session -o ./csv
   profilemate export ./session --type perfetto -o ./trace
+  profilemate export ./session --type parquet -o ./fleet
   profilemate export ./head/run1 ./node2/run1 -o ./run1-all
 )";
 
-enum class ExportType { kCsv, kPerfetto };
+enum class ExportType { kCsv, kParquet, kPerfetto };
 
 void print_read_summary(const profilemate::exporter::ExportResult& result, const std::string& session) {
   std::printf("Read %llu records from %llu process log(s) in %s\n",
@@ -108,11 +118,14 @@ int run_export(const Args& args) {
       if (arg == "--type") {
         if (value == "csv") {
           type = ExportType::kCsv;
+        } else if (value == "parquet") {
+          type = ExportType::kParquet;
         } else if (value == "perfetto") {
           type = ExportType::kPerfetto;
         } else {
-          return usage_error("unknown export type '" + std::string(value) + "': expected csv or perfetto",
-                             "export");
+          return usage_error(
+              "unknown export type '" + std::string(value) + "': expected csv, parquet or perfetto",
+              "export");
         }
       } else {
         output = value;
@@ -129,6 +142,10 @@ int run_export(const Args& args) {
   if (output.empty() && sessions.size() > 1) {
     return usage_error("several session directories: say where the merged run goes with --output DIR",
                        "export");
+  }
+  if (type == ExportType::kParquet && !profilemate::exporter::parquet_supported()) {
+    print_error(profilemate::exporter::kNoParquetSupport);
+    return kExitUsage;
   }
   if (output.empty()) output = sessions.front();
   const profilemate::exporter::RunSource source(sessions, force);
@@ -147,7 +164,10 @@ int run_export(const Args& args) {
       print_trace_export(result);
       return kExitOk;
     }
-    const profilemate::exporter::ExportResult result = profilemate::exporter::export_session(source, output);
+    profilemate::exporter::ExportOptions options;
+    if (type == ExportType::kParquet) options.format = profilemate::exporter::TableFormat::kParquet;
+    const profilemate::exporter::ExportResult result =
+        profilemate::exporter::export_session(source, output, options);
     print_warnings(result.warnings);
     print_read_summary(result, session);
     print_csv_export(result);
