@@ -44,9 +44,13 @@ command -v nvcc >/dev/null 2>&1 || {
 if [ ! -x "$root/.venv/bin/python" ]; then
   python3 -m venv "$root/.venv"
 fi
-"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check pytest scikit-build-core ruff perfetto
+# pyarrow also provides the Arrow C++ libraries that `export --type parquet` is built against
+# (Debian 12 packages no Arrow); duckdb reads the export back in the tests.
+"$root/.venv/bin/python" -m pip install -q --disable-pip-version-check pytest scikit-build-core ruff perfetto \
+  pyarrow duckdb
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+      -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+      -DPROFILEMATE_PARQUET=ON -DPROFILEMATE_ARROW_PYTHON="$root/.venv/bin/python"
 cmake --build "$build" -j"$(nproc)"
 echo "[setup] built into $build"

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,6 +239,24 @@ def test_an_installed_tree_works_after_it_is_moved(tmp_path: Path) -> None:
         p["target"] for p in json.loads((tmp_path / "run" / "metadata.json").read_text())["patches"] if p["applied"]
     }
     assert "vllm.v1.core.sched.scheduler:Scheduler.schedule" in patched
+    if os.environ.get("PROFILEMATE_BUILD_HAS_PARQUET") == "1":
+        # Arrow's libraries came along, and the moved program finds them there.
+        libraries = subprocess.run(
+            ["ldd", str(moved / "bin" / "profilemate")], capture_output=True, text=True, check=True
+        ).stdout
+        found = dict(re.findall(r"(lib(?:arrow|parquet)\.so\S*) => (\S+)", libraries))
+        assert len(found) == 2, libraries
+        for path in found.values():
+            assert Path(path).resolve().parent == moved / "lib", libraries
+        parquet = subprocess.run(
+            [str(moved / "bin" / "profilemate"), "export", "run", "--type", "parquet", "-o", "tables"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert parquet.returncode == 0, parquet.stderr
+        assert list((tmp_path / "tables" / "cuda_graph_usage").glob("session=*/hostname=*/part-0.parquet"))
 
 
 def left_pids(err: str) -> list[int]:
