@@ -106,7 +106,7 @@ class ArrowParquetFile final : public ParquetFile {
         }
       }
     }
-    check(writer_->WriteTable(*arrow::Table::Make(schema_, std::move(arrays), length), length));
+    check(writer_->WriteTable(*arrow::Table::Make(schema_, arrays, length), length));
   }
 
   // One byte per row to a bitmap (Arrow's validity and booleans); null when every byte is set and
