@@ -122,8 +122,8 @@ TEST(ParquetReference, StatesTheTypeOfEveryColumn) {
   for (const CsvFileInfo& file : csv_file_columns()) {
     for (const ColumnInfo& column : file.columns) {
       const std::string name(column.name);
-      const std::string where = std::string(file.name) + ": " + name + " is " +
-                                std::string(column_type_name(column.type));
+      const std::string where =
+          std::string(file.name) + ": " + name + " is " + std::string(column_type_name(column.type));
       EXPECT_EQ(column.type == ColumnType::kString, strings.contains(name)) << where;
       EXPECT_EQ(column.type == ColumnType::kBool, bools.contains(name)) << where;
       EXPECT_EQ(column.type == ColumnType::kDouble, decimal_units.contains(column.unit)) << where;
