@@ -63,7 +63,9 @@ static PyObject* recorded(int status) {
  * (the nanopb struct's members, whose names the FIELD macros stringify), listed in a table that
  * says where each goes and how it converts. The C side only converts and encodes; what a field
  * means is decided in Python. A field the table lacks, a required field missing, a positional
- * argument or a value that does not fit is a TypeError naming the function and the field. */
+ * argument or a value that does not fit is a TypeError naming the function and the field. No function
+ * takes more than 15 fields: CPython passes a call's keywords without building a dict only up to 15
+ * (tests/pyhooks/test_native_bridge.py checks the tables and the hooks' calls). */
 typedef enum { U64, U32, F32, STR, BOOL, OBJECT } Kind;
 
 typedef struct {
@@ -87,8 +89,6 @@ typedef struct {
 #define OPTIONAL_OF(T, member, kind) MEMBER(T, member, #member, kind, (Py_ssize_t)offsetof(T, has_##member))
 /* A field of the record `e` inside a call's struct that has more. */
 #define FIELD_IN(T, member, kind) MEMBER(T, e.member, #member, kind, -1)
-#define OPTIONAL_IN(T, member, kind) \
-  MEMBER(T, e.member, #member, kind, (Py_ssize_t)offsetof(T, e.has_##member))
 #define FIELDS(function, table) \
   { function, table, (Py_ssize_t)(sizeof table / sizeof table[0]) }
 
@@ -192,54 +192,39 @@ static int parse_fields(const Fields* spec, void* out, PyObject* const* args, Py
 #define NAMED_FUNCTION(name) \
   static PyObject* native_##name(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
 
-/* scheduler_step(<SchedulerStep's fields>, used_blocks, total_blocks): the SchedulerStep; the CPU
- * time of schedule() as a CpuOperation "scheduler.schedule"; and, when kv_usage_pct is given, the
- * blocks as a KvUsage stamped when schedule() returned. */
-typedef struct {
-  profilemate_SchedulerStep e;
-  uint32_t used_blocks, total_blocks;
-} SchedulerStepCall;
+/* scheduler_step(<SchedulerStep's fields>): the SchedulerStep and the CPU time of schedule() as a
+ * CpuOperation "scheduler.schedule". The step's KvUsage is a kv_usage() call of its own: with its
+ * two fields here, a call would pass 16 keywords, and CPython passes more than 15 through a dict. */
 static Field kSchedulerStep[] = {
-    FIELD_IN(SchedulerStepCall, step, U64),
-    FIELD_IN(SchedulerStepCall, t_ns, U64),
-    FIELD_IN(SchedulerStepCall, schedule_duration_ns, U64),
-    FIELD_IN(SchedulerStepCall, num_seqs, U32),
-    FIELD_IN(SchedulerStepCall, max_num_seqs, U32),
-    FIELD_IN(SchedulerStepCall, num_tokens, U32),
-    FIELD_IN(SchedulerStepCall, max_tokens, U32),
-    FIELD_IN(SchedulerStepCall, num_prefill_seqs, U32),
-    FIELD_IN(SchedulerStepCall, num_decode_seqs, U32),
-    FIELD_IN(SchedulerStepCall, num_prefill_tokens, U32),
-    FIELD_IN(SchedulerStepCall, num_decode_tokens, U32),
-    FIELD_IN(SchedulerStepCall, running_queue_len, U32),
-    FIELD_IN(SchedulerStepCall, waiting_queue_len, U32),
-    OPTIONAL_IN(SchedulerStepCall, kv_usage_pct, F32),
-    FIELD_OF(SchedulerStepCall, used_blocks, U32),
-    FIELD_OF(SchedulerStepCall, total_blocks, U32),
+    FIELD_OF(profilemate_SchedulerStep, step, U64),
+    FIELD_OF(profilemate_SchedulerStep, t_ns, U64),
+    FIELD_OF(profilemate_SchedulerStep, schedule_duration_ns, U64),
+    FIELD_OF(profilemate_SchedulerStep, num_seqs, U32),
+    FIELD_OF(profilemate_SchedulerStep, max_num_seqs, U32),
+    FIELD_OF(profilemate_SchedulerStep, num_tokens, U32),
+    FIELD_OF(profilemate_SchedulerStep, max_tokens, U32),
+    FIELD_OF(profilemate_SchedulerStep, num_prefill_seqs, U32),
+    FIELD_OF(profilemate_SchedulerStep, num_decode_seqs, U32),
+    FIELD_OF(profilemate_SchedulerStep, num_prefill_tokens, U32),
+    FIELD_OF(profilemate_SchedulerStep, num_decode_tokens, U32),
+    FIELD_OF(profilemate_SchedulerStep, running_queue_len, U32),
+    FIELD_OF(profilemate_SchedulerStep, waiting_queue_len, U32),
+    OPTIONAL_OF(profilemate_SchedulerStep, kv_usage_pct, F32),
 };
 static Fields kSchedulerStepFields = FIELDS("scheduler_step", kSchedulerStep);
 
 NAMED_FUNCTION(scheduler_step) {
   (void)self;
-  SchedulerStepCall call = {profilemate_SchedulerStep_init_zero, 0, 0};
-  if (!PARSE(kSchedulerStepFields, call)) return NULL;
-  const profilemate_SchedulerStep* e = &call.e;
-  int status = pm_record(profilemate_Record_scheduler_step_tag, e);
+  profilemate_SchedulerStep e = profilemate_SchedulerStep_init_zero;
+  if (!PARSE(kSchedulerStepFields, e)) return NULL;
+  int status = pm_record(profilemate_Record_scheduler_step_tag, &e);
   profilemate_CpuOperation op = profilemate_CpuOperation_init_zero;
-  op.t_ns = e->t_ns;
-  op.step = e->step;
+  op.t_ns = e.t_ns;
+  op.step = e.step;
   op.thread = pm_thread();
   pm_copy_string(op.operation, sizeof op.operation, "scheduler.schedule");
-  op.duration_ns = e->schedule_duration_ns;
+  op.duration_ns = e.schedule_duration_ns;
   status |= pm_record(profilemate_Record_cpu_operation_tag, &op);
-  if (e->has_kv_usage_pct) {
-    profilemate_KvUsage usage = profilemate_KvUsage_init_zero;
-    usage.t_ns = e->t_ns + e->schedule_duration_ns;
-    usage.step = e->step;
-    usage.used_blocks = call.used_blocks;
-    usage.total_blocks = call.total_blocks;
-    status |= pm_record(profilemate_Record_kv_usage_tag, &usage);
-  }
   return recorded(status);
 }
 
@@ -577,7 +562,7 @@ static PyMethodDef kMethods[] = {
      "Open an NVTX range (message, payload) in the ProfileMate domain on this thread."},
     {"range_pop", native_range_pop, METH_NOARGS, "Close this thread's innermost ProfileMate NVTX range."},
     {"scheduler_step", (PyCFunction)(void (*)(void))native_scheduler_step, METH_FASTCALL | METH_KEYWORDS,
-     "Record one scheduler step and its KV usage."},
+     "Record one scheduler step and the CPU time of schedule()."},
     {"kv_usage", (PyCFunction)(void (*)(void))native_kv_usage, METH_FASTCALL | METH_KEYWORDS,
      "Record a KV cache usage sample."},
     {"kv_eviction", (PyCFunction)(void (*)(void))native_kv_eviction, METH_FASTCALL | METH_KEYWORDS,

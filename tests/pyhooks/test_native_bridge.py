@@ -4,6 +4,7 @@ with an error naming the function and the field."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import sys
@@ -14,9 +15,9 @@ from conftest import BUILD
 
 PROTO = Path(__file__).resolve().parents[2] / "proto" / "profilemate.proto"
 
-# The message each function records; scheduler_step also records the step's KvUsage.
+# The message each function records.
 MESSAGES = {
-    "scheduler_step": ("SchedulerStep", "KvUsage"),
+    "scheduler_step": ("SchedulerStep",),
     "kv_eviction": ("KvEviction",),
     "preemption": ("Preemption",),
     "kv_usage": ("KvUsage",),
@@ -82,3 +83,24 @@ def test_fields_arrive_in_any_order_and_through_a_dict(native) -> None:
     fields = {"duration_ns": 6, "num_tokens": 5, "batch_size": 4, "phase": 2, "step": 2, "t_ns": 1}
     key = "".join(["gpu_", "duration_ns"])  # not interned: compared by value
     assert native.forward_pass(**fields, **{key: 7}) in (True, False)
+
+
+# CPython passes up to 15 keyword arguments to a call as they are; with more, it builds a dict for
+# every call (a per-step cost the hooks avoid).
+MAX_KEYWORDS = 15
+
+
+def test_no_record_function_takes_more_fields_than_a_call_passes_without_a_dict(native) -> None:
+    wide = {function: len(names) for function, names in native.fields().items() if len(names) > MAX_KEYWORDS}
+    assert not wide, f"record functions with more than {MAX_KEYWORDS} fields: {wide}"
+
+
+def test_no_hook_passes_more_keywords_than_a_call_passes_without_a_dict() -> None:
+    patches = Path(__file__).resolve().parents[2] / "pyhooks" / "profilemate" / "patches"
+    wide = [
+        f"{source.name}:{call.lineno}"
+        for source in sorted(patches.glob("*.py"))
+        for call in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+        if isinstance(call, ast.Call) and len(call.keywords) > MAX_KEYWORDS
+    ]
+    assert not wide, f"calls with more than {MAX_KEYWORDS} keyword arguments: {wide}"

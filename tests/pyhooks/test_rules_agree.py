@@ -46,7 +46,7 @@ for step, (seqs, prefill, decode) in enumerate({json.dumps(splits)}, start=1):
     native.scheduler_step(step=step, t_ns=step * 1000, schedule_duration_ns=10, num_seqs=seqs, max_num_seqs=64,
                           num_tokens=seqs, max_tokens=256, num_prefill_seqs=prefill, num_decode_seqs=decode,
                           num_prefill_tokens=prefill, num_decode_tokens=decode, running_queue_len=seqs,
-                          waiting_queue_len=0, kv_usage_pct=None, used_blocks=0, total_blocks=0)
+                          waiting_queue_len=0, kv_usage_pct=None)
     native.forward_pass(t_ns=step * 1000 + 500, step=step, phase=steps.phase_of(seqs, prefill, decode),
                         batch_size=seqs, num_tokens=seqs, duration_ns=100)
 """,

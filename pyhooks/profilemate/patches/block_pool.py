@@ -22,8 +22,9 @@ def _stamp(blocks: Iterable[Any], table: dict[int, int], t_ns: int) -> None:
 def wrap_get_new_blocks(original: Callable[..., Any]) -> Callable[..., Any]:
     now = recording.native().now
 
-    def get_new_blocks(self: Any, *args: Any, **kwargs: Any) -> Any:
-        blocks = original(self, *args, **kwargs)  # evicts cached blocks on the way
+    # (self, num_blocks) as one tuple, passed on as it came: naming self would copy the arguments.
+    def get_new_blocks(*args: Any, **kwargs: Any) -> Any:
+        blocks = original(*args, **kwargs)  # evicts cached blocks on the way
         try:
             t_ns = now()
             for block in blocks:

@@ -120,17 +120,18 @@ def wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     _starting(native)
 
-    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+    # (self, ...) as one tuple, passed on as it came: naming self would copy the arguments.
+    def __call__(*args: Any, **kwargs: Any) -> Any:
         try:
-            label = capture_label(self)
+            label = capture_label(args[0])
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failed()
             label = None
         if label is None:
-            return original(self, *args, **kwargs)
+            return original(*args, **kwargs)
         native.set_capture_context(*label)
         try:
-            return original(self, *args, **kwargs)
+            return original(*args, **kwargs)
         finally:
             native.clear_capture_context()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..registry import PatchTarget, Wrapper
 from . import preemption, recording
+from .preemption import awaiting_resume
 
 WINDOW_NS = 100_000_000
 
@@ -83,17 +84,18 @@ def _timed(name: str) -> Wrapper:
         now = native.now
         recording.on_exit(lambda: flush(native, recording.step, now(), force=True))
 
-        def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # (self, ...) as one tuple, passed on as it came: naming self would copy the arguments.
+        def timed(*args: Any, **kwargs: Any) -> Any:
             started = now()
-            result = original(self, *args, **kwargs)
+            result = original(*args, **kwargs)
             try:
                 calls.calls += 1
                 calls.ns += now() - started
                 if counts_failures:
                     if result is None:
                         calls.failed += 1
-                    elif preemption.awaiting_resume:
-                        preemption.admitted(args[0] if args else kwargs["request"])
+                    elif awaiting_resume:
+                        preemption.admitted(args[1] if len(args) > 1 else kwargs["request"])
             except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
                 recording.failed()
             return result

@@ -18,11 +18,9 @@ from .cuda_events import GpuTimer
 from .cuda_graphs import next_write_ns
 
 
-def _step_and_phase(output: Any, num_reqs: int) -> tuple[int, int]:
-    """(step, phase) of the SchedulerOutput being executed."""
-    found = steps.executed(output)
-    if found is not None:
-        return found
+def _unscheduled_step_and_phase(output: Any, num_reqs: int) -> tuple[int, int]:
+    """(step, phase) of a SchedulerOutput this process did not schedule (steps.executed found
+    none): the runner's own count, the phase from the output."""
     prefill = len(output.scheduled_new_reqs)
     return steps.executed_count(), steps.phase_of(num_reqs, prefill, num_reqs - prefill)
 
@@ -35,14 +33,19 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
     recording.on_exit(timer.drain)
     ranges = recording.nvtx_ranges()
     range_push, range_pop = native.range_push, native.range_pop
+    executed = steps.executed
 
-    def execute_model(self: Any, scheduler_output: Any, *args: Any, **kwargs: Any) -> Any:
+    # (self, scheduler_output, ...) as one tuple, passed on as it came: naming the parameters would
+    # copy the arguments every step.
+    def execute_model(*args: Any, **kwargs: Any) -> Any:
         if kwargs and kwargs.get("dummy_run"):  # the V2 runner's warm-up: no step of the scheduler's
-            return original(self, scheduler_output, *args, **kwargs)
+            return original(*args, **kwargs)
         try:
+            scheduler_output = args[1] if len(args) > 1 else kwargs["scheduler_output"]
             num_tokens = scheduler_output.total_num_scheduled_tokens
             num_reqs = len(scheduler_output.num_scheduled_tokens)
-            step, phase = _step_and_phase(scheduler_output, num_reqs)
+            found = executed(scheduler_output)
+            step, phase = found if found is not None else _unscheduled_step_and_phase(scheduler_output, num_reqs)
             begin = None
             if num_tokens:
                 begin = timer.start()
@@ -54,11 +57,11 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
         if ranges:  # an NVTX range "execute_model", payload the step number
             range_push("execute_model", step)
             try:
-                result = original(self, scheduler_output, *args, **kwargs)
+                result = original(*args, **kwargs)
             finally:
                 range_pop()
         else:
-            result = original(self, scheduler_output, *args, **kwargs)
+            result = original(*args, **kwargs)
         if num_tokens:  # an empty step runs no forward pass
             try:
                 ended = now()

@@ -1,6 +1,7 @@
 """Scheduler.schedule: one SchedulerStep per call (the batch it formed against the live limits,
-the prefill/decode split, the queues, KV usage, its CPU time), one KV usage sample, and the
-step's number for the forward pass that will execute it (steps.py); an NVTX range around it.
+the prefill/decode split, the queues, KV usage, its CPU time), one KV usage sample (stamped when
+schedule() returned), and the step's number for the forward pass that will execute it (steps.py);
+an NVTX range around it.
 
 Reads only plain attributes and non-draining getters; never touches the device.
 """
@@ -13,9 +14,9 @@ from types import ModuleType
 from typing import Any
 
 from ..registry import PatchTarget
-from . import kv_cache_manager, recording, steps
+from . import kv_cache_manager, recording
 from .kv_cache_manager import next_flush_ns
-from .steps import in_flight
+from .steps import MAX_IN_FLIGHT, in_flight, phase_of
 
 _steps = itertools.count(1)
 # id(scheduler) -> (scheduler, block pool, usable blocks, max requests, token budget). The entry
@@ -56,6 +57,7 @@ def _continuing_prefills(cached: Any, outputs: list[int], per_request: dict[str,
 
 def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, started_ns: int, ended_ns: int) -> None:
     per_request: dict[str, int] = output.num_scheduled_tokens
+    num_seqs = len(per_request)
     num_tokens = output.total_num_scheduled_tokens
     # The prompt phase as vLLM's compute_iteration_details counts it: new requests, and running
     # ones without an output token yet.
@@ -71,17 +73,17 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, star
         prefill_seqs += seqs
         prefill_tokens += tokens
     _, pool, total_blocks, max_requests, max_tokens = _fixed.get(id(scheduler)) or _fixed_facts(scheduler)
-    decode_seqs = len(per_request) - prefill_seqs
-    if len(in_flight) >= steps.MAX_IN_FLIGHT:
+    decode_seqs = num_seqs - prefill_seqs
+    if len(in_flight) >= MAX_IN_FLIGHT:
         in_flight.clear()
     # For the forward pass that will execute this step.
-    in_flight[id(output)] = (step, steps.phase_of(len(per_request), prefill_seqs, decode_seqs))
+    in_flight[id(output)] = (step, phase_of(num_seqs, prefill_seqs, decode_seqs))
     used_blocks = total_blocks - pool.get_num_free_blocks()
     native.scheduler_step(
         step=step,
         t_ns=started_ns,
         schedule_duration_ns=ended_ns - started_ns,
-        num_seqs=len(per_request),
+        num_seqs=num_seqs,
         max_num_seqs=max_requests,
         num_tokens=num_tokens,
         max_tokens=max_tokens,
@@ -93,9 +95,9 @@ def record_step(native: ModuleType, scheduler: Any, output: Any, step: int, star
         waiting_queue_len=len(scheduler.waiting),
         # vLLM's BlockPool.get_usage(), without its call: usable blocks exclude the null block.
         kv_usage_pct=100.0 * used_blocks / total_blocks if total_blocks else None,
-        used_blocks=used_blocks,
-        total_blocks=total_blocks,
     )
+    if total_blocks:
+        native.kv_usage(t_ns=ended_ns, step=step, used_blocks=used_blocks, total_blocks=total_blocks)
 
 
 def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,21 +106,22 @@ def wrap_schedule(original: Callable[..., Any]) -> Callable[..., Any]:
     ranges = recording.nvtx_ranges()
     range_push, range_pop = native.range_push, native.range_pop
 
-    def schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
+    # (self, ...) as one tuple, passed on as it came: naming self would copy the arguments.
+    def schedule(*args: Any, **kwargs: Any) -> Any:
         started = now()
         step = recording.step = next(_steps)  # numbered before: a preemption inside belongs to it
         recording.in_schedule = True
         if ranges:  # an NVTX range "schedule", payload the step number (the CSV files' step)
             range_push("schedule", step)
         try:
-            output = original(self, *args, **kwargs)
+            output = original(*args, **kwargs)
         finally:
             recording.in_schedule = False
             if ranges:
                 range_pop()
         try:
             ended = now()
-            record_step(native, self, output, step, started, ended)
+            record_step(native, args[0], output, step, started, ended)
             if ended >= next_flush_ns[0]:
                 kv_cache_manager.flush(native, step, ended)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
