@@ -58,6 +58,24 @@ def test_staged_profilemate_exports_in_a_clean_environment(stage, tmp_path):
     assert (tmp_path / "cuda_graph_usage.csv").read_text() == expected
 
 
+def test_the_stage_has_no_parquet_plugin_and_says_so(stage, tmp_path):
+    session = ROOT / "tests" / "golden" / "synthetic" / "session"
+    result = run(
+        str(stage / "bin" / "profilemate"),
+        "export",
+        str(session),
+        "--type",
+        "parquet",
+        "-o",
+        str(tmp_path / "out"),
+        env=clean_env(),
+    )
+    assert not (stage / "lib" / "profilemate").exists(), "the Parquet plugin and Arrow went into the stage"
+    assert result.returncode == 2 and "Parquet" in result.stderr and "pip install pyarrow" in result.stderr, (
+        result.stderr
+    )
+
+
 def test_check_stage_names_a_library_from_outside(tmp_path):
     protoc = shutil.which("protoc")
     assert protoc, "protoc (a build dependency) is needed for this test"

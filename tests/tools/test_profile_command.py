@@ -240,14 +240,13 @@ def test_an_installed_tree_works_after_it_is_moved(tmp_path: Path) -> None:
     }
     assert "vllm.v1.core.sched.scheduler:Scheduler.schedule" in patched
     if os.environ.get("PROFILEMATE_BUILD_HAS_PARQUET") == "1":
-        # Arrow's libraries came along, and the moved program finds them there.
-        libraries = subprocess.run(
-            ["ldd", str(moved / "bin" / "profilemate")], capture_output=True, text=True, check=True
-        ).stdout
+        # The Parquet plugin and Arrow's libraries came along, and the moved plugin finds them there.
+        plugin = moved / "lib" / "profilemate" / "libprofilemate_parquet.so"
+        libraries = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, check=True).stdout
         found = dict(re.findall(r"(lib(?:arrow|parquet)\.so\S*) => (\S+)", libraries))
         assert len(found) == 2, libraries
         for path in found.values():
-            assert Path(path).resolve().parent == moved / "lib", libraries
+            assert Path(path).resolve().parent == plugin.parent, libraries
         parquet = subprocess.run(
             [str(moved / "bin" / "profilemate"), "export", "run", "--type", "parquet", "-o", "tables"],
             cwd=tmp_path,

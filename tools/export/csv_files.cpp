@@ -819,7 +819,7 @@ std::vector<OutputFile> write_csv_files(SessionStream& session, const std::strin
 }
 
 std::vector<OutputFile> write_parquet_files(SessionStream& session, const std::string& out_dir) {
-  if (!parquet_supported()) throw std::runtime_error(kNoParquetSupport);
+  if (!parquet_supported()) throw std::runtime_error(parquet_unsupported_reason());
   return write_tables(session, ParquetOutput{out_dir, session.tables});
 }
 

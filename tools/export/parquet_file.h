@@ -1,7 +1,6 @@
 // One Parquet file of a table's dataset, behind an interface without Arrow's types: the tables'
 // column declarations (csv_files.cpp) and the dataset's partitioning (parquet_table.cpp) compile in
-// every build, and only parquet_file_arrow.cpp needs Arrow. A build without Arrow links
-// parquet_file_none.cpp instead, whose files cannot be opened.
+// every build, and only parquet_file_arrow.cpp, the plugin, needs Arrow.
 #pragma once
 
 #include <cstdint>
@@ -57,15 +56,26 @@ class ParquetFile {
   virtual void close() = 0;
 };
 
-// Whether this build can write Parquet (was built with Arrow).
+// Parquet files are written by a plugin, libprofilemate_parquet.so (parquet_file_arrow.cpp, linked
+// with Arrow's libraries, which an installed tree keeps beside it in lib/profilemate/), loaded the
+// first time it is needed (parquet_plugin.cpp): the profilemate program itself needs only system
+// libraries, and a tree without the plugin (a CSV-only build, the GPU check's stage) still runs
+// and says what is missing.
+
+// Whether Parquet files can be written: the plugin is there and loads.
 bool parquet_supported();
-// What a build without Parquet support says when asked for it: what to install and rebuild.
-inline constexpr const char* kNoParquetSupport =
-    "this profilemate was built without Parquet support: install pyarrow in the build's Python "
-    "(pip install pyarrow) and reconfigure with -DPROFILEMATE_PARQUET=ON";
+// Why not, when they cannot: what is missing and what to install or rebuild.
+std::string parquet_unsupported_reason();
 
 // Creates the file at `path` (under a temporary name until close) with `columns` as its schema.
-// Throws std::runtime_error naming `path` when it cannot be created, or kNoParquetSupport.
+// Throws std::runtime_error naming `path` when it cannot be created, or giving
+// parquet_unsupported_reason().
 std::unique_ptr<ParquetFile> open_parquet_file(const std::string& path, std::span<const ColumnInfo> columns);
+
+// The plugin's one entry point (C linkage, so that it is found by name; the plugin is built with
+// this program, so the C++ types cross unchanged).
+using OpenParquetFile = std::unique_ptr<ParquetFile> (*)(const std::string& path,
+                                                         std::span<const ColumnInfo> columns);
+inline constexpr const char* kOpenParquetFileSymbol = "profilemate_open_parquet_file";
 
 }  // namespace profilemate::exporter

@@ -144,12 +144,11 @@ class ArrowParquetFile final : public ParquetFile {
 
 }  // namespace
 
-bool parquet_supported() {
-  return true;
-}
-
-std::unique_ptr<ParquetFile> open_parquet_file(const std::string& path, std::span<const ColumnInfo> columns) {
-  return std::make_unique<ArrowParquetFile>(path, columns);
-}
-
 }  // namespace profilemate::exporter
+
+// The plugin's entry point (OpenParquetFile).
+extern "C" __attribute__((visibility("default"))) std::unique_ptr<profilemate::exporter::ParquetFile>
+profilemate_open_parquet_file(const std::string& path,
+                              std::span<const profilemate::exporter::ColumnInfo> columns) {
+  return std::make_unique<profilemate::exporter::ArrowParquetFile>(path, columns);
+}

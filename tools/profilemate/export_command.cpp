@@ -144,7 +144,7 @@ int run_export(const Args& args) {
                        "export");
   }
   if (type == ExportType::kParquet && !profilemate::exporter::parquet_supported()) {
-    print_error(profilemate::exporter::kNoParquetSupport);
+    print_error(profilemate::exporter::parquet_unsupported_reason());
     return kExitUsage;
   }
   if (output.empty()) output = sessions.front();

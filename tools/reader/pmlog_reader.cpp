@@ -353,10 +353,6 @@ LogStats read_log_bytes(const uint8_t* data, size_t size, const std::string& nam
   return LogParser(data, size, name, {}, &replay).run(header, visit);
 }
 
-FileDescriptor::~FileDescriptor() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 FileDescriptor open_regular_file(int dir_fd, const std::string& name, const std::string& path, int flags,
                                  struct stat& info) {
   FileDescriptor file(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -58,7 +59,9 @@ class FileDescriptor {
   }
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor();
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   [[nodiscard]] int get() const { return fd_; }
 
  private:
