@@ -127,7 +127,7 @@ class ParquetRows {
 class ParquetTable {
  public:
   static constexpr size_t kRowGroupRows = size_t{1} << 20;
-  static constexpr size_t kBufferBytes = size_t{64} << 20;
+  static constexpr size_t kBufferBytes = size_t{32} << 20;
 
   // The dataset `out_dir`/`name` of the rows of `tables`'s processes, with `columns`.
   ParquetTable(const std::string& out_dir, std::string name, std::vector<ColumnInfo> columns,
