@@ -480,7 +480,7 @@ METHOD = """## Method
   spread is larger than the 3 % the hooks are meant to stay under; compare the on/off change with
   the spread between runs of the same setting.
 
-Run it again with `scripts/bench.sh` (about 30 minutes, most of it the real-vLLM runs); `scripts/bench.sh --quick`
+Run it again with `scripts/bench.sh` (most of its time goes to the real-vLLM runs); `scripts/bench.sh --quick`
 for a smoke run."""
 
 
