@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "export_session.h"
+#include "parquet_file.h"
 #include "perfetto_trace.pb.h"
 #include "pmlog_reader.h"
 #include "session_reports.h"
@@ -111,6 +112,28 @@ TEST_F(MultiHost, TwoHostsDirectoriesExportAsOneRunWithTheHostInEveryRow) {
   EXPECT_NE(metadata.find(R"("clock": "CLOCK_REALTIME of each host, assumed synchronised)"),
             std::string::npos);
   EXPECT_NE(metadata.find(R"("dp": 1)"), std::string::npos);
+}
+
+TEST_F(MultiHost, TheParquetExportHasOnePartitionPerHost) {
+  if (!parquet_supported()) GTEST_SKIP() << parquet_unsupported_reason();
+  const std::string out = tmp_ / "tables";
+  ExportOptions options;
+  options.format = TableFormat::kParquet;
+  const ExportResult result = export_session(RunSource(dirs(), false), out, options);
+  const auto steps = std::find_if(result.files.begin(), result.files.end(), [](const OutputFile& file) {
+    return file.name.starts_with("batch_utilization");
+  });
+  ASSERT_NE(steps, result.files.end());
+  EXPECT_EQ(steps->rows, 8u);
+  for (const char* host : {"head", "node2"}) {
+    const std::string file = out + "/batch_utilization/session=run1/hostname=" + host + "/part-0.parquet";
+    EXPECT_TRUE(std::filesystem::is_regular_file(file)) << file << " is missing";
+  }
+  size_t partitions = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(out + "/batch_utilization/session=run1")) {
+    partitions += entry.is_directory() ? 1 : 0;
+  }
+  EXPECT_EQ(partitions, 2u) << "one hostname= directory per host";
 }
 
 TEST_F(MultiHost, ADirectoryHoldingTheHostsDirectoriesIsTheSameRun) {
