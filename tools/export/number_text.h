@@ -19,7 +19,7 @@ namespace number_text_detail {
 
 inline constexpr auto kDigitPairs = [] {
   std::array<char, 200> pairs{};
-  for (int i = 0; i < 100; ++i) {
+  for (size_t i = 0; i < 100; ++i) {
     pairs[2 * i] = static_cast<char>('0' + i / 10);
     pairs[2 * i + 1] = static_cast<char>('0' + i % 10);
   }
@@ -27,7 +27,7 @@ inline constexpr auto kDigitPairs = [] {
 }();
 
 inline char* put_pair(char* out, uint32_t below_100) {
-  std::memcpy(out, &kDigitPairs[2 * below_100], 2);
+  std::memcpy(out, &kDigitPairs[size_t{2} * below_100], 2);
   return out + 2;
 }
 
