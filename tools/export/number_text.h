@@ -123,6 +123,9 @@ void append_integer(std::string& out, Integer value) {
   out.append(digits, put_integer(digits, value));
 }
 
+// 10^0 to 10^9, exactly, as doubles: the scales of the decimals written here.
+inline constexpr double kPowersOfTen[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
 // The longest fixed-point double: 309 integer digits, a sign, a point, and the decimals used here.
 inline constexpr size_t kMaxFixedChars = 330;
 
@@ -133,12 +136,11 @@ inline constexpr size_t kMaxFixedChars = 330;
 // negative or huge values), where the scaling's rounding error could flip the result, to_chars
 // decides.
 inline char* fixed_chars(char* out, char* out_end, double value, int decimals) {
-  static constexpr double kScale[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
   // Below 2^40 the scaling errs by at most 2^-13, well inside this distance from a tie.
   constexpr double kLimit = 0x1p40;
   constexpr double kTieMargin = 0x1p-10;
-  if (!std::signbit(value) && decimals >= 0 && decimals < static_cast<int>(std::size(kScale))) {
-    const double scaled = value * kScale[decimals];
+  if (!std::signbit(value) && decimals >= 0 && decimals < static_cast<int>(std::size(kPowersOfTen))) {
+    const double scaled = value * kPowersOfTen[decimals];
     if (scaled < kLimit) {
       const auto whole = static_cast<uint64_t>(scaled);             // floor: scaled is not negative
       const double fraction = scaled - static_cast<double>(whole);  // exact: both are below 2^40

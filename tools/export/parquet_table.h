@@ -98,8 +98,6 @@ class ParquetRows {
   [[nodiscard]] size_t buffered_bytes() const;
 
  private:
-  static constexpr double kPowersOfTen[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-
   ColumnValues& next(ColumnType type) {
     if (cell_ >= columns_.size() - 1 || columns_[cell_].type != type) wrong_cell(type);
     ColumnValues& column = columns_[cell_++];

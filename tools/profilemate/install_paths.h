@@ -1,6 +1,4 @@
-// Where the profilemate command finds the pieces it injects, relative to its own executable, so
-// that an installed tree can be moved: bin/profilemate next to lib/ (cmake --install), or the
-// build tree (build/tools/profilemate next to build/injection and build/pyhooks).
+// The pieces the profilemate command injects, found beside it (program_files.h).
 #pragma once
 
 #include <string>
