@@ -69,10 +69,9 @@ def _first_replay(key: Hashable, label: Label, keep: Any) -> None:
     _replays[key] = 1
 
 
-def write_replay_counts(now_ns: int, force: bool = False) -> None:
-    """Writes the replays counted since the last write, at most once per WRITE_INTERVAL_NS."""
-    if not force and now_ns < next_write_ns[0]:
-        return
+def write_replay_counts(now_ns: int) -> None:
+    """Writes the replays counted since the last write; the caller checks next_write_ns (a step's
+    end) or writes the rest (the exit)."""
     next_write_ns[0] = now_ns + WRITE_INTERVAL_NS
     native = recording.native()
     for key, count in _replays.items():
@@ -113,7 +112,7 @@ def capture_label(wrapper: Any) -> Label | None:
 
 
 def _starting(native: Any) -> None:
-    recording.on_exit(lambda: write_replay_counts(native.now(), force=True))
+    recording.on_exit(lambda: write_replay_counts(native.now()))
 
 
 def wrap_call(original: Callable[..., Any]) -> Callable[..., Any]:

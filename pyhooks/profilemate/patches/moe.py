@@ -282,7 +282,12 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
 def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
-    timer = GpuTimer(lambda fields, gpu_ns: native.moe_timing(**fields, gpu_duration_ns=gpu_ns), max_pending=4096)
+    # forward_impl asks _capturing() before it starts the timer: the timer need not ask again.
+    timer = GpuTimer(
+        lambda fields, gpu_ns: native.moe_timing(**fields, gpu_duration_ns=gpu_ns),
+        max_pending=4096,
+        check_capture=False,
+    )
     recording.on_exit(timer.drain)
     recording.on_exit(flush)
     is_compiling = _is_compiling()
