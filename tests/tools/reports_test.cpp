@@ -156,7 +156,7 @@ TEST(MoeReport, EachRowNamesTheHostAndExpertParallelRankOfItsProcess) {
   for (uint32_t rank = 0; rank < 2; ++rank) {
     exporter::Process& process = data.processes.emplace_back();
     process.header.set_pid(100 + rank);
-    process.host = rank == 0 ? "node1" : "node2";
+    process.header.set_host(rank == 0 ? "node1" : "node2");
     process.info.set_ep_rank(rank);
     data.expert_counts[{rank, 0}] = rank == 0 ? std::vector<uint64_t>{30, 10} : std::vector<uint64_t>{5, 15};
   }

@@ -130,7 +130,7 @@ auto timestamp(std::string_view name = "timestamp_sec") {
 }
 // The host of the row's process: with several hosts' session directories, pids repeat.
 auto host() {
-  return Column{"host", "", kText, [](auto& out, const View& v) { out.text(v.owner().host); }};
+  return Column{"host", "", kText, [](auto& out, const View& v) { out.text(v.owner().host()); }};
 }
 auto pid() {
   return Column{"pid", "", kInt, [](auto& out, const View& v) { out.integer(v.owner().header.pid()); }};

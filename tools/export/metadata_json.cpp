@@ -155,8 +155,8 @@ std::string metadata_json(const SessionTables& data, const std::vector<OutputFil
   std::vector<std::pair<std::string, std::vector<const Process*>>> hosts;
   for (const Process& process : data.processes) {
     auto host =
-        std::find_if(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == process.host; });
-    if (host == hosts.end()) host = hosts.insert(hosts.end(), {process.host, {}});
+        std::find_if(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == process.host(); });
+    if (host == hosts.end()) host = hosts.insert(hosts.end(), {process.host(), {}});
     host->second.push_back(&process);
   }
   json.key("hosts").begin_array();
@@ -170,7 +170,7 @@ std::string metadata_json(const SessionTables& data, const std::vector<OutputFil
   json.key("patches").begin_array();
   for (const Row<PatchStatus>& row : data.patches) {
     json.begin_object()
-        .field("host", data.processes[row.process].host)
+        .field("host", data.processes[row.process].host())
         .field("pid", data.processes[row.process].header.pid())
         .field("component", row.event.component())
         .field("target", row.event.target())
@@ -183,7 +183,7 @@ std::string metadata_json(const SessionTables& data, const std::vector<OutputFil
   json.key("notices").begin_array();
   for (const Row<Notice>& row : data.notices) {
     json.begin_object()
-        .field("host", data.processes[row.process].host)
+        .field("host", data.processes[row.process].host())
         .field("pid", data.processes[row.process].header.pid())
         .key("timestamp_sec")
         .value(data.seconds(row.unix_ns), 6)

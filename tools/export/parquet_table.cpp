@@ -145,7 +145,7 @@ ParquetTable::~ParquetTable() = default;
 ParquetRows& ParquetTable::open_partition(uint32_t process) {
   const Process& owner = tables_.processes.at(process);
   const std::string& session = owner.header.session_id();
-  std::unique_ptr<ParquetRows>& partition = partitions_[{session, owner.host}];
+  std::unique_ptr<ParquetRows>& partition = partitions_[{session, owner.host()}];
   if (!partition) {
     struct stat out {};
     const std::string out_dir = dir_.substr(0, dir_.rfind('/'));
@@ -153,7 +153,7 @@ ParquetRows& ParquetTable::open_partition(uint32_t process) {
     std::string dir = dir_;
     make_dir(dir, mode);
     make_dir(dir += "/session=" + partition_value(session), mode);
-    make_dir(dir += "/hostname=" + partition_value(owner.host), mode);
+    make_dir(dir += "/hostname=" + partition_value(owner.host()), mode);
     partition =
         std::make_unique<ParquetRows>(*this, session, open_parquet_file(dir + "/part-0.parquet", schema_));
   }

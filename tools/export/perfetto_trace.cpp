@@ -277,7 +277,7 @@ class TraceBuilder {
     std::vector<std::string> hosts;  // in the order of their first process
     std::vector<uint32_t> host_of(tables_.processes.size());
     for (uint32_t index = 0; index < tables_.processes.size(); ++index) {
-      const std::string& host = tables_.processes[index].host;
+      const std::string& host = tables_.processes[index].host();
       host_of[index] = static_cast<uint32_t>(std::find(hosts.begin(), hosts.end(), host) - hosts.begin());
       if (host_of[index] == hosts.size()) hosts.push_back(host);
     }

@@ -363,7 +363,8 @@ using reader::put_varint;
 void warn_about_copies(SessionTables& data) {
   std::map<std::tuple<std::string, uint32_t, uint64_t>, std::vector<const Process*>> by_process;
   for (const Process& process : data.processes)
-    by_process[{process.host, process.header.pid(), process.header.start_realtime_ns()}].push_back(&process);
+    by_process[{process.host(), process.header.pid(), process.header.start_realtime_ns()}].push_back(
+        &process);
   for (const auto& [key, copies] : by_process) {
     if (copies.size() < 2) continue;
     data.warnings.push_back(copies[0]->file + " and " + std::to_string(copies.size() - 1) +
@@ -386,7 +387,7 @@ void warn_about_clocks(SessionTables& data) {
   };
   std::map<std::string, Span> hosts;
   for (const Process& process : data.processes) {
-    Span& span = hosts[process.host];
+    Span& span = hosts[process.host()];
     const int64_t offset = static_cast<int64_t>(process.header.start_realtime_ns()) -
                            static_cast<int64_t>(process.header.start_monotonic_ns());
     span.min_offset = std::min(span.min_offset, offset);
@@ -565,7 +566,6 @@ SessionStream::SessionStream(const RunSource& source, SortMemory& memory) : Sess
       ProcessInfo info = process.header.info();
       merge_info(info, process.info);
       process.info = std::move(info);
-      process.host = process.header.host();
       process.last_unix_ns = std::max(process.last_unix_ns, process.header.start_realtime_ns());
     }
     // A directory's session is its first log's; the first directory's is the run's.

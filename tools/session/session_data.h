@@ -24,7 +24,6 @@ namespace profilemate::exporter {
 
 struct Process {
   std::string file;  // base name of the log; with several session directories, its path
-  std::string host;  // the header's host name, in every row of the process
   Header header;
   ProcessInfo info;  // the header's, updated by later ProcessInfo records
   reader::LogStats stats;
@@ -32,11 +31,13 @@ struct Process {
   std::map<std::pair<uint32_t, int>, uint64_t> dropped;  // (thread, reason) -> total
   uint64_t last_unix_ns = 0;                             // latest timestamp seen
   uint64_t graph_exec_events[4] = {};                    // by GraphExecEvent::Op
-  // The last GpuRecordStats (cumulative), when the process wrote any.
+  // The latest GpuRecordStats (cumulative, by t_ns), when the process wrote any.
   std::optional<GpuRecordStats> gpu_records;
 
   [[nodiscard]] uint64_t unix_ns(uint64_t log_ns) const { return header.start_realtime_ns() + log_ns; }
   [[nodiscard]] uint32_t tid(uint32_t thread) const;
+  // The host name, in every row of the process.
+  [[nodiscard]] const std::string& host() const { return header.host(); }
 };
 
 // An event and the process it came from, at an absolute time (ns since the Unix epoch).

@@ -388,12 +388,12 @@ class StepsReport {
   void add_engines(Table& table) const {
     if (engines_.size() < 2) return;
     std::set<std::string_view> hosts;
-    for (const auto& [process, engine] : engines_) hosts.insert(tables_.processes[process].host);
+    for (const auto& [process, engine] : engines_) hosts.insert(tables_.processes[process].host());
     for (const auto& [process, engine] : engines_) {
       const exporter::Process& owner = tables_.processes[process];
       std::string name = owner.info.has_dp_rank() ? "dp" + std::to_string(owner.info.dp_rank())
                                                   : "pid" + std::to_string(owner.header.pid());
-      if (hosts.size() > 1) name += "@" + owner.host;
+      if (hosts.size() > 1) name += "@" + owner.host();
       table.rows.push_back(count_row("steps_" + name, "steps", engine.steps));
       table.rows.push_back(count_row("tokens_" + name, "tokens", engine.tokens));
     }
@@ -596,7 +596,7 @@ Table moe_report(const exporter::SessionTables& data) {
     const auto hottest = std::max_element(counts.begin(), counts.end());
     const auto coldest = std::min_element(counts.begin(), counts.end());
     const exporter::Process& process = data.processes[key.first];
-    std::vector<Cell> row{Cell::text(process.host),
+    std::vector<Cell> row{Cell::text(process.host()),
                           Cell::integer(process.header.pid()),
                           process.info.has_ep_rank() ? Cell::integer(process.info.ep_rank()) : Cell::none(),
                           Cell::integer(key.second),
