@@ -152,17 +152,10 @@ std::string metadata_json(const SessionTables& data, const std::vector<OutputFil
   json.end_array();
 
   // The processes by host, hosts in the order their first log was read.
-  std::vector<std::pair<std::string, std::vector<const Process*>>> hosts;
-  for (const Process& process : data.processes) {
-    auto host =
-        std::find_if(hosts.begin(), hosts.end(), [&](const auto& h) { return h.first == process.host(); });
-    if (host == hosts.end()) host = hosts.insert(hosts.end(), {process.host(), {}});
-    host->second.push_back(&process);
-  }
   json.key("hosts").begin_array();
-  for (const auto& [host, processes] : hosts) {
+  for (const auto& [host, processes] : data.hosts()) {
     json.begin_object().field("host", host).key("pids").begin_array();
-    for (const Process* process : processes) json.value(process->header.pid());
+    for (const uint32_t process : processes) json.value(data.processes[process].header.pid());
     json.end_array().end_object();
   }
   json.end_array();

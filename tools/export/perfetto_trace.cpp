@@ -274,19 +274,17 @@ class TraceBuilder {
 
   // The processes and the threads they announced, before any event.
   void write_known_tracks() {
-    std::vector<std::string> hosts;  // in the order of their first process
+    const std::vector<SessionTables::HostProcesses> hosts = tables_.hosts();
     std::vector<uint32_t> host_of(tables_.processes.size());
-    for (uint32_t index = 0; index < tables_.processes.size(); ++index) {
-      const std::string& host = tables_.processes[index].host();
-      host_of[index] = static_cast<uint32_t>(std::find(hosts.begin(), hosts.end(), host) - hosts.begin());
-      if (host_of[index] == hosts.size()) hosts.push_back(host);
+    for (uint32_t host = 0; host < hosts.size(); ++host) {
+      for (const uint32_t process : hosts[host].processes) host_of[process] = host;
     }
     const bool grouped = hosts.size() > 1;
     for (uint32_t host = 0; grouped && host < hosts.size(); ++host) {
       pf::TrackDescriptor track;
       track.set_uuid(track_uuid(TrackKind::kHost, host));
       track.mutable_process()->set_pid(kHostPidBase + static_cast<int32_t>(host));
-      track.mutable_process()->set_process_name("host " + hosts[host]);
+      track.mutable_process()->set_process_name("host " + hosts[host].host);
       describe_track(std::move(track), tables_.start_unix_ns);
     }
     for (uint32_t index = 0; index < tables_.processes.size(); ++index) {

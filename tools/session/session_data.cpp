@@ -499,6 +499,18 @@ uint32_t Process::tid(uint32_t thread) const {
   return it == threads.end() ? 0 : it->second.tid();
 }
 
+std::vector<SessionTables::HostProcesses> SessionTables::hosts() const {
+  std::vector<HostProcesses> hosts;
+  for (uint32_t index = 0; index < processes.size(); ++index) {
+    const std::string& name = processes[index].host();
+    auto host =
+        std::find_if(hosts.begin(), hosts.end(), [&](const HostProcesses& h) { return h.host == name; });
+    if (host == hosts.end()) host = hosts.insert(hosts.end(), {name, {}});
+    host->processes.push_back(index);
+  }
+  return hosts;
+}
+
 double SessionTables::seconds(uint64_t unix_ns) const {
   return unix_ns >= start_unix_ns ? static_cast<double>(unix_ns - start_unix_ns) * 1e-9
                                   : -static_cast<double>(start_unix_ns - unix_ns) * 1e-9;

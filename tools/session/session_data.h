@@ -164,6 +164,13 @@ struct SessionTables {
   std::vector<std::string> warnings;
 
   [[nodiscard]] double seconds(uint64_t unix_ns) const;
+
+  // The hosts in the order of their first process, each with the indices of its processes.
+  struct HostProcesses {
+    std::string host;
+    std::vector<uint32_t> processes;
+  };
+  [[nodiscard]] std::vector<HostProcesses> hosts() const;
 };
 
 // A session read in one pass: the tables, and the time-ordered rows waiting in sinks. Each sink
