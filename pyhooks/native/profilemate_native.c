@@ -25,6 +25,17 @@ static PyObject* native_now(PyObject* self, PyObject* args) {
   return PyLong_FromUnsignedLongLong(pm_now());
 }
 
+/* flush(timeout_ms): waits, without the GIL, until what was recorded so far is in the file. */
+static PyObject* native_flush(PyObject* self, PyObject* args) {
+  (void)self;
+  unsigned int timeout_ms;
+  if (!PyArg_ParseTuple(args, "I", &timeout_ms)) return NULL;
+  PyThreadState* saved = PyEval_SaveThread();
+  const int status = pm_flush(timeout_ms);
+  PyEval_RestoreThread(saved);
+  return PyBool_FromLong(status == PM_OK);
+}
+
 static PyObject* native_session_dir(PyObject* self, PyObject* args) {
   (void)self;
   (void)args;
@@ -557,6 +568,8 @@ static PyMethodDef kMethods[] = {
     {"start", native_start, METH_NOARGS, "Start the recorder (idempotent); True when recording."},
     {"active", native_active, METH_NOARGS, "True while recording."},
     {"now", native_now, METH_NOARGS, "Log time now, in ns."},
+    {"flush", native_flush, METH_VARARGS,
+     "Wait until everything recorded is in the file (at most timeout_ms)."},
     {"session_dir", native_session_dir, METH_NOARGS, "The session directory, '' when not recording."},
     {"range_push", (PyCFunction)(void (*)(void))native_range_push, METH_FASTCALL,
      "Open an NVTX range (message, payload) in the ProfileMate domain on this thread."},

@@ -129,6 +129,30 @@ report()
     assert dump.count("moe_expert_counts {") == 2, dump
 
 
+@pytest.mark.parametrize("shutdown", ["vllm.v1.worker.worker_base:WorkerWrapperBase", "vllm.v1.engine.core:EngineCore"])
+def test_counts_held_back_for_the_window_are_written_when_vllm_shuts_down_the_process(
+    run_workload, shutdown: str
+) -> None:
+    module, owner = shutdown.split(":")
+    run = run_workload(
+        PRELUDE
+        + f"""
+import os, sys
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+from {module} import {owner}
+layers = [MoERunner(f"model.layers.{{n}}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 4)
+for _ in range(5):
+    step(layers, 4, 3)   # the first step's counts are written, the other four held for the window
+report()
+{owner}().shutdown()
+sys.stdout.flush()
+os._exit(0)   # a process killed during vLLM's teardown runs no atexit hook
+"""
+    )
+    assert selection(run) == reference(run), "the counts of the last window were lost"
+
+
 # Records the ATen ops a call dispatches (views apart: they launch no kernel), by name.
 OPS = """
 from collections import Counter

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..registry import PatchTarget
-from . import block_pool, cuda_graphs, encoder, kv_cache_manager, model_runner, moe, preemption, scheduler
+from . import block_pool, cuda_graphs, encoder, kv_cache_manager, model_runner, moe, preemption, scheduler, shutdown
 
 
 def all_targets() -> list[PatchTarget]:
@@ -16,4 +16,5 @@ def all_targets() -> list[PatchTarget]:
         *encoder.TARGETS,
         *cuda_graphs.TARGETS,
         *moe.TARGETS,
+        *shutdown.TARGETS,
     ]

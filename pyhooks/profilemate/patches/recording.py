@@ -76,14 +76,16 @@ def nvtx_ranges() -> bool:
 
 
 def on_exit(hook: Callable[[], None]) -> None:
-    """Runs `hook` at interpreter exit, before the recorder's own exit flush."""
+    """Runs `hook` when vLLM shuts this process's worker or engine core down (patches/shutdown.py)
+    and again at interpreter exit, before the recorder's own exit flush. A hook writes what its
+    patch still holds back (windows, counts, pending GPU times) and nothing twice."""
     if not _exit_hooks:
-        atexit.register(run_exit_hooks)
+        atexit.register(write_pending)
     if hook not in _exit_hooks:
         _exit_hooks.append(hook)
 
 
-def run_exit_hooks() -> None:
+def write_pending() -> None:
     for hook in _exit_hooks:
         if hook is write_failures:  # last, so that it counts the exit hooks' own failures
             continue
