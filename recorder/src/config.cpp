@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "session_dir.h"
+
 namespace profilemate::recorder {
 namespace {
 
@@ -45,22 +47,15 @@ bool env_compression(bool fallback) {
   return fallback;
 }
 
-// VLLM_PROFILING_SESSION_ID names a directory under VLLM_PROFILING_DIR: one plain name, so that
-// the same id on every host (Ray actors and headless nodes get only VLLM_ variables) makes the
-// same kind of directory and nothing outside VLLM_PROFILING_DIR.
+// VLLM_PROFILING_SESSION_ID names a directory under VLLM_PROFILING_DIR (is_session_id says which
+// names can).
 std::string env_session_id() {
   std::string value = env_or("VLLM_PROFILING_SESSION_ID", "");
-  const bool plain = std::ranges::all_of(value, [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-  if (value.empty() ||
-      (plain && value.size() <= Config::kMaxSessionIdLength && value != "." && value != ".."))
-    return value;
+  if (value.empty() || is_session_id(value)) return value;
   std::fprintf(stderr,
                "[ProfileMate] ignoring VLLM_PROFILING_SESSION_ID=\"%s\": expected a name of at most %zu "
                "letters, digits, '.', '_' or '-'\n",
-               value.c_str(), Config::kMaxSessionIdLength);
+               value.c_str(), kMaxSessionIdLength);
   return {};
 }
 

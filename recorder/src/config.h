@@ -27,9 +27,6 @@ struct Config {
   [[nodiscard]] uint64_t threads_within_budget() const;
   static constexpr uint64_t kWriterBufferBytes = 1ull << 20;
   static constexpr uint64_t kMinThreadBufferBytes = 64ull << 10;
-  // VLLM_PROFILING_SESSION_ID's longest value: what the log header's session_id holds
-  // (proto/profilemate.options, max_size 64 with the terminating NUL).
-  static constexpr size_t kMaxSessionIdLength = 63;
 };
 
 }  // namespace profilemate::recorder

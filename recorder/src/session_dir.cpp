@@ -93,6 +93,14 @@ std::string parent_path(const std::string& path) {
 
 }  // namespace
 
+bool is_session_id(std::string_view name) {
+  const bool plain = std::ranges::all_of(name, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+  return plain && !name.empty() && name.size() <= kMaxSessionIdLength && name != "." && name != "..";
+}
+
 UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error) {
   // One line: where the path came from, what is wrong with it, what to do.
   const auto refuse = [&](std::initializer_list<std::string_view> what) {
@@ -204,9 +212,11 @@ SessionLogResult open_session_log(const std::string& session_dir, const std::str
   // actors and headless nodes get only VLLM_ variables: the directory's parent and name, which
   // make the same path on every host (a relative path would not).
   ::setenv("PROFILEMATE_SESSION_DIR", log.dir_path.c_str(), 1);
-  if (log.dir_path.starts_with('/') && log.session_id != "." && log.session_id != "..") {
+  if (log.dir_path.starts_with('/') && is_session_id(log.session_id)) {
     ::setenv("VLLM_PROFILING_DIR", parent_path(log.dir_path).c_str(), 1);
     ::setenv("VLLM_PROFILING_SESSION_ID", log.session_id.c_str(), 1);
+  } else {
+    ::unsetenv("VLLM_PROFILING_SESSION_ID");  // an inherited one names another session
   }
   for (int suffix = 0; suffix < 1000; ++suffix) {
     const std::string name =

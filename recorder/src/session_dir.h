@@ -37,6 +37,16 @@ inline constexpr size_t kSessionNameRoom = 160;
 // `setting` names where the path came from (an environment variable, an option) for the error.
 UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error);
 
+// VLLM_PROFILING_SESSION_ID's longest value: what the log header's session_id holds
+// (proto/profilemate.options, max_size 64 with the terminating NUL).
+inline constexpr size_t kMaxSessionIdLength = 63;
+
+// Whether `name` can name a session to processes that get only VLLM_ variables (Ray actors,
+// headless nodes): one plain name of letters, digits, '.', '_' and '-', not "." or "..", at most
+// kMaxSessionIdLength long, so that it makes the same directory on every host and nothing
+// outside VLLM_PROFILING_DIR.
+bool is_session_id(std::string_view name);
+
 // `session_dir` non-empty: join (or create) that directory. Otherwise create a new
 // session_<UTC time>_<random> under `profiling_dir`.
 SessionLogResult open_session_log(const std::string& session_dir, const std::string& profiling_dir,

@@ -55,6 +55,24 @@ TEST_F(SessionDirTest, ExportsTheSessionAsVllmVariablesThatMakeTheSamePath) {
   EXPECT_EQ(std::string(std::getenv("VLLM_PROFILING_SESSION_ID")), "run1");
 }
 
+TEST_F(SessionDirTest, ADirectoryNameThatIsNoSessionIdIsNotExportedAndAnInheritedIdIsDropped) {
+  ::setenv("VLLM_PROFILING_SESSION_ID", "another", 1);
+  ASSERT_EQ(open_session_log(tmp_ / "runs/my run", "", 1).error, "");
+  EXPECT_EQ(std::getenv("VLLM_PROFILING_SESSION_ID"), nullptr)
+      << "a Ray actor would reject it, or join another";
+}
+
+TEST(SessionId, IsOnePlainNameThatFitsTheLogHeader) {
+  for (const std::string_view id : {"run1", "session_20261130_171500_ab12cd", "a.b-c_D"}) {
+    EXPECT_TRUE(is_session_id(id)) << id;
+  }
+  for (const std::string_view id : {"", ".", "..", "my run", "a/b", "caf\xc3\xa9", "x\n"}) {
+    EXPECT_FALSE(is_session_id(id)) << id;
+  }
+  EXPECT_TRUE(is_session_id(std::string(kMaxSessionIdLength, 'a')));
+  EXPECT_FALSE(is_session_id(std::string(kMaxSessionIdLength + 1, 'a')));
+}
+
 TEST_F(SessionDirTest, JoinsAGivenSessionAndNeverOverwritesAnExistingLog) {
   const std::string session = tmp_ / "s";
   SessionLogResult first = open_session_log(session, "", 7);

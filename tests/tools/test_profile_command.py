@@ -136,6 +136,15 @@ def test_the_session_reaches_processes_that_get_only_vllm_variables(tmp_path: Pa
     ]
 
 
+def test_a_directory_name_that_cannot_be_a_session_id_is_not_passed_on_and_says_so(tmp_path: Path) -> None:
+    show = "import os; print(*(f'{k}={v}' for k, v in sorted(os.environ.items()) if k.startswith('VLLM_')))"
+    env = {"VLLM_PROFILING_SESSION_ID": "someone_elses"}  # inherited: it would name another session
+    code, out, err = finish(profile(tmp_path, "-o", "runs/my run", "--", sys.executable, "-c", show, env=env))
+    assert code == 0, err
+    assert out.splitlines()[0].split() == ["VLLM_ENABLE_PROFILING=1", f"VLLM_PROFILING_DIR={tmp_path / 'runs'}"]
+    assert 'the session directory\'s name "my run" cannot reach Ray actors' in err, err
+
+
 def test_a_signal_to_profilemate_reaches_the_command(tmp_path: Path) -> None:
     marker = tmp_path / "got-sigterm"
     script = (

@@ -179,7 +179,17 @@ std::map<std::string, std::string> child_environment(const ProfileOptions& optio
   env["VLLM_ENABLE_PROFILING"] = "1";
   const std::filesystem::path dir(session);
   env["VLLM_PROFILING_DIR"] = dir.parent_path().string();
-  env["VLLM_PROFILING_SESSION_ID"] = dir.filename().string();
+  if (const std::string id = dir.filename().string(); recorder::is_session_id(id)) {
+    env["VLLM_PROFILING_SESSION_ID"] = id;
+  } else {
+    env.erase("VLLM_PROFILING_SESSION_ID");
+    std::fprintf(stderr,
+                 "profilemate: warning: the session directory's name \"%s\" cannot reach Ray actors or other "
+                 "nodes (VLLM_PROFILING_SESSION_ID takes at most %zu letters, digits, '.', '_' or '-'): "
+                 "processes that get only VLLM_ variables would record into sessions of their own under %s. "
+                 "Name the directory so to keep them in this one.\n",
+                 id.c_str(), recorder::kMaxSessionIdLength, env["VLLM_PROFILING_DIR"].c_str());
+  }
   if (!options.nvtx) env["PROFILEMATE_NVTX"] = "0";
   // Another tool's injection library (nsys's, when run as 'nsys profile -- profilemate profile'):
   // said whatever --trace asks for, since it decides what this run can record.
