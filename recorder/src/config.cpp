@@ -67,6 +67,7 @@ Config Config::from_environment() {
   config.profiling_dir = env_or("VLLM_PROFILING_DIR", "/tmp/vllm_profiling");
   if (const std::string id = env_session_id(); config.session_dir.empty() && !id.empty()) {
     config.session_dir = config.profiling_dir + "/" + id;
+    config.session_dir_setting = "VLLM_PROFILING_DIR/VLLM_PROFILING_SESSION_ID";
   }
   config.process_role = env_or("PROFILEMATE_PROCESS_ROLE", "");
   config.flush_interval_ms =

@@ -9,6 +9,7 @@ namespace profilemate::recorder {
 struct Config {
   // PROFILEMATE_SESSION_DIR, else VLLM_PROFILING_DIR/VLLM_PROFILING_SESSION_ID; empty: make a new one
   std::string session_dir;
+  std::string session_dir_setting = "PROFILEMATE_SESSION_DIR";  // what set session_dir, for messages
   std::string profiling_dir;  // VLLM_PROFILING_DIR, the parent of new sessions
   std::string process_role;   // PROFILEMATE_PROCESS_ROLE
   uint32_t flush_interval_ms = 200;

@@ -153,7 +153,8 @@ int Recorder::start_locked() {
   log_.reset();
   if (state == State::kForkPending) wake_fd_.reset();
   const pid_t pid = ::getpid();
-  SessionLogResult opened = open_session_log(config_.session_dir, config_.profiling_dir, pid);
+  SessionLogResult opened =
+      open_session_log(config_.session_dir, config_.profiling_dir, pid, config_.session_dir_setting);
   if (!opened.error.empty()) {
     std::fprintf(stderr, "[ProfileMate] %s; recording is off for this process (pid %d)\n",
                  opened.error.c_str(), static_cast<int>(pid));

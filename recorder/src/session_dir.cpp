@@ -173,15 +173,15 @@ UniqueFd open_private_dir(const std::string& path, std::string_view setting, std
   return dir;
 }
 
-SessionLogResult open_session_log(const std::string& session_dir, const std::string& profiling_dir,
-                                  pid_t pid) {
+SessionLogResult open_session_log(const std::string& session_dir, const std::string& profiling_dir, pid_t pid,
+                                  std::string_view session_setting) {
   SessionLogResult result;
   std::string& error = result.error;
   SessionLog& log = result.log;
   UniqueFd dir_fd;
   if (!session_dir.empty()) {
     log.dir_path = session_dir;
-    dir_fd = open_private_dir(session_dir, "PROFILEMATE_SESSION_DIR", error);
+    dir_fd = open_private_dir(session_dir, session_setting, error);
     if (!dir_fd.valid()) return result;
   } else {
     UniqueFd parent = open_private_dir(profiling_dir, "VLLM_PROFILING_DIR", error);

@@ -48,8 +48,9 @@ inline constexpr size_t kMaxSessionIdLength = 63;
 bool is_session_id(std::string_view name);
 
 // `session_dir` non-empty: join (or create) that directory. Otherwise create a new
-// session_<UTC time>_<random> under `profiling_dir`.
-SessionLogResult open_session_log(const std::string& session_dir, const std::string& profiling_dir,
-                                  pid_t pid);
+// session_<UTC time>_<random> under `profiling_dir`. `session_setting` names what set
+// session_dir, for the error.
+SessionLogResult open_session_log(const std::string& session_dir, const std::string& profiling_dir, pid_t pid,
+                                  std::string_view session_setting = "PROFILEMATE_SESSION_DIR");
 
 }  // namespace profilemate::recorder

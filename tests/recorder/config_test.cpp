@@ -55,8 +55,11 @@ TEST_F(ConfigTest, ASessionIdAloneNamesADirectoryUnderTheProfilingDir) {
   ::setenv("VLLM_PROFILING_DIR", "/x", 1);
   ::setenv("VLLM_PROFILING_SESSION_ID", "run-7.a_b", 1);
   EXPECT_EQ(Config::from_environment().session_dir, "/x/run-7.a_b");
+  EXPECT_EQ(Config::from_environment().session_dir_setting, "VLLM_PROFILING_DIR/VLLM_PROFILING_SESSION_ID")
+      << "a refusal names the variables the user set";
   ::setenv("PROFILEMATE_SESSION_DIR", "/y/s", 1);
   EXPECT_EQ(Config::from_environment().session_dir, "/y/s") << "the session directory wins";
+  EXPECT_EQ(Config::from_environment().session_dir_setting, "PROFILEMATE_SESSION_DIR");
 }
 
 TEST_F(ConfigTest, ASessionIdThatIsNotAPlainNameIsIgnored) {

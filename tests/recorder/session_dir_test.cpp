@@ -173,6 +173,11 @@ TEST_F(SessionDirTest, RefusalOfAnotherUsersSessionDirectoryNamesTheVariableUsed
   EXPECT_NE(result.error.find("owned by uid 54321"), std::string::npos) << result.error;
   EXPECT_NE(result.error.find("PROFILEMATE_SESSION_DIR"), std::string::npos) << result.error;
   EXPECT_EQ(result.error.find("VLLM_PROFILING_DIR"), std::string::npos) << result.error;
+  const SessionLogResult joined =
+      open_session_log(foreign, "/unused", 1, "VLLM_PROFILING_DIR/VLLM_PROFILING_SESSION_ID");
+  EXPECT_NE(joined.error.find("point VLLM_PROFILING_DIR/VLLM_PROFILING_SESSION_ID at"), std::string::npos)
+      << joined.error;
+  EXPECT_EQ(joined.error.find("PROFILEMATE_SESSION_DIR"), std::string::npos) << joined.error;
 }
 
 TEST_F(SessionDirTest, RefusesASessionDirectoryTooLongForItsFilesPaths) {
