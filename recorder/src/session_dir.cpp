@@ -102,15 +102,21 @@ bool is_session_id(std::string_view name) {
 }
 
 UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error) {
+  return open_dir(path, {.setting = setting, .room = kSessionNameRoom}, error);
+}
+
+UniqueFd open_dir(const std::string& path, const DirRules& rules, std::string& error) {
   // One line: where the path came from, what is wrong with it, what to do.
   const auto refuse = [&](std::initializer_list<std::string_view> what) {
-    error.assign(setting).append("=").append(path).append(": ");
+    error.clear();
+    if (!rules.setting.empty()) error.assign(rules.setting).append("=").append(path).append(": ");
     for (const std::string_view part : what) error.append(part);
-    error.append("; point ").append(setting).append(" at a directory you own");
+    if (!rules.setting.empty())
+      error.append("; point ").append(rules.setting).append(" at a directory you own");
     return UniqueFd();
   };
   const size_t length = absolute_length(path);
-  if (length == 0 || length + kSessionNameRoom >= PATH_MAX) {
+  if (length == 0 || length + rules.room >= PATH_MAX) {
     return refuse({"the path is too long (",
                    length == 0 ? "the working directory's is" : std::to_string(length) + " bytes",
                    "): the session's files would pass the system's limit of ", std::to_string(PATH_MAX),
@@ -127,8 +133,8 @@ UniqueFd open_private_dir(const std::string& path, std::string_view setting, std
     here.append("/").append(name);
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     UniqueFd next(::openat(dir.get(), name.c_str(), kFlags));
-    if (!next.valid() && errno == ENOENT) {
-      if (::mkdirat(dir.get(), name.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (!next.valid() && errno == ENOENT && rules.create_mode != 0) {
+      if (::mkdirat(dir.get(), name.c_str(), rules.create_mode) != 0 && errno != EEXIST) {
         return refuse({"cannot create directory ", here, ": ", errno_text(errno)});
       }
       next.reset(::openat(dir.get(), name.c_str(), kFlags));
@@ -144,8 +150,13 @@ UniqueFd open_private_dir(const std::string& path, std::string_view setting, std
         ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
     if (!is_link && open_error == ENOTDIR) return refuse({here, " is not a directory"});
     if (!is_link) return refuse({"cannot open directory ", here, ": ", errno_text(open_error)});
-    if (pending.empty()) return refuse({here, " is a symbolic link: refusing to write profiles there"});
-    if (!trusted_link(dir.get(), st)) {
+    if (pending.empty() && !(rules.own_link_at_end && st.st_uid == ::geteuid())) {
+      return refuse(
+          {here, " is a symbolic link",
+           st.st_uid == ::geteuid() ? "" : " owned by uid " + std::to_string(st.st_uid) + ", not you",
+           ": refusing to write profiles there"});
+    }
+    if (!pending.empty() && !trusted_link(dir.get(), st)) {
       return refuse({here,
                      " is a symbolic link that another user could have planted (it or its directory is "
                      "theirs, or others may write there): refusing to follow it"});
@@ -166,7 +177,7 @@ UniqueFd open_private_dir(const std::string& path, std::string_view setting, std
     return refuse({"cannot open directory ", walked.empty() ? "/" : walked, ": ", errno_text(errno)});
   struct stat st {};
   if (::fstat(dir.get(), &st) != 0) return refuse({"cannot stat ", path, ": ", errno_text(errno)});
-  if (st.st_uid != ::geteuid()) {
+  if (rules.owned && st.st_uid != ::geteuid()) {
     return refuse({path, " is owned by uid ", std::to_string(st.st_uid), ", not by you (uid ",
                    std::to_string(::geteuid()), "): refusing to write profiles there"});
   }

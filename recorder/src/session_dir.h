@@ -27,14 +27,27 @@ struct SessionLogResult {
 // then the longest name the recorder and the tools create in a session (logs, CSV files, spills).
 inline constexpr size_t kSessionNameRoom = 160;
 
-// Opens `path` as a directory the caller owns, creating missing components with mode 0700.
-// Walks the path one component at a time from a directory descriptor (openat, O_NOFOLLOW), so
-// nothing swapped in behind a check is followed: the last component must be a real directory
-// (a trailing "/" or "/." does not turn a link into one), and a link on the way is followed only
-// when no other user can have planted or replaced it (the link and the directory holding it are
-// owned by root or the caller, and that directory is not writable by others unless sticky; its
-// target is walked by the same rules). Paths too long for the session's files are refused.
-// `setting` names where the path came from (an environment variable, an option) for the error.
+// What open_dir asks of a path besides a safe walk.
+struct DirRules {
+  // Where the path came from (an environment variable, an option), for errors: "SETTING=PATH: what
+  // is wrong; point SETTING at a directory you own". Empty: just what is wrong.
+  std::string_view setting{};
+  mode_t create_mode = 0700;     // missing components are made with it; 0: none is made
+  bool owned = true;             // the directory itself must be the caller's
+  bool own_link_at_end = false;  // the last component may be a link the caller owns
+  size_t room = 0;               // bytes the path must leave below PATH_MAX for what goes inside
+};
+
+// Opens `path` as a directory, creating missing components as `rules` say. Walks the path one
+// component at a time from a directory descriptor (openat, O_NOFOLLOW), so nothing swapped in
+// behind a check is followed: the last component must be a real directory (a trailing "/" or
+// "/." does not turn a link into one), and a link on the way is followed only when no other user
+// can have planted or replaced it (the link and the directory holding it are owned by root or the
+// caller, and that directory is not writable by others unless sticky; its target is walked by the
+// same rules). On failure: an invalid descriptor and one line in `error` naming rules.setting.
+UniqueFd open_dir(const std::string& path, const DirRules& rules, std::string& error);
+
+// A session directory: the caller's own, missing parts made 0700, room left for the session's files.
 UniqueFd open_private_dir(const std::string& path, std::string_view setting, std::string& error);
 
 // VLLM_PROFILING_SESSION_ID's longest value: what the log header's session_id holds

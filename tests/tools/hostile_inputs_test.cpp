@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "csv_writer.h"
+#include "parquet_file.h"
 #include "pmlog_reader.h"
 #include "printable.h"
 #include "report_table.h"
@@ -107,6 +108,42 @@ TEST(HostileExport, RefusesAnOutputDirectoryThatIsAnotherUsersLink) {
   EXPECT_EQ(result.exit_code, 3) << result.err;
   EXPECT_TRUE(contains(result.err, "symbolic link owned by uid 65534")) << result.err;
   EXPECT_TRUE(fs::is_empty(target)) << "wrote into the target of another user's link";
+}
+
+// Item 1: a link another user planted on the way to the output directory is not followed.
+TEST(HostileExport, RefusesALinkAnotherUserPlantedOnTheWayToTheOutput) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to own a link as another user (uid 65534)";
+  TempDir dir;
+  const std::string target = dir / "target";
+  fs::create_directory(target);
+  const std::string link = dir / "theirs";
+  fs::create_symlink(target, link);
+  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  const CommandResult result = run_cli("export " + golden_session() + " -o " + link + "/out");
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_TRUE(contains(result.err, "that another user could have planted")) << result.err;
+  EXPECT_TRUE(fs::is_empty(target)) << "wrote into the target of another user's link";
+}
+
+// Item 1, Parquet: root exports a user's session, in which the user planted a link in place of a
+// dataset directory (table, session=, hostname=): it is refused and its target stays untouched.
+TEST(HostileExport, ParquetNeverWritesThroughALinkPlantedAsADatasetDirectory) {
+  if (!exporter::parquet_supported()) GTEST_SKIP() << exporter::parquet_unsupported_reason();
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the session and the link to another user";
+  TempDir dir;
+  const std::string session = copy_golden(dir);
+  const std::string victim = dir / "victim";
+  fs::create_directory(victim);
+  const std::string link = session + "/cuda_graph_usage";
+  fs::create_symlink(victim, link);
+  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chown(session.c_str(), 65534, 65534), 0);
+  const CommandResult result = run_cli("export " + session + " --type parquet");
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_TRUE(
+      contains(result.err, "cuda_graph_usage is a symbolic link that another user could have planted"))
+      << result.err;
+  EXPECT_TRUE(fs::is_empty(victim)) << "a Parquet file was written through a planted link";
 }
 
 // Item 9b: a write that fails part-way (here: the file size limit, as a full disk would) leaves

@@ -10,6 +10,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "session_dir.h"
+
 namespace profilemate::exporter {
 namespace {
 
@@ -27,26 +29,14 @@ std::string temporary_name(const std::string& name) {
 
 AtomicOutput::AtomicOutput(std::string path) : path_(std::move(path)) {
   const size_t slash = path_.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
   name_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-  // "out/" would follow a link named out: the trailing slashes go.
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (dir.empty()) dir = "/";
-  dir_ = reader::FileDescriptor(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  // A link as the directory is followed only when it is the caller's own (as the kernel's
-  // protected_symlinks rule has it for sticky directories): one planted by another user is not.
-  int error = errno;
-  struct stat link {};
-  const bool is_link = dir_.get() < 0 && ::lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
-  if (is_link && link.st_uid == ::geteuid()) {
-    dir_ = reader::FileDescriptor(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    error = errno;
-  }
-  if (is_link && link.st_uid != ::geteuid()) {
-    throw std::runtime_error("cannot create " + path_ + ": " + dir + " is a symbolic link owned by uid " +
-                             std::to_string(link.st_uid) + ", not you; give the directory itself");
-  }
-  if (dir_.get() < 0) throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(error));
+  // The directory's path is walked as the recorder walks a session's: a link on the way only when
+  // nobody else can have planted it, a link as the directory itself only when it is the caller's.
+  std::string error;
+  dir_ = reader::FileDescriptor(
+      recorder::open_dir(dir, {.create_mode = 0, .owned = false, .own_link_at_end = true}, error).release());
+  if (dir_.get() < 0) throw std::runtime_error("cannot create " + path_ + ": " + error);
   struct stat info {};
   if (::fstat(dir_.get(), &info) != 0)
     throw std::runtime_error("cannot create " + path_ + ": " + std::strerror(errno));

@@ -11,6 +11,7 @@
 #include "atomic_output.h"
 #include "metadata_json.h"
 #include "session_data.h"
+#include "session_dir.h"
 #include "session_files.h"
 
 namespace profilemate::exporter {
@@ -54,17 +55,16 @@ std::vector<std::string> damage_warnings(const SessionTables& data) {
 
 // A new output directory gets the session directory's mode (narrowed by the umask): what a private
 // session holds (command lines in metadata.json) stays private. An existing one is left as it is.
+// The path is walked as a session's is (recorder::open_dir): no link another user could have
+// planted is followed on the way.
 void create_output_dir(const std::string& output_dir, const std::string& session_dir) {
-  namespace fs = std::filesystem;
-  fs::path dir = fs::path(output_dir).lexically_normal();
-  if (!dir.has_filename()) dir = dir.parent_path();  // "out/"
-  std::error_code error;
-  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), error);
   struct stat session {};
   const mode_t mode = ::stat(session_dir.c_str(), &session) == 0 ? session.st_mode & 0777 : 0777;
-  if (error || (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)) {
-    throw std::runtime_error("cannot create output directory " + output_dir + ": " +
-                             (error ? error.message() : std::strerror(errno)));
+  std::string error;
+  if (!recorder::open_dir(
+           output_dir, {.setting = "-o", .create_mode = mode, .owned = false, .own_link_at_end = true}, error)
+           .valid()) {
+    throw std::runtime_error("cannot create output directory " + output_dir + ": " + error);
   }
 }
 

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "session_dir.h"
+
 namespace profilemate::exporter {
 namespace {
 
@@ -27,13 +29,6 @@ std::string partition_value(std::string_view value) {
     }
   }
   return escaped;
-}
-
-// Makes `dir` unless it exists, with the mode of the output directory (which the export made
-// with the session's): what a private session holds stays private.
-void make_dir(const std::string& dir, mode_t mode) {
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
-    throw std::runtime_error("cannot create directory " + dir + ": " + std::strerror(errno));
 }
 
 // Buffered bytes per row of a column of `type`: its value and whether it has one.
@@ -150,10 +145,14 @@ ParquetRows& ParquetTable::open_partition(uint32_t process) {
     struct stat out {};
     const std::string out_dir = dir_.substr(0, dir_.rfind('/'));
     const mode_t mode = ::stat(out_dir.c_str(), &out) == 0 ? out.st_mode & 07777 : 0777;
-    std::string dir = dir_;
-    make_dir(dir, mode);
-    make_dir(dir += "/session=" + partition_value(session), mode);
-    make_dir(dir += "/hostname=" + partition_value(owner.host()), mode);
+    // Made with the mode of the output directory (which the export made with the session's): what
+    // a private session holds stays private. Walked as a session is: never through a planted link.
+    const std::string dir =
+        dir_ + "/session=" + partition_value(session) + "/hostname=" + partition_value(owner.host());
+    std::string error;
+    if (!recorder::open_dir(dir, {.create_mode = mode, .owned = false}, error).valid()) {
+      throw std::runtime_error("cannot create directory " + dir + ": " + error);
+    }
     partition =
         std::make_unique<ParquetRows>(*this, session, open_parquet_file(dir + "/part-0.parquet", schema_));
   }
