@@ -164,7 +164,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_model_dir(tmp_path_factory.mktemp("model") / "dense", DENSE_CONFIG)
 
 
-def test_dp2_under_profilemate_profile_records_every_engine_and_worker_into_one_session(tmp_path, model) -> None:
+def test_dp2_with_two_api_servers_under_profilemate_profile_records_every_process_into_one_session(tmp_path, model) -> None:
     session = tmp_path / "run1"
     port = _free_port()
     server = Process(
@@ -174,7 +174,7 @@ def test_dp2_under_profilemate_profile_records_every_engine_and_worker_into_one_
             "-o",
             str(session),
             "--",
-            *_serve(model, "--data-parallel-size", "2", "--port", str(port)),
+            *_serve(model, "--data-parallel-size", "2", "--api-server-count", "2", "--port", str(port)),
         ],
         _environment(),
         tmp_path / "serve.log",
@@ -188,6 +188,7 @@ def test_dp2_under_profilemate_profile_records_every_engine_and_worker_into_one_
     processes = json.loads((session / "metadata.json").read_text(encoding="utf-8"))["processes"]
     roles = Counter(p["process_role"] for p in processes)
     assert roles["EngineCore_DP0"] == 1 and roles["EngineCore_DP1"] == 1, roles
+    assert roles["ApiServer_0"] == 1 and roles["ApiServer_1"] == 1 and roles["VLLM_DP_Coordinator"] == 1, roles
     assert sorted(p["ranks"].get("dp") for p in processes if p["process_role"].startswith("EngineCore")) == [0, 1]
     # Each engine core's worker runs its model: two processes with forward passes, neither an engine core.
     forward_pids = {r["pid"] for r in _rows(session / "forward_pass_timing.csv")}

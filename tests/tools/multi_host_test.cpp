@@ -33,6 +33,7 @@ struct Host {
   int steps;
   uint64_t start = kStart;
   std::string session = "run1";
+  uint64_t start_monotonic = 5'000'000'000;
 };
 
 // The log of one host's engine core: `steps` scheduler steps, 1 ms apart, 10 tokens each.
@@ -43,7 +44,7 @@ void write_host(const std::string& root, const Host& host) {
   header.set_host(host.name);
   header.set_session_id(host.session);
   header.set_start_realtime_ns(host.start);
-  header.set_start_monotonic_ns(5'000'000'000);
+  header.set_start_monotonic_ns(host.start_monotonic);
   header.mutable_info()->set_process_role("EngineCore_DP" + std::to_string(host.dp_rank));
   header.mutable_info()->set_dp_rank(host.dp_rank);
   std::vector<Record> records;
@@ -171,6 +172,16 @@ TEST_F(MultiHost, HostsThatNeverRecordedAtTheSameTimeAreSaidToDisagree) {
       export_session(RunSource({tmp_ / "head/run1", tmp_ / "late/run1"}, false), tmp_ / "o");
   ASSERT_EQ(result.warnings.size(), 1u);
   EXPECT_NE(result.warnings[0].find("hosts head and late recorded 3599 s apart and never at the same time"),
+            std::string::npos)
+      << result.warnings[0];
+}
+
+TEST_F(MultiHost, AHostWhoseRealtimeClockSteppedBetweenItsProcessesIsSaidToBeOff) {
+  // A second process on head started 1 s later by its monotonic clock, 10 s later by its realtime one.
+  write_host(tmp_.path(), {"head", 101, 0, 3, kStart + 10'000'000'000, "run1", 6'000'000'000});
+  const ExportResult result = export_session(RunSource(dirs(), false), tmp_ / "o");
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_NE(result.warnings[0].find("CLOCK_REALTIME of host head moved by 9 s against its monotonic clock"),
             std::string::npos)
       << result.warnings[0];
 }
