@@ -22,8 +22,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def make_llm(model: str) -> Any:
-    """The example's engine: `model` is "dense" or "moe" (a directory next to this file)."""
+def make_llm(model: str, executor: str | None = None) -> Any:
+    """The example's engine: `model` is "dense" or "moe" (a directory next to this file); `executor`
+    is vLLM's distributed_executor_backend ("mp", "ray", "uni"), None for vLLM's choice."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # the summary, not vLLM's start-up log
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -42,6 +43,7 @@ def make_llm(model: str) -> Any:
         num_gpu_blocks_override=24,
         enable_prefix_caching=True,
         seed=0,
+        **({"distributed_executor_backend": executor} if executor else {}),
     )
 
 
@@ -72,8 +74,13 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=32, help="requests to serve (default 32)")
     parser.add_argument("--max-tokens", type=int, default=48, help="tokens to generate per request (default 48)")
+    parser.add_argument(
+        "--executor",
+        choices=["mp", "ray", "uni"],
+        help="vLLM's executor backend (default: vLLM's choice; ray needs a GPU build of vLLM)",
+    )
     args = parser.parse_args()
-    outputs = generate(make_llm(args.model), args.requests, args.max_tokens)
+    outputs = generate(make_llm(args.model, args.executor), args.requests, args.max_tokens)
     print(f"generated {sum(len(o.outputs[0].token_ids) for o in outputs)} tokens for {len(outputs)} requests")
 
 

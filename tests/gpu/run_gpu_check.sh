@@ -91,9 +91,29 @@ fi
   fail "profilemate export failed on the session ProfileMate wrote"
 "$stage/bin/profilemate" stats "$work/session" --report graphs,health || fail "profilemate stats failed"
 
+# vLLM's Ray executor runs only on a GPU build of vLLM: checked where this python has one and Ray.
+ray_failed=""
+if "$python" -c "import vllm, ray" >/dev/null 2>&1; then
+  say "Ray executor: the bundled example under profilemate profile (--executor ray)"
+  timeout -k 10 600 "$stage/bin/profilemate" profile -o "$work/ray-session" --force -- "$python" \
+    "$root/examples/tiny_vllm/generate.py" --model moe --requests 8 --max-tokens 16 --executor ray \
+    >"$work/ray.log" 2>&1
+  status=$?
+  tail -n 15 "$work/ray.log"
+  tokens=$(sed -n 's/^generated \([0-9]*\) tokens.*/\1/p' "$work/ray.log")
+  if [ "$status" -ne 0 ] || [ -z "$tokens" ]; then
+    ray_failed="the example with --executor ray failed under profilemate profile (exit $status, ray.log)"
+  elif ! "$python" "$here/check_ray_session.py" "$work/ray-session" "$tokens"; then
+    ray_failed="the Ray executor's session is wrong (above)"
+  fi
+else
+  say "Ray executor: not checked: $python cannot import both vllm and ray here"
+fi
+
 "$python" "$here/check_session.py" "$work/export" "$work/profiled.json" "$work/baseline.json" "$exit_seconds"
 status=$?
+[ "$status" -le 1 ] || no_verdict "check_session.py could not decide (exit $status)"
+[ -z "$ray_failed" ] || fail "$ray_failed (the graph workload's verdict is the line above)"
 bundle
 # check_session.py printed the verdict line for 0 and 1.
-[ "$status" -le 1 ] || no_verdict "check_session.py could not decide (exit $status)"
 exit "$status"

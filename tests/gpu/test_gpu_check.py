@@ -342,3 +342,39 @@ def test_gpu_check_fails_when_profilemate_writes_no_log(stage, tmp_path):
         code == 1
         and verdict == "GPU CHECK: FAIL: ProfileMate wrote no log (injection library mapped in the workload: no)"
     )
+
+
+# check_ray_session.py on sessions whose processes and rows are made up.
+def _ray_session(tmp_path: Path, model_pid: int, per_layer: int) -> Path:
+    session = tmp_path / "ray"
+    session.mkdir()
+    driver = {"pid": 10, "process_role": "", "command_line": "python generate.py --executor ray"}
+    actor = {"pid": 20, "process_role": "RayWorkerWrapper", "command_line": "ray::RayWorkerWrapper"}
+    (session / "metadata.json").write_text(json.dumps({"processes": [driver, actor]}), encoding="utf-8")
+    tables = {
+        "forward_pass_timing.csv": ("pid,num_tokens", [f"{model_pid},5", f"{model_pid},3"]),
+        "batch_utilization.csv": ("num_tokens", ["5", "3", "0"]),
+        "moe_expert_selection.csv": ("layer_idx,activation_count", [f"0,{per_layer}", f"1,{per_layer}"]),
+    }
+    for name, (header, lines) in tables.items():
+        (session / name).write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return session
+
+
+@pytest.mark.parametrize(
+    ("model_pid", "per_layer", "verdict"),
+    [
+        (20, 16, "Ray executor: PASS: 2 processes, the model in pid 20 (RayWorkerWrapper)"),
+        (10, 16, "Ray executor: FAIL: the forward passes are the driver's"),
+        (20, 9, "Ray executor: FAIL: MoE selections per layer {'0': 9, '1': 9}, not top-2 of 8 forwarded tokens"),
+    ],
+)
+def test_check_ray_session_says_where_the_model_ran(tmp_path, model_pid, per_layer, verdict):
+    done = subprocess.run(
+        [sys.executable, str(HERE / "check_ray_session.py"), str(_ray_session(tmp_path, model_pid, per_layer)), "16"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout.startswith(verdict), done.stdout + done.stderr
+    assert done.returncode == (0 if "PASS" in verdict else 1)

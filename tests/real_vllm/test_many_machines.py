@@ -164,7 +164,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_model_dir(tmp_path_factory.mktemp("model") / "dense", DENSE_CONFIG)
 
 
-def test_dp2_with_two_api_servers_under_profilemate_profile_records_every_process_into_one_session(tmp_path, model) -> None:
+def test_dp2_with_two_api_servers_under_profilemate_profile_records_every_process_into_one_session(
+    tmp_path, model
+) -> None:
     session = tmp_path / "run1"
     port = _free_port()
     server = Process(
