@@ -226,19 +226,20 @@ void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, c
   CsvWriter own_batch(out.path(), columns);
   HelperThread helper;
   bool helper_has_block = false;
-  const auto append_helper_batch = [&] {
-    helper.wait();
-    out.append(helper_batch);
-    helper_batch.clear();
-  };
   const auto dispatch = [&] {
     if (!helper_has_block) {
       helper.wait();
       std::swap(helper_rows, block);
-      helper.start([&] { format(helper_batch, std::span<const Row>(helper_rows)); });
+      // The helper's block comes first: the helper appends it too (a copy off this thread), and
+      // this thread touches `out` again only after waiting for it.
+      helper.start([&] {
+        format(helper_batch, std::span<const Row>(helper_rows));
+        out.append(helper_batch);
+        helper_batch.clear();
+      });
     } else {
       format(own_batch, std::span<const Row>(block));
-      append_helper_batch();  // the helper's block came first
+      helper.wait();
       out.append(own_batch);
       own_batch.clear();
     }
@@ -254,7 +255,7 @@ void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, c
     }
   });
   if (!block.empty()) dispatch();
-  if (helper_has_block) append_helper_batch();
+  helper.wait();
 }
 
 // The CSV files: one per table, in `dir`.
