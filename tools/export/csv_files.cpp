@@ -4,6 +4,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -260,6 +261,7 @@ void format_on_two_threads(CsvWriter& out, size_t columns, RowSink<Row>& sink, c
 
 // The CSV files: one per table, in `dir`.
 struct CsvOutput {
+  static constexpr bool kTwoThreads = true;  // files of their own: several can be written at once
   const std::string& dir;
 
   // Writes the rows `feed` passes to its callback (each turned into a view) to the file `name`.
@@ -287,6 +289,7 @@ struct CsvOutput {
 
 // The Parquet datasets: one per table, `dir`/<the CSV file's name without .csv>.
 struct ParquetOutput {
+  static constexpr bool kTwoThreads = false;  // Arrow's encoding has threads of its own
   const std::string& dir;
   const SessionTables& tables;
 
@@ -788,29 +791,76 @@ std::vector<CsvFileInfo> csv_file_columns() {
 
 namespace {
 
-// Every table, in the order of write_csv_files, through `output`.
+// Every table, in the order of write_csv_files, through `output`. The event tables drain sinks
+// of their own and write files of their own: for CSV, the helper thread writes some of them
+// while this one writes the others (the larger ones split between the two).
 std::vector<OutputFile> write_tables(SessionStream& session, const auto& output) {
   const SessionTables& t = session.tables;
-  return {
-      graph_captures(t, output),
-      graph_usage(session, output),
-      graph_replays(session, output),
-      event_file<KvUsage>(session, session.kv_usage, output, "kv_cache_usage.csv", kv_usage_columns()),
-      event_file<KvEviction>(session, session.kv_evictions, output, "kv_cache_evictions.csv",
-                             kv_eviction_columns()),
-      moe_selection(t, output),
-      event_file<MoeLayerTiming>(session, session.moe_timing, output, "moe_expert_timing.csv",
-                                 moe_timing_columns()),
-      event_file<ForwardPass>(session, session.forward_passes, output, "forward_pass_timing.csv",
-                              forward_pass_columns()),
-      event_file<CpuOperation>(session, session.cpu_operations, output, "cpu_operations_timing.csv",
-                               cpu_operation_columns()),
-      event_file<SchedulerStep>(session, session.steps, output, "batch_utilization.csv", batch_columns()),
-      event_file<Preemption>(session, session.preemptions, output, "preemption_events.csv",
-                             preemption_columns()),
-      event_file<EncoderTiming>(session, session.encoder_timing, output, "encoder_decoder_timing.csv",
-                                encoder_columns()),
+  std::vector<OutputFile> files = {graph_captures(t, output), graph_usage(session, output),
+                                   graph_replays(session, output)};
+  struct Table {
+    std::function<OutputFile()> write;
+    bool on_helper;
   };
+  const std::vector<Table> tables = {
+      {[&] {
+         return event_file<KvUsage>(session, session.kv_usage, output, "kv_cache_usage.csv",
+                                    kv_usage_columns());
+       },
+       false},
+      {[&] {
+         return event_file<KvEviction>(session, session.kv_evictions, output, "kv_cache_evictions.csv",
+                                       kv_eviction_columns());
+       },
+       true},
+      {[&] { return moe_selection(t, output); }, true},
+      {[&] {
+         return event_file<MoeLayerTiming>(session, session.moe_timing, output, "moe_expert_timing.csv",
+                                           moe_timing_columns());
+       },
+       true},
+      {[&] {
+         return event_file<ForwardPass>(session, session.forward_passes, output, "forward_pass_timing.csv",
+                                        forward_pass_columns());
+       },
+       false},
+      {[&] {
+         return event_file<CpuOperation>(session, session.cpu_operations, output, "cpu_operations_timing.csv",
+                                         cpu_operation_columns());
+       },
+       false},
+      {[&] {
+         return event_file<SchedulerStep>(session, session.steps, output, "batch_utilization.csv",
+                                          batch_columns());
+       },
+       true},
+      {[&] {
+         return event_file<Preemption>(session, session.preemptions, output, "preemption_events.csv",
+                                       preemption_columns());
+       },
+       true},
+      {[&] {
+         return event_file<EncoderTiming>(session, session.encoder_timing, output,
+                                          "encoder_decoder_timing.csv", encoder_columns());
+       },
+       true},
+  };
+  std::vector<OutputFile> written(tables.size());
+  const auto write = [&](auto which) {
+    for (size_t i = 0; i < tables.size(); ++i) {
+      if (which(tables[i])) written[i] = tables[i].write();
+    }
+  };
+  if constexpr (std::remove_cvref_t<decltype(output)>::kTwoThreads) {
+    HelperThread helper;
+    helper.start([&] { write([](const Table& table) { return table.on_helper; }); });
+    write([](const Table& table) { return !table.on_helper; });
+    helper.wait();
+  } else {
+    write([](const Table&) { return true; });
+  }
+  files.insert(files.end(), std::make_move_iterator(written.begin()), std::make_move_iterator(written.end()));
+  return files;
 }
 
 }  // namespace

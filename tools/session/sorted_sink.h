@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
@@ -78,9 +79,14 @@ class SortMemory {
   void take(size_t bytes) { used_ += bytes; }
   // How much `sink` may grow by without spilling anything: at most `wanted`, at least `minimum`.
   [[nodiscard]] size_t room(size_t wanted, size_t minimum) const {
-    return std::max(minimum, std::min(wanted, limit_ - std::min(limit_, used_)));
+    return std::max(minimum, std::min(wanted, limit_ - std::min(limit_, used_.load())));
   }
-  void released(size_t bytes) { used_ -= std::min(used_, bytes); }
+  // Thread-safe: sinks drain (and give their memory back) on several threads at once.
+  void released(size_t bytes) {
+    size_t used = used_.load();
+    while (!used_.compare_exchange_weak(used, used - std::min(used, bytes))) {
+    }
+  }
   [[nodiscard]] uint64_t runs_spilled() const { return runs_spilled_; }
   void count_run(uint64_t runs = 1) { runs_spilled_ += runs; }
 
@@ -90,7 +96,7 @@ class SortMemory {
 
   std::string dir_;
   size_t limit_;
-  size_t used_ = 0;
+  std::atomic<size_t> used_ = 0;
   uint64_t runs_spilled_ = 0;
   std::vector<SpillingSink*> sinks_;  // not owned: each sink outlives its use of the budget
 };
