@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """What ProfileMate costs a real vLLM run: the bundled example (examples/tiny_vllm, the MoE model)
-and its dense variant on vLLM's CPU build, ProfileMate off and on, alternating run by run.
+and its dense variant on vLLM's CPU build, ProfileMate's hooks off and on, alternating.
 
-Every run is a fresh process with the same PYTHONPATH (ProfileMate's hooks on it) and differs only
-in VLLM_ENABLE_PROFILING (0 or 1). The engine core runs in that process
-(VLLM_ENABLE_V1_MULTIPROCESSING=0), with one compute thread (OMP_NUM_THREADS=1), so that the run
-can time, with its own wrappers outside ProfileMate's hooks: every EngineCore step, every
-Scheduler.schedule() call, and generate() as a whole (tokens/s). It also hashes the generated
-token ids (greedy): on and off must be identical.
-Reports medians over the runs of each run's median step and schedule() times, and on/off ratios.
+One process per model, recording (VLLM_ENABLE_PROFILING=1): the engine core runs in it
+(VLLM_ENABLE_V1_MULTIPROCESSING=0) with one compute thread (OMP_NUM_THREADS=1). After a warm-up,
+it runs the same generation again and again, with every patched vLLM method set back to vLLM's
+own ("off") or to ProfileMate's hook ("on") in turn: off, on, on, off, off, on, ... Side by side in
+one process, each pair of runs sees the same machine; between processes, this shared machine's
+speed swings by tens of percent. Each run is timed with wrappers outside ProfileMate's hooks:
+every EngineCore step and every Scheduler.schedule() call (wall time, and the thread's CPU time),
+and generate() as a whole (tokens/s, and the process's CPU time: the recorder's writer thread
+included). The greedy token ids of every run are hashed: on and off must be identical.
+Reports medians over the runs of each run's median, and the change as the median over pairs of
+the on run against the off run next to it.
 
     bench/vllm_ab.py --python ~/.cache/profilemate/vllm-cpu-venv/bin/python [--runs 5] [--json FILE]
 """
@@ -28,59 +32,88 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("moe", "dense")
 TARGET_PCT = 3.0
+KEYS = ("step_ms", "schedule_us", "tokens_per_s", "step_cpu_ms", "schedule_cpu_us", "process_cpu_s")
 
-# One run, in the child process. Our timers wrap vLLM's methods after ProfileMate's hooks (which
-# are applied when vLLM's modules are imported): they time vLLM and the hooks together.
+# The child: the runs of one model, printed as one JSON list. Our timers wrap vLLM's methods after
+# ProfileMate's hooks (applied when vLLM's modules are imported): they time vLLM and the hooks.
 CHILD = """
 import hashlib, json, os, statistics, sys, time
 sys.path.insert(0, os.environ["AB_EXAMPLE_DIR"])
 import generate
+import profilemate
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.engine.core import EngineCore
 
-durations = {"step": [], "schedule": []}
+durations = {"step": [], "schedule": [], "step_cpu": [], "schedule_cpu": []}
+inner = {}  # (owner, name) -> what our timer of that method calls: the setting swaps it
 
 
 def timed(owner, name, kind):
-    original = getattr(owner, name)
+    key = (owner, name)
+    inner[key] = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
-        started = time.perf_counter_ns()
+        started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
         try:
-            return original(*args, **kwargs)
+            return inner[key](*args, **kwargs)
         finally:
+            durations[kind + "_cpu"].append(time.thread_time_ns() - started_cpu)
             durations[kind].append(time.perf_counter_ns() - started)
 
     setattr(owner, name, wrapper)
 
 
+# Before the engine exists: it binds its step method when it is made.
 timed(Scheduler, "schedule", "schedule")
 for name in ("step", "step_with_batch_queue"):
     if hasattr(EngineCore, name):
         timed(EngineCore, name, "step")
+requests, max_tokens = int(os.environ["AB_REQUESTS"]), int(os.environ["AB_MAX_TOKENS"])
 llm = generate.make_llm(os.environ["AB_MODEL"])
-generate.generate(llm, 4, 4)  # warm-up, not measured
-durations["step"].clear()
-durations["schedule"].clear()
-started = time.perf_counter()
-outputs = generate.generate(llm, int(os.environ["AB_REQUESTS"]), int(os.environ["AB_MAX_TOKENS"]))
-elapsed = time.perf_counter() - started
-ids = [list(o.outputs[0].token_ids) for o in outputs]
-print(json.dumps({
-    "step_ms": statistics.median(durations["step"]) / 1e6,
-    "schedule_us": statistics.median(durations["schedule"]) / 1e3,
-    "steps": len(durations["step"]),
-    "tokens_per_s": sum(map(len, ids)) / elapsed,
-    "ids": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
-}))
+# Warm-up, not measured: every patched module is imported, and the prefix cache holds the prompts
+# for every measured run alike.
+generate.generate(llm, requests, max_tokens)
+# Each patched method: where it lives, ProfileMate's hook and vLLM's own.
+hooks = [
+    (a.owner, a.name, inner.get((a.owner, a.name), getattr(a.owner, a.name)), a.original)
+    for a in profilemate._registry._applied.values()
+]
+assert hooks, "ProfileMate patched nothing"
+runs = []
+for index in range(2 * int(os.environ["AB_RUNS"])):
+    on = index % 4 in (1, 2)  # off, on, on, off, ...: each setting as often first as second
+    for owner, name, hook, original in hooks:
+        if (owner, name) in inner:
+            inner[(owner, name)] = hook if on else original
+        else:
+            setattr(owner, name, hook if on else original)
+    for times in durations.values():
+        times.clear()
+    started, started_cpu = time.perf_counter(), time.process_time()
+    outputs = generate.generate(llm, requests, max_tokens)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    ids = [list(o.outputs[0].token_ids) for o in outputs]
+    runs.append({
+        "on": on,
+        "step_ms": statistics.median(durations["step"]) / 1e6,
+        "schedule_us": statistics.median(durations["schedule"]) / 1e3,
+        "step_cpu_ms": statistics.median(durations["step_cpu"]) / 1e6,
+        "schedule_cpu_us": statistics.median(durations["schedule_cpu"]) / 1e3,
+        "process_cpu_s": cpu,
+        "steps": len(durations["step"]),
+        "tokens_per_s": sum(map(len, ids)) / elapsed,
+        "ids": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
+    })
+print(json.dumps(runs))
 """
 
 
-def run_once(python: str, build: Path, model: str, profiling: bool, options: argparse.Namespace) -> dict[str, Any]:
+def run_model(python: str, build: Path, model: str, options: argparse.Namespace) -> list[dict[str, Any]]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
     environment.update(
         PYTHONPATH=str(build / "pyhooks"),
-        VLLM_ENABLE_PROFILING="1" if profiling else "0",
+        VLLM_ENABLE_PROFILING="1",
+        VLLM_PROFILING_DIR=options.session_root,
         VLLM_ENABLE_V1_MULTIPROCESSING="0",
         # One compute thread, unbound: on a shared machine OpenMP's spinning threads, bound to cores
         # that others use, make a run's time swing several-fold.
@@ -88,32 +121,32 @@ def run_once(python: str, build: Path, model: str, profiling: bool, options: arg
         VLLM_CPU_OMP_THREADS_BIND="nobind",
         AB_EXAMPLE_DIR=str(ROOT / "examples" / "tiny_vllm"),
         AB_MODEL=model,
+        AB_RUNS=str(options.runs),
         AB_REQUESTS=str(options.requests),
         AB_MAX_TOKENS=str(options.max_tokens),
     )
-    if profiling:
-        environment["VLLM_PROFILING_DIR"] = options.session_root
-    done = subprocess.run([python, "-c", CHILD], env=environment, capture_output=True, text=True, timeout=900)
+    done = subprocess.run([python, "-c", CHILD], env=environment, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
-        sys.exit(f"vllm_ab: the {model} run with profiling {'on' if profiling else 'off'} failed:\n{done.stderr}")
-    if profiling and "ProfileMate" not in done.stderr and "Instrumentation" not in done.stderr:
-        sys.exit(f"vllm_ab: ProfileMate did not announce itself in the {model} run:\n{done.stderr[-2000:]}")
+        sys.exit(f"vllm_ab: the {model} runs failed:\n{done.stderr[-4000:]}")
+    if "Instrumentation" not in done.stderr:
+        sys.exit(f"vllm_ab: ProfileMate did not announce itself in the {model} runs:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def summarize(runs: dict[bool, list[dict[str, Any]]]) -> dict[str, Any]:
-    def median(profiling: bool, key: str) -> float:
-        return statistics.median(r[key] for r in runs[profiling])
-
-    figures: dict[str, Any] = {"runs": len(runs[False])}
-    for key in ("step_ms", "schedule_us", "tokens_per_s"):
-        figures[key] = {"off": median(False, key), "on": median(True, key)}
-        figures[key]["change_pct"] = 100 * (figures[key]["on"] / figures[key]["off"] - 1)
-        for profiling, name in ((False, "off"), (True, "on")):  # the spread between runs of one setting
-            values = [r[key] for r in runs[profiling]]
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    off = [r for r in runs if not r["on"]]
+    on = [r for r in runs if r["on"]]
+    figures: dict[str, Any] = {"runs": len(off)}
+    for key in KEYS:
+        figures[key] = {"off": statistics.median(r[key] for r in off), "on": statistics.median(r[key] for r in on)}
+        # Runs 2k and 2k+1 are a pair, one off and one on, next to each other.
+        pairs = [(a, b) if not a["on"] else (b, a) for a, b in zip(runs[::2], runs[1::2])]
+        figures[key]["change_pct"] = statistics.median(100 * (b[key] / a[key] - 1) for a, b in pairs)
+        for name, chosen in (("off", off), ("on", on)):  # the spread between runs of one setting
+            values = [r[key] for r in chosen]
             figures[key][f"{name}_spread_pct"] = 100 * (max(values) - min(values)) / statistics.median(values)
-    figures["same_ids"] = len({r["ids"] for r in runs[False] + runs[True]}) == 1
-    figures["steps"] = median(False, "steps")
+    figures["same_ids"] = len({r["ids"] for r in runs}) == 1
+    figures["steps"] = statistics.median(r["steps"] for r in off)
     return figures
 
 
@@ -126,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--python", required=True, help="Python with vLLM's CPU build (scripts/real_vllm_env.sh --cpu)")
     parser.add_argument("--build", default=str(ROOT / "build"), help="the build directory (its pyhooks/)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per model and setting (default 5)")
+    parser.add_argument("--runs", type=int, default=6, help="runs per model and setting (default 6)")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--json", help="also write the figures to this file")
@@ -142,20 +175,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profilemate_vllm_ab_") as session_root:
         options.session_root = session_root
         for model in MODELS:
-            runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-            for index in range(2 * options.runs):
-                profiling = index % 2 == 1  # off, on, off, on, ...
-                runs[profiling].append(run_once(options.python, Path(options.build), model, profiling, options))
-                print(f"[vllm_ab] {model} run {index + 1}/{2 * options.runs} done", file=sys.stderr, flush=True)
-            figures["models"][model] = summarize(runs)
+            print(f"[vllm_ab] {model}: {2 * options.runs} runs", file=sys.stderr, flush=True)
+            figures["models"][model] = summarize(run_model(options.python, Path(options.build), model, options))
     figures["load_after"] = load_average()
     print(
-        f"ProfileMate off vs on, real vLLM (CPU build), {options.runs} alternating runs each, medians "
+        f"ProfileMate's hooks off vs on, real vLLM (CPU build), {options.runs} runs each in one process, "
+        "alternating; medians, the change a median over adjacent pairs "
         f"(load average before {figures['load_before']}, after {figures['load_after']})"
     )
     print(f"  {'model':6} {'':14} {'off':>10} {'on':>10} {'change':>8}   spread between runs, off / on")
     for model, f in figures["models"].items():
-        for key, label in (("step_ms", "step (ms)"), ("schedule_us", "schedule (µs)"), ("tokens_per_s", "tokens/s")):
+        for key, label in (
+            ("step_ms", "step (ms)"),
+            ("schedule_us", "schedule (µs)"),
+            ("tokens_per_s", "tokens/s"),
+            ("step_cpu_ms", "step CPU (ms)"),
+            ("schedule_cpu_us", "schedule CPU (µs)"),
+            ("process_cpu_s", "process CPU (s)"),
+        ):
             print(
                 f"  {model:6} {label:14} {f[key]['off']:10.3f} {f[key]['on']:10.3f} {f[key]['change_pct']:+7.1f}%"
                 f"   {f[key]['off_spread_pct']:.0f} % / {f[key]['on_spread_pct']:.0f} %"

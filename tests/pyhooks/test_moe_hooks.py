@@ -209,6 +209,46 @@ print(json.dumps([added(h, b) for h, b in zip(hooked, bare)]))
     assert sum(sum(counts) for counts in selection(run).values()) == 2 * 11 * TOP_K_OF_PRELUDE
 
 
+def test_a_step_marks_only_its_rows_and_unmarks_them_after(run_workload) -> None:
+    """before_forward(n) fills the n rows that count, after_forward fills them back: one small
+    fill each, not the whole bounds column (16k rows) twice."""
+    run = run_workload(
+        PRELUDE
+        + """
+from torch.utils._python_dispatch import TorchDispatchMode
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+
+
+class Fills(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ == "fill_":
+            self.rows.append(args[0].numel())
+        return func(*args, **(kwargs or {}))
+
+
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 16)                  # warm-up: the counters and the bounds column are made
+steps.executed(None)
+with Fills() as before:
+    moe.before_forward(11)
+forward_all(layers, 16)
+with Fills() as after:
+    moe.after_forward(steps.executed_count())
+step(layers, 16, 5)                      # the next step counts its 5 rows only
+print(json.dumps({"before": before.rows, "after": after.rows}))
+"""
+        + "report()\n"
+    )
+    fills = json.loads(run.stdout.strip().splitlines()[-2])
+    assert fills == {"before": [11], "after": [11]}, f"fills of the bounds column, by rows: {fills}"
+    counted = selection(run)
+    assert sum(map(sum, counted.values())) == 2 * (11 + 5) * TOP_K_OF_PRELUDE, counted
+
+
 def test_counts_are_equal_eager_and_replayed_from_a_capture(run_workload) -> None:
     """The same padded batches through eager layers and through a make_fx capture of twin layers
     (a CUDA graph stand-in on the CPU: the recorded ops replay without Python): equal counts,

@@ -116,16 +116,21 @@ class _Device:
         self.torch = torch
         self.device = device
         self.cuda = device.type == "cuda"
-        self.low = torch.empty((_ROWS, 1), dtype=torch.int64, device=device)
+        self.low = torch.full((_ROWS, 1), _PAD, dtype=torch.int64, device=device)
+        self.counting = 0  # the rows of low that count (0), the others do not (_PAD)
         self.set_unpadded(_unpadded)
         self.one = torch.ones(1, dtype=torch.int64, device=device)
         self.arenas: list[_Arena] = []
 
     def set_unpadded(self, rows: int) -> None:
-        """The first `rows` rows count from now on (two fills, outside any graph)."""
-        if rows:
-            self.low[:rows].fill_(0)
-        self.low[rows:].fill_(_PAD)
+        """The first `rows` rows count from now on: one fill of the rows that change, outside any
+        graph (before and after a step's forward: two small fills per step, not the column)."""
+        rows = min(rows, _ROWS)
+        if rows > self.counting:
+            self.low[self.counting : rows].fill_(0)
+        elif rows < self.counting:
+            self.low[rows : self.counting].fill_(_PAD)
+        self.counting = rows
 
     def arena_for(self, size: int) -> _Arena:
         for arena in self.arenas:
