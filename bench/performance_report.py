@@ -272,9 +272,12 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
         return [*lines, "Not measured in this run: no Python with vLLM's CPU build was given (`--vllm-python`).", ""]
     lines += [
         f"`bench/vllm_ab.py`: the bundled example (`examples/tiny_vllm`, 2-layer Mixtral) and its dense variant "
-        f"(2-layer Llama), {real['requests']} requests x {real['max_tokens']} greedy tokens, off and on alternating, "
-        f"{real['runs']} runs each; medians over runs of each run's median. Load average (1, 5, 15 min) before "
-        f"{real['load_before']}, after {real['load_after']}.",
+        f"(2-layer Llama), {real['requests']} requests x {real['max_tokens']} greedy tokens, in one recording process "
+        f"per model: every patched vLLM method set to vLLM's own (off) or to ProfileMate's hook (on), alternating "
+        f"off, on, on, off, ..., {real['runs']} runs each. off and on: medians over runs of each run's median; "
+        "change: the median over adjacent off/on pairs (between processes this machine's speed swings by tens of "
+        "percent). CPU: the thread's CPU time per call; process CPU: the whole generation, the recorder's writer "
+        f"thread included. Load average (1, 5, 15 min) before {real['load_before']}, after {real['load_after']}.",
         "",
         "| model | figure | off | on | change | spread between runs, off / on |",
         "|---|---|---|---|---|---|",
@@ -284,6 +287,9 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
             ("step_ms", "engine step", "ms"),
             ("schedule_us", "`Scheduler.schedule()`", "µs"),
             ("tokens_per_s", "tokens/s", ""),
+            ("step_cpu_ms", "engine step, CPU", "ms"),
+            ("schedule_cpu_us", "`Scheduler.schedule()`, CPU", "µs"),
+            ("process_cpu_s", "process CPU, whole run", "s"),
         ):
             f = figures[key]
             lines.append(
