@@ -77,6 +77,26 @@ TEST(NumberText, PutsIntegersAsToCharsDoes) {
   }
 }
 
+TEST(NumberText, IntegersSharingHighDigitsAreWrittenAsToCharsDoes) {
+  // Runs of timestamps of one second, the seconds changing, and the edges: below 10^9 (no high
+  // digits), each power of ten, the largest value.
+  std::vector<uint64_t> values = {0,          999'999'999, 1'000'000'000, 1'000'000'001,
+                                  UINT64_MAX, 5,           UINT64_MAX - 1};
+  for (uint64_t power = 1; power <= UINT64_MAX / 10; power *= 10)
+    values.insert(values.end(), {power - 1, power});
+  std::mt19937_64 random(11);
+  uint64_t now = 1'796'038'216'509'166'057;
+  for (int i = 0; i < 200000; ++i) {
+    now += random() % 3'000'000;  // a second holds a few hundred of these
+    values.push_back(random() % 50 == 0 ? random() >> (random() % 64) : now);
+  }
+  UintSharingHighDigits digits;
+  for (const uint64_t value : values) {
+    char text[kMaxIntegerChars];
+    ASSERT_EQ(std::string(text, digits.put(text, value)), to_chars_text(value)) << value;
+  }
+}
+
 // A nanosecond count as microseconds, and a time since the start as seconds (rounded in integers,
 // as the CSV timestamps are), write what the doubles of the same value did, except at a tie.
 TEST(NumberText, PutsDecimalsAsTheDoublesOfTheSameValueRound) {

@@ -141,7 +141,7 @@ auto process_role() {
                 [](auto& out, const View& v) { out.text(v.owner().info.process_role()); }};
 }
 auto time_unix_ns() {
-  return Column{"time_unix_ns", "ns", kInt, [](auto& out, const View& v) { out.integer(v.unix_ns); }};
+  return Column{"time_unix_ns", "ns", kInt, [](auto& out, const View& v) { out.unix_ns(v.unix_ns); }};
 }
 auto step() {
   return Column{"step", "", kInt, [](auto& out, const auto& v) { optional_count(out, v.event.step()); }};
@@ -396,7 +396,7 @@ auto replay_columns() {
              [](auto& out, const ReplayView& v) { microseconds(out, v.replay.cpu_ns); }},
       Column{"gpu_start_unix_ns", "ns", kInt,
              [](auto& out, const ReplayView& v) {
-               v.replay.has_gpu ? out.integer(static_cast<uint64_t>(static_cast<int64_t>(v.replay.unix_ns) +
+               v.replay.has_gpu ? out.unix_ns(static_cast<uint64_t>(static_cast<int64_t>(v.replay.unix_ns) +
                                                                     v.replay.gpu_offset_ns))
                                 : out.empty();
              }},

@@ -34,6 +34,12 @@ class CsvWriter {
   // leading ', as OWASP advises against CSV injection. Numbers go through the numeric cells.
   CsvWriter& text(std::string_view value);
   CsvWriter& integer(uint64_t value) { return number(value); }
+  // A timestamp in nanoseconds since the epoch: integer()'s digits, rendered faster for a run of
+  // values of one second.
+  CsvWriter& unix_ns(uint64_t value) {
+    char* at = room(kMaxIntegerChars);
+    return cell(unix_ns_digits_.put(at, value));
+  }
   CsvWriter& signed_integer(int64_t value) { return number(value); }
   CsvWriter& fixed(double value, int decimals) {
     if (!std::isfinite(value)) return empty();
@@ -123,6 +129,7 @@ class CsvWriter {
   static Buffer block_aligned(size_t size);
 
   std::string path_;
+  UintSharingHighDigits unix_ns_digits_;
   Buffer buffer_;
   Buffer spare_;  // the block being written, or null
   // Null for a batch. Declared after the buffers, so that it stops (finishing the block in

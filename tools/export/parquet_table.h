@@ -56,6 +56,7 @@ class ParquetRows {
     column.indices.push_back(at->second);
     return *this;
   }
+  ParquetRows& unix_ns(uint64_t value) { return integer(value); }
   ParquetRows& integer(uint64_t value) {
     if (value > static_cast<uint64_t>(INT64_MAX)) too_large(value);
     return signed_integer(static_cast<int64_t>(value));
