@@ -186,6 +186,7 @@ int Recorder::start_locked() {
   sigset_t previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  writer_running_.store(false, std::memory_order_relaxed);
   const int created = ::pthread_create(&writer_, nullptr, &Recorder::writer_entry, this);
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (created != 0) {
@@ -194,15 +195,27 @@ int Recorder::start_locked() {
     state_.store(State::kFailed, std::memory_order_release);
     return PM_START_FAILED;
   }
+  // Until the thread runs, the C library (or a sanitizer's runtime) may still be setting it up,
+  // under locks a fork now would leave held in the child: wait for it (microseconds, once).
+  writer_running_.wait(false, std::memory_order_acquire);
 
   if (!process_hooks_installed_) {
     process_hooks_installed_ = true;
     std::atexit(stop_at_exit);
-    ::pthread_atfork([] { instance().lifecycle_.lock(); }, [] { instance().lifecycle_.unlock(); },
-                     [] {
-                       instance().on_fork_child();
-                       instance().lifecycle_.unlock();
-                     });
+    ::pthread_atfork(
+        [] {
+          instance().lifecycle_.lock();
+          instance().writer_busy_.lock();
+        },
+        [] {
+          instance().writer_busy_.unlock();
+          instance().lifecycle_.unlock();
+        },
+        [] {
+          instance().on_fork_child();
+          instance().writer_busy_.unlock();
+          instance().lifecycle_.unlock();
+        });
     install_signal_handlers();
   }
   state_.store(State::kOn, std::memory_order_release);
@@ -389,7 +402,10 @@ void Recorder::flush_from_signal() {
 
 void* Recorder::writer_entry(void* self) {
   ::pthread_setname_np(::pthread_self(), "profilemate-wr");
-  static_cast<Recorder*>(self)->writer_main();
+  auto* recorder = static_cast<Recorder*>(self);
+  recorder->writer_running_.store(true, std::memory_order_release);
+  recorder->writer_running_.notify_one();
+  recorder->writer_main();
   return nullptr;
 }
 
@@ -402,6 +418,7 @@ void Recorder::writer_main() {
     uint64_t count = 0;
     [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
     wake_pending_.store(false, std::memory_order_relaxed);
+    const std::lock_guard busy(writer_busy_);
     const uint64_t requested = flush_requested_.load(std::memory_order_acquire);
     drain();
     log_->write_out();

@@ -92,6 +92,10 @@ class Recorder {
   void report_dropped(uint32_t thread, int reason, const std::atomic<uint64_t>& counter, uint64_t& reported);
 
   std::mutex lifecycle_;
+  // Held by the writer while it works between its waits, and by fork (pthread_atfork): a child
+  // never inherits a lock the writer held mid-work (an allocator's, where the allocator has no
+  // fork handlers of its own, as AddressSanitizer's has not).
+  std::mutex writer_busy_;
   std::atomic<State> state_{State::kOff};
   std::atomic<uint64_t> generation_{0};
   uint64_t base_realtime_ns_ = 0;
@@ -111,6 +115,7 @@ class Recorder {
   UniqueFd wake_fd_;
   pthread_t writer_{};
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> writer_running_{false};  // the writer thread has started running its own code
   std::atomic<bool> wake_pending_{false};
   std::atomic<uint64_t> flush_requested_{0};
   std::atomic<uint64_t> flush_done_{0};
