@@ -39,7 +39,8 @@ TEST(FixedChars, WritesWhatToCharsWrites) {
     values.push_back(static_cast<double>(ns) * 1e-3);
     values.push_back(static_cast<double>(ns) * 1e-6);
     values.push_back(static_cast<double>(ns) * 1e-9);
-    values.push_back(static_cast<double>(ns / 1000 * 1000 + 500) * 1e-9);  // a tie at 6 decimals
+    const uint64_t whole_us = ns / 1000;
+    values.push_back(static_cast<double>(whole_us * 1000 + 500) * 1e-9);  // a tie at 6 decimals
     values.push_back(std::ldexp(static_cast<double>(random() >> 11), static_cast<int>(random() % 80) - 60));
   }
   for (const double value : values) {
