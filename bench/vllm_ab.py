@@ -31,7 +31,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("moe", "dense")
-TARGET_PCT = 3.0
 KEYS = ("step_ms", "schedule_us", "tokens_per_s", "step_cpu_ms", "schedule_cpu_us", "process_cpu_s")
 
 # The child: the runs of one model, printed as one JSON list. Our timers wrap vLLM's methods after

@@ -95,15 +95,20 @@ TEST(HostileExport, ReportsWrittenWithDashONeverGoThroughALink) {
   }
 }
 
+// A directory `target` and a link to it at `link` that belongs to another user (uid 65534).
+void plant_foreign_link(const std::string& target, const std::string& link) {
+  fs::create_directory(target);
+  fs::create_symlink(target, link);
+  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0) << link;
+}
+
 // Item 1: the output directory itself, a link another user planted, is refused.
 TEST(HostileExport, RefusesAnOutputDirectoryThatIsAnotherUsersLink) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to own a link as another user (uid 65534)";
   TempDir dir;
   const std::string target = dir / "target";
-  fs::create_directory(target);
   const std::string link = dir / "out";
-  fs::create_symlink(target, link);
-  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  ASSERT_NO_FATAL_FAILURE(plant_foreign_link(target, link));
   const CommandResult result = run_cli("export " + golden_session() + " -o " + link);
   EXPECT_EQ(result.exit_code, 3) << result.err;
   EXPECT_TRUE(contains(result.err, "symbolic link owned by uid 65534")) << result.err;
@@ -115,10 +120,8 @@ TEST(HostileExport, RefusesALinkAnotherUserPlantedOnTheWayToTheOutput) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to own a link as another user (uid 65534)";
   TempDir dir;
   const std::string target = dir / "target";
-  fs::create_directory(target);
   const std::string link = dir / "theirs";
-  fs::create_symlink(target, link);
-  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  ASSERT_NO_FATAL_FAILURE(plant_foreign_link(target, link));
   const CommandResult result = run_cli("export " + golden_session() + " -o " + link + "/out");
   EXPECT_EQ(result.exit_code, 3) << result.err;
   EXPECT_TRUE(contains(result.err, "that another user could have planted")) << result.err;
@@ -133,10 +136,7 @@ TEST(HostileExport, ParquetNeverWritesThroughALinkPlantedAsADatasetDirectory) {
   TempDir dir;
   const std::string session = copy_golden(dir);
   const std::string victim = dir / "victim";
-  fs::create_directory(victim);
-  const std::string link = session + "/cuda_graph_usage";
-  fs::create_symlink(victim, link);
-  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  ASSERT_NO_FATAL_FAILURE(plant_foreign_link(victim, session + "/cuda_graph_usage"));
   ASSERT_EQ(::chown(session.c_str(), 65534, 65534), 0);
   const CommandResult result = run_cli("export " + session + " --type parquet");
   EXPECT_EQ(result.exit_code, 3) << result.err;

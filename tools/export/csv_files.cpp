@@ -4,7 +4,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <exception>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -793,73 +792,43 @@ namespace {
 
 // Every table, in the order of write_csv_files, through `output`. The event tables drain sinks
 // of their own and write files of their own: for CSV, the helper thread writes some of them
-// while this one writes the others (the larger ones split between the two).
+// while this one writes the others (the three large ones split between the two).
 std::vector<OutputFile> write_tables(SessionStream& session, const auto& output) {
   const SessionTables& t = session.tables;
-  std::vector<OutputFile> files = {graph_captures(t, output), graph_usage(session, output),
-                                   graph_replays(session, output)};
-  struct Table {
-    std::function<OutputFile()> write;
-    bool on_helper;
+  std::vector<OutputFile> files(12);
+  files[0] = graph_captures(t, output);
+  files[1] = graph_usage(session, output);
+  files[2] = graph_replays(session, output);
+  const auto these = [&] {
+    files[3] =
+        event_file<KvUsage>(session, session.kv_usage, output, "kv_cache_usage.csv", kv_usage_columns());
+    files[7] = event_file<ForwardPass>(session, session.forward_passes, output, "forward_pass_timing.csv",
+                                       forward_pass_columns());
+    files[8] = event_file<CpuOperation>(session, session.cpu_operations, output, "cpu_operations_timing.csv",
+                                        cpu_operation_columns());
   };
-  const std::vector<Table> tables = {
-      {[&] {
-         return event_file<KvUsage>(session, session.kv_usage, output, "kv_cache_usage.csv",
-                                    kv_usage_columns());
-       },
-       false},
-      {[&] {
-         return event_file<KvEviction>(session, session.kv_evictions, output, "kv_cache_evictions.csv",
-                                       kv_eviction_columns());
-       },
-       true},
-      {[&] { return moe_selection(t, output); }, true},
-      {[&] {
-         return event_file<MoeLayerTiming>(session, session.moe_timing, output, "moe_expert_timing.csv",
-                                           moe_timing_columns());
-       },
-       true},
-      {[&] {
-         return event_file<ForwardPass>(session, session.forward_passes, output, "forward_pass_timing.csv",
-                                        forward_pass_columns());
-       },
-       false},
-      {[&] {
-         return event_file<CpuOperation>(session, session.cpu_operations, output, "cpu_operations_timing.csv",
-                                         cpu_operation_columns());
-       },
-       false},
-      {[&] {
-         return event_file<SchedulerStep>(session, session.steps, output, "batch_utilization.csv",
-                                          batch_columns());
-       },
-       true},
-      {[&] {
-         return event_file<Preemption>(session, session.preemptions, output, "preemption_events.csv",
+  const auto others = [&] {
+    files[4] = event_file<KvEviction>(session, session.kv_evictions, output, "kv_cache_evictions.csv",
+                                      kv_eviction_columns());
+    files[5] = moe_selection(t, output);
+    files[6] = event_file<MoeLayerTiming>(session, session.moe_timing, output, "moe_expert_timing.csv",
+                                          moe_timing_columns());
+    files[9] =
+        event_file<SchedulerStep>(session, session.steps, output, "batch_utilization.csv", batch_columns());
+    files[10] = event_file<Preemption>(session, session.preemptions, output, "preemption_events.csv",
                                        preemption_columns());
-       },
-       true},
-      {[&] {
-         return event_file<EncoderTiming>(session, session.encoder_timing, output,
+    files[11] = event_file<EncoderTiming>(session, session.encoder_timing, output,
                                           "encoder_decoder_timing.csv", encoder_columns());
-       },
-       true},
-  };
-  std::vector<OutputFile> written(tables.size());
-  const auto write = [&](auto which) {
-    for (size_t i = 0; i < tables.size(); ++i) {
-      if (which(tables[i])) written[i] = tables[i].write();
-    }
   };
   if constexpr (std::remove_cvref_t<decltype(output)>::kTwoThreads) {
     HelperThread helper;
-    helper.start([&] { write([](const Table& table) { return table.on_helper; }); });
-    write([](const Table& table) { return !table.on_helper; });
+    helper.start(others);
+    these();
     helper.wait();
   } else {
-    write([](const Table&) { return true; });
+    these();
+    others();
   }
-  files.insert(files.end(), std::make_move_iterator(written.begin()), std::make_move_iterator(written.end()));
   return files;
 }
 
