@@ -167,6 +167,22 @@ TEST(StreamingExport, SpillingToDiskGivesTheSameFilesByteForByte) {
   EXPECT_EQ(entries, result.files.size()) << "the sort's temporary files must not be left behind";
 }
 
+TEST(SessionStream, ASortRunThatCannotBeWrittenFailsTheReadNamingItsDirectory) {
+  // The sinks spill on the thread that collects rows while the next ones are read: what it
+  // throws must reach the reader, neither lost nor left waiting.
+  const Session session;
+  testing::TempDir parent;
+  const std::string gone = parent / "removed";
+  SortMemory memory(gone, 16 << 10);
+  try {
+    SessionStream stream(RunSource(session.dir.path()), memory);
+    FAIL() << "the read went on without anywhere to spill its rows";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("cannot create a sort run in " + gone), std::string::npos)
+        << error.what();
+  }
+}
+
 // A row whose key has few values, so that many rows tie; `seq` is its push order.
 struct TieRow {
   uint32_t key_value = 0;

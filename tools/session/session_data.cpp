@@ -1,13 +1,17 @@
 #include "session_data.h"
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <tuple>
 
-#include "helper_thread.h"
 #include "session_files.h"
 #include "varint.h"
 
@@ -50,7 +54,7 @@ struct Batch {
   std::vector<Event> events;
   std::string bytes;  // the events, serialized
 
-  [[nodiscard]] bool full() const { return replays.size() >= 65536 || bytes.size() >= (size_t{8} << 20); }
+  [[nodiscard]] bool full() const { return replays.size() >= 32768 || bytes.size() >= (size_t{4} << 20); }
   void clear() {
     replays.clear();
     events.clear();
@@ -105,33 +109,90 @@ class SinkFeeder {
 };
 
 // Reading and collecting overlap: the reading thread fills a batch while the helper thread feeds
-// the previous one to the sinks.
+// the earlier ones to the sinks. A few batches queue between them, so that neither waits for the
+// other when one batch costs more than the rest (the one whose rows fill the sort memory and
+// spill a run, say).
 class Handoff {
  public:
-  explicit Handoff(SessionStream& stream) : feeder_(stream) {}
-  Batch& batch() { return filling_; }
+  explicit Handoff(SessionStream& stream) : feeder_(stream) {
+    for (auto& batch : batches_) free_.push_back(&batch);
+    filling_ = take_free();
+    thread_ = std::jthread([this] { feed(); });
+  }
+  Handoff(const Handoff&) = delete;
+  Handoff& operator=(const Handoff&) = delete;
+  ~Handoff() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+  }
+
+  Batch& batch() { return *filling_; }
   // After each addition to batch().
   void added() {
-    if (filling_.full()) hand_over();
+    if (filling_->full()) hand_over();
   }
   // Feeds what is left and waits for it; rethrows what the feeding threw.
   void finish() {
     hand_over();
-    helper_.wait();
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return free_.size() == kBatches - 1 || error_; });
+    if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  static constexpr size_t kBatches = 4;
+
   void hand_over() {
-    helper_.wait();  // in_flight_ is fed
-    std::swap(filling_, in_flight_);
-    filling_.clear();
-    helper_.start([this] { feeder_(in_flight_); });
+    {
+      const std::lock_guard lock(mutex_);
+      queued_.push_back(filling_);
+    }
+    changed_.notify_all();
+    filling_ = take_free();
+  }
+  Batch* take_free() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !free_.empty() || error_; });
+    if (error_) std::rethrow_exception(error_);
+    Batch* batch = free_.front();
+    free_.pop_front();
+    batch->clear();
+    return batch;
+  }
+  void feed() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stop_ || !queued_.empty(); });
+      if (queued_.empty() || error_) return;
+      Batch* batch = queued_.front();
+      queued_.pop_front();
+      lock.unlock();
+      std::exception_ptr error;
+      try {
+        feeder_(*batch);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      error_ = error;
+      free_.push_back(batch);
+      changed_.notify_all();
+    }
   }
 
   SinkFeeder feeder_;
-  Batch filling_;
-  Batch in_flight_;
-  HelperThread helper_;  // last: stops before the batches go
+  std::array<Batch, kBatches> batches_;
+  Batch* filling_ = nullptr;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Batch*> free_;    // to be filled
+  std::deque<Batch*> queued_;  // filled, to be fed in order
+  std::exception_ptr error_;   // what feeding threw; nothing more is fed
+  bool stop_ = false;
+  std::jthread thread_;  // last: stops (and is joined) before the rest goes
 };
 
 // Turns one process's records into table entries and rows for the sinks.
