@@ -473,8 +473,10 @@ METHOD = """## Method
   each timed run starts after `sync` (so that it does not wait for the previous runs' files). The
   export writes whole 4 KiB blocks of its files past the page cache (`O_DIRECT`, where the file system
   takes it): copying the CSV into the cache cost this virtual machine's kernel about as much CPU as
-  formatting it, and that cost varied several-fold from run to run. The CPU-time rate beside each
-  figure moves less than the wall time.
+  formatting it, and that cost varied several-fold from run to run. The blocks leave from buffers
+  that ask for transparent huge pages: the kernel pins a block's pages for the write and releases
+  them when it completes, and a 2 MiB page is one page where 4 KiB pages are 512. The CPU-time rate
+  beside each figure moves less than the wall time.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
   memory is the child's `ru_maxrss`, each command run alone.
 - Real vLLM: every run is a fresh process with ProfileMate's hooks on its path, differing only in

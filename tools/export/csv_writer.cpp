@@ -1,5 +1,7 @@
 #include "csv_writer.h"
 
+#include <sys/mman.h>
+
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -12,10 +14,12 @@
 namespace profilemate::exporter {
 namespace {
 
-// Written out in blocks of about this size.
-constexpr size_t kFlushBytes = 4 << 20;
 // Room past the flush point, for the row being written.
 constexpr size_t kSlackBytes = 64 << 10;
+// Written out in blocks of about this size: with the slack, a buffer is two huge pages.
+constexpr size_t kFlushBytes = (4 << 20) - kSlackBytes;
+// A transparent huge page (x86-64, Arm64 with 4 KiB pages).
+constexpr size_t kHugePage = 2 << 20;
 
 }  // namespace
 
@@ -42,17 +46,20 @@ class CsvWriter::BackgroundWriter {
 
 CsvWriter::~CsvWriter() = default;
 
-void CsvWriter::BlockAlignedDelete::operator()(char* buffer) const {
-  ::operator delete[](buffer, std::align_val_t{AtomicOutput::kDirectBlock});
+void CsvWriter::HugePagesDelete::operator()(char* buffer) const {
+  ::operator delete[](buffer, std::align_val_t{kHugePage});
 }
 
-CsvWriter::Buffer CsvWriter::block_aligned(size_t size) {
-  return Buffer(static_cast<char*>(::operator new[](size, std::align_val_t{AtomicOutput::kDirectBlock})));
+CsvWriter::Buffer CsvWriter::huge_pages(size_t size) {
+  size = (size + kHugePage - 1) / kHugePage * kHugePage;
+  auto* buffer = static_cast<char*>(::operator new[](size, std::align_val_t{kHugePage}));
+  ::madvise(buffer, size, MADV_HUGEPAGE);  // a hint: where refused, small pages
+  return Buffer(buffer);
 }
 
 CsvWriter::CsvWriter(std::string path, size_t columns)
     : path_(std::move(path)),
-      buffer_(block_aligned(kFlushBytes + kSlackBytes)),
+      buffer_(huge_pages(kFlushBytes + kSlackBytes)),
       pos_(buffer_.get()),
       end_(pos_ + kFlushBytes + kSlackBytes),
       flush_at_(pos_ + kFlushBytes),
@@ -104,7 +111,7 @@ void CsvWriter::make_room(size_t size) {
   const auto capacity = static_cast<size_t>(end_ - buffer_.get());
   if (kept + size > capacity || !file_) {
     const size_t grown = std::max(2 * capacity, kept + size + kSlackBytes);
-    Buffer bigger = block_aligned(grown);
+    Buffer bigger = huge_pages(grown);
     std::memcpy(bigger.get(), row, kept);
     buffer_ = std::move(bigger);
     spare_.reset();  // written: a new one is made the size of the new buffer
@@ -121,7 +128,7 @@ void CsvWriter::write_out(bool all) {
   const auto size = static_cast<size_t>(pos_ - buffer_.get());
   const size_t whole = all ? size : size / AtomicOutput::kDirectBlock * AtomicOutput::kDirectBlock;
   file_->write(buffer_.get(), whole);  // waits for the spare's block first
-  if (!spare_) spare_ = block_aligned(capacity);
+  if (!spare_) spare_ = huge_pages(capacity);
   std::memcpy(spare_.get(), buffer_.get() + whole, size - whole);  // not being written
   std::swap(buffer_, spare_);
   pos_ = buffer_.get() + (size - whole);

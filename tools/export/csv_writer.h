@@ -121,12 +121,15 @@ class CsvWriter {
   [[noreturn]] void wrong_width() const;
 
   class BackgroundWriter;
-  // Buffers start on a block boundary, so that whole blocks of them can bypass the page cache.
-  struct BlockAlignedDelete {
+  // Buffers are whole huge pages and ask for transparent huge pages: a block written past the
+  // page cache has its memory pinned for the write and released when it completes, page by page,
+  // and a 2 MiB page is one page where 4 KiB pages are 512. They start on a block boundary, as
+  // whole blocks must to bypass the page cache.
+  struct HugePagesDelete {
     void operator()(char* buffer) const;
   };
-  using Buffer = std::unique_ptr<char[], BlockAlignedDelete>;
-  static Buffer block_aligned(size_t size);
+  using Buffer = std::unique_ptr<char[], HugePagesDelete>;
+  static Buffer huge_pages(size_t size);
 
   std::string path_;
   UintSharingHighDigits unix_ns_digits_;
