@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <new>
@@ -71,6 +72,29 @@ TEST(AtomicOutput, WholeBlocksBypassThePageCacheAndTheRestGoesThroughIt) {
   EXPECT_EQ(
       testing::read_file(dir / "out.csv"),
       bytes(0, 32 * kBlock) + bytes(1, 100) + bytes(0, 16 * kBlock) + "stdio" + bytes(0, 3 * kBlock + 17));
+}
+
+// The descriptors of this process open on `path` after it was unlinked or replaced.
+int held_after_removal(const std::string& path) {
+  int held = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    if (std::filesystem::read_symlink(entry.path(), error).string() == path + " (deleted)") ++held;
+  }
+  return held;
+}
+
+TEST(AtomicOutput, AReplacedFileIsLetGoOfByTheTimeTheExportWaitsForIt) {
+  testing::TempDir dir;
+  const std::string path = dir / "table.csv";
+  testing::write_file(path, std::string(1 << 20, 'o'));
+  AtomicOutput output(path);
+  output.write("new\n", 4);
+  output.commit();
+  AtomicOutput::wait_for_replaced_files();
+  EXPECT_EQ(testing::read_file(path), "new\n");
+  EXPECT_EQ(held_after_removal(path), 0)
+      << "the replaced file is still held open: its blocks are never freed";
 }
 
 }  // namespace

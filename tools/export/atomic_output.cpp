@@ -5,10 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "session_dir.h"
 
@@ -25,7 +29,66 @@ std::string temporary_name(const std::string& name) {
   return "." + name + "." + suffix + ".partial";
 }
 
+// Replacing a large file frees its blocks inside rename(2), which on ext4 mounted with `discard`
+// takes as long as writing a good part of the file. So the replaced file is kept open across the
+// rename and let go here, on a thread of its own, while the export goes on.
+class Releaser {
+ public:
+  ~Releaser() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+  }
+  void release(reader::FileDescriptor file) {
+    {
+      const std::lock_guard lock(mutex_);
+      if (!thread_.joinable()) thread_ = std::jthread([this] { run(); });
+      files_.push_back(std::move(file));
+    }
+    changed_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return files_.empty() && !busy_; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stop_ || !files_.empty(); });
+      if (files_.empty()) return;
+      std::vector<reader::FileDescriptor> closing = std::move(files_);
+      files_.clear();
+      busy_ = true;
+      lock.unlock();
+      closing.clear();  // the last reference: the file system frees the blocks now
+      lock.lock();
+      busy_ = false;
+      changed_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<reader::FileDescriptor> files_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::jthread thread_;  // last: joined before the rest goes
+};
+
+Releaser& releaser() {
+  static Releaser instance;
+  return instance;
+}
+
 }  // namespace
+
+void AtomicOutput::wait_for_replaced_files() {
+  releaser().wait();
+}
 
 AtomicOutput::AtomicOutput(std::string path) : path_(std::move(path)) {
   const size_t slash = path_.find_last_of('/');
@@ -67,11 +130,14 @@ AtomicOutput::~AtomicOutput() {
 void AtomicOutput::commit() {
   const bool closed = std::fclose(file_.release()) == 0;
   const int error = errno;
+  // Whatever is there now (a file, a link, nothing): held, so that the rename does not free it.
+  reader::FileDescriptor replaced(::openat(dir_.get(), name_.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!closed || ::renameat(dir_.get(), temporary_.c_str(), dir_.get(), name_.c_str()) != 0) {
     const int reason = closed ? errno : error;
     ::unlinkat(dir_.get(), temporary_.c_str(), 0);
     throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(reason));
   }
+  if (replaced.get() >= 0) releaser().release(std::move(replaced));
 }
 
 void AtomicOutput::write(const char* data, size_t size) {

@@ -40,8 +40,11 @@ class AtomicOutput {
   void write(const char* data, size_t size);
   [[nodiscard]] const std::string& path() const { return path_; }
   // Closes the file and gives it its name. Throws std::runtime_error naming it when anything did
-  // not reach it.
+  // not reach it. A file it replaces is freed on a thread of its own (wait_for_replaced_files).
   void commit();
+  // Waits until the files that commits replaced are freed: at the end of an export, so that its
+  // work ends with it.
+  static void wait_for_replaced_files();
   // Throws "cannot write PATH: <errno's text>".
   [[noreturn]] void fail() const;
 

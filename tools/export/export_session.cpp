@@ -102,6 +102,7 @@ ExportResult export_session(const RunSource& source, const std::string& output_d
     result.files = write_parquet_files(session, output_dir);
     result.sort_runs_spilled = memory.runs_spilled();
     describe_session(data, result);
+    AtomicOutput::wait_for_replaced_files();
     return result;
   }
   result.files = write_csv_files(session, output_dir);
@@ -112,6 +113,7 @@ ExportResult export_session(const RunSource& source, const std::string& output_d
   file.commit();
   result.files.push_back({"metadata.json", 1});
   describe_session(data, result);
+  AtomicOutput::wait_for_replaced_files();
   return result;
 }
 
@@ -127,6 +129,7 @@ ExportResult export_perfetto(const RunSource& source, const std::string& output_
   result.trace = write_perfetto_trace(session, output_dir + "/" + kTraceFileName, progress);
   result.files.push_back({kTraceFileName, result.trace.slices});
   describe_session(session.tables, result);
+  AtomicOutput::wait_for_replaced_files();
   return result;
 }
 
