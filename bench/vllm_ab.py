@@ -87,12 +87,13 @@ only = [part for part in os.environ.get("AB_ONLY", "").split(",") if part]
 if only:
     def named(hook):
         return f"{getattr(hook[0], '__module__', '')}.{getattr(hook[0], '__qualname__', '')}.{hook[1]}"
-    for owner, name, hook, original in [h for h in hooks if not any(part in named(h) for part in only)]:
+    chosen = [h for h in hooks if any(part in named(h) for part in only)]
+    for owner, name, hook, original in (h for h in hooks if h not in chosen):
         if (owner, name) in inner:
             inner[(owner, name)] = original
         else:
             setattr(owner, name, original)
-    hooks = [h for h in hooks if any(part in named(h) for part in only)]
+    hooks = chosen
     assert hooks, f"--only {only} matches none of ProfileMate's hooks"
 runs = []
 for index in range(2 * int(os.environ["AB_RUNS"])):

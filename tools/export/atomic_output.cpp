@@ -5,15 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
+#include <memory>
 #include <random>
 #include <stdexcept>
-#include <thread>
-#include <vector>
 
+#include "helper_thread.h"
 #include "session_dir.h"
 
 namespace profilemate::exporter {
@@ -31,57 +29,10 @@ std::string temporary_name(const std::string& name) {
 
 // Replacing a large file frees its blocks inside rename(2), which on ext4 mounted with `discard`
 // takes as long as writing a good part of the file. So the replaced file is kept open across the
-// rename and let go here, on a thread of its own, while the export goes on.
-class Releaser {
- public:
-  ~Releaser() {
-    {
-      const std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
-  }
-  void release(reader::FileDescriptor file) {
-    {
-      const std::lock_guard lock(mutex_);
-      if (!thread_.joinable()) thread_ = std::jthread([this] { run(); });
-      files_.push_back(std::move(file));
-    }
-    changed_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return files_.empty() && !busy_; });
-  }
-
- private:
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      changed_.wait(lock, [&] { return stop_ || !files_.empty(); });
-      if (files_.empty()) return;
-      std::vector<reader::FileDescriptor> closing = std::move(files_);
-      files_.clear();
-      busy_ = true;
-      lock.unlock();
-      closing.clear();  // the last reference: the file system frees the blocks now
-      lock.lock();
-      busy_ = false;
-      changed_.notify_all();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<reader::FileDescriptor> files_;
-  bool busy_ = false;
-  bool stop_ = false;
-  std::jthread thread_;  // last: joined before the rest goes
-};
-
-Releaser& releaser() {
-  static Releaser instance;
-  return instance;
+// rename and closed here, on a thread of its own, while the export goes on.
+HelperThread& releaser() {
+  static HelperThread thread;
+  return thread;
 }
 
 }  // namespace
@@ -137,7 +88,11 @@ void AtomicOutput::commit() {
     ::unlinkat(dir_.get(), temporary_.c_str(), 0);
     throw std::runtime_error("cannot write " + path_ + ": " + std::strerror(reason));
   }
-  if (replaced.get() >= 0) releaser().release(std::move(replaced));
+  if (replaced.get() >= 0) {
+    releaser().post([file = std::make_shared<reader::FileDescriptor>(std::move(replaced))] {
+      *file = reader::FileDescriptor();  // the last reference: the file system frees the blocks now
+    });
+  }
 }
 
 void AtomicOutput::write(const char* data, size_t size) {

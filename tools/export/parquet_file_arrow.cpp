@@ -132,6 +132,8 @@ class ArrowParquetFile final : public ParquetFile {
   void close() override {
     check(writer_->Close());
     output_.commit();
+    // The plugin has its own copy of AtomicOutput, whose releases the export's wait does not see.
+    AtomicOutput::wait_for_replaced_files();
   }
 
  private:

@@ -8,44 +8,49 @@ HelperThread::HelperThread() : thread_([this] { run(); }) {}
 
 HelperThread::~HelperThread() {
   {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !job_; });
+    const std::lock_guard lock(mutex_);
     stop_ = true;
   }
   changed_.notify_all();
   thread_.join();
 }
 
-void HelperThread::start(std::function<void()> job) {
-  wait();
+void HelperThread::post(std::function<void()> job) {
   {
     const std::lock_guard lock(mutex_);
-    job_ = std::move(job);
+    jobs_.push_back(std::move(job));
   }
   changed_.notify_all();
 }
 
-void HelperThread::wait() {
+void HelperThread::wait(size_t pending) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return !job_; });
+  changed_.wait(lock, [&] { return jobs_.size() + (running_ ? 1 : 0) <= pending || error_; });
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void HelperThread::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [&] { return stop_ || job_; });
-    if (!job_) return;
+    changed_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    running_ = true;
     lock.unlock();
     std::exception_ptr error;
     try {
-      job_();
+      job();
     } catch (...) {
       error = std::current_exception();
     }
+    job = nullptr;  // what it holds goes before anyone learns it is done
     lock.lock();
-    error_ = error;
-    job_ = nullptr;
+    running_ = false;
+    if (error) {
+      error_ = error;
+      jobs_.clear();
+    }
     changed_.notify_all();
   }
 }

@@ -1,9 +1,11 @@
-// One job at a time on a thread of its own: how a conversion puts its machine's second core to
+// Jobs run in order on a thread of their own: how a conversion puts its machine's second core to
 // work, overlapping two stages (reading a log and collecting its rows; formatting a block of CSV
-// and the kernel's copying of the previous one).
+// and the kernel's copying of the previous one), or handing off work nobody waits for at once.
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -16,20 +18,28 @@ class HelperThread {
   HelperThread();
   HelperThread(const HelperThread&) = delete;
   HelperThread& operator=(const HelperThread&) = delete;
-  // Waits for the job in flight (what it throws is dropped: the owner is failing already).
+  // Runs the jobs still queued, then stops (what they throw is dropped: the owner is failing
+  // already, or nobody waits for them).
   ~HelperThread();
 
-  // Waits for the previous job, rethrowing what it threw, then starts `job`.
-  void start(std::function<void()> job);
-  // Waits for the job in flight; rethrows what it threw.
-  void wait();
+  // Queues `job` after the others, without waiting.
+  void post(std::function<void()> job);
+  // Waits for every job before, rethrowing what one threw, then queues `job`.
+  void start(std::function<void()> job) {
+    wait();
+    post(std::move(job));
+  }
+  // Waits until at most `pending` jobs are queued or running; rethrows what a job threw. Once a
+  // job has thrown, the jobs queued after it are dropped.
+  void wait(size_t pending = 0);
 
  private:
   void run();
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::function<void()> job_;  // empty when idle
+  std::deque<std::function<void()>> jobs_;  // queued, not yet running
+  bool running_ = false;
   std::exception_ptr error_;
   bool stop_ = false;
   std::thread thread_;  // last: starts once the rest is ready

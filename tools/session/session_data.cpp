@@ -2,16 +2,13 @@
 
 #include <algorithm>
 #include <array>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <exception>
 #include <filesystem>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <tuple>
 
+#include "helper_thread.h"
 #include "session_files.h"
 #include "varint.h"
 
@@ -114,85 +111,34 @@ class SinkFeeder {
 // spill a run, say).
 class Handoff {
  public:
-  explicit Handoff(SessionStream& stream) : feeder_(stream) {
-    for (auto& batch : batches_) free_.push_back(&batch);
-    filling_ = take_free();
-    thread_ = std::jthread([this] { feed(); });
-  }
-  Handoff(const Handoff&) = delete;
-  Handoff& operator=(const Handoff&) = delete;
-  ~Handoff() {
-    {
-      const std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
-  }
+  explicit Handoff(SessionStream& stream) : feeder_(stream) {}
 
-  Batch& batch() { return *filling_; }
+  Batch& batch() { return batches_[filling_]; }
   // After each addition to batch().
   void added() {
-    if (filling_->full()) hand_over();
+    if (batch().full()) hand_over();
   }
   // Feeds what is left and waits for it; rethrows what the feeding threw.
   void finish() {
     hand_over();
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return free_.size() == kBatches - 1 || error_; });
-    if (error_) std::rethrow_exception(error_);
+    helper_.wait();
   }
 
  private:
   static constexpr size_t kBatches = 4;
 
   void hand_over() {
-    {
-      const std::lock_guard lock(mutex_);
-      queued_.push_back(filling_);
-    }
-    changed_.notify_all();
-    filling_ = take_free();
-  }
-  Batch* take_free() {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !free_.empty() || error_; });
-    if (error_) std::rethrow_exception(error_);
-    Batch* batch = free_.front();
-    free_.pop_front();
-    batch->clear();
-    return batch;
-  }
-  void feed() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      changed_.wait(lock, [&] { return stop_ || !queued_.empty(); });
-      if (queued_.empty() || error_) return;
-      Batch* batch = queued_.front();
-      queued_.pop_front();
-      lock.unlock();
-      std::exception_ptr error;
-      try {
-        feeder_(*batch);
-      } catch (...) {
-        error = std::current_exception();
-      }
-      lock.lock();
-      error_ = error;
-      free_.push_back(batch);
-      changed_.notify_all();
-    }
+    Batch& full = batches_[filling_];
+    helper_.post([this, &full] { feeder_(full); });
+    filling_ = (filling_ + 1) % kBatches;
+    helper_.wait(kBatches - 1);  // the batch to fill next has been fed, whatever else is queued
+    batches_[filling_].clear();
   }
 
   SinkFeeder feeder_;
   std::array<Batch, kBatches> batches_;
-  Batch* filling_ = nullptr;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Batch*> free_;    // to be filled
-  std::deque<Batch*> queued_;  // filled, to be fed in order
-  std::exception_ptr error_;   // what feeding threw; nothing more is fed
-  bool stop_ = false;
-  std::jthread thread_;  // last: stops (and is joined) before the rest goes
+  size_t filling_ = 0;
+  HelperThread helper_;  // last: stops (feeding what is queued) before the batches go
 };
 
 // Turns one process's records into table entries and rows for the sinks.
