@@ -1,14 +1,21 @@
 #include "activity_buffers.h"
 
+#include <algorithm>
+
 namespace profilemate::injection {
 
 ActivityBuffers::ActivityBuffers(size_t count, size_t bytes) : bytes_(bytes) {
   storage_.reserve(count);
   free_.reserve(count);
+  lent_.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     storage_.push_back(std::make_unique_for_overwrite<uint64_t[]>((bytes + 7) / 8));
     free_.push_back(reinterpret_cast<uint8_t*>(storage_.back().get()));
   }
+}
+
+std::vector<ActivityBuffers::Lent>::iterator ActivityBuffers::find_lent(uint8_t* buffer) {
+  return std::ranges::find(lent_, buffer, &Lent::buffer);
 }
 
 uint8_t* ActivityBuffers::acquire() {
@@ -20,14 +27,25 @@ uint8_t* ActivityBuffers::acquire() {
   }
   uint8_t* buffer = free_.back();
   free_.pop_back();
+  lent_.push_back({buffer, next_lend_++, false});
   return buffer;
 }
 
-void ActivityBuffers::release(uint8_t* buffer) {
-  if (buffer == nullptr) return;
+void ActivityBuffers::handed_back(uint8_t* buffer) {
   const std::lock_guard lock(mutex_);
-  ++handovers_;
-  free_.push_back(buffer);
+  if (const auto it = find_lent(buffer); it != lent_.end()) it->being_read = true;
+}
+
+void ActivityBuffers::release(uint8_t* buffer) {
+  {
+    const std::lock_guard lock(mutex_);
+    const auto it = find_lent(buffer);
+    if (it == lent_.end()) return;
+    lent_.erase(it);
+    ++handovers_;
+    free_.push_back(buffer);
+  }
+  returned_.notify_all();
 }
 
 uint64_t ActivityBuffers::declined() const {
@@ -35,9 +53,22 @@ uint64_t ActivityBuffers::declined() const {
   return declined_;
 }
 
+uint64_t ActivityBuffers::next_lend() const {
+  const std::lock_guard lock(mutex_);
+  return next_lend_;
+}
+
+bool ActivityBuffers::wait_returned(uint64_t lent_before, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return returned_.wait_until(lock, deadline, [&] {
+    return std::ranges::none_of(lent_,
+                                [&](const Lent& out) { return out.being_read || out.lend < lent_before; });
+  });
+}
+
 ActivityBuffers::Handovers ActivityBuffers::handovers() const {
   const std::lock_guard lock(mutex_);
-  return {handovers_, storage_.size() - free_.size()};
+  return {handovers_, lent_.size()};
 }
 
 }  // namespace profilemate::injection

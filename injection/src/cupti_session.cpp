@@ -368,17 +368,9 @@ void CUPTIAPI CuptiSession::on_buffer_completed(CUcontext /*context*/, uint32_t 
   // CUPTI calls this from its own worker or from the flushing thread, ours: GPU records arrive in
   // bulk (a full buffer, or everything at a flush), far faster than the writer drains one buffer.
   const OwnThreadScope own_thread;
-  {
-    const std::lock_guard lock(session.completions_mutex_);
-    ++session.completions_running_;
-  }
+  session.buffers_->handed_back(buffer);
   session.read_activity(buffer, valid_size);
   session.buffers_->release(buffer);
-  {
-    const std::lock_guard lock(session.completions_mutex_);
-    --session.completions_running_;
-  }
-  session.completions_done_.notify_all();
 }
 
 void CuptiSession::read_activity(uint8_t* buffer, size_t valid_size) {
@@ -442,19 +434,19 @@ void CuptiSession::stop() {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.exit_flush_timeout_ms);
   bool cupti_returned = flusher_.join_until(deadline);
+  uint64_t owed_before = 0;  // buffers lent before this lend are owed back
   if (cupti_returned && gpu_timing_ && was_tracing) {
+    // Not after another client took the buffers over: those never come back.
+    if (!gpu_times_dropped_.load(std::memory_order_relaxed)) owed_before = buffers_->next_lend();
     cupti_returned = BoundedThread([this] {
                        const OwnThreadScope own_thread;
                        cupti_.ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
                      }).join_until(deadline);
   }
-  if (cupti_returned) {
-    // CUPTI's worker may still be handing back a buffer it took before the forced flush: its
-    // records must meet their launches before those are written without GPU time.
-    std::unique_lock lock(completions_mutex_);
-    cupti_returned =
-        completions_done_.wait_until(lock, deadline, [this] { return completions_running_ == 0; });
-  }
+  // CUPTI's worker may have taken a completed buffer before the forced flush and not yet handed
+  // it back, or be reading one: its records must meet their launches before those are written
+  // without GPU time.
+  if (cupti_returned && gpu_timing_) cupti_returned = buffers_->wait_returned(owed_before, deadline);
   if (!cupti_returned) {
     notice(profilemate_Notice_Severity_WARNING, "CUPTI did not finish an activity flush within " +
                                                     std::to_string(options_.exit_flush_timeout_ms) +

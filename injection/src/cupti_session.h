@@ -89,11 +89,6 @@ class CuptiSession {
   GraphTracker::Counters last_stats_;
   uint64_t last_declined_ = 0;
 
-  // Buffer-completion callbacks running now, on any thread: the exit waits for them (bounded).
-  std::mutex completions_mutex_;
-  std::condition_variable completions_done_;
-  int completions_running_ = 0;
-
   std::atomic<bool> gpu_times_dropped_{false};
   std::unique_ptr<BufferTakeoverWatch> takeover_watch_;  // flush thread only
 

@@ -351,6 +351,9 @@ TEST(InjectionScenario, BuffersHandedBackByCuptisWorkerAndByTheFlushThreadAtOnce
   Scenario scenario;
   scenario.env["PROFILEMATE_MAX_THREADS"] = "8";
   scenario.env["PROFILEMATE_BUFFER_MB"] = "64";
+  // The worker holds what it took for a while, so that the forced flush at exit finds those
+  // buffers gone but not yet handed back: the exit must wait for them.
+  scenario.env["FAKE_CUPTI_WORKER_HANDBACK_MS"] = "50";
   scenario.run([](DriverSimulator& sim) {
     sim.capture(1, 1, 101, 3);
     sim.start_cupti_worker();

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "helper_thread.h"
+#include "no_destructor.h"
 #include "session_dir.h"
 
 namespace profilemate::exporter {
@@ -29,10 +30,11 @@ std::string temporary_name(const std::string& name) {
 
 // Replacing a large file frees its blocks inside rename(2), which on ext4 mounted with `discard`
 // takes as long as writing a good part of the file. So the replaced file is kept open across the
-// rename and closed here, on a thread of its own, while the export goes on.
+// rename and closed here, on a thread of its own, while the export goes on. Never destroyed: a
+// child forked after an export has the object but not its thread, and must not join it at exit.
 HelperThread& releaser() {
-  static HelperThread thread;
-  return thread;
+  static recorder::NoDestructor<HelperThread> thread;
+  return thread.get();
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // failures: FAKE_CUPTI_REFUSE_SUBSCRIBER=<name> (another tool holds the slot),
 // FAKE_CUPTI_REFUSE_ACTIVITY=1 (GRAPH_TRACE not available), FAKE_CUPTI_REFUSE_CALLBACKS=driver or
 // =all (cuptiEnableCallback fails for the driver API domain, or for every domain),
-// FAKE_CUPTI_FLUSH_BLOCKS=1 (cuptiActivityFlushAll never returns, as in a wedged driver). Built twice: as
+// FAKE_CUPTI_FLUSH_BLOCKS=1 (cuptiActivityFlushAll never returns, as in a wedged driver),
+// FAKE_CUPTI_WORKER_HANDBACK_MS=<ms> (the worker holds the buffers it took that long before it hands
+// them back, which CUPTI's worker may do for any time: a flush meanwhile finds none). Built twice: as
 // CUPTI 13, and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2, and GRAPH_TRACE
 // records in the shape CUPTI 12 used before GraphTrace2: 48 bytes where GraphTrace2 has 56). As CUPTI
 // does, a timestamp callback registered at any time (cuptiActivityRegisterTimestampCallback) becomes
@@ -256,7 +258,7 @@ CUptiResult CUPTIAPI cuptiActivityEnable(CUpti_ActivityKind kind) {
 
 // Hands back the complete buffers (and, forced, the partly filled ones) on the calling thread,
 // without our lock held, as CUPTI does.
-void deliver_completed(bool forced) {
+void deliver_completed(bool forced, std::chrono::milliseconds hold = {}) {
   State& s = state();
   std::deque<std::pair<uint8_t*, size_t>> ready;
   CUpti_BuffersCallbackCompleteFunc complete = nullptr;
@@ -271,6 +273,7 @@ void deliver_completed(bool forced) {
     ready.swap(s.completed);
     complete = s.complete;
   }
+  if (!ready.empty() && hold.count() > 0) std::this_thread::sleep_for(hold);
   for (const auto& [buffer, valid] : ready) complete(nullptr, 0, buffer, 0, valid);
 }
 
@@ -397,9 +400,11 @@ void fake_cupti_start_worker(void) {
     s.worker = true;
   }
   // Runs until the process exits: CUPTI's worker is not joined either.
-  std::thread([] {
+  const char* handback = std::getenv("FAKE_CUPTI_WORKER_HANDBACK_MS");
+  const std::chrono::milliseconds hold(handback == nullptr ? 0 : std::atoi(handback));
+  std::thread([hold] {
     for (;;) {
-      deliver_completed(false);
+      deliver_completed(false, hold);
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }).detach();
