@@ -111,6 +111,35 @@ report()
     assert abs(sum(percentages) - 100) < 0.1, percentages
 
 
+def test_ids_of_either_index_type_are_counted_whichever_came_first(run_workload) -> None:
+    """The counting ops take the ids in their own type: a bounds column per type, each kept
+    marked with the step's rows, so that a layer whose ids change type still counts real rows only."""
+    run = run_workload(
+        PRELUDE
+        + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+routed, index_type = standin_moe.route, [torch.int32]
+
+
+def route(router_logits, top_k):
+    weights, ids = routed(router_logits, top_k)
+    return weights, ids.to(index_type[0])
+
+
+standin_moe.route = route
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 16)
+for dtype, rows, unpadded in [(torch.int64, 16, 9), (torch.int32, 16, 5), (torch.int64, 16, 3), (torch.int32, 16, 2)]:
+    index_type[0] = dtype
+    step(layers, rows, unpadded)
+report()
+"""
+    )
+    expected = reference(run)
+    assert sum(expected[0]) == (9 + 5 + 3 + 2) * TOP_K_OF_PRELUDE, "the reference itself is wrong"
+    assert selection(run) == expected, "counts differ from the reference when the ids change type"
+
+
 def test_counts_are_written_per_window_not_per_step(run_workload) -> None:
     run = run_workload(
         PRELUDE
@@ -205,7 +234,7 @@ print(json.dumps([added(h, b) for h, b in zip(hooked, bare)]))
 """
     )
     for path, ops in zip(("router", "CPU routing function"), json.loads(run.stdout.strip().splitlines()[-1])):
-        assert ops["kernels"] == {"clamp": 1, "scatter_add_": 1}, f"{path}: ProfileMate adds {ops}"
+        assert ops["kernels"] == {"clamp": 1, "index_add_": 1}, f"{path}: ProfileMate adds {ops}"
     assert sum(sum(counts) for counts in selection(run).values()) == 2 * 11 * TOP_K_OF_PRELUDE
 
 
@@ -304,7 +333,7 @@ def model(hidden, logits):
 
 forward_all(layers, ROWS)                                   # warm-up: the counters exist before capture
 graph = make_fx(model)(torch.randn(ROWS, HIDDEN), torch.randn(3, ROWS, EXPERTS))   # capture: counts nothing
-assert "scatter_add_" in graph.code, "the counting ops were not captured"
+assert "index_add_" in graph.code, "the counting ops were not captured"
 routed = len(standin_moe.SELECTED)
 for unpadded in [16, 5, 9, 1, 12]:
     steps.executed(None)
@@ -651,7 +680,7 @@ print(json.dumps(scheduled))
         era=None,
     )
     (ops,) = json.loads(run.stdout.strip().splitlines()[-2])
-    assert ops["kernels"] == {"clamp": 1, "scatter_add_": 1}, f"ProfileMate adds {ops} to a MoE layer call"
+    assert ops["kernels"] == {"clamp": 1, "index_add_": 1}, f"ProfileMate adds {ops} to a MoE layer call"
     scheduled = json.loads(run.stdout.strip().splitlines()[-1])
     tokens = sum(count for _, count in scheduled)
     counts = selection(run)

@@ -7,8 +7,10 @@ the model runs on replay: only device ops recorded at capture time do.
   graph keeps adding into the same memory.
 - Every expert selection adds its tokens to the slice in two device ops, no host read: a clamp
   of the ids between a per-row lower bound and the layer's trash slot (one past its experts),
-  then a scatter_add_ of ones. The lower bounds are a persistent device column, 0 for the rows
-  of real tokens and above every id for the others, which before_forward() fills before each
+  then an index_add_ of ones. Both take the ids in their own integer type: no conversion op,
+  and on the CPU no type promotion inside the clamp. The lower bounds are a persistent device
+  column (one per ids type), 0 for the rows of real tokens and above every id for the others,
+  which before_forward() fills before each
   real forward and after_forward() resets: a padded row, and every row of warm-up, profile,
   capture and dummy runs, lands in the trash slot; replays count the rows the column says. The
   same clamp keeps any id past the experts in the trash slot and a negative one at expert 0
@@ -17,7 +19,8 @@ the model runs on replay: only device ops recorded at capture time do.
   and zeroes them on the same stream, with an event; copies whose event has completed (query(),
   never waiting) are added up on the host and written per layer as MoeExpertCounts at most once
   per EMIT_INTERVAL_NS (one record per layer and step would be megabytes a minute). On the CPU
-  the copy is immediate.
+  the counters are host memory already: a step only notes its number, and the write reads and
+  zeroes them.
 
 The routers do not know their layer: the layer's forward implementation (MoERunner._forward_impl
 and its older forms) makes itself the thread's current layer for the selections inside it, and
@@ -44,7 +47,6 @@ from .cuda_events import GpuTimer
 EMIT_INTERVAL_NS = 1_000_000_000
 _ARENA_SIZE = 1 << 15  # counters per arena: every MoE layer of the largest models in one copy
 _ROWS = 1 << 14  # rows of the bounds column; an eager batch with more makes its own
-_PAD = 1 << 62  # the lower bound of a row that does not count: above every trash slot
 _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counting until the next
 
 _local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
@@ -69,12 +71,10 @@ class _Arena:
         self.spare: list[tuple[Any, Any]] = []  # (pinned host buffer, event)
 
     def read_out(self, t_ns: int, step: int) -> None:
-        used = self.used
-        if not self.device.cuda:
-            self.totals[:used] += self.counts[:used]
-            self.counts[:used].zero_()
+        if not self.device.cuda:  # counted synchronously: what the counters hold is this step's
             self.last_read = (t_ns, step)
             return
+        used = self.used
         torch = self.device.torch
         if self.spare:
             host, event = self.spare.pop()
@@ -100,6 +100,9 @@ class _Arena:
         if self.last_read is None:
             return
         t_ns, step = self.last_read
+        if not self.device.cuda:  # the counters are the totals (read_out)
+            self.totals[: self.used] += self.counts[: self.used]
+            self.counts[: self.used].zero_()
         totals = self.totals[: self.used].tolist()  # host memory: no device involved
         for layer in self.layers:
             counts = totals[layer.offset : layer.offset + layer.num_experts]
@@ -110,26 +113,43 @@ class _Arena:
 
 
 class _Device:
-    """What the counting ops of one device share: the rows' lower bounds, a one."""
+    """What the counting ops of one device share: the rows' lower bounds (a column per ids type),
+    runs of ones to add (one per top_k)."""
 
     def __init__(self, torch: Any, device: Any) -> None:
         self.torch = torch
         self.device = device
         self.cuda = device.type == "cuda"
-        self.low = torch.full((_ROWS, 1), _PAD, dtype=torch.int64, device=device)
-        self.counting = 0  # the rows of low that count (0), the others do not (_PAD)
-        self.set_unpadded(_unpadded)
-        self.one = torch.ones(1, dtype=torch.int64, device=device)
+        self.low: dict[Any, Any] = {}  # by the ids' dtype
+        self.ones: dict[int, Any] = {}  # by top_k: _ROWS * top_k ones
+        self.counting = min(_unpadded, _ROWS)  # the rows of every low column that count (0), not (pad)
         self.arenas: list[_Arena] = []
 
+    def low_for(self, dtype: Any) -> Any:
+        """The bounds column for ids of `dtype`; made outside any graph (by _new_layer, _prepare)."""
+        low = self.low.get(dtype)
+        if low is None:
+            torch = self.torch
+            low = self.low[dtype] = torch.full((_ROWS, 1), _pad(torch, dtype), dtype=dtype, device=self.device)
+            low[: self.counting].fill_(0)
+        return low
+
+    def ones_for(self, top_k: int) -> Any:
+        ones = self.ones.get(top_k)
+        if ones is None:
+            ones = self.ones[top_k] = self.torch.ones(_ROWS * top_k, dtype=self.torch.int64, device=self.device)
+        return ones
+
     def set_unpadded(self, rows: int) -> None:
-        """The first `rows` rows count from now on: one fill of the rows that change, outside any
-        graph (before and after a step's forward: two small fills per step, not the column)."""
+        """The first `rows` rows count from now on: one fill of the rows that change per column,
+        outside any graph (before and after a step's forward: two small fills per step, not the
+        column)."""
         rows = min(rows, _ROWS)
-        if rows > self.counting:
-            self.low[self.counting : rows].fill_(0)
-        elif rows < self.counting:
-            self.low[rows : self.counting].fill_(_PAD)
+        for dtype, low in self.low.items():
+            if rows > self.counting:
+                low[self.counting : rows].fill_(0)
+            elif rows < self.counting:
+                low[rows : self.counting].fill_(_pad(self.torch, dtype))
         self.counting = rows
 
     def arena_for(self, size: int) -> _Arena:
@@ -151,8 +171,18 @@ class _Layer:
         self.arena.used += num_experts + 1
         self.arena.layers.append(self)
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
-        torch = device.torch
-        self.trash = torch.full((), num_experts, dtype=torch.int64, device=device.device)  # clamp's upper bound
+        # What the counting ops take, for ids of one dtype and top_k (_prepare): the bounds column,
+        # the trash slot as clamp's upper bound, the ones to add.
+        self.ids_type: tuple[Any, int] | None = None
+        self.low = self.trash = self.ones = None
+
+    def prepare(self, dtype: Any, top_k: int) -> None:
+        """Outside any graph: the tensors the counting ops take for ids of this dtype and top_k."""
+        device = self.device
+        self.low = device.low_for(dtype)
+        self.trash = device.torch.full((), self.num_experts, dtype=dtype, device=device.device)
+        self.ones = device.ones_for(top_k)
+        self.ids_type = (dtype, top_k)
 
 
 _devices: dict[Any, _Device] = {}
@@ -183,6 +213,11 @@ def _num_experts(owner: Any, router_logits: Any) -> int:
     return max(int(size) for size in sizes)
 
 
+def _pad(torch: Any, dtype: Any) -> int:
+    """The lower bound of a row that does not count: above every trash slot."""
+    return int(torch.iinfo(dtype).max)
+
+
 def _capturing() -> bool:
     cuda = getattr(sys.modules.get("torch"), "cuda", None)
     return cuda is not None and cuda.is_initialized() and cuda.is_current_stream_capturing()
@@ -206,6 +241,19 @@ def _new_layer(owner: Any, topk_ids: Any, router_logits: Any) -> _Layer | None:
     return layer
 
 
+def _prepare(layer: _Layer, topk_ids: Any) -> bool:
+    """Makes the layer's counting tensors for the ids' dtype and top_k (once per layer, or when
+    they change); not inside a capture, where making them would put their fills into the graph."""
+    if _capturing():
+        recording.failed()
+        return False
+    import torch
+
+    with torch.inference_mode(False):  # see _new_layer
+        layer.prepare(topk_ids.dtype, topk_ids.shape[-1] if topk_ids.dim() == 2 else 1)
+    return True
+
+
 def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
     """Adds the selections of the unpadded rows of topk_ids (rows x top_k) to the owner's
     counters, with device ops only."""
@@ -215,19 +263,22 @@ def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
     rows = topk_ids.shape[0]
     if rows == 0:
         return
-    device = layer.device
-    torch = device.torch
+    if topk_ids.dim() != 2:
+        topk_ids = topk_ids.reshape(rows, -1)
+    if layer.ids_type != (topk_ids.dtype, topk_ids.shape[1]) and not _prepare(layer, topk_ids):
+        return
     if rows <= _ROWS:
-        low = device.low[:rows]
+        low, ones = layer.low[:rows], layer.ones[: topk_ids.numel()]
     elif _capturing():  # a graph would keep a column that before_forward never fills
         recording.failed()
         return
     else:  # an eager batch larger than the column: the bounds made now are the step's
-        low = torch.full((rows, 1), _PAD, dtype=torch.int64, device=device.device)
+        torch, dtype, where = layer.device.torch, topk_ids.dtype, topk_ids.device
+        low = torch.full((rows, 1), _pad(torch, dtype), dtype=dtype, device=where)
         low[: min(_unpadded, rows)].fill_(0)
-    # int64 whatever the ids' type (scatter_add_ takes no other index).
-    chosen = torch.clamp(topk_ids.reshape(rows, -1), min=low, max=layer.trash)
-    layer.counts.scatter_add_(0, chosen.view(-1), device.one.expand(chosen.numel()))
+        ones = torch.ones(topk_ids.numel(), dtype=torch.int64, device=where)
+    chosen = layer.device.torch.clamp(topk_ids, min=low, max=layer.trash)
+    layer.counts.index_add_(0, chosen.view(-1), ones)
 
 
 def _is_compiling() -> Callable[[], bool]:
