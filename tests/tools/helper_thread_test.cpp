@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace profilemate::exporter {
@@ -41,15 +43,23 @@ TEST(HelperThread, WaitReturnsOnceNoMoreThanTheGivenNumberOfJobsAreLeft) {
 }
 
 TEST(HelperThread, AJobThatThrowsDropsTheJobsAfterItAndTheWaitRethrows) {
-  bool ran_after = false;
+  std::atomic<int> ran_after{0};
   HelperThread helper;
-  helper.post([] { throw std::runtime_error("the job failed"); });
-  helper.post([&] { ran_after = true; });
+  std::promise<void> go;
+  helper.post([ready = go.get_future().share()] {
+    ready.wait();
+    throw std::runtime_error("the job failed");
+  });
+  helper.post([&] { ++ran_after; });  // queued while the failing job runs
+  go.set_value();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // failed by now, as a rule
+  helper.post([&] { ++ran_after; });                           // posted after the failure
   EXPECT_THROW(helper.wait(), std::runtime_error);
-  EXPECT_FALSE(ran_after) << "a job queued after a failed one still ran";
-  helper.start([&] { ran_after = true; });  // the error was taken: the thread goes on
+  helper.wait();  // the error was taken: now until nothing is left
+  EXPECT_EQ(ran_after.load(), 0) << "a job queued or posted after a failed one still ran";
+  helper.start([&] { ran_after = 10; });  // the error was taken: the thread goes on
   helper.wait();
-  EXPECT_TRUE(ran_after);
+  EXPECT_EQ(ran_after.load(), 10);
 }
 
 TEST(HelperThread, EndsOnlyAfterTheJobsStillQueued) {

@@ -18,6 +18,7 @@ HelperThread::~HelperThread() {
 void HelperThread::post(std::function<void()> job) {
   {
     const std::lock_guard lock(mutex_);
+    if (error_) return;
     jobs_.push_back(std::move(job));
   }
   changed_.notify_all();

@@ -22,7 +22,8 @@ class HelperThread {
   // already, or nobody waits for them).
   ~HelperThread();
 
-  // Queues `job` after the others, without waiting.
+  // Queues `job` after the others, without waiting; drops it while a job's error has not been
+  // taken by wait() (the jobs after a failed one are never run, however they raced it).
   void post(std::function<void()> job);
   // Waits for every job before, rethrowing what one threw, then queues `job`.
   void start(std::function<void()> job) {
@@ -30,7 +31,7 @@ class HelperThread {
     post(std::move(job));
   }
   // Waits until at most `pending` jobs are queued or running; rethrows what a job threw. Once a
-  // job has thrown, the jobs queued after it are dropped.
+  // job has thrown, the jobs queued or posted after it are dropped until then.
   void wait(size_t pending = 0);
 
  private:
