@@ -47,6 +47,7 @@ from .cuda_events import GpuTimer
 EMIT_INTERVAL_NS = 1_000_000_000
 _ARENA_SIZE = 1 << 15  # counters per arena: every MoE layer of the largest models in one copy
 _ROWS = 1 << 14  # rows of the bounds column; an eager batch with more makes its own
+_MAX_HEADS = 2048  # cached views per device: a few per batch size seen, usually far fewer
 _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counting until the next
 
 _local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
@@ -122,6 +123,10 @@ class _Device:
         self.cuda = device.type == "cuda"
         self.low: dict[Any, Any] = {}  # by the ids' dtype
         self.ones: dict[int, Any] = {}  # by top_k: _ROWS * top_k ones
+        # The first rows of a column, by (column, rows): views made once, so that a layer call
+        # dispatches only its two ops and one view, and a step's fills no view (each torch call
+        # costs microseconds on the CPU when vLLM's forward has left the caches cold).
+        self.heads: dict[tuple[str, Any, int], Any] = {}
         self.counting = min(_unpadded, _ROWS)  # the rows of every low column that count (0), not (pad)
         self.arenas: list[_Arena] = []
 
@@ -140,16 +145,34 @@ class _Device:
             ones = self.ones[top_k] = self.torch.ones(_ROWS * top_k, dtype=self.torch.int64, device=self.device)
         return ones
 
+    def low_head(self, dtype: Any, rows: int) -> Any:
+        """The bounds of the first `rows` rows (<= _ROWS) for ids of `dtype`: a view, so that one
+        made inside a capture allocates nothing."""
+        return self._head(self.low[dtype], ("low", dtype, rows), rows)
+
+    def ones_head(self, top_k: int, rows: int) -> Any:
+        """Ones for the selections of `rows` rows (<= _ROWS) of `top_k` experts each."""
+        return self._head(self.ones[top_k], ("ones", top_k, rows), rows * top_k)
+
+    def _head(self, column: Any, key: tuple[str, Any, int], length: int) -> Any:
+        head = self.heads.get(key)
+        if head is None:
+            if len(self.heads) >= _MAX_HEADS:
+                self.heads.clear()
+            head = self.heads[key] = column[:length]
+        return head
+
     def set_unpadded(self, rows: int) -> None:
         """The first `rows` rows count from now on: one fill of the rows that change per column,
         outside any graph (before and after a step's forward: two small fills per step, not the
         column)."""
         rows = min(rows, _ROWS)
+        counting = self.counting
         for dtype, low in self.low.items():
-            if rows > self.counting:
-                low[self.counting : rows].fill_(0)
-            elif rows < self.counting:
-                low[rows : self.counting].fill_(_pad(self.torch, dtype))
+            if rows > counting:
+                (self.low_head(dtype, rows) if counting == 0 else low[counting:rows]).fill_(0)
+            elif rows < counting:
+                (self.low_head(dtype, counting) if rows == 0 else low[rows:counting]).fill_(_pad(self.torch, dtype))
         self.counting = rows
 
     def arena_for(self, size: int) -> _Arena:
@@ -171,17 +194,15 @@ class _Layer:
         self.arena.used += num_experts + 1
         self.arena.layers.append(self)
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
-        # What the counting ops take, for ids of one dtype and top_k (_prepare): the bounds column,
-        # the trash slot as clamp's upper bound, the ones to add.
-        self.ids_type: tuple[Any, int] | None = None
-        self.low = self.trash = self.ones = None
+        self.ids_type: tuple[Any, int] | None = None  # (dtype, top_k) the tensors below are for
+        self.trash: Any = None  # the trash slot as clamp's upper bound, of the ids' dtype
 
     def prepare(self, dtype: Any, top_k: int) -> None:
-        """Outside any graph: the tensors the counting ops take for ids of this dtype and top_k."""
+        """Outside any graph: what the counting ops take for ids of this dtype and top_k."""
         device = self.device
-        self.low = device.low_for(dtype)
+        device.low_for(dtype)
+        device.ones_for(top_k)
         self.trash = device.torch.full((), self.num_experts, dtype=dtype, device=device.device)
-        self.ones = device.ones_for(top_k)
         self.ids_type = (dtype, top_k)
 
 
@@ -268,7 +289,8 @@ def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
     if layer.ids_type != (topk_ids.dtype, topk_ids.shape[1]) and not _prepare(layer, topk_ids):
         return
     if rows <= _ROWS:
-        low, ones = layer.low[:rows], layer.ones[: topk_ids.numel()]
+        device = layer.device
+        low, ones = device.low_head(topk_ids.dtype, rows), device.ones_head(topk_ids.shape[1], rows)
     elif _capturing():  # a graph would keep a column that before_forward never fills
         recording.failed()
         return
