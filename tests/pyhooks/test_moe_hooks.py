@@ -52,6 +52,11 @@ def step(layers, rows, unpadded):
         counts += torch.bincount(ids[:unpadded].flatten(), minlength=EXPERTS)
 
 
+def as_if_graphs_replay():   # the graph path on the CPU: make_fx stands in for CUDA graphs
+    for device in moe._devices.values():
+        device.graphs = True
+
+
 def report():
     assert recording.failures == 0, f"{recording.failures} recording failures"
     print(json.dumps({layer: counts.tolist() for layer, counts in reference.items()}))
@@ -210,9 +215,10 @@ def added(hooked, bare):
 """
 
 
-def test_a_counted_moe_layer_call_adds_two_device_ops(run_workload) -> None:
+def test_a_counted_moe_layer_call_adds_one_device_op_or_two_where_graphs_replay(run_workload) -> None:
     """The ATen ops of one MoE layer call inside a step, hooked and after profilemate.unpatch(),
-    through the router (modular experts) and through the CPU routing function."""
+    through the router (modular experts) and through the CPU routing function: an index_add_ on
+    the CPU, a clamp to the device's row bounds before it where graphs may replay the call."""
     run = run_workload(
         PRELUDE
         + OPS
@@ -224,23 +230,30 @@ layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K),
           MoERunner("model.layers.1.mlp.experts", EXPERTS, TOP_K, ZentorchExperts(TOP_K))]
 forward_all(layers, 16)                  # warm-up: the counters are made
 hidden, logits = torch.randn(16, HIDDEN), torch.randn(16, EXPERTS)
-moe.before_forward(11)
-hooked = [ops_of(layer.forward, hidden, logits)[0] for layer in layers]
-moe.after_forward(1)
+hooked = {}
+for path in ("cpu", "graphs"):
+    if path == "graphs":
+        as_if_graphs_replay()
+    moe.before_forward(11)
+    hooked[path] = [ops_of(layer.forward, hidden, logits)[0] for layer in layers]
+    moe.after_forward(1)
 assert recording.failures == 0, recording.failures
 profilemate.unpatch()
 bare = [ops_of(layer.forward, hidden, logits)[0] for layer in layers]
-print(json.dumps([added(h, b) for h, b in zip(hooked, bare)]))
+print(json.dumps({path: [added(h, b) for h, b in zip(calls, bare)] for path, calls in hooked.items()}))
 """
     )
-    for path, ops in zip(("router", "CPU routing function"), json.loads(run.stdout.strip().splitlines()[-1])):
-        assert ops["kernels"] == {"clamp": 1, "index_add_": 1}, f"{path}: ProfileMate adds {ops}"
-    assert sum(sum(counts) for counts in selection(run).values()) == 2 * 11 * TOP_K_OF_PRELUDE
+    added = json.loads(run.stdout.strip().splitlines()[-1])
+    for device, kernels in (("cpu", {"index_add_": 1}), ("graphs", {"clamp": 1, "index_add_": 1})):
+        for path, ops in zip(("router", "CPU routing function"), added[device]):
+            assert ops["kernels"] == kernels, f"{path}, {device}: ProfileMate adds {ops}"
+    assert sum(sum(counts) for counts in selection(run).values()) == 2 * 2 * 11 * TOP_K_OF_PRELUDE
 
 
 def test_a_step_marks_only_its_rows_and_unmarks_them_after(run_workload) -> None:
-    """before_forward(n) fills the n rows that count, after_forward fills them back: one small
-    fill each, not the whole bounds column (16k rows) twice."""
+    """Where graphs may replay, before_forward(n) fills the n rows that count and after_forward
+    fills them back: one small fill each, not the whole bounds column (16k rows) twice. Where none
+    can (the CPU), a step fills nothing."""
     run = run_workload(
         PRELUDE
         + """
@@ -261,21 +274,31 @@ class Fills(TorchDispatchMode):
 
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 forward_all(layers, 16)                  # warm-up: the counters and the bounds column are made
-steps.executed(None)
-with Fills() as before:
-    moe.before_forward(11)
-forward_all(layers, 16)
-with Fills() as after:
-    moe.after_forward(steps.executed_count())
+
+
+def filled_step(unpadded):
+    steps.executed(None)
+    with Fills() as before:
+        moe.before_forward(unpadded)
+    forward_all(layers, 16)
+    with Fills() as after:
+        moe.after_forward(steps.executed_count())
+    return {"before": before.rows, "after": after.rows}
+
+
+eager = filled_step(7)
+as_if_graphs_replay()
+graphs = filled_step(11)
 step(layers, 16, 5)                      # the next step counts its 5 rows only
-print(json.dumps({"before": before.rows, "after": after.rows}))
+print(json.dumps({"eager": eager, "graphs": graphs}))
 """
         + "report()\n"
     )
     fills = json.loads(run.stdout.strip().splitlines()[-2])
-    assert fills == {"before": [11], "after": [11]}, f"fills of the bounds column, by rows: {fills}"
+    assert fills["graphs"] == {"before": [11], "after": [11]}, f"fills of the bounds column, by rows: {fills}"
+    assert fills["eager"] == {"before": [], "after": []}, f"a step without graphs filled: {fills}"
     counted = selection(run)
-    assert sum(map(sum, counted.values())) == 2 * (11 + 5) * TOP_K_OF_PRELUDE, counted
+    assert sum(map(sum, counted.values())) == 2 * (7 + 11 + 5) * TOP_K_OF_PRELUDE, counted
 
 
 def test_counts_are_equal_eager_and_replayed_from_a_capture(run_workload) -> None:
@@ -295,6 +318,7 @@ def model(layers, hidden, logits):
     return [layer.forward(hidden, logits[n]) for n, layer in enumerate(layers)]
 
 forward_all(eager + twins, ROWS)
+as_if_graphs_replay()
 graph = make_fx(lambda hidden, logits: model(twins, hidden, logits))(torch.randn(ROWS, HIDDEN),
                                                                      torch.randn(2, ROWS, EXPERTS))
 for unpadded in [16, 3, 9, 1, 14]:
@@ -332,6 +356,7 @@ def model(hidden, logits):
     return [layer.forward(hidden, logits[n]) for n, layer in enumerate(layers)]
 
 forward_all(layers, ROWS)                                   # warm-up: the counters exist before capture
+as_if_graphs_replay()
 graph = make_fx(model)(torch.randn(ROWS, HIDDEN), torch.randn(3, ROWS, EXPERTS))   # capture: counts nothing
 assert "index_add_" in graph.code, "the counting ops were not captured"
 routed = len(standin_moe.SELECTED)
@@ -680,7 +705,7 @@ print(json.dumps(scheduled))
         era=None,
     )
     (ops,) = json.loads(run.stdout.strip().splitlines()[-2])
-    assert ops["kernels"] == {"clamp": 1, "index_add_": 1}, f"ProfileMate adds {ops} to a MoE layer call"
+    assert ops["kernels"] == {"index_add_": 1}, f"ProfileMate adds {ops} to a MoE layer call"
     scheduled = json.loads(run.stdout.strip().splitlines()[-1])
     tokens = sum(count for _, count in scheduled)
     counts = selection(run)

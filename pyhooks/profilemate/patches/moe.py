@@ -10,11 +10,16 @@ the model runs on replay: only device ops recorded at capture time do.
   then an index_add_ of ones. Both take the ids in their own integer type: no conversion op,
   and on the CPU no type promotion inside the clamp. The lower bounds are a persistent device
   column (one per ids type), 0 for the rows of real tokens and above every id for the others,
-  which before_forward() fills before each
-  real forward and after_forward() resets: a padded row, and every row of warm-up, profile,
-  capture and dummy runs, lands in the trash slot; replays count the rows the column says. The
-  same clamp keeps any id past the experts in the trash slot and a negative one at expert 0
-  (an index out of range would be a device-side assert, which would end vLLM's process).
+  which before_forward() fills before each real forward and after_forward() resets: a padded
+  row, and every row of warm-up, profile, capture and dummy runs, lands in the trash slot;
+  replays count the rows the column says. The same clamp keeps any id past the experts in the
+  trash slot and a negative one at expert 0 (an index out of range would be a device-side
+  assert, which would end vLLM's process).
+- A device without CUDA graphs (the CPU) replays nothing: every selection runs its Python, which
+  knows whether a step is running and its real rows. There a call adds the ids of its real rows
+  (a view) in one index_add_, and a step fills nothing. No clamp: an id out of range raises
+  there instead of asserting on a device, and fails that call's counting as a recording failure
+  (a router's ids are in range; vLLM applies any expert map after the selection).
 - after_forward(), once per step and off the hot path, copies the counters to pinned host memory
   and zeroes them on the same stream, with an event; copies whose event has completed (query(),
   never waiting) are added up on the host and written per layer as MoeExpertCounts at most once
@@ -121,6 +126,9 @@ class _Device:
         self.torch = torch
         self.device = device
         self.cuda = device.type == "cuda"
+        # Whether graphs may replay the counting ops, so that their rows must be bounded on the
+        # device (tests of the graph path set it on the CPU, where make_fx stands in for graphs).
+        self.graphs = self.cuda
         self.low: dict[Any, Any] = {}  # by the ids' dtype
         self.ones: dict[int, Any] = {}  # by top_k: _ROWS * top_k ones
         # The first rows of a column, by (column, rows): views made once, so that a layer call
@@ -286,20 +294,35 @@ def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
         return
     if topk_ids.dim() != 2:
         topk_ids = topk_ids.reshape(rows, -1)
+    # At the first selection (a warm-up or profile run, before any capture) at the latest.
     if layer.ids_type != (topk_ids.dtype, topk_ids.shape[1]) and not _prepare(layer, topk_ids):
         return
+    device = layer.device
+    if not device.graphs:  # this Python runs for every selection: the rows that count are known
+        rows = min(rows, _unpadded) if _in_step else 0
+        if rows == 0:
+            return
+        if rows < topk_ids.shape[0]:
+            topk_ids = topk_ids[:rows]
+    torch = device.torch
+    if not device.graphs:
+        if rows <= _ROWS:
+            ones = device.ones_head(topk_ids.shape[1], rows)
+        else:
+            ones = torch.ones(topk_ids.numel(), dtype=torch.int64, device=topk_ids.device)
+        layer.counts.index_add_(0, topk_ids.reshape(-1), ones)
+        return
     if rows <= _ROWS:
-        device = layer.device
         low, ones = device.low_head(topk_ids.dtype, rows), device.ones_head(topk_ids.shape[1], rows)
     elif _capturing():  # a graph would keep a column that before_forward never fills
         recording.failed()
         return
     else:  # an eager batch larger than the column: the bounds made now are the step's
-        torch, dtype, where = layer.device.torch, topk_ids.dtype, topk_ids.device
+        dtype, where = topk_ids.dtype, topk_ids.device
         low = torch.full((rows, 1), _pad(torch, dtype), dtype=dtype, device=where)
         low[: min(_unpadded, rows)].fill_(0)
         ones = torch.ones(topk_ids.numel(), dtype=torch.int64, device=where)
-    chosen = layer.device.torch.clamp(topk_ids, min=low, max=layer.trash)
+    chosen = torch.clamp(topk_ids, min=low, max=layer.trash)
     layer.counts.index_add_(0, chosen.view(-1), ones)
 
 
@@ -411,13 +434,14 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
 def before_forward(num_unpadded_tokens: int) -> None:
     """Before a real forward pass (not a dummy, profile or capture run): the selections of its
     first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
-    with non-blocking device ops."""
+    with non-blocking device ops where graphs may replay the counting."""
     global _in_step, _unpadded
     _in_step = True
     _unpadded = num_unpadded_tokens
     try:
         for device in _devices.values():
-            device.set_unpadded(num_unpadded_tokens)
+            if device.graphs:
+                device.set_unpadded(num_unpadded_tokens)
     except Exception:  # noqa: BLE001
         recording.failed()
 
@@ -434,7 +458,8 @@ def after_forward(step: int) -> None:
         native = recording.native()
         t_ns = native.now()
         for device in _devices.values():
-            device.set_unpadded(0)
+            if device.graphs:
+                device.set_unpadded(0)
             for arena in device.arenas:
                 arena.poll()
                 arena.read_out(t_ns, step)
