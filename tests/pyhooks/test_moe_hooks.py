@@ -145,6 +145,42 @@ report()
     assert selection(run) == expected, "counts differ from the reference when the ids change type"
 
 
+def test_ids_out_of_range_on_the_cpu_fail_that_calls_counting_and_nothing_else(run_workload) -> None:
+    """Without a clamp on the CPU, ids past the experts make the index_add_ raise: the layer call
+    goes on, the failure is counted, and every other call is counted as before."""
+    run = run_workload(
+        PRELUDE
+        + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+routed, broken = standin_moe.route, [False]
+
+
+def route(router_logits, top_k):
+    weights, ids = routed(router_logits, top_k)
+    return weights, ids + 1000 if broken[0] else ids
+
+
+standin_moe.route = route
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 16)
+step(layers, 16, 9)
+broken[0] = True
+steps.executed(None)
+moe.before_forward(7)
+out = layers[0].forward(torch.ones(16, HIDDEN), torch.randn(16, EXPERTS))
+moe.after_forward(steps.executed_count())
+broken[0] = False
+step(layers, 16, 5)
+print(json.dumps({"failures": recording.failures, "rows": out.shape[0]}))
+recording.failures = 0
+report()
+"""
+    )
+    outcome = json.loads(run.stdout.strip().splitlines()[-2])
+    assert outcome == {"failures": 1, "rows": 16}, outcome
+    assert selection(run) == reference(run), "calls other than the failed one were not counted exactly"
+
+
 def test_counts_are_written_per_window_not_per_step(run_workload) -> None:
     run = run_workload(
         PRELUDE
