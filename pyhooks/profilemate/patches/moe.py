@@ -415,15 +415,22 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 ended = now()
                 tokens = _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
-                fields = {
-                    "t_ns": started,
-                    "step": steps.executed_count(),
-                    "layer": _layer_index(self),
-                    "num_tokens": tokens,
-                    "duration_ns": ended - started,
-                }
-                timer.stop(begin, fields)
-                timer.poll()
+                step, layer = steps.executed_count(), _layer_index(self)
+                if begin is None:  # no GPU time to wait for (the CPU): recorded now, no payload
+                    native.moe_timing(
+                        t_ns=started, step=step, layer=layer, num_tokens=tokens, duration_ns=ended - started
+                    )
+                else:
+                    fields = {
+                        "t_ns": started,
+                        "step": step,
+                        "layer": layer,
+                        "num_tokens": tokens,
+                        "duration_ns": ended - started,
+                    }
+                    timer.stop(begin, fields)
+                if timer.pending:
+                    timer.poll()
             except Exception:  # noqa: BLE001
                 recording.failed()
         return result
