@@ -58,11 +58,12 @@ uint64_t ActivityBuffers::next_lend() const {
   return next_lend_;
 }
 
-bool ActivityBuffers::wait_returned(uint64_t lent_before, std::chrono::steady_clock::time_point deadline) {
+bool ActivityBuffers::wait_returned(uint64_t lent_before, std::chrono::steady_clock::time_point deadline,
+                                    const std::function<bool()>& needed) {
   std::unique_lock lock(mutex_);
   return returned_.wait_until(lock, deadline, [&] {
-    return std::ranges::none_of(lent_,
-                                [&](const Lent& out) { return out.being_read || out.lend < lent_before; });
+    if (std::ranges::any_of(lent_, &Lent::being_read)) return false;
+    return std::ranges::none_of(lent_, [&](const Lent& out) { return out.lend < lent_before; }) || !needed();
   });
 }
 

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -30,9 +31,12 @@ class ActivityBuffers {
   // Lends are numbered in order: the number the next one will get.
   [[nodiscard]] uint64_t next_lend() const;
   // Waits until no buffer is being read and every buffer lent before lend `lent_before` is back
-  // (0: only those being read); false when the deadline came first. After a forced flush, CUPTI
-  // owes back every buffer lent before it, though its worker may still be on its way with one.
-  bool wait_returned(uint64_t lent_before, std::chrono::steady_clock::time_point deadline);
+  // (0: only those being read), or, for the latter, until `needed()` says false (asked again at
+  // each return: it may take other locks, never this pool's); false when the deadline came first.
+  // After a forced flush, CUPTI owes back every buffer lent before it, though its worker may still
+  // be on its way with one.
+  bool wait_returned(uint64_t lent_before, std::chrono::steady_clock::time_point deadline,
+                     const std::function<bool()>& needed);
 
   // Requests and returns so far, and buffers lent out now: whether CUPTI still deals with us
   // (see BufferTakeoverWatch).

@@ -445,8 +445,11 @@ void CuptiSession::stop() {
   }
   // CUPTI's worker may have taken a completed buffer before the forced flush and not yet handed
   // it back, or be reading one: its records must meet their launches before those are written
-  // without GPU time.
-  if (cupti_returned && gpu_timing_) cupti_returned = buffers_->wait_returned(owed_before, deadline);
+  // without GPU time. Once no launch waits for a GPU record, a buffer still out holds none we need.
+  if (cupti_returned && gpu_timing_) {
+    cupti_returned =
+        buffers_->wait_returned(owed_before, deadline, [this] { return tracker_.awaiting_gpu(); });
+  }
   if (!cupti_returned) {
     notice(profilemate_Notice_Severity_WARNING, "CUPTI did not finish an activity flush within " +
                                                     std::to_string(options_.exit_flush_timeout_ms) +

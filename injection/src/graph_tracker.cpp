@@ -166,6 +166,11 @@ void GraphTracker::drop_joined_front_locked() {
   while (!pending_.empty() && pending_.front().cpu_duration_ns == kJoined) pending_.pop_front();
 }
 
+bool GraphTracker::awaiting_gpu() const {
+  const std::lock_guard lock(launches_mutex_);
+  return !pending_.empty();  // a joined launch leaves the front at once: the one there is unjoined
+}
+
 void GraphTracker::expire(uint64_t now_ns, bool everything) {
   std::deque<PendingLaunch> overdue;
   {

@@ -57,6 +57,8 @@ class GraphTracker {
   void gpu_execution(uint32_t correlation_id, uint64_t start_ns, uint64_t end_ns);
   // Writes launches whose GPU record is overdue (all of them when `everything`).
   void expire(uint64_t now_ns, bool everything);
+  // Whether a launch still waits for its GPU record.
+  [[nodiscard]] bool awaiting_gpu() const;
 
   struct Counters {
     uint64_t replays_with_gpu = 0;

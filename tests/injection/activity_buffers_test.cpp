@@ -9,6 +9,7 @@ namespace profilemate::injection {
 namespace {
 
 using std::chrono::steady_clock;
+const auto kNeeded = [] { return true; };
 
 TEST(ActivityBuffers, AllLentOutDeclinesTheNextRequestAndCountsIt) {
   ActivityBuffers pool(2, 64);
@@ -45,13 +46,14 @@ TEST(ActivityBuffers, TheWaitForBuffersOwedBackEndsWhenTheLastOneComesBack) {
   const uint64_t owed_before = pool.next_lend();
   uint8_t* later = pool.acquire();  // lent after the flush: not owed
   ASSERT_NE(later, nullptr);
-  EXPECT_FALSE(pool.wait_returned(owed_before, steady_clock::now())) << "the early buffer is still out";
+  EXPECT_FALSE(pool.wait_returned(owed_before, steady_clock::now(), kNeeded))
+      << "the early buffer is still out";
   std::thread worker([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     pool.handed_back(early);
     pool.release(early);
   });
-  EXPECT_TRUE(pool.wait_returned(owed_before, steady_clock::now() + std::chrono::minutes(1)));
+  EXPECT_TRUE(pool.wait_returned(owed_before, steady_clock::now() + std::chrono::minutes(1), kNeeded));
   EXPECT_EQ(pool.handovers().lent, 1u) << "only the later buffer is still out";
   worker.join();
 }
@@ -60,11 +62,24 @@ TEST(ActivityBuffers, WithNothingOwedOnlyABufferBeingReadIsWaitedFor) {
   ActivityBuffers pool(2, 64);
   uint8_t* kept = pool.acquire();
   ASSERT_NE(kept, nullptr);
-  EXPECT_TRUE(pool.wait_returned(0, steady_clock::now())) << "a buffer CUPTI keeps is not waited for";
+  EXPECT_TRUE(pool.wait_returned(0, steady_clock::now(), kNeeded))
+      << "a buffer CUPTI keeps is not waited for";
   pool.handed_back(kept);
-  EXPECT_FALSE(pool.wait_returned(0, steady_clock::now())) << "its records are being read";
+  EXPECT_FALSE(pool.wait_returned(0, steady_clock::now(), kNeeded)) << "its records are being read";
   pool.release(kept);
-  EXPECT_TRUE(pool.wait_returned(0, steady_clock::now()));
+  EXPECT_TRUE(pool.wait_returned(0, steady_clock::now(), kNeeded));
+}
+
+TEST(ActivityBuffers, BuffersOwedBackAreNotWaitedForOnceNothingNeedsThemButOneBeingReadIs) {
+  ActivityBuffers pool(2, 64);
+  uint8_t* kept = pool.acquire();  // CUPTI keeps it: nothing of ours in it
+  const uint64_t owed_before = pool.next_lend();
+  ASSERT_NE(kept, nullptr);
+  const auto nothing_awaited = [] { return false; };
+  EXPECT_TRUE(pool.wait_returned(owed_before, steady_clock::now(), nothing_awaited));
+  pool.handed_back(kept);
+  EXPECT_FALSE(pool.wait_returned(owed_before, steady_clock::now(), nothing_awaited))
+      << "its records are being read";
 }
 
 }  // namespace

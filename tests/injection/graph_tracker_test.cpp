@@ -88,6 +88,21 @@ TEST_F(GraphTrackerTest, JoinsALaunchWithItsGpuRecordWhicheverComesFirst) {
   EXPECT_EQ(tracker.counters().replays_with_gpu, 2u);
 }
 
+TEST_F(GraphTrackerTest, SaysWhetherALaunchStillAwaitsItsGpuRecordWhateverOrderTheyJoinIn) {
+  GraphTracker tracker(&capture_record);
+  EXPECT_FALSE(tracker.awaiting_gpu());
+  tracker.launch(1, 50, 7, 1000, 1200);
+  tracker.launch(2, 50, 7, 2000, 2200);
+  EXPECT_TRUE(tracker.awaiting_gpu());
+  tracker.gpu_execution(2, 2300, 2400);  // the later one first: the earlier still waits
+  EXPECT_TRUE(tracker.awaiting_gpu());
+  tracker.gpu_execution(1, 1300, 1400);
+  EXPECT_FALSE(tracker.awaiting_gpu());
+  tracker.launch(3, 50, 7, 3000, 3200);
+  tracker.expire(3300, /*everything=*/true);
+  EXPECT_FALSE(tracker.awaiting_gpu()) << "written without GPU time: no longer awaited";
+}
+
 TEST_F(GraphTrackerTest, WaitingLaunchesAreBoundedAndOverdueOnesAreWrittenWithoutGpuTime) {
   GraphTracker tracker(&capture_record, {.max_pending_launches = 3, .gpu_record_timeout_ns = 1000});
   for (uint32_t i = 1; i <= 4; ++i) tracker.launch(i, 60, 1, i * 100, i * 100 + 10);

@@ -381,6 +381,23 @@ TEST(InjectionScenario, BuffersHandedBackByCuptisWorkerAndByTheFlushThreadAtOnce
   EXPECT_NE(metadata.find("\"dropped_records\": {}"), std::string::npos) << metadata;
 }
 
+TEST(InjectionScenario, ABufferCuptiKeepsAfterTheForcedFlushDoesNotHoldUpTheExitWhenNoReplayAwaitsIt) {
+  Scenario scenario;
+  scenario.env["FAKE_CUPTI_KEEP_A_BUFFER"] = "1";
+  const auto started = std::chrono::steady_clock::now();
+  scenario.run([](DriverSimulator& sim) {
+    sim.capture(1, 1, 101, 3);
+    const uint64_t base = realtime_ns();
+    for (uint32_t i = 0; i < 100; ++i)
+      sim.gpu_executed({sim.launch(101, 1), base + i, base + i + 2000, 101, 1});
+    return 0;
+  });
+  const auto exited = std::chrono::steady_clock::now();
+  EXPECT_EQ(only_row(scenario.csv("cuda_graph_usage.csv")).at("gpu_replays"), "100");
+  EXPECT_LT(exited - started, std::chrono::milliseconds(1500)) << "the exit waited for the kept buffer";
+  EXPECT_EQ(scenario.metadata().find("did not finish an activity flush"), std::string::npos);
+}
+
 TEST(InjectionScenario, DriverCallbacksNestedInEveryRuntimeCallAreNotCountedTwice) {
   Scenario scenario;
   scenario.run([](DriverSimulator& sim) {

@@ -5,7 +5,9 @@
 // =all (cuptiEnableCallback fails for the driver API domain, or for every domain),
 // FAKE_CUPTI_FLUSH_BLOCKS=1 (cuptiActivityFlushAll never returns, as in a wedged driver),
 // FAKE_CUPTI_WORKER_HANDBACK_MS=<ms> (the worker holds the buffers it took that long before it hands
-// them back, which CUPTI's worker may do for any time: a flush meanwhile finds none). Built twice: as
+// them back, which CUPTI's worker may do for any time: a flush meanwhile finds none),
+// FAKE_CUPTI_KEEP_A_BUFFER=1 (one buffer requested with the first is never handed back, not even
+// by a forced flush: what CUPTI does with one it put nothing in is not documented). Built twice: as
 // CUPTI 13, and with FAKE_CUPTI_12 as CUPTI 12 (API version 28, no cuptiSubscribe_v2, and GRAPH_TRACE
 // records in the shape CUPTI 12 used before GraphTrace2: 48 bytes where GraphTrace2 has 56). As CUPTI
 // does, a timestamp callback registered at any time (cuptiActivityRegisterTimestampCallback) becomes
@@ -80,6 +82,18 @@ uint64_t reported(uint64_t realtime) {
   return clock == nullptr ? realtime : realtime - now_ns() + clock();
 }
 
+// FAKE_CUPTI_KEEP_A_BUFFER: with the first buffer requested, one more that is never handed back.
+void keep_a_buffer_once(CUpti_BuffersCallbackRequestFunc request) {
+  static std::once_flag once;
+  std::call_once(once, [request] {
+    if (std::getenv("FAKE_CUPTI_KEEP_A_BUFFER") == nullptr) return;
+    uint8_t* kept = nullptr;
+    size_t size = 0;
+    size_t max_records = 0;
+    request(&kept, &size, &max_records);
+  });
+}
+
 // Requests a buffer from the subscriber and fills it with up to `count` records; returns the
 // buffer (nullptr when declined: the records are counted as dropped) and how many went in.
 std::pair<uint8_t*, size_t> fill_buffer(const FakeGraphTrace* traces, size_t count, size_t& used) {
@@ -87,6 +101,7 @@ std::pair<uint8_t*, size_t> fill_buffer(const FakeGraphTrace* traces, size_t cou
   uint8_t* buffer = nullptr;
   size_t size = 0;
   size_t max_records = 0;
+  keep_a_buffer_once(s.request);
   s.request(&buffer, &size, &max_records);
   used = 0;
   if (buffer == nullptr) {
@@ -366,6 +381,7 @@ void fake_cupti_record_in_thread_buffer(const FakeGraphTrace* trace) {
   }
   if (current.buffer == nullptr) {  // requested outside our lock, as CUPTI does
     size_t max_records = 0;
+    keep_a_buffer_once(s.request);
     s.request(&current.buffer, &current.size, &max_records);
     current.used = 0;
     if (current.buffer == nullptr || current.size < sizeof(CUpti_ActivityGraphTrace2)) {
