@@ -158,8 +158,11 @@ class _Device:
         made inside a capture allocates nothing."""
         return self._head(self.low[dtype], ("low", dtype, rows), rows)
 
-    def ones_head(self, top_k: int, rows: int) -> Any:
-        """Ones for the selections of `rows` rows (<= _ROWS) of `top_k` experts each."""
+    def ones_of(self, top_k: int, rows: int) -> Any:
+        """Ones for the selections of `rows` rows of `top_k` experts each: a view for rows <=
+        _ROWS, else made now (only an eager batch has more)."""
+        if rows > _ROWS:
+            return self.torch.ones(rows * top_k, dtype=self.torch.int64, device=self.device)
         return self._head(self.ones[top_k], ("ones", top_k, rows), rows * top_k)
 
     def _head(self, column: Any, key: tuple[str, Any, int], length: int) -> Any:
@@ -271,15 +274,15 @@ def _new_layer(owner: Any, topk_ids: Any, router_logits: Any) -> _Layer | None:
 
 
 def _prepare(layer: _Layer, topk_ids: Any) -> bool:
-    """Makes the layer's counting tensors for the ids' dtype and top_k (once per layer, or when
-    they change); not inside a capture, where making them would put their fills into the graph."""
+    """Makes the layer's counting tensors for the dtype and top_k of its ids (rows x top_k), once
+    per layer or when they change; not inside a capture, where making them would put their fills into the graph."""
     if _capturing():
         recording.failed()
         return False
     import torch
 
     with torch.inference_mode(False):  # see _new_layer
-        layer.prepare(topk_ids.dtype, topk_ids.shape[-1] if topk_ids.dim() == 2 else 1)
+        layer.prepare(topk_ids.dtype, topk_ids.shape[1])  # 2-D: _count made it so
     return True
 
 
@@ -297,33 +300,27 @@ def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
     # At the first selection (a warm-up or profile run, before any capture) at the latest.
     if layer.ids_type != (topk_ids.dtype, topk_ids.shape[1]) and not _prepare(layer, topk_ids):
         return
-    device = layer.device
+    device, top_k = layer.device, topk_ids.shape[1]
     if not device.graphs:  # this Python runs for every selection: the rows that count are known
         rows = min(rows, _unpadded) if _in_step else 0
         if rows == 0:
             return
         if rows < topk_ids.shape[0]:
             topk_ids = topk_ids[:rows]
-    torch = device.torch
-    if not device.graphs:
-        if rows <= _ROWS:
-            ones = device.ones_head(topk_ids.shape[1], rows)
-        else:
-            ones = torch.ones(topk_ids.numel(), dtype=torch.int64, device=topk_ids.device)
-        layer.counts.index_add_(0, topk_ids.reshape(-1), ones)
+        layer.counts.index_add_(0, topk_ids.reshape(-1), device.ones_of(top_k, rows))
         return
+    torch = device.torch
     if rows <= _ROWS:
-        low, ones = device.low_head(topk_ids.dtype, rows), device.ones_head(topk_ids.shape[1], rows)
+        low = device.low_head(topk_ids.dtype, rows)
     elif _capturing():  # a graph would keep a column that before_forward never fills
         recording.failed()
         return
     else:  # an eager batch larger than the column: the bounds made now are the step's
-        dtype, where = topk_ids.dtype, topk_ids.device
-        low = torch.full((rows, 1), _pad(torch, dtype), dtype=dtype, device=where)
+        dtype = topk_ids.dtype
+        low = torch.full((rows, 1), _pad(torch, dtype), dtype=dtype, device=topk_ids.device)
         low[: min(_unpadded, rows)].fill_(0)
-        ones = torch.ones(topk_ids.numel(), dtype=torch.int64, device=where)
     chosen = torch.clamp(topk_ids, min=low, max=layer.trash)
-    layer.counts.index_add_(0, chosen.view(-1), ones)
+    layer.counts.index_add_(0, chosen.view(-1), device.ones_of(top_k, rows))
 
 
 def _is_compiling() -> Callable[[], bool]:
