@@ -532,7 +532,59 @@ NAMED_FUNCTION(moe_timing) {
   return recorded(pm_record(profilemate_Record_moe_timing_tag, &e));
 }
 
-/* Every table, for their interned names. */
+/* count_selections(counts_address, num_experts, ids_address, num_ids, id_bytes): adds one to
+ * counts[id] for each of the num_ids ids (signed integers of id_bytes, 4 or 8, one after another)
+ * at ids_address; counts is num_experts int64 counters at counts_address. Both are host memory the
+ * caller holds (moe.py: a CPU tensor's storage, contiguous). An id that is not an expert is a
+ * ValueError naming it, and nothing is added: the ids are checked before any counter moves. One
+ * call instead of the index_add_ torch would dispatch: on the CPU, where every layer call runs
+ * this, torch's dispatch costs microseconds when the forward has left the caches cold. */
+typedef struct {
+  uint64_t counts_address;
+  uint32_t num_experts;
+  uint64_t ids_address;
+  uint32_t num_ids;
+  uint32_t id_bytes;
+} CountSelectionsCall;
+static Field kCountSelections[] = {
+    FIELD_OF(CountSelectionsCall, counts_address, U64), FIELD_OF(CountSelectionsCall, num_experts, U32),
+    FIELD_OF(CountSelectionsCall, ids_address, U64),    FIELD_OF(CountSelectionsCall, num_ids, U32),
+    FIELD_OF(CountSelectionsCall, id_bytes, U32),
+};
+static Fields kCountSelectionsFields = FIELDS("count_selections", kCountSelections);
+
+static int64_t id_at(const CountSelectionsCall* c, uint32_t i) {
+  return c->id_bytes == 4 ? ((const int32_t*)(uintptr_t)c->ids_address)[i]
+                          : ((const int64_t*)(uintptr_t)c->ids_address)[i];
+}
+
+NAMED_FUNCTION(count_selections) {
+  (void)self;
+  CountSelectionsCall c = {0, 0, 0, 0, 0};
+  if (!PARSE(kCountSelectionsFields, c)) return NULL;
+  if (c.id_bytes != 4 && c.id_bytes != 8) {
+    PyErr_Format(PyExc_ValueError, "count_selections(): field id_bytes must be 4 or 8, got %u", c.id_bytes);
+    return NULL;
+  }
+  if (c.num_ids == 0) Py_RETURN_NONE;
+  if (c.counts_address == 0 || c.ids_address == 0) {
+    PyErr_SetString(PyExc_ValueError, "count_selections(): counts_address and ids_address must not be 0");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < c.num_ids; ++i) {
+    const int64_t id = id_at(&c, i);
+    if (id < 0 || id >= (int64_t)c.num_experts) {
+      PyErr_Format(PyExc_ValueError, "count_selections(): id %lld (at %u) is not one of the %u experts",
+                   (long long)id, i, c.num_experts);
+      return NULL;
+    }
+  }
+  int64_t* counts = (int64_t*)(uintptr_t)c.counts_address;
+  for (uint32_t i = 0; i < c.num_ids; ++i) ++counts[id_at(&c, i)];
+  Py_RETURN_NONE;
+}
+
+/* Every record function's table (fields() lists them); count_selections' is apart. */
 static Fields* const kAllFields[] = {
     &kSchedulerStepFields, &kKvEvictionFields,  &kPreemptionFields,    &kKvUsageFields,
     &kCpuOperationFields,  &kForwardPassFields, &kEncoderTimingFields, &kMoeExpertCountsFields,
@@ -605,6 +657,8 @@ static PyMethodDef kMethods[] = {
      METH_FASTCALL | METH_KEYWORDS, "Record one MoE layer's expert selections over a window."},
     {"moe_timing", (PyCFunction)(void (*)(void))native_moe_timing, METH_FASTCALL | METH_KEYWORDS,
      "Record one timed MoE layer call."},
+    {"count_selections", (PyCFunction)(void (*)(void))native_count_selections, METH_FASTCALL | METH_KEYWORDS,
+     "Add MoE expert selections, read from host memory, to host counters."},
     {"fields", native_fields, METH_NOARGS, "The field names each record function takes, by function."},
     {NULL, NULL, 0, NULL}};
 
@@ -618,12 +672,18 @@ static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
                                      NULL,
                                      NULL};
 
+static int intern_names(Fields* spec) {
+  for (Py_ssize_t i = 0; i < spec->count; ++i) {
+    Field* f = &spec->fields[i];
+    if (f->key == NULL && (f->key = PyUnicode_InternFromString(f->name)) == NULL) return 0;
+  }
+  return 1;
+}
+
 PyMODINIT_FUNC PyInit__native(void) {
   for (size_t t = 0; t < sizeof kAllFields / sizeof kAllFields[0]; ++t) {
-    for (Py_ssize_t i = 0; i < kAllFields[t]->count; ++i) {
-      Field* f = &kAllFields[t]->fields[i];
-      if (f->key == NULL && (f->key = PyUnicode_InternFromString(f->name)) == NULL) return NULL;
-    }
+    if (!intern_names(kAllFields[t])) return NULL;
   }
+  if (!intern_names(&kCountSelectionsFields)) return NULL;
   return PyModule_Create(&kModule);
 }

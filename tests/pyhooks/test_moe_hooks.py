@@ -55,6 +55,18 @@ def step(layers, rows, unpadded):
 def as_if_graphs_replay():   # the graph path on the CPU: make_fx stands in for CUDA graphs
     for device in moe._devices.values():
         device.graphs = True
+    prepare_layers()
+
+
+def as_if_another_device():   # no graphs, and not host memory: counted with a torch op
+    for device in moe._devices.values():
+        device.host = False
+    prepare_layers()
+
+
+def prepare_layers():   # what the first selection makes where the counting takes torch ops
+    for layer in moe._layers.values():   # for the stand-in routers' ids (int32, as vLLM's)
+        moe._prepare(layer, torch.zeros(1, TOP_K, dtype=torch.int32))
 
 
 def report():
@@ -145,9 +157,40 @@ report()
     assert selection(run) == expected, "counts differ from the reference when the ids change type"
 
 
+def test_ids_in_host_memory_are_counted_whatever_their_layout_and_type(run_workload) -> None:
+    """On the CPU the recorder reads the ids in place: ids whose rows do not lie one after another
+    (a transposed view) and ids of a type it does not read (int16) are made so first."""
+    run = run_workload(
+        PRELUDE
+        + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+routed, shape = standin_moe.route, ["contiguous"]
+
+
+def route(router_logits, top_k):
+    weights, ids = routed(router_logits, top_k)
+    if shape[0] == "transposed":
+        return weights, ids.t().contiguous().t()
+    return weights, ids.to(torch.int16) if shape[0] == "int16" else ids
+
+
+standin_moe.route = route
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 16)
+for layout, unpadded in [("transposed", 9), ("int16", 5), ("contiguous", 3), ("transposed", 16)]:
+    shape[0] = layout
+    step(layers, 16, unpadded)
+report()
+"""
+    )
+    expected = reference(run)
+    assert sum(expected[0]) == (9 + 5 + 3 + 16) * TOP_K_OF_PRELUDE, "the reference itself is wrong"
+    assert selection(run) == expected, "counts differ from the reference for transposed or int16 ids"
+
+
 def test_ids_out_of_range_on_the_cpu_fail_that_calls_counting_and_nothing_else(run_workload) -> None:
-    """Without a clamp on the CPU, ids past the experts make the index_add_ raise: the layer call
-    goes on, the failure is counted, and every other call is counted as before."""
+    """Without a clamp on the CPU, ids past the experts make the recorder's count refuse the call's
+    ids: the layer call goes on, the failure is counted, and every other call is counted as before."""
     run = run_workload(
         PRELUDE
         + """
@@ -251,10 +294,11 @@ def added(hooked, bare):
 """
 
 
-def test_a_counted_moe_layer_call_adds_one_device_op_or_two_where_graphs_replay(run_workload) -> None:
+def test_a_counted_moe_layer_call_adds_no_op_on_the_cpu_one_on_a_device_two_where_graphs_replay(run_workload) -> None:
     """The ATen ops of one MoE layer call inside a step, hooked and after profilemate.unpatch(),
-    through the router (modular experts) and through the CPU routing function: an index_add_ on
-    the CPU, a clamp to the device's row bounds before it where graphs may replay the call."""
+    through the router (modular experts) and through the CPU routing function: none on the CPU
+    (the recorder counts the ids in host memory), an index_add_ on a device without graphs, a
+    clamp to the device's row bounds before it where graphs may replay the call."""
     run = run_workload(
         PRELUDE
         + OPS
@@ -267,7 +311,9 @@ layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K),
 forward_all(layers, 16)                  # warm-up: the counters are made
 hidden, logits = torch.randn(16, HIDDEN), torch.randn(16, EXPERTS)
 hooked = {}
-for path in ("cpu", "graphs"):
+for path in ("cpu", "device", "graphs"):
+    if path == "device":
+        as_if_another_device()
     if path == "graphs":
         as_if_graphs_replay()
     moe.before_forward(11)
@@ -280,10 +326,11 @@ print(json.dumps({path: [added(h, b) for h, b in zip(calls, bare)] for path, cal
 """
     )
     added = json.loads(run.stdout.strip().splitlines()[-1])
-    for device, kernels in (("cpu", {"index_add_": 1}), ("graphs", {"clamp": 1, "index_add_": 1})):
+    for device, kernels in (("cpu", {}), ("device", {"index_add_": 1}), ("graphs", {"clamp": 1, "index_add_": 1})):
         for path, ops in zip(("router", "CPU routing function"), added[device]):
             assert ops["kernels"] == kernels, f"{path}, {device}: ProfileMate adds {ops}"
-    assert sum(sum(counts) for counts in selection(run).values()) == 2 * 2 * 11 * TOP_K_OF_PRELUDE
+    assert all(ops["views"] == {} for ops in added["cpu"]), f"views on the CPU: {added['cpu']}"
+    assert sum(sum(counts) for counts in selection(run).values()) == 3 * 2 * 11 * TOP_K_OF_PRELUDE
 
 
 def test_a_step_marks_only_its_rows_and_unmarks_them_after(run_workload) -> None:
@@ -741,7 +788,7 @@ print(json.dumps(scheduled))
         era=None,
     )
     (ops,) = json.loads(run.stdout.strip().splitlines()[-2])
-    assert ops["kernels"] == {"index_add_": 1}, f"ProfileMate adds {ops} to a MoE layer call"
+    assert ops == {"kernels": {}, "views": {}}, f"ProfileMate adds {ops} to a MoE layer call"
     scheduled = json.loads(run.stdout.strip().splitlines()[-1])
     tokens = sum(count for _, count in scheduled)
     counts = selection(run)

@@ -5,6 +5,7 @@ with an error naming the function and the field."""
 from __future__ import annotations
 
 import ast
+import ctypes
 import importlib
 import re
 import sys
@@ -83,6 +84,37 @@ def test_fields_arrive_in_any_order_and_through_a_dict(native) -> None:
     fields = {"duration_ns": 6, "num_tokens": 5, "batch_size": 4, "phase": 2, "step": 2, "t_ns": 1}
     key = "".join(["gpu_", "duration_ns"])  # not interned: compared by value
     assert native.forward_pass(**fields, **{key: 7}) in (True, False)
+
+
+def test_count_selections_adds_each_id_of_either_width_to_its_counter(native) -> None:
+    counts = (ctypes.c_int64 * 4)(0, 5, 0, 0)
+    for width, ids in ((4, (ctypes.c_int32 * 6)(1, 3, 1, 0, 2, 3)), (8, (ctypes.c_int64 * 3)(3, 3, 0))):
+        native.count_selections(
+            counts_address=ctypes.addressof(counts),
+            num_experts=4,
+            ids_address=ctypes.addressof(ids),
+            num_ids=len(ids),
+            id_bytes=width,
+        )
+    assert list(counts) == [2, 7, 1, 4], "ids counted wrongly (int32 then int64 ids)"
+    native.count_selections(counts_address=0, num_experts=4, ids_address=0, num_ids=0, id_bytes=4)  # none: fine
+
+
+def test_count_selections_refuses_an_id_that_is_not_an_expert_and_adds_nothing(native) -> None:
+    counts = (ctypes.c_int64 * 3)()
+    fields = {"counts_address": ctypes.addressof(counts), "num_experts": 3, "id_bytes": 8}
+    for bad in (3, -1):
+        ids = (ctypes.c_int64 * 3)(0, bad, 1)
+        with pytest.raises(ValueError, match=rf"count_selections\(\): id {bad} \(at 1\) is not one of the 3 experts"):
+            native.count_selections(**fields, ids_address=ctypes.addressof(ids), num_ids=3)
+    assert list(counts) == [0, 0, 0], "counters moved before a bad id was found"
+    ids = (ctypes.c_int64 * 1)(0)
+    with pytest.raises(ValueError, match=r"count_selections\(\): field id_bytes must be 4 or 8, got 2"):
+        native.count_selections(**{**fields, "id_bytes": 2}, ids_address=ctypes.addressof(ids), num_ids=1)
+    with pytest.raises(ValueError, match=r"counts_address and ids_address must not be 0"):
+        native.count_selections(**{**fields, "counts_address": 0}, ids_address=ctypes.addressof(ids), num_ids=1)
+    with pytest.raises(TypeError, match=r"count_selections\(\) is missing field num_ids"):
+        native.count_selections(**fields, ids_address=ctypes.addressof(ids))
 
 
 # CPython passes up to 15 keyword arguments to a call as they are; with more, it builds a dict for

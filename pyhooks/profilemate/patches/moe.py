@@ -16,10 +16,13 @@ the model runs on replay: only device ops recorded at capture time do.
   trash slot and a negative one at expert 0 (an index out of range would be a device-side
   assert, which would end vLLM's process).
 - A device without CUDA graphs (the CPU) replays nothing: every selection runs its Python, which
-  knows whether a step is running and its real rows. There a call adds the ids of its real rows
-  (a view) in one index_add_, and a step fills nothing. No clamp: an id out of range raises
-  there instead of asserting on a device, and fails that call's counting as a recording failure
-  (a router's ids are in range; vLLM applies any expert map after the selection).
+  knows whether a step is running and its real rows, and a step fills nothing. On the CPU the
+  native recorder adds the ids of the real rows to the layer's counters in place, reading both
+  where they lie in host memory: no torch op at all (each costs microseconds there, with the
+  caches cold from the forward). Another device without graphs adds them in one index_add_. No
+  clamp: an id out of range is refused instead of asserting on a device, and fails that call's
+  counting as a recording failure (a router's ids are in range; vLLM applies any expert map
+  after the selection).
 - after_forward(), once per step and off the hot path, copies the counters to pinned host memory
   and zeroes them on the same stream, with an event; copies whose event has completed (query(),
   never waiting) are added up on the host and written per layer as MoeExpertCounts at most once
@@ -126,6 +129,10 @@ class _Device:
         self.torch = torch
         self.device = device
         self.cuda = device.type == "cuda"
+        # Host memory (the CPU): the selections are counted by the native recorder, reading the
+        # ids where they are; no torch op (tests of the eager path elsewhere clear it).
+        self.host = device.type == "cpu"
+        self.id_bytes = {torch.int32: 4, torch.int64: 8}  # the ids' types it reads, by dtype
         # Whether graphs may replay the counting ops, so that their rows must be bounded on the
         # device (tests of the graph path set it on the CPU, where make_fx stands in for graphs).
         self.graphs = self.cuda
@@ -205,6 +212,7 @@ class _Layer:
         self.arena.used += num_experts + 1
         self.arena.layers.append(self)
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
+        self.counts_address = 0  # of counts in host memory, once counted there (it never moves)
         self.ids_type: tuple[Any, int] | None = None  # (dtype, top_k) the tensors below are for
         self.trash: Any = None  # the trash slot as clamp's upper bound, of the ids' dtype
 
@@ -286,28 +294,24 @@ def _prepare(layer: _Layer, topk_ids: Any) -> bool:
     return True
 
 
-def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
-    """Adds the selections of the unpadded rows of topk_ids (rows x top_k) to the owner's
-    counters, with device ops only."""
-    layer = _layers.get(id(owner)) or _new_layer(owner, topk_ids, router_logits)
-    if layer is None:
-        return
-    rows = topk_ids.shape[0]
+def _count(layer: _Layer, topk_ids: Any) -> None:
+    """Adds the selections of the unpadded rows of topk_ids (rows x top_k) to the layer's
+    counters; where graphs may replay, with device ops only."""
+    shape = topk_ids.shape
+    rows = shape[0]
     if rows == 0:
         return
-    if topk_ids.dim() != 2:
+    if len(shape) != 2:
         topk_ids = topk_ids.reshape(rows, -1)
-    # At the first selection (a warm-up or profile run, before any capture) at the latest.
-    if layer.ids_type != (topk_ids.dtype, topk_ids.shape[1]) and not _prepare(layer, topk_ids):
-        return
-    device, top_k = layer.device, topk_ids.shape[1]
+        shape = topk_ids.shape
+    device, top_k = layer.device, shape[1]
     if not device.graphs:  # this Python runs for every selection: the rows that count are known
         rows = min(rows, _unpadded) if _in_step else 0
-        if rows == 0:
-            return
-        if rows < topk_ids.shape[0]:
-            topk_ids = topk_ids[:rows]
-        layer.counts.index_add_(0, topk_ids.reshape(-1), device.ones_of(top_k, rows))
+        if rows:
+            _count_eager(layer, topk_ids, rows, top_k)
+        return
+    # At the first selection (a warm-up or profile run, before any capture) at the latest.
+    if layer.ids_type != (topk_ids.dtype, top_k) and not _prepare(layer, topk_ids):
         return
     torch = device.torch
     if rows <= _ROWS:
@@ -321,6 +325,31 @@ def _count(owner: Any, topk_ids: Any, router_logits: Any) -> None:
         low[: min(_unpadded, rows)].fill_(0)
     chosen = torch.clamp(topk_ids, min=low, max=layer.trash)
     layer.counts.index_add_(0, chosen.view(-1), device.ones_of(top_k, rows))
+
+
+def _count_eager(layer: _Layer, topk_ids: Any, rows: int, top_k: int) -> None:
+    """Adds the selections of the first `rows` rows where no graph replays: in host memory, by
+    the native recorder reading the ids in place; elsewhere in one index_add_."""
+    device = layer.device
+    if device.host:
+        id_bytes = device.id_bytes.get(topk_ids.dtype)
+        if id_bytes is None:  # ids of another type: made int64 (one op, for a router that is unusual)
+            topk_ids, id_bytes = topk_ids[:rows].long(), 8
+        elif not topk_ids.is_contiguous():  # the rows must lie one after another
+            topk_ids = topk_ids[:rows].contiguous()
+        if not layer.counts_address:
+            layer.counts_address = layer.counts.data_ptr()
+        recording.native().count_selections(
+            counts_address=layer.counts_address,
+            num_experts=layer.num_experts,
+            ids_address=topk_ids.data_ptr(),
+            num_ids=rows * top_k,
+            id_bytes=id_bytes,
+        )
+        return
+    if layer.ids_type != (topk_ids.dtype, top_k) and not _prepare(layer, topk_ids):
+        return
+    layer.counts.index_add_(0, topk_ids[:rows].reshape(-1), device.ones_of(top_k, rows))
 
 
 def _is_compiling() -> Callable[[], bool]:
@@ -369,7 +398,12 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
             if owner is None and method:
                 owner = args[0]
             if owner is not None:
-                _count(owner, result[1], _argument(args, kwargs, "router_logits", logits_at))
+                ids = result[1]
+                layer = _layers.get(id(owner))
+                if layer is None:
+                    layer = _new_layer(owner, ids, _argument(args, kwargs, "router_logits", logits_at))
+                if layer is not None:
+                    _count(layer, ids)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failed()
         return result
