@@ -501,7 +501,7 @@ def after_forward(step: int) -> None:
             for arena in device.arenas:
                 arena.poll()
                 arena.read_out(t_ns, step)
-        _write(native, force=False)
+        _write(native, t_ns, force=False)
     except Exception:  # noqa: BLE001
         recording.failed()
 
@@ -518,17 +518,16 @@ def flush() -> None:
             for arena in device.arenas:
                 arena.read_out(t_ns, steps.executed_count())
                 arena.poll()
-        _write(native, force=True)
+        _write(native, t_ns, force=True)
     except Exception:  # noqa: BLE001
         recording.failed()
 
 
-def _write(native: Any, force: bool) -> None:
+def _write(native: Any, t_ns: int, force: bool) -> None:
     global _last_emit_ns
-    now = native.now()
-    if not force and now - _last_emit_ns < EMIT_INTERVAL_NS:
+    if not force and t_ns - _last_emit_ns < EMIT_INTERVAL_NS:
         return
-    _last_emit_ns = now
+    _last_emit_ns = t_ns
     for device in _devices.values():
         for arena in device.arenas:
             arena.write(native)
