@@ -329,9 +329,10 @@ def _count(layer: _Layer, topk_ids: Any) -> None:
 
 def _count_eager(layer: _Layer, topk_ids: Any, rows: int, top_k: int) -> None:
     """Adds the selections of the first `rows` rows where no graph replays: in host memory, by
-    the native recorder reading the ids in place; elsewhere in one index_add_."""
+    the native recorder reading the ids in place; elsewhere in one index_add_ (which refuses ids
+    on a device other than the counters')."""
     device = layer.device
-    if device.host:
+    if device.host and topk_ids.is_cpu:  # the recorder must read host memory, nothing else
         id_bytes = device.id_bytes.get(topk_ids.dtype)
         if id_bytes is None:  # ids of another type: made int64 (one op, for a router that is unusual)
             topk_ids, id_bytes = topk_ids[:rows].long(), 8
