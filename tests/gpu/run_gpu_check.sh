@@ -3,7 +3,8 @@
 #   tests/gpu/run_gpu_check.sh [STAGE_DIR]        (default: gpu-stage/, made by tests/gpu/stage.sh)
 # Needs the CUDA driver, python3 with PyTorch, and the staged tree; nothing is built here.
 # Runs tests/gpu/graph_workload.py without ProfileMate (baseline) and under CUDA_INJECTION64_PATH,
-# exports the session with the staged profilemate and checks it (check_session.py).
+# exports the session with the staged profilemate and checks it (check_session.py); measures the
+# GPU time of the MoE hooks' counting ops in replayed graphs (moe_counting.py).
 # The last line is the verdict, and so is the exit code:
 #   GPU CHECK: PASS ...        0   every check passed (the figures on the same line)
 #   GPU CHECK: FAIL ...        1   ProfileMate got something wrong, or broke the workload
@@ -110,10 +111,20 @@ else
   say "Ray executor: not checked: $python cannot import both vllm and ray here"
 fi
 
+# The GPU time of the MoE hooks' counting ops in a replayed graph (the hooks from the stage, no vLLM).
+say "MoE counting: its ops' GPU time in CUDA graphs"
+PYTHONPATH="$stage/lib/python${PYTHONPATH:+:$PYTHONPATH}" timeout -k 10 "$step_timeout" "$python" \
+  "$here/moe_counting.py" --out "$work/moe_counting.json" >"$work/moe_counting.log" 2>&1
+status=$?
+tail -n 1 "$work/moe_counting.log"
+moe_failed=""
+[ "$status" -eq 0 ] || moe_failed="the MoE counting check failed (exit $status, moe_counting.log)"
+
 "$python" "$here/check_session.py" "$work/export" "$work/profiled.json" "$work/baseline.json" "$exit_seconds"
 status=$?
 [ "$status" -le 1 ] || no_verdict "check_session.py could not decide (exit $status)"
 [ -z "$ray_failed" ] || fail "$ray_failed (the graph workload's verdict is the line above)"
+[ -z "$moe_failed" ] || fail "$moe_failed (the graph workload's verdict is the line above)"
 bundle
 # check_session.py printed the verdict line for 0 and 1.
 exit "$status"

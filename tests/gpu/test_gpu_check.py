@@ -19,6 +19,7 @@ BUILD = Path(os.environ.get("PROFILEMATE_BUILD_DIR", ROOT / "build"))
 VERDICT = re.compile(r"^GPU CHECK: (PASS|FAIL|NO VERDICT)\b")
 sys.path.insert(0, str(HERE))
 import graph_workload  # noqa: E402 - the path above first; it imports torch only when run
+import moe_counting  # noqa: E402 - likewise
 
 
 def run(*command, env=None, cwd=None):
@@ -146,13 +147,16 @@ def test_no_verdict_without_torch(stage, tmp_path):
     assert code == 2 and "no torch" in verdict and "libcudart.so.13" in verdict, verdict
 
 
+# A torch that imports but sees no CUDA device.
+TORCH_WITHOUT_A_GPU = (
+    "__version__ = '9.9.9+fake'\n"
+    "class version:\n    cuda = '13.0'\n"
+    "class cuda:\n    @staticmethod\n    def is_available():\n        return False\n"
+)
+
+
 def test_no_verdict_without_a_gpu(stage, tmp_path):
-    body = (
-        "__version__ = '9.9.9+fake'\n"
-        "class version:\n    cuda = '13.0'\n"
-        "class cuda:\n    @staticmethod\n    def is_available():\n        return False\n"
-    )
-    path = fake_torch(tmp_path, body)
+    path = fake_torch(tmp_path, TORCH_WITHOUT_A_GPU)
     code, verdict, _ = gpu_check(stage, tmp_path, PYTHON=sys.executable, PYTHONPATH=str(path))
     assert code == 2 and "no GPU: torch 9.9.9+fake (CUDA 13.0) sees no CUDA device" in verdict, verdict
 
@@ -378,3 +382,45 @@ def test_check_ray_session_says_where_the_model_ran(tmp_path, model_pid, per_lay
     )
     assert done.stdout.startswith(verdict), done.stdout + done.stderr
     assert done.returncode == (0 if "PASS" in verdict else 1)
+
+
+# moe_counting.py: its arithmetic and its report, and where it cannot run (the GPU part runs only on a GPU).
+
+
+def test_moe_counting_expects_the_real_rows_selections_times_the_replays():
+    ids = [[0, 3], [3, 3], [1, 0], [2, 2]]
+    expected = moe_counting.expected_counts(ids, real=2, replays=5)
+    assert expected[:4] == [5, 0, 0, 15] and sum(expected) == 2 * 2 * 5, expected[:4]
+    assert moe_counting.per_layer_call_us([50.0, 52.0, 90.0], [10.0, 12.0, 11.0], layers=4) == (52.0 - 11.0) / 4
+
+
+def test_moe_counting_reports_the_kernels_per_layer_call_and_wrong_counts():
+    result = {
+        "layers": 32,
+        "experts": 64,
+        "top_k": 8,
+        "rows": 256,
+        "replays": 200,
+        "gpu_us_per_layer_call": 2.5,
+        "counting_graph_gpu_us_median": 90.0,
+        "baseline_graph_gpu_us_median": 10.0,
+        "kernels_of_one_replay": {
+            "void at::native::clamp_kernel<int>(int*)": {"calls": 32, "total_us": 40.0},
+            "void at::native::indexFuncSmallIndex<int, long>(...)": {"calls": 32, "total_us": 48.0},
+            "void at::native::fill_marker(float*)": {"calls": 1, "total_us": 1.0},
+        },
+        "layers_with_wrong_counts": [],
+    }
+    line = moe_counting.summary(result)
+    assert line.startswith("MoE counting: 2.50 us GPU per layer call"), line
+    assert "void at::native::clamp_kernel x1 1.25 us, void at::native::indexFuncSmallIndex x1 1.50 us;" in line, line
+    assert "fill_marker" not in line and line.endswith("counts exact"), line
+    line = moe_counting.summary({**result, "layers_with_wrong_counts": [3, 7], "kernels_of_one_replay": {}})
+    assert "kernels per layer call: not listed" in line and line.endswith("counts WRONG in layers [3, 7]"), line
+
+
+def test_moe_counting_says_why_it_cannot_run_without_a_gpu(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(fake_torch(tmp_path, TORCH_WITHOUT_A_GPU))}
+    result = run(sys.executable, str(HERE / "moe_counting.py"), "--out", str(tmp_path / "moe.json"), env=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.strip() == "no GPU: torch 9.9.9+fake (CUDA 13.0) sees no CUDA device", result.stdout
