@@ -293,20 +293,18 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
             ("step_cpu_ms", "engine step, CPU", "ms"),
             ("schedule_cpu_us", "`Scheduler.schedule()`, CPU", "µs"),
             ("process_cpu_s", "process CPU, whole run", "s"),
-        ):
-            f = figures[key]
-            lines.append(
-                f"| {model} | {label} | {f['off']:.3f} {unit} | {f['on']:.3f} {unit} | {f['change_pct']:+.1f} % | "
-                f"{f['off_spread_pct']:.0f} % / {f['on_spread_pct']:.0f} % |"
-            )
-        for key, label, unit in (
             ("step_interleaved_ms", "engine step, interleaved per step", "ms"),
             ("schedule_interleaved_us", "`Scheduler.schedule()`, interleaved per step", "µs"),
         ):
             f = figures[key]
+            spread = (
+                f"{f['pairs']} pairs of adjacent steps"
+                if "pairs" in f
+                else f"{f['off_spread_pct']:.0f} % / {f['on_spread_pct']:.0f} %"
+            )
             lines.append(
                 f"| {model} | {label} | {f['off']:.3f} {unit} | {f['on']:.3f} {unit} | {f['change_pct']:+.1f} % | "
-                f"{f['pairs']} pairs of adjacent steps |"
+                f"{spread} |"
             )
         lines.append(f"| {model} | greedy token ids on = off | {'yes' if figures['same_ids'] else '**no**'} | | | |")
     return [*lines, ""]

@@ -86,6 +86,19 @@ def median_us(samples_ns: list[int]) -> float:
     return statistics.median(samples_ns) / 1000
 
 
+def sleep_cycles_for(torch, microseconds: int) -> int:
+    """The torch.cuda._sleep cycles that keep this GPU busy for `microseconds`, measured with events."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    cycles = 10_000_000
+    for _ in range(20):  # loads the kernel, and raises the clocks from idle
+        torch.cuda._sleep(cycles)
+    start.record()
+    torch.cuda._sleep(cycles)
+    end.record()
+    end.synchronize()
+    return int(cycles / (start.elapsed_time(end) * 1000) * microseconds)
+
+
 class Workload:
     def __init__(self, torch):
         self.torch = torch
@@ -94,21 +107,9 @@ class Workload:
         for _ in range(LAYERS):
             layers += [torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.GELU()]
         self.model = torch.nn.Sequential(*layers).cuda().half()
-        self.sleep_cycles = self._calibrate_sleep()
+        self.sleep_cycles = sleep_cycles_for(torch, SLEEP_US)
         self.replays: dict[str, int] = {}
         self.notes: list[str] = []
-
-    def _calibrate_sleep(self) -> int:
-        torch = self.torch
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        cycles = 10_000_000
-        for _ in range(20):  # loads the kernel, and raises the clocks from idle
-            torch.cuda._sleep(cycles)
-        start.record()
-        torch.cuda._sleep(cycles)
-        end.record()
-        end.synchronize()
-        return int(cycles / (start.elapsed_time(end) * 1000) * SLEEP_US)
 
     def capture(self, batch: int, **graph_args):
         """A graph of the model on a static batch, warmed up first as PyTorch recommends."""

@@ -25,7 +25,7 @@ import statistics
 import sys
 from typing import Any
 
-import graph_workload  # same folder: import_torch (exit 3 without a GPU), python_name
+import graph_workload  # same folder: import_torch (exit 3 without a GPU), sleep_cycles_for
 
 LAYERS = 32
 EXPERTS = 64
@@ -90,18 +90,6 @@ def gpu_times_us(torch: Any, graph: Any, sleep_cycles: int) -> list[float]:
     return [start.elapsed_time(end) * 1000 for start, end in zip(starts, ends)]
 
 
-def sleep_cycles_for(torch: Any, microseconds: int) -> int:
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    cycles = 10_000_000
-    for _ in range(20):  # loads the kernel, and raises the clocks from idle
-        torch.cuda._sleep(cycles)
-    start.record()
-    torch.cuda._sleep(cycles)
-    end.record()
-    end.synchronize()
-    return int(cycles / (start.elapsed_time(end) * 1000) * microseconds)
-
-
 def measure(torch: Any) -> dict[str, Any]:
     from profilemate.patches import moe
 
@@ -128,7 +116,7 @@ def measure(torch: Any) -> dict[str, Any]:
     baseline, counting = capture(False), capture(True)
     for layer in layers:  # what the capture's first run of the ops may have added (padding rows only)
         layer.counts.zero_()
-    sleep_cycles = sleep_cycles_for(torch, SLEEP_US)
+    sleep_cycles = graph_workload.sleep_cycles_for(torch, SLEEP_US)
     moe.before_forward(REAL)  # the model runner hook's part: the real rows of the step
     baseline_us = gpu_times_us(torch, baseline, sleep_cycles)
     counting_us = gpu_times_us(torch, counting, sleep_cycles)
