@@ -171,20 +171,25 @@ def route(router_logits, top_k):
     weights, ids = routed(router_logits, top_k)
     if shape[0] == "transposed":
         return weights, ids.t().contiguous().t()
+    if shape[0] == "int16 transposed":
+        return weights, ids.to(torch.int16).t().contiguous().t()
     return weights, ids.to(torch.int16) if shape[0] == "int16" else ids
 
 
 standin_moe.route = route
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 forward_all(layers, 16)
-for layout, unpadded in [("transposed", 9), ("int16", 5), ("contiguous", 3), ("transposed", 16)]:
+for layout, unpadded in [
+    ("transposed", 9), ("int16", 5), ("contiguous", 3), ("transposed", 16), ("int16 transposed", 7),
+    ("int16 transposed", 16),
+]:
     shape[0] = layout
     step(layers, 16, unpadded)
 report()
 """
     )
     expected = reference(run)
-    assert sum(expected[0]) == (9 + 5 + 3 + 16) * TOP_K_OF_PRELUDE, "the reference itself is wrong"
+    assert sum(expected[0]) == (9 + 5 + 3 + 16 + 7 + 16) * TOP_K_OF_PRELUDE, "the reference itself is wrong"
     assert selection(run) == expected, "counts differ from the reference for transposed or int16 ids"
 
 

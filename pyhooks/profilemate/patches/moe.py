@@ -130,7 +130,7 @@ class _Device:
         self.device = device
         self.cuda = device.type == "cuda"
         # Host memory (the CPU): the selections are counted by the native recorder, reading the
-        # ids where they are; no torch op (tests of the eager path elsewhere clear it).
+        # ids where they are; no torch op (tests clear it to take other devices' eager path).
         self.host = device.type == "cpu"
         self.id_bytes = {torch.int32: 4, torch.int64: 8}  # the ids' types it reads, by dtype
         # Whether graphs may replay the counting ops, so that their rows must be bounded on the
@@ -335,7 +335,7 @@ def _count_eager(layer: _Layer, topk_ids: Any, rows: int, top_k: int) -> None:
     if device.host and topk_ids.is_cpu:  # the recorder must read host memory, nothing else
         id_bytes = device.id_bytes.get(topk_ids.dtype)
         if id_bytes is None:  # ids of another type: made int64 (one op, for a router that is unusual)
-            topk_ids, id_bytes = topk_ids[:rows].long(), 8
+            topk_ids, id_bytes = topk_ids[:rows].contiguous().long(), 8
         elif not topk_ids.is_contiguous():  # the rows must lie one after another
             topk_ids = topk_ids[:rows].contiguous()
         if not layer.counts_address:
