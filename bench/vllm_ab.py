@@ -110,11 +110,7 @@ if only:
     def named(hook):
         return f"{getattr(hook[0], '__module__', '')}.{getattr(hook[0], '__qualname__', '')}.{hook[1]}"
     chosen = [h for h in hooks if any(part in named(h) for part in only)]
-    for owner, name, hook, original in (h for h in hooks if h not in chosen):
-        if (owner, name) in inner:
-            inner[(owner, name)] = original
-        else:
-            setattr(owner, name, original)
+    set_hooks([h for h in hooks if h not in chosen], False)
     hooks = chosen
     assert hooks, f"--only {only} matches none of ProfileMate's hooks"
 runs = []

@@ -66,7 +66,7 @@ def as_if_another_device():   # no graphs, and not host memory: counted with a t
 
 def prepare_layers():   # what the first selection makes where the counting takes torch ops
     for layer in moe._layers.values():   # for the stand-in routers' ids (int32, as vLLM's)
-        moe._prepare(layer, torch.zeros(1, TOP_K, dtype=torch.int32))
+        moe._prepare(layer, torch.zeros(1, TOP_K, dtype=torch.int32), TOP_K)
 
 
 def report():

@@ -133,6 +133,7 @@ class _Device:
         # ids where they are; no torch op (tests clear it to take other devices' eager path).
         self.host = device.type == "cpu"
         self.id_bytes = {torch.int32: 4, torch.int64: 8}  # the ids' types it reads, by dtype
+        self.count_selections = recording.native().count_selections if self.host else None
         # Whether graphs may replay the counting ops, so that their rows must be bounded on the
         # device (tests of the graph path set it on the CPU, where make_fx stands in for graphs).
         self.graphs = self.cuda
@@ -212,7 +213,7 @@ class _Layer:
         self.arena.used += num_experts + 1
         self.arena.layers.append(self)
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
-        self.counts_address = 0  # of counts in host memory, once counted there (it never moves)
+        self.counts_address = self.counts.data_ptr() if device.host else 0  # the counters never move
         self.ids_type: tuple[Any, int] | None = None  # (dtype, top_k) the tensors below are for
         self.trash: Any = None  # the trash slot as clamp's upper bound, of the ids' dtype
 
@@ -281,16 +282,20 @@ def _new_layer(owner: Any, topk_ids: Any, router_logits: Any) -> _Layer | None:
     return layer
 
 
-def _prepare(layer: _Layer, topk_ids: Any) -> bool:
-    """Makes the layer's counting tensors for the dtype and top_k of its ids (rows x top_k), once
-    per layer or when they change; not inside a capture, where making them would put their fills into the graph."""
+def _prepare(layer: _Layer, topk_ids: Any, top_k: int) -> bool:
+    """Whether the layer's counting tensors for the dtype and top_k of its ids (rows x top_k) are
+    made: made now if not yet (the first selection, a warm-up or profile run before any capture,
+    at the latest) or when they change; never inside a capture, where making them would put their
+    fills into the graph."""
+    if layer.ids_type == (topk_ids.dtype, top_k):
+        return True
     if _capturing():
         recording.failed()
         return False
     import torch
 
     with torch.inference_mode(False):  # see _new_layer
-        layer.prepare(topk_ids.dtype, topk_ids.shape[1])  # 2-D: _count made it so
+        layer.prepare(topk_ids.dtype, top_k)
     return True
 
 
@@ -307,11 +312,14 @@ def _count(layer: _Layer, topk_ids: Any) -> None:
     device, top_k = layer.device, shape[1]
     if not device.graphs:  # this Python runs for every selection: the rows that count are known
         rows = min(rows, _unpadded) if _in_step else 0
-        if rows:
-            _count_eager(layer, topk_ids, rows, top_k)
+        if not rows:
+            return
+        if device.host and topk_ids.is_cpu:  # the recorder must read host memory, nothing else
+            _count_on_host(layer, topk_ids, rows, top_k)
+        elif _prepare(layer, topk_ids, top_k):  # one index_add_ (it refuses ids on another device)
+            layer.counts.index_add_(0, topk_ids[:rows].reshape(-1), device.ones_of(top_k, rows))
         return
-    # At the first selection (a warm-up or profile run, before any capture) at the latest.
-    if layer.ids_type != (topk_ids.dtype, top_k) and not _prepare(layer, topk_ids):
+    if not _prepare(layer, topk_ids, top_k):
         return
     torch = device.torch
     if rows <= _ROWS:
@@ -327,30 +335,22 @@ def _count(layer: _Layer, topk_ids: Any) -> None:
     layer.counts.index_add_(0, chosen.view(-1), device.ones_of(top_k, rows))
 
 
-def _count_eager(layer: _Layer, topk_ids: Any, rows: int, top_k: int) -> None:
-    """Adds the selections of the first `rows` rows where no graph replays: in host memory, by
-    the native recorder reading the ids in place; elsewhere in one index_add_ (which refuses ids
-    on a device other than the counters')."""
+def _count_on_host(layer: _Layer, topk_ids: Any, rows: int, top_k: int) -> None:
+    """Adds the selections of the first `rows` rows of ids in host memory: the native recorder
+    reads them in place and adds them to the layer's counters, no torch op."""
     device = layer.device
-    if device.host and topk_ids.is_cpu:  # the recorder must read host memory, nothing else
-        id_bytes = device.id_bytes.get(topk_ids.dtype)
-        if id_bytes is None:  # ids of another type: made int64 (one op, for a router that is unusual)
-            topk_ids, id_bytes = topk_ids[:rows].contiguous().long(), 8
-        elif not topk_ids.is_contiguous():  # the rows must lie one after another
-            topk_ids = topk_ids[:rows].contiguous()
-        if not layer.counts_address:
-            layer.counts_address = layer.counts.data_ptr()
-        recording.native().count_selections(
-            counts_address=layer.counts_address,
-            num_experts=layer.num_experts,
-            ids_address=topk_ids.data_ptr(),
-            num_ids=rows * top_k,
-            id_bytes=id_bytes,
-        )
-        return
-    if layer.ids_type != (topk_ids.dtype, top_k) and not _prepare(layer, topk_ids):
-        return
-    layer.counts.index_add_(0, topk_ids[:rows].reshape(-1), device.ones_of(top_k, rows))
+    id_bytes = device.id_bytes.get(topk_ids.dtype)
+    if id_bytes is None:  # ids of another type: made int64 (one op, for a router that is unusual)
+        topk_ids, id_bytes = topk_ids[:rows].contiguous().long(), 8
+    elif not topk_ids.is_contiguous():  # the rows must lie one after another
+        topk_ids = topk_ids[:rows].contiguous()
+    device.count_selections(
+        counts_address=layer.counts_address,
+        num_experts=layer.num_experts,
+        ids_address=topk_ids.data_ptr(),
+        num_ids=rows * top_k,
+        id_bytes=id_bytes,
+    )
 
 
 def _is_compiling() -> Callable[[], bool]:
