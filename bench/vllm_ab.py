@@ -148,12 +148,13 @@ print(json.dumps({"runs": runs, "interleaved": interleaved}))
 """
 
 
-def run_model(python: str, build: Path, model: str, options: argparse.Namespace) -> list[dict[str, Any]]:
+def child_environment(build: Path, model: str, session_root: str) -> dict[str, str]:
+    """The environment of a child that runs the example `model` in one recording process."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
     environment.update(
         PYTHONPATH=str(build / "pyhooks"),
         VLLM_ENABLE_PROFILING="1",
-        VLLM_PROFILING_DIR=options.session_root,
+        VLLM_PROFILING_DIR=session_root,
         VLLM_ENABLE_V1_MULTIPROCESSING="0",
         # One compute thread, unbound: on a shared machine OpenMP's spinning threads, bound to cores
         # that others use, make a run's time swing several-fold.
@@ -161,17 +162,29 @@ def run_model(python: str, build: Path, model: str, options: argparse.Namespace)
         VLLM_CPU_OMP_THREADS_BIND="nobind",
         AB_EXAMPLE_DIR=str(ROOT / "examples" / "tiny_vllm"),
         AB_MODEL=model,
+    )
+    return environment
+
+
+def run_child(python: str, code: str, environment: dict[str, str], what: str) -> Any:
+    """Runs `code` in the vLLM Python; its last line of output, as JSON."""
+    done = subprocess.run([python, "-c", code], env=environment, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        sys.exit(f"{what} failed:\n{done.stderr[-4000:]}")
+    if "Instrumentation" not in done.stderr:
+        sys.exit(f"{what}: ProfileMate did not announce itself:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_model(python: str, build: Path, model: str, options: argparse.Namespace) -> dict[str, Any]:
+    environment = child_environment(build, model, options.session_root)
+    environment.update(
         AB_RUNS=str(options.runs),
         AB_REQUESTS=str(options.requests),
         AB_MAX_TOKENS=str(options.max_tokens),
         AB_ONLY=",".join(options.only),
     )
-    done = subprocess.run([python, "-c", CHILD], env=environment, capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        sys.exit(f"vllm_ab: the {model} runs failed:\n{done.stderr[-4000:]}")
-    if "Instrumentation" not in done.stderr:
-        sys.exit(f"vllm_ab: ProfileMate did not announce itself in the {model} runs:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(python, CHILD, environment, f"vllm_ab: the {model} runs")
 
 
 def interleaved_figures(steps: list[dict[str, Any]], key: str, unit_ns: float) -> dict[str, Any]:
