@@ -589,6 +589,45 @@ report()
         assert float(row["duration_ms"]) > 0 and row["gpu_duration_ms"] == "", row  # no CUDA here
 
 
+def test_a_timed_layer_call_has_the_rows_of_all_its_selections_or_else_of_its_hidden_states(run_workload) -> None:
+    """A layer call's num_tokens comes from the rows its selections counted (two chunks: their sum);
+    a layer whose router is not patched falls back to its hidden states' rows."""
+    run = run_workload(
+        PRELUDE
+        + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+from vllm.model_executor.layers.fused_moe.router.fused_moe_router import FusedMoERouter
+
+
+class ChunkedRouter:   # selects in two chunks through the patched router, as a chunked forward does
+    def __init__(self):
+        self.inner = FusedMoERouter(TOP_K, EXPERTS)
+
+    def select_experts(self, hidden_states, router_logits, **kwargs):
+        half = hidden_states.shape[0] // 2
+        parts = [self.inner.select_experts(hidden_states[rows], router_logits[rows], **kwargs)
+                 for rows in (slice(0, half), slice(half, None))]
+        return torch.cat([w for w, _ in parts]), torch.cat([i for _, i in parts])
+
+
+class UnseenRouter:   # routes without any patched selection
+    def select_experts(self, hidden_states, router_logits, **kwargs):
+        return standin_moe.route(router_logits, TOP_K)
+
+
+layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K, router=ChunkedRouter()),
+          MoERunner("model.layers.5.mlp.experts", EXPERTS, TOP_K, router=UnseenRouter())]
+forward_all(layers, 6)                   # warm-up: not timed, and no rows kept for later
+step(layers, 24, 24)
+step(layers, 10, 10)
+report()
+"""
+    )
+    rows = [(r["step"], r["layer_idx"], r["num_tokens"]) for r in run.csv("moe_expert_timing.csv")]
+    assert rows == [("1", "0", "24"), ("1", "5", "24"), ("2", "0", "10"), ("2", "5", "10")], rows
+    assert selection(run) == {0: reference(run)[0]}, "the chunks' selections, and nothing of the unseen router"
+
+
 def test_a_stream_capture_in_progress_is_neither_timed_nor_given_new_counters(run_workload) -> None:
     run = run_workload(
         PRELUDE

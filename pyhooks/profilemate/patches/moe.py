@@ -60,6 +60,8 @@ _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counti
 
 _local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
 _in_step = False  # between before_forward and after_forward
+_timing = False  # the same, unless that step's forward is being captured: its layer calls are timed
+_step = 0  # the step whose forward runs (for the layer timings)
 _unpadded = 0  # the rows that count, as the devices' bounds columns say
 _last_emit_ns = 0
 
@@ -215,6 +217,9 @@ class _Layer:
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
         self.counts_address = self.counts.data_ptr() if device.host else 0  # the counters never move
         self.ids_type: tuple[Any, int] | None = None  # (dtype, top_k) the tensors below are for
+        # Rows selected in the timed layer call that runs (read and reset when it returns): the
+        # rows it processed, known without asking the tensor again.
+        self.rows = 0
         self.trash: Any = None  # the trash slot as clamp's upper bound, of the ids' dtype
 
     def prepare(self, dtype: Any, top_k: int) -> None:
@@ -304,6 +309,8 @@ def _count(layer: _Layer, topk_ids: Any) -> None:
     counters; where graphs may replay, with device ops only."""
     shape = topk_ids.shape
     rows = shape[0]
+    if _timing:
+        layer.rows += rows
     if rows == 0:
         return
     if len(shape) != 2:
@@ -354,10 +361,15 @@ def _count_on_host(layer: _Layer, topk_ids: Any, rows: int, top_k: int) -> None:
 
 
 def _is_compiling() -> Callable[[], bool]:
-    """torch.compiler.is_compiling, which Dynamo reads as True while it traces."""
+    """A function that Dynamo reads as True while it traces: torch.compiler.is_dynamo_compiling
+    (since torch 2.3), else is_compiling. In eager code the first is one Python call, the second
+    two, and each costs about a microsecond where a hook runs after vLLM's own work (cold caches)."""
     compiler = getattr(sys.modules.get("torch"), "compiler", None)
-    is_compiling = getattr(compiler, "is_compiling", None)
-    return is_compiling if callable(is_compiling) else (lambda: False)
+    for name in ("is_dynamo_compiling", "is_compiling"):
+        is_compiling = getattr(compiler, name, None)
+        if callable(is_compiling):
+            return is_compiling
+    return lambda: False
 
 
 def _position(function: Callable[..., Any], name: str) -> tuple[int | None, bool]:
@@ -415,7 +427,7 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
 def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
-    # forward_impl asks _capturing() before it starts the timer: the timer need not ask again.
+    # before_forward asks _capturing() once per step (_timing): the timer need not ask again.
     timer = GpuTimer(
         lambda fields, gpu_ns: native.moe_timing(**fields, gpu_duration_ns=gpu_ns),
         max_pending=4096,
@@ -431,10 +443,9 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
         if is_compiling():
             return original(self, *args, **kwargs)
         started = begin = None
-        if _in_step:
+        if _timing:
             try:
-                if not _capturing():
-                    started, begin = now(), timer.start()
+                started, begin = now(), timer.start()
             except Exception:  # noqa: BLE001
                 recording.failed()
         outer = getattr(_local, "layer", None)
@@ -446,16 +457,22 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
         if started is not None:
             try:
                 ended = now()
-                tokens = _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
-                step, layer = steps.executed_count(), _layer_index(self)
+                # The rows its selections counted: asking the tensor (.shape) costs several
+                # microseconds here, with the caches cold from the layer's work.
+                counted = _layers.get(id(self))
+                if counted is not None:
+                    tokens, layer, counted.rows = counted.rows, counted.index, 0
+                else:  # none counted for this layer
+                    tokens = _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
+                    layer = _layer_index(self)
                 if begin is None:  # no GPU time to wait for (the CPU): recorded now, no payload
                     native.moe_timing(
-                        t_ns=started, step=step, layer=layer, num_tokens=tokens, duration_ns=ended - started
+                        t_ns=started, step=_step, layer=layer, num_tokens=tokens, duration_ns=ended - started
                     )
                 else:
                     fields = {
                         "t_ns": started,
-                        "step": step,
+                        "step": _step,
                         "layer": layer,
                         "num_tokens": tokens,
                         "duration_ns": ended - started,
@@ -474,10 +491,14 @@ def before_forward(num_unpadded_tokens: int) -> None:
     """Before a real forward pass (not a dummy, profile or capture run): the selections of its
     first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
     with non-blocking device ops where graphs may replay the counting."""
-    global _in_step, _unpadded
+    global _in_step, _timing, _step, _unpadded
     _in_step = True
     _unpadded = num_unpadded_tokens
     try:
+        # Asked once per step, not per layer call: vLLM captures graphs in capture_model, never
+        # inside a step, so a step's forward is captured whole or not at all.
+        _timing = not _capturing()
+        _step = steps.executed_count()
         for device in _devices.values():
             if device.graphs:
                 device.set_unpadded(num_unpadded_tokens)
@@ -488,8 +509,8 @@ def before_forward(num_unpadded_tokens: int) -> None:
 def after_forward(step: int) -> None:
     """After the forward pass of `step` was launched: stops counting (no row counts), starts the
     copy of every counter to the host, and writes the copies that have completed."""
-    global _in_step, _unpadded
-    _in_step = False
+    global _in_step, _timing, _unpadded
+    _in_step = _timing = False
     _unpadded = 0
     if not _devices:
         return
