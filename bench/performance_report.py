@@ -216,15 +216,30 @@ def main() -> None:
         sessions = session_commands(build, Path(work))
     hooks = python_hooks(build)
     real = real_vllm(build, options.vllm_python, options.quick)
+    hook_costs = real_vllm_hook_costs(build, options.vllm_python, options.quick)
 
-    page = render(results, stressed, sessions, hooks, real, quick=options.quick)
+    page = render(results, stressed, sessions, hooks, real, hook_costs, quick=options.quick)
     Path(options.out).write_text(page, encoding="utf-8")
     print(page)
     print(f"[bench] wrote {options.out}", file=sys.stderr)
 
 
+def script_figures(script: str, arguments: list[str], environment: dict[str, str] | None = None) -> Any:
+    """What bench/<script> wrote with --json, after it ran with `arguments`."""
+    figures_json = Path(tempfile.mkstemp(suffix=".json")[1])
+    print(f"[bench] bench/{script}", file=sys.stderr, flush=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *arguments, "--json", str(figures_json)],
+        check=True,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+    )
+    figures = json.loads(figures_json.read_text(encoding="utf-8"))
+    figures_json.unlink()
+    return figures
+
+
 def python_hooks(build: Path) -> dict[str, Any]:
-    hooks_json = Path(tempfile.mkstemp(suffix=".json")[1])
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         str(p)
@@ -234,16 +249,7 @@ def python_hooks(build: Path) -> dict[str, Any]:
             ROOT / "tests" / "pyhooks" / "standins" / "common",
         )
     )
-    print("[bench] bench/pyhooks_bench.py", file=sys.stderr, flush=True)
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "pyhooks_bench.py"), "--json", str(hooks_json)],
-        check=True,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-    )
-    hooks = json.loads(hooks_json.read_text(encoding="utf-8"))
-    hooks_json.unlink()
-    return hooks
+    return script_figures("pyhooks_bench.py", [], environment)
 
 
 def default_vllm_python() -> str:
@@ -256,14 +262,16 @@ def real_vllm(build: Path, python: str, quick: bool) -> dict[str, Any] | None:
     if not python:
         print("[bench] no vLLM CPU build (--vllm-python): the real-vLLM section is not measured", file=sys.stderr)
         return None
-    figures_json = Path(tempfile.mkstemp(suffix=".json")[1])
-    command = [sys.executable, str(ROOT / "bench" / "vllm_ab.py"), "--python", python, "--build", str(build)]
-    command += ["--runs", "2", "--requests", "8"] if quick else []
-    print("[bench] bench/vllm_ab.py", file=sys.stderr, flush=True)
-    subprocess.run([*command, "--json", str(figures_json)], check=True, stdout=subprocess.DEVNULL)
-    figures = json.loads(figures_json.read_text(encoding="utf-8"))
-    figures_json.unlink()
-    return figures
+    arguments = ["--python", python, "--build", str(build)] + (["--runs", "2", "--requests", "8"] if quick else [])
+    return script_figures("vllm_ab.py", arguments)
+
+
+def real_vllm_hook_costs(build: Path, python: str, quick: bool) -> dict[str, Any] | None:
+    """bench/vllm_hook_cost.py's figures, or None without vLLM's CPU build."""
+    if not python:
+        return None
+    arguments = ["--python", python, "--build", str(build)] + (["--runs", "2", "--requests", "8"] if quick else [])
+    return script_figures("vllm_hook_cost.py", arguments)
 
 
 def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
@@ -310,6 +318,38 @@ def real_vllm_section(real: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def hook_cost_section(costs: dict[str, Any] | None) -> list[str]:
+    lines = ["## Real vLLM: the time each hook adds (CPU build)", ""]
+    if costs is None:
+        return [*lines, "Not measured in this run: no Python with vLLM's CPU build was given (`--vllm-python`).", ""]
+    lines += [
+        "`bench/vllm_hook_cost.py`: the same example in one recording process. Each patched method is timed twice "
+        "per call, around ProfileMate's hook and around vLLM's method inside it; the difference is the hook's own "
+        "time, free of vLLM's (hundreds of µs for a layer, swinging with the machine). Runs with the hooks "
+        f"alternate with runs of a bare pass-through under the same two timers ({costs['runs']} each); added: the "
+        "hook's median minus the bare one. Inside vLLM a hook runs with the caches cold from vLLM's own work, so "
+        "its lines cost several times what they cost in the loop of the table above. "
+        f"Load average before {costs['load_before']}, after {costs['load_after']}.",
+        "",
+        "| model | hook | calls per step | added per call | added per engine step |",
+        "|---|---|---|---|---|",
+    ]
+    for model, figures in costs["models"].items():
+        for row in figures["rows"]:
+            if row["added_per_step_us"] < 0.5:  # the rare calls (preemptions, frees): see the script's output
+                continue
+            lines.append(
+                f"| {model} | `{row['hook']}` | {row['calls_per_step']:.2f} | {row['added_ns'] / 1e3:+.1f} µs | "
+                f"{row['added_per_step_us']:+.1f} µs |"
+            )
+        share = 100 * figures["total_per_step_us"] / figures["step_us"]
+        lines.append(
+            f"| {model} | **all hooks** | | | **{figures['total_per_step_us']:+.1f} µs = {share:.1f} % of the "
+            f"{figures['step_us'] / 1e3:.2f} ms engine step** |"
+        )
+    return [*lines, ""]
+
+
 def parquet_section(small: dict[str, Any], large: dict[str, Any]) -> list[str]:
     lines = ["## Parquet export and loading it", ""]
     if "parquet_s" not in large:
@@ -349,6 +389,7 @@ def render(
     sessions: dict[int, dict[str, float]],
     hooks: dict[str, Any],
     real: dict[str, Any] | None,
+    hook_costs: dict[str, Any] | None,
     quick: bool,
 ) -> str:
     clock = results.value("BM_Baseline_ClockGettime/threads:1", "real_time")
@@ -460,7 +501,7 @@ def render(
             f"| `{row['call']}` | {row['unpatched_ns']:.0f} | {row['predecessor_added_ns']:+.0f} | "
             f"{row['python_recorder_added_ns']:+.0f} | **{row['profilemate_added_ns']:+.0f}** |"
         )
-    lines += ["", *real_vllm_section(real), METHOD]
+    lines += ["", *real_vllm_section(real), *hook_cost_section(hook_costs), METHOD]
     return "\n".join(lines) + "\n"
 
 
