@@ -117,7 +117,7 @@ def measure(torch: Any) -> dict[str, Any]:
     for layer in layers:  # what the capture's first run of the ops may have added (padding rows only)
         layer.counts.zero_()
     sleep_cycles = graph_workload.sleep_cycles_for(torch, SLEEP_US)
-    moe.before_forward(REAL)  # the model runner hook's part: the real rows of the step
+    moe.before_forward(REAL, 1)  # the model runner hook's part: the real rows of the step
     baseline_us = gpu_times_us(torch, baseline, sleep_cycles)
     counting_us = gpu_times_us(torch, counting, sleep_cycles)
     torch.cuda.synchronize()

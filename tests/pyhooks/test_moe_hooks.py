@@ -3,7 +3,7 @@ tokens only, read out without a host sync, and MoE layer calls timed in eager st
 MoE layers of four vLLM eras, with real torch on the CPU.
 
 Each workload plays the model runner: it counts its steps as the runner hook does, calls
-moe.before_forward(unpadded tokens) before a real forward and moe.after_forward(step) after it,
+moe.before_forward(unpadded tokens, step) before a real forward and moe.after_forward(step) after it,
 and prints the reference counts: a bincount of the stand-in routers' topk_ids over the real rows.
 """
 
@@ -44,7 +44,7 @@ def forward_all(layers, rows):
 def step(layers, rows, unpadded):
     steps.executed(None)                  # the model runner hook counts the step it executes
     start = len(standin_moe.SELECTED)
-    moe.before_forward(unpadded)
+    moe.before_forward(unpadded, steps.executed_count())
     forward_all(layers, rows)
     moe.after_forward(steps.executed_count())
     for name, ids in standin_moe.SELECTED[start:]:
@@ -224,7 +224,7 @@ forward_all(layers, 16)
 step(layers, 16, 9)
 broken[0] = True
 steps.executed(None)
-moe.before_forward(7)
+moe.before_forward(7, steps.executed_count())
 out = layers[0].forward(torch.ones(16, HIDDEN), torch.randn(16, EXPERTS))
 moe.after_forward(steps.executed_count())
 broken[0] = False
@@ -331,7 +331,7 @@ for path in ("cpu", "device", "graphs"):
         as_if_another_device()
     if path == "graphs":
         as_if_graphs_replay()
-    moe.before_forward(11)
+    moe.before_forward(11, steps.executed_count())
     hooked[path] = [ops_of(layer.forward, hidden, logits)[0] for layer in layers]
     moe.after_forward(1)
 assert recording.failures == 0, recording.failures
@@ -377,7 +377,7 @@ forward_all(layers, 16)                  # warm-up: the counters and the bounds 
 def filled_step(unpadded):
     steps.executed(None)
     with Fills() as before:
-        moe.before_forward(unpadded)
+        moe.before_forward(unpadded, steps.executed_count())
     forward_all(layers, 16)
     with Fills() as after:
         moe.after_forward(steps.executed_count())
@@ -422,7 +422,7 @@ graph = make_fx(lambda hidden, logits: model(twins, hidden, logits))(torch.randn
 for unpadded in [16, 3, 9, 1, 14]:
     steps.executed(None)
     hidden, logits = torch.randn(ROWS, HIDDEN), torch.randn(2, ROWS, EXPERTS)
-    moe.before_forward(unpadded)
+    moe.before_forward(unpadded, steps.executed_count())
     model(eager, hidden, logits)
     graph(hidden, logits)
     moe.after_forward(steps.executed_count())
@@ -461,7 +461,7 @@ routed = len(standin_moe.SELECTED)
 for unpadded in [16, 5, 9, 1, 12]:
     steps.executed(None)
     logits = torch.randn(3, ROWS, EXPERTS)
-    moe.before_forward(unpadded)
+    moe.before_forward(unpadded, steps.executed_count())
     graph(torch.randn(ROWS, HIDDEN), logits)
     moe.after_forward(steps.executed_count())
     for n in range(3):
@@ -556,7 +556,7 @@ for name in forbidden:
     setattr(torch.Tensor, name, forbid(f"Tensor.{name}"))
 torch.cuda.synchronize = forbid("torch.cuda.synchronize")
 forward_all(layers, 8)                   # first sight: allocation without a sync too
-moe.before_forward(5)
+moe.before_forward(5, steps.executed_count())
 forward_all(layers, 8)
 for name, method in forbidden.items():   # after_forward is off the hot path
     setattr(torch.Tensor, name, method)
@@ -636,7 +636,7 @@ from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)]
 initialized, capturing = torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing
 torch.cuda.is_initialized = torch.cuda.is_current_stream_capturing = lambda: True   # a capture runs
-moe.before_forward(4)
+moe.before_forward(4, steps.executed_count())
 forward_all(layers, 4)
 moe.after_forward(0)
 print(json.dumps({"refused": recording.failures}))   # first sight inside a capture: a failure, no allocation
@@ -771,7 +771,7 @@ layer = MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)
 hidden, logits = torch.randn(8, HIDDEN), torch.randn(8, EXPERTS)
 eager = layer.forward(hidden, logits)
 compiled = torch.compile(layer.forward, backend="eager", fullgraph=True)   # a hook Dynamo cannot trace fails here
-moe.before_forward(8)
+moe.before_forward(8, steps.executed_count())
 assert torch.equal(compiled(hidden, logits), eager)
 moe.after_forward(1)
 report()

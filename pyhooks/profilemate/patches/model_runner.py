@@ -49,7 +49,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
             begin = None
             if num_tokens:
                 begin = timer.start()
-                moe.before_forward(num_tokens)  # MoE counters: only real tokens of real steps
+                moe.before_forward(num_tokens, step)  # MoE counters: only real tokens of real steps
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failed()
             step = num_tokens = 0
@@ -84,8 +84,7 @@ def wrap_execute_model(original: Callable[..., Any]) -> Callable[..., Any]:
                         "duration_ns": ended - started,
                     }
                     timer.stop(begin, fields)
-                if timer.pending:
-                    timer.poll()
+                    timer.poll()  # regions are pending only where they have begun
                 moe.after_forward(step)
                 if ended >= next_write_ns[0]:
                     cuda_graphs.write_replay_counts(ended)

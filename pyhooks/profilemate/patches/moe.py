@@ -478,8 +478,7 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
                         "duration_ns": ended - started,
                     }
                     timer.stop(begin, fields)
-                if timer.pending:
-                    timer.poll()
+                    timer.poll()  # regions are pending only where they have begun
             except Exception:  # noqa: BLE001
                 recording.failed()
         return result
@@ -487,9 +486,9 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
     return forward_impl
 
 
-def before_forward(num_unpadded_tokens: int) -> None:
-    """Before a real forward pass (not a dummy, profile or capture run): the selections of its
-    first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
+def before_forward(num_unpadded_tokens: int, step: int) -> None:
+    """Before the real forward pass of `step` (not a dummy, profile or capture run): the
+    selections of its first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
     with non-blocking device ops where graphs may replay the counting."""
     global _in_step, _timing, _step, _unpadded
     _in_step = True
@@ -498,7 +497,7 @@ def before_forward(num_unpadded_tokens: int) -> None:
         # Asked once per step, not per layer call: vLLM captures graphs in capture_model, never
         # inside a step, so a step's forward is captured whole or not at all.
         _timing = not _capturing()
-        _step = steps.executed_count()
+        _step = step
         for device in _devices.values():
             if device.graphs:
                 device.set_unpadded(num_unpadded_tokens)
@@ -520,12 +519,12 @@ def after_forward(step: int) -> None:
         for device in _devices.values():
             if device.graphs:
                 device.set_unpadded(0)
-            for arena in device.arenas:
-                if device.cuda:  # host counters have no copies in flight
+            if device.cuda:  # counted synchronously elsewhere: read out when written (_write)
+                for arena in device.arenas:
                     arena.poll()
-                arena.read_out(t_ns, step)
+                    arena.read_out(t_ns, step)
         if t_ns - _last_emit_ns >= EMIT_INTERVAL_NS:  # asked here: most steps call nothing more
-            _write(native, t_ns)
+            _write(native, t_ns, step)
     except Exception:  # noqa: BLE001
         recording.failed()
 
@@ -542,16 +541,20 @@ def flush() -> None:
             for arena in device.arenas:
                 arena.read_out(t_ns, steps.executed_count())
                 arena.poll()
-        _write(native, t_ns)
+        _write(native, t_ns, steps.executed_count())
     except Exception:  # noqa: BLE001
         recording.failed()
 
 
-def _write(native: Any, t_ns: int) -> None:
+def _write(native: Any, t_ns: int, step: int) -> None:
+    """Writes what every arena has read out; counters counted synchronously (without CUDA) hold
+    everything up to `step`: they are read out now."""
     global _last_emit_ns
     _last_emit_ns = t_ns
     for device in _devices.values():
         for arena in device.arenas:
+            if not device.cuda:
+                arena.read_out(t_ns, step)
             arena.write(native)
 
 
