@@ -589,6 +589,53 @@ report()
         assert float(row["duration_ms"]) > 0 and row["gpu_duration_ms"] == "", row  # no CUDA here
 
 
+def test_where_cuda_is_initialised_layer_calls_also_get_gpu_time_from_events_resolved_later(run_workload) -> None:
+    run = run_workload(
+        PRELUDE
+        + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
+forward_all(layers, 8)                   # warm-up, before CUDA is initialised
+
+
+class Event:   # stand-in CUDA events: each record is one tick of 0.5 ms; done says the GPU caught up
+    ticks = 0
+    done = False
+
+    def __init__(self, enable_timing=False):
+        self.tick = None
+
+    def record(self, stream=None):
+        Event.ticks += 1
+        self.tick = Event.ticks
+
+    def query(self):
+        return Event.done
+
+    def elapsed_time(self, end):
+        return 0.5 * (end.tick - self.tick)
+
+
+torch.cuda.Event = Event
+torch.cuda.is_initialized = lambda: True
+torch.cuda.is_current_stream_capturing = lambda: False
+step(layers, 8, 8)                       # its events are still pending...
+Event.done = True
+step(layers, 16, 16)                     # ...and resolve when the next layer call ends
+report()
+"""
+    )
+    rows = [
+        (r["step"], r["layer_idx"], r["num_tokens"], r["gpu_duration_ms"]) for r in run.csv("moe_expert_timing.csv")
+    ]
+    assert rows == [
+        ("1", "0", "8", "0.500"),
+        ("1", "1", "8", "0.500"),
+        ("2", "0", "16", "0.500"),
+        ("2", "1", "16", "0.500"),
+    ], rows
+
+
 def test_a_timed_layer_call_has_the_rows_of_all_its_selections_or_else_of_its_hidden_states(run_workload) -> None:
     """A layer call's num_tokens comes from the rows its selections counted (two chunks: their sum);
     a layer whose router is not patched falls back to its hidden states' rows."""

@@ -17,7 +17,7 @@ PROBE_EVERY = 64
 Emit = Callable[[dict[str, Any], int | None], None]  # (the record's fields, gpu_ns or None)
 
 
-def _initialised_cuda() -> Any | None:
+def initialised_cuda() -> Any | None:
     """torch.cuda when this process has initialised CUDA (is_initialized() is cheap, unlike
     is_available(); the hooks never initialise it themselves)."""
     cuda = getattr(sys.modules.get("torch"), "cuda", None)
@@ -43,7 +43,7 @@ class GpuTimer:
             # build) would pay for the question every step. vLLM initialises CUDA long before its
             # first step, so at most the first few regions go without GPU time.
             self._unprobed = (self._unprobed + 1) % PROBE_EVERY
-            if self._unprobed != 1 or (cuda := _initialised_cuda()) is None:
+            if self._unprobed != 1 or (cuda := initialised_cuda()) is None:
                 return None
             self._cuda = cuda
         if self._check_capture and self._cuda.is_current_stream_capturing():

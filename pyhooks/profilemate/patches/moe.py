@@ -50,7 +50,7 @@ from typing import Any
 
 from ..registry import PatchTarget
 from . import recording, steps
-from .cuda_events import GpuTimer
+from .cuda_events import GpuTimer, initialised_cuda
 
 EMIT_INTERVAL_NS = 1_000_000_000
 _ARENA_SIZE = 1 << 15  # counters per arena: every MoE layer of the largest models in one copy
@@ -61,6 +61,7 @@ _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counti
 _local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
 _in_step = False  # between before_forward and after_forward
 _timing = False  # the same, unless that step's forward is being captured: its layer calls are timed
+_gpu_timing = False  # the same, where CUDA is initialised: the timings take GPU time too
 _step = 0  # the step whose forward runs (for the layer timings)
 _unpadded = 0  # the rows that count, as the devices' bounds columns say
 _last_emit_ns = 0
@@ -265,8 +266,8 @@ def _pad(torch: Any, dtype: Any) -> int:
 
 
 def _capturing() -> bool:
-    cuda = getattr(sys.modules.get("torch"), "cuda", None)
-    return cuda is not None and cuda.is_initialized() and cuda.is_current_stream_capturing()
+    cuda = initialised_cuda()
+    return cuda is not None and cuda.is_current_stream_capturing()
 
 
 def _new_layer(owner: Any, topk_ids: Any, router_logits: Any) -> _Layer | None:
@@ -445,7 +446,9 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
         started = begin = None
         if _timing:
             try:
-                started, begin = now(), timer.start()
+                started = now()
+                if _gpu_timing:  # on the CPU, not even the timer's own question
+                    begin = timer.start()
             except Exception:  # noqa: BLE001
                 recording.failed()
         outer = getattr(_local, "layer", None)
@@ -490,13 +493,15 @@ def before_forward(num_unpadded_tokens: int, step: int) -> None:
     """Before the real forward pass of `step` (not a dummy, profile or capture run): the
     selections of its first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
     with non-blocking device ops where graphs may replay the counting."""
-    global _in_step, _timing, _step, _unpadded
+    global _in_step, _timing, _gpu_timing, _step, _unpadded
     _in_step = True
     _unpadded = num_unpadded_tokens
     try:
         # Asked once per step, not per layer call: vLLM captures graphs in capture_model, never
         # inside a step, so a step's forward is captured whole or not at all.
-        _timing = not _capturing()
+        cuda = initialised_cuda()
+        _gpu_timing = cuda is not None
+        _timing = not (_gpu_timing and cuda.is_current_stream_capturing())
         _step = step
         for device in _devices.values():
             if device.graphs:
@@ -508,8 +513,8 @@ def before_forward(num_unpadded_tokens: int, step: int) -> None:
 def after_forward(step: int) -> None:
     """After the forward pass of `step` was launched: stops counting (no row counts), starts the
     copy of every counter to the host, and writes the copies that have completed."""
-    global _in_step, _timing, _unpadded
-    _in_step = _timing = False
+    global _in_step, _timing, _gpu_timing, _unpadded
+    _in_step = _timing = _gpu_timing = False
     _unpadded = 0
     if not _devices:
         return
