@@ -8,9 +8,11 @@ vLLM's own method that the hook calls. The hook's own time is the difference, pe
 time, which is hundreds of microseconds for a layer and swings with the machine, drops out. In the
 same process, runs alternate with a bare pass-through in the hook's place (the same two timers,
 nothing else): its figure is the timers' own part, and the hook's added time is its time minus
-that, medians over runs of each run's median. Inside vLLM a hook runs right after vLLM's own work
-has left the caches cold, so each of its lines costs several times what the same line costs in a
-loop (bench/pyhooks_bench.py): this measures the cold cost, the one a run pays.
+that, medians over runs of each run's median. The time of vLLM's method inside, with the hook
+and with the bare wrapper, says whether a hook slows vLLM's own work (it should not). Inside vLLM
+a hook runs right after vLLM's own work has left the caches cold, so each of its lines costs
+several times what the same line costs in a loop (bench/pyhooks_bench.py): this measures the cold
+cost, the one a run pays.
 
     bench/vllm_hook_cost.py --python ~/.cache/profilemate/vllm-cpu-venv/bin/python [--model moe]
         [--runs 6] [--json FILE]
@@ -39,6 +41,7 @@ from vllm.v1.engine.core import EngineCore
 
 clock = time.perf_counter_ns
 own = collections.defaultdict(list)  # hook -> its own time of each call in this run
+inner = collections.defaultdict(list)  # hook -> the time of vLLM's method inside it, each call
 steps = []  # engine step durations in this run
 for name in ("step", "step_with_batch_queue"):  # before the engine binds its step method
     if hasattr(EngineCore, name):
@@ -79,23 +82,33 @@ def timed(key, applied, hooked):
         try:
             return middle(*args, **kwargs)
         finally:
-            own[key].append(clock() - started - (inside[0] - before))
+            spent = inside[0] - before
+            own[key].append(clock() - started - spent)
+            inner[key].append(spent)
 
     return outer
 
 
 applied = list(registry._applied.items())
-result = {"hooks": collections.defaultdict(lambda: {"calls": [], "bare": [], "hook": []}), "steps": [], "step_ns": []}
+result = {
+    "hooks": collections.defaultdict(
+        lambda: {"calls": [], "bare": [], "hook": [], "vllm_bare": [], "vllm_hook": []}
+    ),
+    "steps": [],
+    "step_ns": [],
+}
 for index in range(2 * int(os.environ["AB_RUNS"])):
     hooked = index % 4 in (1, 2)  # bare, hook, hook, bare, ...
     for key, entry in applied:
         setattr(entry.owner, entry.name, timed(key, entry, hooked))
     own.clear()
+    inner.clear()
     steps.clear()
     generate.generate(llm, requests, max_tokens)
     for key, times in own.items():
         figures = result["hooks"][key]
         figures["hook" if hooked else "bare"].append(statistics.median(times))
+        figures["vllm_hook" if hooked else "vllm_bare"].append(statistics.median(inner[key]))
         figures["calls"].append(len(times))
     result["steps"].append(len(steps))
     result["step_ns"].append(statistics.median(steps))
@@ -121,6 +134,9 @@ def summarize(child: dict[str, Any]) -> dict[str, Any]:
                 "hook_ns": hook,
                 "added_ns": hook - bare,
                 "added_per_step_us": (hook - bare) * per_step / 1e3,
+                # vLLM's own method inside: its time per call with the hook and with the bare wrapper
+                "vllm_bare_ns": statistics.median(f["vllm_bare"]),
+                "vllm_hook_ns": statistics.median(f["vllm_hook"]),
             }
         )
     rows.sort(key=lambda row: -row["added_per_step_us"])
@@ -156,11 +172,15 @@ def main() -> None:
     )
     for model, f in figures["models"].items():
         print(f"  {model}: engine step {f['step_us']:.0f} µs, {f['steps_per_run']:.0f} steps per run")
-        print(f"    {'hook':58} {'calls/step':>10} {'bare ns':>8} {'hook ns':>8} {'added ns':>9} {'µs/step':>8}")
+        print(
+            f"    {'hook':58} {'calls/step':>10} {'bare ns':>8} {'hook ns':>8} {'added ns':>9} {'µs/step':>8}"
+            f"   {'vLLM inside, bare / hooked µs':>30}"
+        )
         for row in f["rows"]:
             print(
                 f"    {row['hook']:58} {row['calls_per_step']:10.2f} {row['bare_ns']:8.0f} {row['hook_ns']:8.0f}"
                 f" {row['added_ns']:+9.0f} {row['added_per_step_us']:+8.1f}"
+                f"   {row['vllm_bare_ns'] / 1e3:14.1f} / {row['vllm_hook_ns'] / 1e3:.1f}"
             )
         share = 100 * f["total_per_step_us"] / f["step_us"]
         print(f"    all hooks: {f['total_per_step_us']:+.1f} µs per engine step = {share:.1f} % of the step")
