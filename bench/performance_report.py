@@ -327,7 +327,9 @@ def hook_cost_section(costs: dict[str, Any] | None) -> list[str]:
         "per call, around ProfileMate's hook and around vLLM's method inside it; the difference is the hook's own "
         "time, free of vLLM's (hundreds of µs for a layer, swinging with the machine). Runs with the hooks "
         f"alternate with runs of a bare pass-through under the same two timers ({costs['runs']} each); added: the "
-        "hook's median minus the bare one. Inside vLLM a hook runs with the caches cold from vLLM's own work, so "
+        "hook's median minus the bare one. vLLM's method inside: its median per call in the runs with the hook and "
+        "in the bare ones (other runs: it moves with the machine as the engine step does, by several percent). "
+        "Inside vLLM a hook runs with the caches cold from vLLM's own work, so "
         "its lines cost several times what they cost in the loop of the table above. "
         f"Load average before {costs['load_before']}, after {costs['load_after']}.",
         "",

