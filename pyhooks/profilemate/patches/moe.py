@@ -27,8 +27,8 @@ the model runs on replay: only device ops recorded at capture time do.
   and zeroes them on the same stream, with an event; copies whose event has completed (query(),
   never waiting) are added up on the host and written per layer as MoeExpertCounts at most once
   per EMIT_INTERVAL_NS (one record per layer and step would be megabytes a minute). On the CPU
-  the counters are host memory already: a step only notes its number, and the write reads and
-  zeroes them.
+  the counters are host memory already: a step does nothing more, and the write reads and zeroes
+  them.
 
 The routers do not know their layer: the layer's forward implementation (MoERunner._forward_impl
 and its older forms) makes itself the thread's current layer for the selections inside it, and
@@ -491,8 +491,8 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def before_forward(num_unpadded_tokens: int, step: int) -> None:
     """Before the real forward pass of `step` (not a dummy, profile or capture run): the
-    selections of its first num_unpadded_tokens rows count, and its layer calls are timed. Fills the rows' bounds
-    with non-blocking device ops where graphs may replay the counting."""
+    selections of its first num_unpadded_tokens rows count, and its layer calls are timed. Fills
+    the rows' bounds with non-blocking device ops where graphs may replay the counting."""
     global _in_step, _timing, _gpu_timing, _step, _unpadded
     _in_step = True
     _unpadded = num_unpadded_tokens
@@ -524,7 +524,7 @@ def after_forward(step: int) -> None:
         for device in _devices.values():
             if device.graphs:
                 device.set_unpadded(0)
-            if device.cuda:  # counted synchronously elsewhere: read out when written (_write)
+            if device.cuda:  # other devices count synchronously: read out when written (_write)
                 for arena in device.arenas:
                     arena.poll()
                     arena.read_out(t_ns, step)
@@ -542,11 +542,13 @@ def flush() -> None:
     try:
         native = recording.native()
         t_ns = native.now()
+        step = steps.executed_count()
         for device in _devices.values():
-            for arena in device.arenas:
-                arena.read_out(t_ns, steps.executed_count())
-                arena.poll()
-        _write(native, t_ns, steps.executed_count())
+            if device.cuda:
+                for arena in device.arenas:
+                    arena.read_out(t_ns, step)
+                    arena.poll()
+        _write(native, t_ns, step)
     except Exception:  # noqa: BLE001
         recording.failed()
 
