@@ -226,15 +226,20 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def add_run_arguments(parser: argparse.ArgumentParser, runs_help: str) -> None:
+    """The options of both real-vLLM benchmarks (this one and vllm_hook_cost.py)."""
     parser.add_argument("--python", required=True, help="Python with vLLM's CPU build (scripts/real_vllm_env.sh --cpu)")
     parser.add_argument("--build", default=str(ROOT / "build"), help="the build directory (its pyhooks/)")
-    parser.add_argument("--runs", type=int, default=6, help="runs per model and setting (default 6)")
+    parser.add_argument("--runs", type=int, default=6, help=f"{runs_help} (default 6)")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--model", choices=MODELS, action="append", help="only this model (repeatable; default both)")
+    parser.add_argument("--json", help="also write the figures to this file")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    add_run_arguments(parser, "runs per model and setting")
     parser.add_argument(
         "--only",
         action="append",

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Where ProfileMate's cost goes in a real vLLM run: the time each hook adds per call, inside vLLM's
-CPU build, running the bundled example (examples/tiny_vllm) in one recording process.
+"""Where ProfileMate's cost goes in a real vLLM run, hook by hook: each hook's own time per call.
+
+Inside vLLM's CPU build, running the bundled example (examples/tiny_vllm) in one recording process.
 
 A whole-run A/B (bench/vllm_ab.py) says what the hooks cost together, within this machine's noise;
 this says which hook it is. Each patched method gets two timers: one around the hook, one around
@@ -28,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vllm_ab import MODELS, ROOT, child_environment, load_average, run_child
+from vllm_ab import MODELS, add_run_arguments, child_environment, load_average, run_child
 
 # The child: prints {"hooks": {name: {"calls": [...], "bare": [...], "hook": [...]}}, "steps": [...],
 # "step_ns": [...]}, per run.
@@ -147,13 +148,7 @@ def summarize(child: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--python", required=True, help="Python with vLLM's CPU build (scripts/real_vllm_env.sh --cpu)")
-    parser.add_argument("--build", default=str(ROOT / "build"), help="the build directory (its pyhooks/)")
-    parser.add_argument("--runs", type=int, default=6, help="runs per variant, hooked and bare (default 6)")
-    parser.add_argument("--requests", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--model", choices=MODELS, action="append", help="only this model (repeatable; default both)")
-    parser.add_argument("--json", help="also write the figures to this file")
+    add_run_arguments(parser, "runs per variant, hooked and bare")
     options = parser.parse_args()
     figures: dict[str, Any] = {"load_before": load_average(), "runs": options.runs, "models": {}}
     with tempfile.TemporaryDirectory(prefix="profilemate_vllm_hook_cost_") as session_root:
