@@ -31,8 +31,9 @@ from typing import Any
 
 from vllm_ab import MODELS, add_run_arguments, child_environment, load_average, run_child
 
-# The child: prints {"hooks": {name: {"calls": [...], "bare": [...], "hook": [...]}}, "steps": [...],
-# "step_ns": [...]}, per run.
+# The child prints, per run: {"hooks": {name: {"calls", "bare", "hook", "vllm_bare", "vllm_hook"}}, "steps",
+# "step_ns"}, each a list with one entry per run (bare and hook: the hook's own time per call; vllm_*:
+# vLLM's method inside it; medians of the run, in ns).
 CHILD = """
 import collections, functools, json, os, statistics, sys, time
 sys.path.insert(0, os.environ["AB_EXAMPLE_DIR"])
