@@ -589,6 +589,48 @@ report()
         assert float(row["duration_ms"]) > 0 and row["gpu_duration_ms"] == "", row  # no CUDA here
 
 
+def test_two_threads_in_the_same_layer_each_get_the_rows_of_their_own_selection(run_workload) -> None:
+    """As vLLM's dual-batch overlap runs two micro-batches in threads that take turns inside a
+    layer: each timed call has its own rows, not the other thread's."""
+    run = run_workload(
+        PRELUDE
+        + """
+import threading
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+from vllm.model_executor.layers.fused_moe.router.fused_moe_router import FusedMoERouter
+
+first_selected, second_done = threading.Event(), threading.Event()
+
+
+class YieldingRouter:   # the first micro-batch selects, then waits until the second has finished
+    def __init__(self):
+        self.inner = FusedMoERouter(TOP_K, EXPERTS)
+
+    def select_experts(self, hidden_states, router_logits, **kwargs):
+        selected = self.inner.select_experts(hidden_states, router_logits, **kwargs)
+        if threading.current_thread().name == "first":
+            first_selected.set()
+            second_done.wait(10)
+        return selected
+
+
+layer = MoERunner("model.layers.4.mlp.experts", EXPERTS, TOP_K, router=YieldingRouter())
+forward_all([layer], 4)                  # warm-up: the counters exist
+steps.executed(None)
+moe.before_forward(8 + 16, steps.executed_count())
+first = threading.Thread(target=forward_all, args=([layer], 8), name="first")
+first.start()
+first_selected.wait(10)
+forward_all([layer], 16)                 # the second micro-batch, start to end
+second_done.set()
+first.join()
+moe.after_forward(steps.executed_count())
+"""
+    )
+    rows = sorted(r["num_tokens"] for r in run.csv("moe_expert_timing.csv"))
+    assert rows == ["16", "8"], f"the micro-batches' rows mixed: {rows}"
+
+
 def test_where_cuda_is_initialised_layer_calls_also_get_gpu_time_from_events_resolved_later(run_workload) -> None:
     run = run_workload(
         PRELUDE

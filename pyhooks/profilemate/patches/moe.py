@@ -58,7 +58,10 @@ _ROWS = 1 << 14  # rows of the bounds column; an eager batch with more makes its
 _MAX_HEADS = 2048  # cached views per device: a few per batch size seen, usually far fewer
 _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counting until the next
 
-_local = threading.local()  # .layer: the layer whose forward is running; .selecting: inside a selection
+# Per thread (vLLM's dual-batch overlap runs micro-batches in threads that take turns inside a layer):
+# .call, [the layer object whose forward is running, the rows its selections counted]; .selecting,
+# inside a selection.
+_local = threading.local()
 _in_step = False  # between before_forward and after_forward
 _timing = False  # the same, unless that step's forward is being captured: its layer calls are timed
 _gpu_timing = False  # the same, where CUDA is initialised: the timings take GPU time too
@@ -218,9 +221,6 @@ class _Layer:
         self.counts = self.arena.counts[self.offset : self.offset + num_experts + 1]  # + the trash slot
         self.counts_address = self.counts.data_ptr() if device.host else 0  # the counters never move
         self.ids_type: tuple[Any, int] | None = None  # (dtype, top_k) the tensors below are for
-        # Rows selected in the timed layer call that runs (read and reset when it returns): the
-        # rows it processed, known without asking the tensor again.
-        self.rows = 0
         self.trash: Any = None  # the trash slot as clamp's upper bound, of the ids' dtype
 
     def prepare(self, dtype: Any, top_k: int) -> None:
@@ -305,13 +305,14 @@ def _prepare(layer: _Layer, topk_ids: Any, top_k: int) -> bool:
     return True
 
 
-def _count(layer: _Layer, topk_ids: Any) -> None:
+def _count(layer: _Layer, topk_ids: Any, call: list[Any] | None = None) -> None:
     """Adds the selections of the unpadded rows of topk_ids (rows x top_k) to the layer's
-    counters; where graphs may replay, with device ops only."""
+    counters; where graphs may replay, with device ops only. Adds the rows of topk_ids to the
+    layer call's rows (`call`, see _local), which its timing reports without asking a tensor."""
     shape = topk_ids.shape
     rows = shape[0]
-    if _timing:
-        layer.rows += rows
+    if call is not None:
+        call[1] += rows
     if rows == 0:
         return
     if len(shape) != 2:
@@ -408,16 +409,15 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             _local.selecting = False
         try:
-            owner = getattr(_local, "layer", None)
-            if owner is None and method:
-                owner = args[0]
+            call = getattr(_local, "call", None)
+            owner = call[0] if call is not None else args[0] if method else None
             if owner is not None:
                 ids = result[1]
                 layer = _layers.get(id(owner))
                 if layer is None:
                     layer = _new_layer(owner, ids, _argument(args, kwargs, "router_logits", logits_at))
                 if layer is not None:
-                    _count(layer, ids)
+                    _count(layer, ids, call)
         except Exception:  # noqa: BLE001 - vLLM must never see our failure: it is counted
             recording.failed()
         return result
@@ -451,22 +451,21 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
                     begin = timer.start()
             except Exception:  # noqa: BLE001
                 recording.failed()
-        outer = getattr(_local, "layer", None)
-        _local.layer = self
+        outer = getattr(_local, "call", None)
+        _local.call = call = [self, 0]
         try:
             result = original(self, *args, **kwargs)
         finally:
-            _local.layer = outer
+            _local.call = outer
         if started is not None:
             try:
                 ended = now()
-                # The rows its selections counted: asking the tensor (.shape) costs several
-                # microseconds here, with the caches cold from the layer's work.
-                counted = _layers.get(id(self))
-                if counted is not None:
-                    tokens, layer, counted.rows = counted.rows, counted.index, 0
-                else:  # none counted for this layer
-                    tokens = _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
+                # The rows its selections counted, else its hidden states' rows: asking the
+                # tensor (.shape) costs several microseconds here, with the caches cold from the
+                # layer's work.
+                tokens = call[1] or _argument(args, kwargs, "hidden_states", hidden_at).shape[0]
+                layer = _indices.get(id(self))
+                if layer is None:
                     layer = _layer_index(self)
                 if begin is None:  # no GPU time to wait for (the CPU): recorded now, no payload
                     native.moe_timing(
