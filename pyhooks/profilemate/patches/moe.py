@@ -86,9 +86,7 @@ class _Arena:
         self.spare: list[tuple[Any, Any]] = []  # (pinned host buffer, event)
 
     def read_out(self, t_ns: int, step: int) -> None:
-        if not self.device.cuda:  # counted synchronously: what the counters hold is this step's
-            self.last_read = (t_ns, step)
-            return
+        """Starts the copy of the counters (on a CUDA device) to the host, and zeroes them."""
         used = self.used
         torch = self.device.torch
         if self.spare:
@@ -111,13 +109,16 @@ class _Arena:
             self.last_read = (t_ns, step)
             self.spare.append((host, event))
 
-    def write(self, native: Any) -> None:
-        if self.last_read is None:
-            return
-        t_ns, step = self.last_read
-        if not self.device.cuda:  # the counters are the totals (read_out)
+    def write(self, native: Any, t_ns: int, step: int) -> None:
+        """Writes the totals per layer, as of `step` at t_ns where the counters are counted
+        synchronously (no CUDA: they hold everything up to now), else as of the newest copy."""
+        if not self.device.cuda:
             self.totals[: self.used] += self.counts[: self.used]
             self.counts[: self.used].zero_()
+        elif self.last_read is None:
+            return
+        else:
+            t_ns, step = self.last_read
         totals = self.totals[: self.used].tolist()  # host memory: no device involved
         for layer in self.layers:
             counts = totals[layer.offset : layer.offset + layer.num_experts]
@@ -523,7 +524,7 @@ def after_forward(step: int) -> None:
         for device in _devices.values():
             if device.graphs:
                 device.set_unpadded(0)
-            if device.cuda:  # other devices count synchronously: read out when written (_write)
+            if device.cuda:  # other devices count synchronously: the write reads them
                 for arena in device.arenas:
                     arena.poll()
                     arena.read_out(t_ns, step)
@@ -553,15 +554,12 @@ def flush() -> None:
 
 
 def _write(native: Any, t_ns: int, step: int) -> None:
-    """Writes what every arena has read out; counters counted synchronously (without CUDA) hold
-    everything up to `step`: they are read out now."""
+    """Writes every arena's totals (those counted synchronously as of `step` at t_ns)."""
     global _last_emit_ns
     _last_emit_ns = t_ns
     for device in _devices.values():
         for arena in device.arenas:
-            if not device.cuda:
-                arena.read_out(t_ns, step)
-            arena.write(native)
+            arena.write(native, t_ns, step)
 
 
 _FUSED_MOE = "vllm.model_executor.layers.fused_moe"
