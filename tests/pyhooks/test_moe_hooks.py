@@ -69,6 +69,30 @@ def prepare_layers():   # what the first selection makes where the counting take
         moe._prepare(layer, torch.zeros(1, TOP_K, dtype=torch.int32), TOP_K)
 
 
+class Event:   # stand-in CUDA events: each record is one tick of 0.5 ms; done says the GPU caught up
+    ticks = 0
+    done = False
+
+    def __init__(self, enable_timing=False):
+        self.tick = None
+
+    def record(self, stream=None):
+        Event.ticks += 1
+        self.tick = Event.ticks
+
+    def query(self):
+        return Event.done
+
+    def elapsed_time(self, end):
+        return 0.5 * (end.tick - self.tick)
+
+
+def as_if_cuda_is_initialised():   # with stand-in events; once initialised, CUDA stays so
+    torch.cuda.Event = Event
+    torch.cuda.is_initialized = lambda: True
+    torch.cuda.is_current_stream_capturing = lambda: False
+
+
 def report():
     assert recording.failures == 0, f"{recording.failures} recording failures"
     print(json.dumps({layer: counts.tolist() for layer, counts in reference.items()}))
@@ -639,28 +663,7 @@ from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(2)]
 forward_all(layers, 8)                   # warm-up, before CUDA is initialised
 
-
-class Event:   # stand-in CUDA events: each record is one tick of 0.5 ms; done says the GPU caught up
-    ticks = 0
-    done = False
-
-    def __init__(self, enable_timing=False):
-        self.tick = None
-
-    def record(self, stream=None):
-        Event.ticks += 1
-        self.tick = Event.ticks
-
-    def query(self):
-        return Event.done
-
-    def elapsed_time(self, end):
-        return 0.5 * (end.tick - self.tick)
-
-
-torch.cuda.Event = Event
-torch.cuda.is_initialized = lambda: True
-torch.cuda.is_current_stream_capturing = lambda: False
+as_if_cuda_is_initialised()
 step(layers, 8, 8)                       # its events are still pending...
 Event.done = True
 step(layers, 16, 16)                     # ...and resolve when the next layer call ends
@@ -676,6 +679,28 @@ report()
         ("2", "0", "16", "0.500"),
         ("2", "1", "16", "0.500"),
     ], rows
+
+
+def test_a_step_asks_whether_it_is_captured_once_at_its_first_layer_call_and_not_at_all_without_one(
+    run_workload,
+) -> None:
+    """A dense model's steps pay nothing for the MoE timing question; a MoE model's ask it once."""
+    run = run_workload(
+        PRELUDE
+        + """
+from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
+layers = [MoERunner(f"model.layers.{n}.mlp.experts", EXPERTS, TOP_K) for n in range(3)]
+forward_all(layers, 8)                   # warm-up: the counters exist
+asked = []
+is_initialized = torch.cuda.is_initialized
+torch.cuda.is_initialized = lambda: asked.append(steps.executed_count()) or is_initialized()
+step([], 8, 8)                           # a step without MoE layer calls
+step(layers, 8, 8)                       # three layer calls
+print(json.dumps({"asked in steps": asked}))
+"""
+    )
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"asked in steps": [2]}
+    assert [r["step"] for r in run.csv("moe_expert_timing.csv")] == ["2", "2", "2"], "step 2's calls were not timed"
 
 
 def test_a_timed_layer_call_has_the_rows_of_all_its_selections_or_else_of_its_hidden_states(run_workload) -> None:
@@ -723,14 +748,15 @@ def test_a_stream_capture_in_progress_is_neither_timed_nor_given_new_counters(ru
         + """
 from vllm.model_executor.layers.fused_moe.runner.moe_runner import MoERunner
 layers = [MoERunner("model.layers.0.mlp.experts", EXPERTS, TOP_K)]
-initialized, capturing = torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing
-torch.cuda.is_initialized = torch.cuda.is_current_stream_capturing = lambda: True   # a capture runs
+as_if_cuda_is_initialised()
+torch.cuda.is_current_stream_capturing = lambda: True   # a capture runs
 moe.before_forward(4, steps.executed_count())
 forward_all(layers, 4)
 moe.after_forward(0)
 print(json.dumps({"refused": recording.failures}))   # first sight inside a capture: a failure, no allocation
-torch.cuda.is_initialized, torch.cuda.is_current_stream_capturing = initialized, capturing
+torch.cuda.is_current_stream_capturing = lambda: False   # the capture has ended
 recording.failures = 0
+Event.done = True
 step(layers, 4, 4)
 report()
 """

@@ -63,7 +63,9 @@ _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counti
 # inside a selection.
 _local = threading.local()
 _in_step = False  # between before_forward and after_forward
-_timing = False  # the same, unless that step's forward is being captured: its layer calls are timed
+# The same, unless that step's forward is being captured: its layer calls are timed. None: not yet
+# asked this step (its first layer call asks, so that a step without MoE layers asks nothing).
+_timing: bool | None = False
 _gpu_timing = False  # the same, where CUDA is initialised: the timings take GPU time too
 _step = 0  # the step whose forward runs (for the layer timings)
 _unpadded = 0  # the rows that count, as the devices' bounds columns say
@@ -429,7 +431,8 @@ def wrap_selection(original: Callable[..., Any]) -> Callable[..., Any]:
 def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
     native = recording.native()
     now = native.now
-    # before_forward asks _capturing() once per step (_timing): the timer need not ask again.
+    # The step's first layer call asks whether it is captured (_timing_of_step): the timer need
+    # not ask again.
     timer = GpuTimer(
         lambda fields, gpu_ns: native.moe_timing(**fields, gpu_duration_ns=gpu_ns),
         max_pending=4096,
@@ -445,7 +448,10 @@ def wrap_layer_forward(original: Callable[..., Any]) -> Callable[..., Any]:
         if is_compiling():
             return original(self, *args, **kwargs)
         started = begin = None
-        if _timing:
+        timing = _timing
+        if timing is None:
+            timing = _timing_of_step()
+        if timing:
             try:
                 started = now()
                 if _gpu_timing:  # on the CPU, not even the timer's own question
@@ -493,21 +499,34 @@ def before_forward(num_unpadded_tokens: int, step: int) -> None:
     """Before the real forward pass of `step` (not a dummy, profile or capture run): the
     selections of its first num_unpadded_tokens rows count, and its layer calls are timed. Fills
     the rows' bounds with non-blocking device ops where graphs may replay the counting."""
-    global _in_step, _timing, _gpu_timing, _step, _unpadded
+    global _in_step, _timing, _step, _unpadded
     _in_step = True
     _unpadded = num_unpadded_tokens
+    _step = step
+    _timing = None
+    if not _devices:
+        return
     try:
-        # Asked once per step, not per layer call: vLLM captures graphs in capture_model, never
-        # inside a step, so a step's forward is captured whole or not at all.
-        cuda = initialised_cuda()
-        _gpu_timing = cuda is not None
-        _timing = not (_gpu_timing and cuda.is_current_stream_capturing())
-        _step = step
         for device in _devices.values():
             if device.graphs:
                 device.set_unpadded(num_unpadded_tokens)
     except Exception:  # noqa: BLE001
         recording.failed()
+
+
+def _timing_of_step() -> bool:
+    """Whether this step's layer calls are timed, asked at its first layer call: vLLM captures
+    graphs in capture_model, never inside a step, so a step's forward is captured whole or not at
+    all."""
+    global _timing, _gpu_timing
+    _timing = _gpu_timing = False
+    try:
+        cuda = initialised_cuda()
+        _gpu_timing = cuda is not None
+        _timing = not (_gpu_timing and cuda.is_current_stream_capturing())
+    except Exception:  # noqa: BLE001
+        recording.failed()
+    return _timing
 
 
 def after_forward(step: int) -> None:
