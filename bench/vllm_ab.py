@@ -148,11 +148,12 @@ print(json.dumps({"runs": runs, "interleaved": interleaved}))
 """
 
 
-def child_environment(build: Path, model: str, session_root: str) -> dict[str, str]:
-    """The environment of a child that runs the example `model` in one recording process."""
+def child_environment(model: str, options: argparse.Namespace, session_root: str) -> dict[str, str]:
+    """The environment of a child that runs the example `model` in one recording process, with the
+    options of add_run_arguments."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILEMATE_", "VLLM_"))}
     environment.update(
-        PYTHONPATH=str(build / "pyhooks"),
+        PYTHONPATH=str(Path(options.build) / "pyhooks"),
         VLLM_ENABLE_PROFILING="1",
         VLLM_PROFILING_DIR=session_root,
         VLLM_ENABLE_V1_MULTIPROCESSING="0",
@@ -162,6 +163,9 @@ def child_environment(build: Path, model: str, session_root: str) -> dict[str, s
         VLLM_CPU_OMP_THREADS_BIND="nobind",
         AB_EXAMPLE_DIR=str(ROOT / "examples" / "tiny_vllm"),
         AB_MODEL=model,
+        AB_RUNS=str(options.runs),
+        AB_REQUESTS=str(options.requests),
+        AB_MAX_TOKENS=str(options.max_tokens),
     )
     return environment
 
@@ -176,15 +180,10 @@ def run_child(python: str, code: str, environment: dict[str, str], what: str) ->
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_model(python: str, build: Path, model: str, options: argparse.Namespace) -> dict[str, Any]:
-    environment = child_environment(build, model, options.session_root)
-    environment.update(
-        AB_RUNS=str(options.runs),
-        AB_REQUESTS=str(options.requests),
-        AB_MAX_TOKENS=str(options.max_tokens),
-        AB_ONLY=",".join(options.only),
-    )
-    return run_child(python, CHILD, environment, f"vllm_ab: the {model} runs")
+def run_model(model: str, options: argparse.Namespace) -> dict[str, Any]:
+    environment = child_environment(model, options, options.session_root)
+    environment["AB_ONLY"] = ",".join(options.only)
+    return run_child(options.python, CHILD, environment, f"vllm_ab: the {model} runs")
 
 
 def interleaved_figures(steps: list[dict[str, Any]], key: str, unit_ns: float) -> dict[str, Any]:
@@ -261,7 +260,7 @@ def main() -> None:
         options.session_root = session_root
         for model in options.model or MODELS:
             print(f"[vllm_ab] {model}: {2 * options.runs} runs", file=sys.stderr, flush=True)
-            figures["models"][model] = summarize(run_model(options.python, Path(options.build), model, options))
+            figures["models"][model] = summarize(run_model(model, options))
     figures["load_after"] = load_average()
     figures["only"] = options.only
     print(

@@ -155,10 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profilemate_vllm_hook_cost_") as session_root:
         for model in options.model or MODELS:
             print(f"[vllm_hook_cost] {model}: {2 * options.runs} runs", file=sys.stderr, flush=True)
-            environment = child_environment(Path(options.build), model, session_root)
-            environment.update(
-                AB_RUNS=str(options.runs), AB_REQUESTS=str(options.requests), AB_MAX_TOKENS=str(options.max_tokens)
-            )
+            environment = child_environment(model, options, session_root)
             child = run_child(options.python, CHILD, environment, f"vllm_hook_cost: the {model} runs")
             figures["models"][model] = summarize(child)
     figures["load_after"] = load_average()

@@ -933,7 +933,7 @@ forward_impl = MoERunner._forward_impl   # ProfileMate's wrapper
 ops_added = []   # of the first step's call of a layer seen before: the bare call (nothing counted), the hooked one
 
 def measured(self, *args, **kwargs):
-    if not moe._in_step or ops_added or id(self) not in moe._layers:   # first sight makes the counters
+    if not moe._unpadded or ops_added or id(self) not in moe._layers:   # first sight makes the counters
         return forward_impl(self, *args, **kwargs)
     moe._local.selecting = True   # the router's wrapper lets the bare call's selection pass
     try:

@@ -62,13 +62,13 @@ _IN_FLIGHT = 4  # host copies pending per arena; beyond, the device keeps counti
 # .call, [the layer object whose forward is running, the rows its selections counted]; .selecting,
 # inside a selection.
 _local = threading.local()
-_in_step = False  # between before_forward and after_forward
-# The same, unless that step's forward is being captured: its layer calls are timed. None: not yet
-# asked this step (its first layer call asks, so that a step without MoE layers asks nothing).
+# Between before_forward and after_forward, unless that step's forward is being captured, layer
+# calls are timed. None: not yet asked this step (its first layer call asks, so that a step without
+# MoE layers asks nothing).
 _timing: bool | None = False
-_gpu_timing = False  # the same, where CUDA is initialised: the timings take GPU time too
+_gpu_timing = False  # with _timing, where CUDA is initialised: the timings take GPU time too
 _step = 0  # the step whose forward runs (for the layer timings)
-_unpadded = 0  # the rows that count, as the devices' bounds columns say
+_unpadded = 0  # the rows that count, as the devices' bounds columns say (none outside a step)
 _last_emit_ns = 0
 
 
@@ -323,7 +323,7 @@ def _count(layer: _Layer, topk_ids: Any, call: list[Any] | None = None) -> None:
         shape = topk_ids.shape
     device, top_k = layer.device, shape[1]
     if not device.graphs:  # this Python runs for every selection: the rows that count are known
-        rows = min(rows, _unpadded) if _in_step else 0
+        rows = min(rows, _unpadded)
         if not rows:
             return
         if device.host and topk_ids.is_cpu:  # the recorder must read host memory, nothing else
@@ -499,8 +499,7 @@ def before_forward(num_unpadded_tokens: int, step: int) -> None:
     """Before the real forward pass of `step` (not a dummy, profile or capture run): the
     selections of its first num_unpadded_tokens rows count, and its layer calls are timed. Fills
     the rows' bounds with non-blocking device ops where graphs may replay the counting."""
-    global _in_step, _timing, _step, _unpadded
-    _in_step = True
+    global _timing, _step, _unpadded
     _unpadded = num_unpadded_tokens
     _step = step
     _timing = None
@@ -532,8 +531,8 @@ def _timing_of_step() -> bool:
 def after_forward(step: int) -> None:
     """After the forward pass of `step` was launched: stops counting (no row counts), starts the
     copy of every counter to the host, and writes the copies that have completed."""
-    global _in_step, _timing, _gpu_timing, _unpadded
-    _in_step = _timing = _gpu_timing = False
+    global _timing, _unpadded
+    _timing = False
     _unpadded = 0
     if not _devices:
         return
