@@ -654,7 +654,7 @@ TEST(InjectionScenario, ACuptiFlushThatNeverReturnsDoesNotHoldUpTheExit) {
 }
 
 TEST(InjectionScenario, AForkedChildNeitherTracesWithItsParentsCuptiNorWritesItsEvents) {
-  if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kTsanForkSkipReason;
+  if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kForkSkipReason;
   Scenario scenario;
   scenario.run([](DriverSimulator& sim) {
     sim.capture(1, 1, 101, 3);

@@ -372,7 +372,7 @@ TEST(Recorder, AChildKilledWithSigkillMidStreamLeavesALogWhoseCompleteRecordsAll
 }
 
 TEST(Recorder, AForkedChildWritesItsOwnLogAndNeverThePendingEventsOfItsParent) {
-  if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kTsanForkSkipReason;
+  if (testing::kThreadsInMultithreadedForkChildUnsupported) GTEST_SKIP() << testing::kForkSkipReason;
   TempDir tmp;
   const std::string session = tmp / "s";
   // A long flush interval keeps the parent's first events in its buffer when it forks.
